@@ -53,4 +53,6 @@ type GCReport struct {
 	Removed      []ocispec.Descriptor `json:"removed"`
 	BytesRemoved int64                `json:"bytesRemoved"`
 	Kept         int                  `json:"kept"`
+	// TempFilesRemoved counts files left by writers that died mid-write.
+	TempFilesRemoved int `json:"tempFilesRemoved"`
 }

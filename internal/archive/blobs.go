@@ -1,0 +1,56 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/errdef"
+
+	"github.com/flarecast/flarecast/internal/repository"
+)
+
+// fetchSmall reads a small blob (manifest, config, section) whole and checks it against its
+// descriptor: a store that returns other bytes than asked for is caught here, not later.
+func fetchSmall(ctx context.Context, store repository.Store, desc ocispec.Descriptor, limit int64) ([]byte, error) {
+	if desc.Size > limit {
+		return nil, fmt.Errorf("blob %s: %d bytes is more than the %d expected", desc.Digest, desc.Size, limit)
+	}
+	rc, err := store.Fetch(ctx, desc)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, desc.Size+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", desc.Digest, err)
+	}
+	if int64(len(b)) != desc.Size {
+		return nil, fmt.Errorf("blob %s: read %d bytes, descriptor says %d", desc.Digest, len(b), desc.Size)
+	}
+	if got := digest.FromBytes(b); got != desc.Digest {
+		return nil, fmt.Errorf("blob %s: content has digest %s", desc.Digest, got)
+	}
+	return b, nil
+}
+
+// pushBytes stores a small blob unless the store has it already; same bytes, same digest, so
+// a derive that repeats an earlier one writes nothing.
+func pushBytes(ctx context.Context, store repository.Store, mediaType string, b []byte) (ocispec.Descriptor, error) {
+	desc := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}
+	ok, err := store.Exists(ctx, desc)
+	if err != nil {
+		return desc, fmt.Errorf("look for %s: %w", desc.Digest, err)
+	}
+	if ok {
+		return desc, nil
+	}
+	if err := store.Push(ctx, desc, bytes.NewReader(b)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+		return desc, fmt.Errorf("store %s %s: %w", mediaType, desc.Digest, err)
+	}
+	return desc, nil
+}

@@ -1,0 +1,188 @@
+package archive
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/flarecast/flarecast/internal/repository"
+	"github.com/flarecast/flarecast/internal/version"
+)
+
+// DeriveOptions says what to derive from which base. A section given replaces the base's
+// section of the same name (seed, Figure 8: configuration sections are replaced, never
+// stacked); a section not given is carried over as the very same blob.
+type DeriveOptions struct {
+	// Base names the archive to derive from: a name in the store or a manifest digest.
+	Base string
+	// Name identifies the new archive; it is also the tag unless Tag is set.
+	Name string
+	Tag  string
+	// Type is Configured or Deployable.
+	Type Type
+	// Configuration, when set, becomes the configuration section.
+	Configuration *Configuration
+	// Cluster, SoftwareLoad and NodesGroup make a deployable archive; all three are required
+	// for Type Deployable and refused otherwise.
+	Cluster      *ClusterSection
+	SoftwareLoad *SoftwareLoadDescriptor
+	NodesGroup   string
+	Inputs       map[string]string
+	// Created is recorded as is; callers take it from SOURCE_DATE_EPOCH (see CreatedFromEnv).
+	Created *time.Time
+}
+
+// Derive makes a configured or deployable archive from a base archive in store and tags it.
+// It writes only the new small blobs (sections, config) and the manifest: the binary section
+// is referenced, never copied, so the cost follows the configuration and not the image.
+func Derive(ctx context.Context, store repository.Store, opts DeriveOptions) (ocispec.Descriptor, error) {
+	base, err := Load(ctx, store, opts.Base)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("derive %s: %w", opts.Name, err)
+	}
+	if err := checkDerive(base, &opts); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("derive %s from %s: %w", opts.Name, opts.Base, err)
+	}
+	cfg := derivedConfig(base, &opts)
+	sections := map[string]ocispec.Descriptor{}
+	for _, s := range Sections(base.Manifest) {
+		sections[s.Name] = s.Descriptor
+	}
+	if opts.Configuration != nil {
+		blob, diffID, err := renderConfiguration(opts.Configuration)
+		if err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("derive %s: %w", opts.Name, err)
+		}
+		if sections[SectionConfiguration], err = pushBytes(ctx, store, MediaTypeConfigurationLayer, blob); err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("derive %s: configuration section: %w", opts.Name, err)
+		}
+		cfg.DiffIDs[SectionConfiguration] = diffID
+	}
+	if opts.Type == Deployable {
+		blob, diffID, err := renderCluster(opts.Cluster, opts.SoftwareLoad)
+		if err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("derive %s: %w", opts.Name, err)
+		}
+		if sections[SectionCluster], err = pushBytes(ctx, store, MediaTypeClusterLayer, blob); err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("derive %s: cluster section: %w", opts.Name, err)
+		}
+		cfg.DiffIDs[SectionCluster] = diffID
+	}
+	var list []Section
+	for name, d := range sections {
+		list = append(list, Section{Name: name, Descriptor: d})
+	}
+	return writeArchive(ctx, store, cfg, list, tagOf(opts.Tag, opts.Name))
+}
+
+// checkDerive holds the consistency rules of the seed: what may be derived from what.
+func checkDerive(base *Archive, opts *DeriveOptions) error {
+	if opts.Name == "" {
+		return fmt.Errorf("the new archive needs a name")
+	}
+	switch opts.Type {
+	case Configured, Deployable:
+	case Generic:
+		return fmt.Errorf("derive makes Configured or Deployable archives; a Generic archive is created from a root file system")
+	default:
+		return fmt.Errorf("unknown archive type %q (want Configured or Deployable)", opts.Type)
+	}
+	if base.Config.Type == Deployable {
+		return fmt.Errorf("%s is a Deployable archive: a deployable cannot be derived from a deployable; derive from its base %s", base.Config.Name, base.Config.Lineage[len(base.Config.Lineage)-1])
+	}
+	if opts.Configuration != nil {
+		if err := opts.Configuration.Validate(); err != nil {
+			return err
+		}
+	}
+	if opts.Type == Configured {
+		if opts.Cluster != nil || opts.SoftwareLoad != nil || opts.NodesGroup != "" {
+			return fmt.Errorf("a Configured archive has no cluster section nor software-load descriptor: derive a Deployable archive to add them")
+		}
+		return nil
+	}
+	if opts.Cluster == nil || opts.SoftwareLoad == nil || opts.NodesGroup == "" {
+		return fmt.Errorf("a Deployable archive needs a cluster section, a software-load descriptor and the nodes group it is for")
+	}
+	if err := opts.Cluster.Validate(); err != nil {
+		return err
+	}
+	load := *opts.SoftwareLoad
+	load.Groups = slices.Clone(load.Groups)
+	load.Normalize()
+	if err := load.Validate(); err != nil {
+		return err
+	}
+	g := load.Group(opts.NodesGroup)
+	if g == nil {
+		return fmt.Errorf("nodes group %s is not in the software-load descriptor of cluster %s", opts.NodesGroup, load.Cluster)
+	}
+	if g.Archive != base.Descriptor.Digest {
+		return fmt.Errorf("the software-load descriptor says nodes group %s runs %s, but the base %s is %s", g.Name, g.Archive, opts.Base, base.Descriptor.Digest)
+	}
+	opts.SoftwareLoad = &load
+	return nil
+}
+
+func derivedConfig(base *Archive, opts *DeriveOptions) *Config {
+	cfg := &Config{
+		SchemaVersion:    ConfigSchemaVersion,
+		Name:             opts.Name,
+		Type:             opts.Type,
+		Architecture:     base.Config.Architecture,
+		OS:               base.Config.OS,
+		Created:          opts.Created,
+		Inputs:           maps.Clone(opts.Inputs),
+		Lineage:          append(slices.Clone(base.Config.Lineage), base.Descriptor.Digest),
+		FlarecastVersion: version.Version,
+		DiffIDs:          maps.Clone(base.Config.DiffIDs),
+	}
+	if opts.Type == Deployable {
+		cfg.NodesGroup = opts.NodesGroup
+		cfg.SoftwareLoad = opts.SoftwareLoad
+	}
+	return cfg
+}
+
+// writeArchive stores the config and the manifest of an archive whose sections are already in
+// the store, then tags it.
+func writeArchive(ctx context.Context, store repository.Store, cfg *Config, sections []Section, tag string) (ocispec.Descriptor, error) {
+	cb, err := EncodeConfig(cfg)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("archive %s: %w", cfg.Name, err)
+	}
+	cdesc, err := pushBytes(ctx, store, MediaTypeConfig, cb)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("archive %s: config: %w", cfg.Name, err)
+	}
+	mb, err := buildManifest(cfg, cdesc, sections)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	mdesc, err := pushBytes(ctx, store, ocispec.MediaTypeImageManifest, mb)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("archive %s: manifest: %w", cfg.Name, err)
+	}
+	mdesc.ArtifactType = ArtifactType
+	if tag != "" {
+		if err := store.Tag(ctx, mdesc, tag); err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("tag %s as %s: %w", mdesc.Digest, tag, err)
+		}
+	}
+	return mdesc, nil
+}
+
+func tagOf(tag, name string) string {
+	if tag != "" {
+		return tag
+	}
+	return name
+}
+
+// IsDigest reports whether ref is a manifest digest rather than a name.
+func IsDigest(ref string) bool { return digest.Digest(ref).Validate() == nil }

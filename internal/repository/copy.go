@@ -1,0 +1,25 @@
+package repository
+
+import (
+	"context"
+	"fmt"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+)
+
+// Copy copies the archive name of src, with every blob it reaches, to dst under dstName (name
+// when empty), and returns its manifest descriptor. Blobs dst already has are not sent again.
+func Copy(ctx context.Context, src, dst Store, name, dstName string) (ocispec.Descriptor, error) {
+	if dstName == "" {
+		dstName = name
+	}
+	if err := ValidateName(dstName); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	desc, err := oras.Copy(ctx, src, name, dst, dstName, oras.DefaultCopyOptions)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("copy %s from %v to %v as %s: %w", name, src, dst, dstName, err)
+	}
+	return desc, nil
+}

@@ -1,0 +1,52 @@
+package repository
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Options tunes Open. The zero value suits a local store and a registry with TLS and the
+// user's docker credentials.
+type Options struct {
+	// DockerConfig is the docker config file holding registry credentials. Empty means
+	// $DOCKER_CONFIG/config.json, else ~/.docker/config.json.
+	DockerConfig string
+	// PlainHTTP talks HTTP instead of HTTPS to the registry. Registries on localhost,
+	// 127.0.0.0/8 and ::1 get plain HTTP without it.
+	PlainHTTP bool
+	// CacheDir, for a registry, is a local store consulted before the registry and filled by
+	// every blob fetched from it (install servers keep a site-local copy this way).
+	CacheDir string
+	// GCGrace is how long GC spares a blob no name reaches, for writers that have pushed
+	// blobs but not yet named their manifest. Zero means DefaultGCGrace; negative means none.
+	GCGrace time.Duration
+}
+
+// RemoteScheme prefixes a registry location: oci://host[:port]/repository.
+const RemoteScheme = "oci://"
+
+// Open opens the store at location: a directory path (an OCI image layout, created when
+// missing) or oci://host[:port]/repository (a repository in an OCI registry).
+func Open(ctx context.Context, location string, opts Options) (Store, error) {
+	if location == "" {
+		return nil, fmt.Errorf("open store: empty location; give a directory or %shost/repository", RemoteScheme)
+	}
+	if strings.HasPrefix(location, RemoteScheme) {
+		s, err := OpenRemote(ctx, strings.TrimPrefix(location, RemoteScheme), opts)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	if i := strings.Index(location, "://"); i > 0 && !strings.ContainsAny(location[:i], "/.") {
+		return nil, fmt.Errorf("open store %s: unknown scheme %q; use a directory path or %shost[:port]/repository",
+			location, location[:i+3], RemoteScheme)
+	}
+	s, err := OpenLocal(location, opts)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
