@@ -138,6 +138,6 @@ type Script struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=999
 	// +optional
-	Order int32        `json:"order,omitempty"`
+	Order  int32        `json:"order,omitempty"`
 	Source ConfigSource `json:"source"`
 }
