@@ -64,6 +64,12 @@ type IPNetwork struct {
 	// +listType=set
 	// +optional
 	Switches []string `json:"switches,omitempty"`
+	// Interface picks the NIC by name when a board has several NICs cabled to the
+	// network's switches (VLANs on one switch); absent, the first such NIC by name is used.
+	// +kubebuilder:validation:Pattern=`^[a-z][-_.a-z0-9]*$`
+	// +kubebuilder:validation:MaxLength=15
+	// +optional
+	Interface string `json:"interface,omitempty"`
 	// +kubebuilder:default=Derived
 	// +optional
 	Addressing Addressing `json:"addressing,omitempty"`
