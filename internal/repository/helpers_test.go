@@ -30,6 +30,14 @@ func descOf(mediaType string, data []byte) ocispec.Descriptor {
 // manifest a referrer.
 func makeArchive(t testing.TB, name string, subject *ocispec.Descriptor, layers ...string) testArchive {
 	t.Helper()
+	a, err := buildArchive(name, subject, layers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func buildArchive(name string, subject *ocispec.Descriptor, layers ...string) (testArchive, error) {
 	a := testArchive{blobs: map[digest.Digest][]byte{}}
 	cfg := []byte(fmt.Sprintf(`{"name":%q}`, name))
 	a.config = descOf("application/vnd.flarecast.test.config.v1+json", cfg)
@@ -51,11 +59,11 @@ func makeArchive(t testing.TB, name string, subject *ocispec.Descriptor, layers 
 	}
 	data, err := json.Marshal(m)
 	if err != nil {
-		t.Fatal(err)
+		return a, err
 	}
 	a.manifest = descOf(ocispec.MediaTypeImageManifest, data)
 	a.blobs[a.manifest.Digest] = data
-	return a
+	return a, nil
 }
 
 func (a testArchive) all() []ocispec.Descriptor {
@@ -65,18 +73,24 @@ func (a testArchive) all() []ocispec.Descriptor {
 // push stores every blob of a (manifest last) and names it.
 func (a testArchive) push(t testing.TB, s Store, name string) {
 	t.Helper()
-	ctx := context.Background()
+	if err := a.store(context.Background(), s, name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (a testArchive) store(ctx context.Context, s Store, name string) error {
 	for _, d := range a.all() {
 		err := s.Push(ctx, d, bytes.NewReader(a.blobs[d.Digest]))
 		if err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
-			t.Fatalf("push %s: %v", d.Digest, err)
+			return fmt.Errorf("push %s: %w", d.Digest, err)
 		}
 	}
 	if name != "" {
 		if err := s.Tag(ctx, a.manifest, name); err != nil {
-			t.Fatalf("tag %s: %v", name, err)
+			return fmt.Errorf("tag %s: %w", name, err)
 		}
 	}
+	return nil
 }
 
 func fetchAll(t testing.TB, s Store, d ocispec.Descriptor) []byte {

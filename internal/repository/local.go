@@ -268,6 +268,15 @@ func (in *localIngester) Commit(_ context.Context, mediaType string) (ocispec.De
 		discardTemp(in.f)
 		return ocispec.Descriptor{}, fmt.Errorf("ingest %s: %w", desc.Digest, err)
 	}
+	if isManifest(mediaType) && desc.Size <= maxManifestSize {
+		data, err := os.ReadFile(in.s.BlobPath(desc.Digest))
+		if err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("ingest %s: %w", desc.Digest, err)
+		}
+		if err := in.s.recordReferrer(desc, data); err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("ingest %s: %w", desc.Digest, err)
+		}
+	}
 	return desc, nil
 }
 
