@@ -161,7 +161,8 @@ func Normalize(hdr *tar.Header, epoch int64, preserveTimes bool) error {
 	}
 	hdr.Xattrs = nil
 	hdr.PAXRecords = nil
-	if len(records) > 0 {
+	// A hard link shares the file's inode; its xattrs are recorded once, with the file.
+	if len(records) > 0 && hdr.Typeflag != tar.TypeLink {
 		hdr.PAXRecords = records
 	}
 	return nil

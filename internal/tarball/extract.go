@@ -1,0 +1,114 @@
+package tarball
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// ExtractOptions control Extract.
+type ExtractOptions struct {
+	// Rootless extracts as an unprivileged user would even when running as root: owners are
+	// not changed and device nodes are not created (both are reported instead).
+	Rootless bool
+	// MaxBytes, when positive, bounds the total size of the file contents written; an archive
+	// that declares more is refused. It guards against archives that expand without end.
+	MaxBytes int64
+	// Progress, when set, is called with the number of file-content bytes just written.
+	Progress func(n int64)
+}
+
+// NotRestored is one piece of metadata or one entry that Extract could not reproduce.
+type NotRestored struct {
+	Path   string `json:"path"`
+	What   string `json:"what"` // "owner", "mode", "xattr security.capability", "device node", ...
+	Reason string `json:"reason"`
+}
+
+func (n NotRestored) String() string {
+	return fmt.Sprintf("%s: %s not restored: %s", n.Path, n.What, n.Reason)
+}
+
+// ExtractReport says what Extract did. Its Stats count the entries extracted; TarBytes and
+// DiffID describe the tar that was read (after decompression), so a caller can check the
+// layer's diff_id without a second pass.
+type ExtractReport struct {
+	Stats
+	// Compressed is true when the input was zstd.
+	Compressed bool `json:"compressed"`
+	// NotRestored lists, in archive order, everything that was not reproduced exactly.
+	NotRestored []NotRestored `json:"notRestored,omitempty"`
+}
+
+// Summary counts NotRestored by kind, for a one-line message ("owner: 1200, device node: 3").
+func (r ExtractReport) Summary() string {
+	counts := make(map[string]int)
+	for _, n := range r.NotRestored {
+		counts[n.What]++
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %d", k, counts[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+
+// Extract reads a tar, zstd-compressed or plain (told apart by the zstd magic number), into
+// dir, which must exist. It refuses absolute names, names with "..", writing through any
+// symlink (so nothing lands outside dir whatever the symlinks in the archive point to), and hard
+// links whose target is outside dir; the error names the offending entry. Owners, modes, times,
+// xattrs and hard links are restored; what cannot be (as non-root, or on a file system that
+// lacks a feature) is listed in the report rather than ignored.
+func Extract(ctx context.Context, r io.Reader, dir string, opts ExtractOptions) (ExtractReport, error) {
+	var rep ExtractReport
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, err := br.Peek(4)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return rep, fmt.Errorf("extract: read: %w", err)
+	}
+	var tarStream io.Reader = br
+	if bytes.Equal(head, zstdMagic) {
+		rep.Compressed = true
+		dec, err := zstd.NewReader(br, zstd.WithDecoderMaxWindow(1<<27))
+		if err != nil {
+			return rep, fmt.Errorf("extract: zstd: %w", err)
+		}
+		defer dec.Close()
+		tarStream = dec
+	} else if len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b {
+		return rep, errors.New("extract: the input is gzip; only zstd and plain tar are supported")
+	}
+	counted := &counter{w: io.Discard, h: sha256.New()}
+	tee := io.TeeReader(tarStream, counted)
+
+	x, err := newExtractor(dir, opts, &rep)
+	if err != nil {
+		return rep, err
+	}
+	defer x.close()
+	if err := x.run(ctx, tar.NewReader(tee)); err != nil {
+		return rep, err
+	}
+	// Read the end-of-archive padding too, so DiffID covers the whole tar.
+	if _, err := io.Copy(io.Discard, tee); err != nil {
+		return rep, fmt.Errorf("extract: after the last entry: %w", err)
+	}
+	rep.DiffID, rep.TarBytes = digestOf(counted.h), counted.n
+	return rep, nil
+}

@@ -1,0 +1,386 @@
+package tarball
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// extractor writes entries below a root directory using only file descriptors opened from that
+// root without following symlinks, so no entry can reach outside it, whatever came before.
+type extractor struct {
+	root       string
+	rootFd     int
+	opts       ExtractOptions
+	rep        *ExtractReport
+	privileged bool
+	uid, gid   int
+
+	// The parent directory of the previous entry stays open: archives list siblings together.
+	cachedDir string
+	cachedFd  int
+
+	dirs    []*tar.Header // directories whose mode and times are set at the end
+	written int64
+	buf     []byte
+}
+
+func newExtractor(dir string, opts ExtractOptions, rep *ExtractReport) (*extractor, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("extract: open %s: %w", dir, err)
+	}
+	return &extractor{
+		root:       dir,
+		rootFd:     fd,
+		opts:       opts,
+		rep:        rep,
+		privileged: os.Geteuid() == 0 && !opts.Rootless,
+		uid:        os.Geteuid(),
+		gid:        os.Getegid(),
+		cachedFd:   -1,
+		buf:        make([]byte, 1<<20),
+	}, nil
+}
+
+func (x *extractor) close() {
+	x.dropCache()
+	unix.Close(x.rootFd)
+}
+
+func (x *extractor) dropCache() {
+	if x.cachedFd >= 0 {
+		unix.Close(x.cachedFd)
+	}
+	x.cachedFd, x.cachedDir = -1, ""
+}
+
+func (x *extractor) note(path, what string, reason error) {
+	x.rep.NotRestored = append(x.rep.NotRestored, NotRestored{Path: path, What: what, Reason: reason.Error()})
+}
+
+func (x *extractor) run(ctx context.Context, tr *tar.Reader) error {
+	prev := "(start of archive)"
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("extract: entry after %q: %w", prev, err)
+		}
+		prev = hdr.Name
+		if err := x.entry(hdr, tr); err != nil {
+			return fmt.Errorf("extract %q: %w", hdr.Name, err)
+		}
+	}
+	return x.finishDirs()
+}
+
+// checkName turns an entry name into a clean relative path, refusing absolute names and "..".
+func checkName(name string) (string, error) {
+	if strings.HasPrefix(name, "/") {
+		return "", errors.New("absolute path")
+	}
+	clean, err := CleanName(name)
+	if err != nil {
+		return "", fmt.Errorf("path traversal: %w", err)
+	}
+	return clean, nil
+}
+
+func (x *extractor) entry(hdr *tar.Header, tr *tar.Reader) error {
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		return nil
+	}
+	name, err := checkName(hdr.Name)
+	if err != nil {
+		return err
+	}
+	if hdr.Typeflag == tar.TypeGNUSparse || hdr.Typeflag == tar.TypeRegA {
+		hdr.Typeflag = tar.TypeReg // the reader gives the data with the holes filled
+	}
+	if name == "." {
+		if hdr.Typeflag != tar.TypeDir {
+			return errors.New("the root of the archive must be a directory")
+		}
+		x.rep.count(tar.TypeDir, 0)
+		x.dirs = append(x.dirs, withName(hdr, "."))
+		return nil
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+	default:
+		return fmt.Errorf("unsupported entry type %q", hdr.Typeflag)
+	}
+	if hdr.Typeflag == tar.TypeReg && x.opts.MaxBytes > 0 && x.written+hdr.Size > x.opts.MaxBytes {
+		return fmt.Errorf("size %d would pass the limit of %d bytes", hdr.Size, x.opts.MaxBytes)
+	}
+	if (hdr.Typeflag == tar.TypeChar || hdr.Typeflag == tar.TypeBlock) && !x.privileged {
+		x.note(name, "device node", errors.New("creating device nodes needs root"))
+		return nil
+	}
+
+	pfd, base, err := x.parent(name, true)
+	if err != nil {
+		return err
+	}
+	if err := x.clear(pfd, base, hdr.Typeflag == tar.TypeDir); err != nil {
+		return err
+	}
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		// Owner-writable until the end so that the entries below it can be created.
+		if err := unix.Mkdirat(pfd, base, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("mkdir: %w", err)
+		}
+		x.dirs = append(x.dirs, withName(hdr, name))
+		x.rep.count(tar.TypeDir, 0)
+		return nil
+	case tar.TypeReg:
+		if err := x.writeFile(pfd, base, hdr, tr); err != nil {
+			return err
+		}
+	case tar.TypeSymlink:
+		if err := unix.Symlinkat(hdr.Linkname, pfd, base); err != nil {
+			return fmt.Errorf("symlink: %w", err)
+		}
+	case tar.TypeLink:
+		return x.link(pfd, base, hdr)
+	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		mode := uint32(unix.S_IFIFO)
+		if hdr.Typeflag == tar.TypeChar {
+			mode = unix.S_IFCHR
+		} else if hdr.Typeflag == tar.TypeBlock {
+			mode = unix.S_IFBLK
+		}
+		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
+		if err := unix.Mknodat(pfd, base, mode|0o600, int(dev)); err != nil {
+			return fmt.Errorf("mknod: %w", err)
+		}
+	}
+	x.rep.count(hdr.Typeflag, hdr.Size)
+	return x.restoreMeta(pfd, base, name, hdr)
+}
+
+func withName(hdr *tar.Header, name string) *tar.Header {
+	h := *hdr
+	h.Name = name
+	return &h
+}
+
+// parent opens (or reuses) the directory that holds name and returns it with name's last
+// component. Missing directories are created when create is set. A component that is a symlink
+// or not a directory is refused: writing through it could leave the tree.
+func (x *extractor) parent(name string, create bool) (int, string, error) {
+	dir, base := "", name
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		dir, base = name[:i], name[i+1:]
+	}
+	if dir == "" {
+		return x.rootFd, base, nil
+	}
+	if dir == x.cachedDir && x.cachedFd >= 0 {
+		return x.cachedFd, base, nil
+	}
+	fd := x.rootFd
+	walked := ""
+	for _, comp := range strings.Split(dir, "/") {
+		walked = strings.TrimPrefix(walked+"/"+comp, "/")
+		next, err := unix.Openat(fd, comp, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.ENOENT) && create {
+			if err = unix.Mkdirat(fd, comp, 0o755); err == nil || errors.Is(err, unix.EEXIST) {
+				next, err = unix.Openat(fd, comp, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			}
+		}
+		if fd != x.rootFd {
+			unix.Close(fd)
+		}
+		if err != nil {
+			return -1, "", x.componentError(walked, err)
+		}
+		fd = next
+	}
+	x.dropCache()
+	x.cachedDir, x.cachedFd = dir, fd
+	return fd, base, nil
+}
+
+func (x *extractor) componentError(comp string, err error) error {
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+		var st unix.Stat_t
+		if unix.Fstatat(x.rootFd, comp, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			return fmt.Errorf("%s is a symlink; refusing to write through it", comp)
+		}
+		return fmt.Errorf("%s is not a directory", comp)
+	}
+	return fmt.Errorf("open %s: %w", comp, err)
+}
+
+// clear removes what is at base, unless both it and the new entry are directories. A non-empty
+// directory is never removed.
+func (x *extractor) clear(pfd int, base string, newIsDir bool) error {
+	var st unix.Stat_t
+	err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stat existing: %w", err)
+	}
+	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+	if isDir && newIsDir {
+		return nil
+	}
+	flags := 0
+	if isDir {
+		flags = unix.AT_REMOVEDIR
+		x.dropCache()
+	}
+	if err := unix.Unlinkat(pfd, base, flags); err != nil {
+		return fmt.Errorf("replace existing entry: %w", err)
+	}
+	return nil
+}
+
+func (x *extractor) writeFile(pfd int, base string, hdr *tar.Header, tr io.Reader) error {
+	fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), base)
+	err = writeContent(f, tr, hdr.Size, x.buf, x.opts.Progress)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	x.written += hdr.Size
+	return nil
+}
+
+// link makes base a hard link to an earlier entry, which must be inside the tree.
+func (x *extractor) link(pfd int, base string, hdr *tar.Header) error {
+	if strings.HasPrefix(hdr.Linkname, "/") {
+		return fmt.Errorf("hard link to absolute path %q", hdr.Linkname)
+	}
+	target, err := CleanName(hdr.Linkname)
+	if err != nil || target == "." {
+		return fmt.Errorf("hard link target %q is outside the tree", hdr.Linkname)
+	}
+	// Opening the target's directory may replace the cached one, which pfd may be: keep a
+	// private descriptor for the link's own directory.
+	own, err := unix.Dup(pfd)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(own)
+	tfd, tbase, err := x.parent(target, false)
+	if err != nil {
+		return fmt.Errorf("hard link target %q: %w", hdr.Linkname, err)
+	}
+	if err := unix.Linkat(tfd, tbase, own, base, 0); err != nil {
+		return fmt.Errorf("hard link to %q: %w", hdr.Linkname, err)
+	}
+	x.rep.count(tar.TypeLink, 0)
+	return nil
+}
+
+// restoreMeta sets owner, mode, xattrs and times, in that order: chown clears setuid bits and
+// file capabilities, so it must come first.
+func (x *extractor) restoreMeta(pfd int, base, name string, hdr *tar.Header) error {
+	isLink := hdr.Typeflag == tar.TypeSymlink
+	if x.privileged {
+		if err := unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			x.note(name, "owner", err)
+		}
+	} else if hdr.Uid != x.uid || hdr.Gid != x.gid {
+		x.note(name, "owner", fmt.Errorf("%d:%d needs root", hdr.Uid, hdr.Gid))
+	}
+	if !isLink {
+		mode := uint32(hdr.Mode & 0o7777)
+		if err := unix.Fchmodat(pfd, base, mode, 0); err != nil {
+			x.note(name, "mode", err)
+		} else if got := x.modeOf(pfd, base); got != mode {
+			x.note(name, "mode", fmt.Errorf("wanted %04o, the system kept %04o", mode, got))
+		}
+	}
+	for _, k := range slices.Sorted(mapKeys(hdr.PAXRecords)) {
+		attr, ok := strings.CutPrefix(k, xattrPrefix)
+		if !ok {
+			continue
+		}
+		if err := unix.Lsetxattr(x.procPath(pfd, base), attr, []byte(hdr.PAXRecords[k]), 0); err != nil {
+			x.note(name, "xattr "+attr, err)
+		}
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(hdr.ModTime.UnixNano()), unix.NsecToTimespec(hdr.ModTime.UnixNano())}
+	if !hdr.AccessTime.IsZero() {
+		ts[0] = unix.NsecToTimespec(hdr.AccessTime.UnixNano())
+	}
+	if err := unix.UtimesNanoAt(pfd, base, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		x.note(name, "times", err)
+	}
+	return nil
+}
+
+func (x *extractor) modeOf(pfd int, base string) uint32 {
+	var st unix.Stat_t
+	if unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return 0
+	}
+	return st.Mode & 0o7777
+}
+
+// procPath names base inside the directory open as pfd without resolving any path component
+// again, for system calls that take no directory descriptor.
+func (x *extractor) procPath(pfd int, base string) string {
+	return fmt.Sprintf("/proc/self/fd/%d/%s", pfd, base)
+}
+
+func mapKeys(m map[string]string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// finishDirs gives directories their mode, owner, xattrs and times, deepest first so that
+// setting a child's time does not change its parent's afterwards.
+func (x *extractor) finishDirs() error {
+	slices.SortStableFunc(x.dirs, func(a, b *tar.Header) int { return -ComparePaths(a.Name, b.Name) })
+	for _, hdr := range x.dirs {
+		if hdr.Name == "." {
+			if err := x.restoreMeta(x.rootFd, ".", ".", hdr); err != nil {
+				return err
+			}
+			continue
+		}
+		pfd, base, err := x.parent(hdr.Name, false)
+		if err != nil {
+			return fmt.Errorf("extract %q: %w", hdr.Name, err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			continue // replaced by a later entry of another type
+		}
+		if err := x.restoreMeta(pfd, base, hdr.Name, hdr); err != nil {
+			return err
+		}
+	}
+	return nil
+}

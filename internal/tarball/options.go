@@ -1,0 +1,119 @@
+package tarball
+
+import (
+	"archive/tar"
+	"fmt"
+	"io"
+)
+
+// Compression says how the tar is wrapped.
+type Compression int
+
+const (
+	// Zstd compresses the tar into independent zstd frames (the default).
+	Zstd Compression = iota
+	// Plain writes the tar as it is.
+	Plain
+)
+
+// Source is what Pack reads: a directory, or a tar stream. Build one with DirSource or TarSource.
+type Source struct {
+	dir string
+	tar io.Reader
+}
+
+// DirSource packs the tree rooted at dir (the directory itself becomes the root entry).
+func DirSource(dir string) Source { return Source{dir: dir} }
+
+// TarSource repacks an existing (uncompressed) tar stream: its entries are normalized and
+// sorted, so the result is what packing the same tree from a directory would give.
+func TarSource(r io.Reader) Source { return Source{tar: r} }
+
+func (s Source) String() string {
+	if s.tar != nil {
+		return "tar stream"
+	}
+	return s.dir
+}
+
+// PackOptions control Pack and WriteEntries. The zero value packs with zstd level 3 and every
+// time set to 1970-01-01.
+type PackOptions struct {
+	// SourceDateEpoch is the modification time of every entry, in seconds since 1970 (the CLI
+	// passes $SOURCE_DATE_EPOCH, 0 when unset). Ignored when PreserveTimes.
+	SourceDateEpoch int64
+	// PreserveTimes keeps each entry's own modification time (to the nanosecond).
+	PreserveTimes bool
+	// Compression of the output; Zstd by default.
+	Compression Compression
+	// Level is the zstd level (1 to 22, mapped onto the encoder's speeds); 0 means DefaultLevel.
+	// The same level must be used for the compressed bytes to be reproducible.
+	Level int
+	// Progress, when set, is called with the number of file-content bytes just read from the
+	// source. Calls come from one goroutine at a time, in order.
+	Progress func(n int64)
+	// TempDir is where a TarSource spools file contents while it sorts entries (os.TempDir()
+	// when empty).
+	TempDir string
+}
+
+// Stats describe what Pack or WriteEntries wrote.
+type Stats struct {
+	Dirs, Files, HardLinks, Symlinks int
+	CharDevices, BlockDevices, FIFOs int
+	// SkippedSockets counts sockets, which a tar cannot hold; SkippedSocketPaths names the
+	// first few.
+	SkippedSockets     int
+	SkippedSocketPaths []string `json:",omitempty"`
+	// ContentBytes is the sum of the regular files' sizes.
+	ContentBytes int64
+	// TarBytes is the size of the uncompressed tar and DiffID its sha256 ("sha256:<hex>"),
+	// the OCI layer diff_id.
+	TarBytes int64
+	DiffID   string
+	// OutputBytes and OutputDigest are the size and sha256 of the bytes written to the
+	// caller's writer (the compressed layer; equal to the tar's when Compression is Plain).
+	OutputBytes  int64
+	OutputDigest string
+}
+
+// Entries returns the number of entries written.
+func (s Stats) Entries() int {
+	return s.Dirs + s.Files + s.HardLinks + s.Symlinks + s.CharDevices + s.BlockDevices + s.FIFOs
+}
+
+func (s Stats) String() string {
+	return fmt.Sprintf("%d entries (%d dirs, %d files, %d hard links, %d symlinks, %d char, %d block, %d fifos; %d sockets skipped), %d bytes of tar %s",
+		s.Entries(), s.Dirs, s.Files, s.HardLinks, s.Symlinks, s.CharDevices, s.BlockDevices, s.FIFOs,
+		s.SkippedSockets, s.TarBytes, s.DiffID)
+}
+
+// maxSkippedPaths bounds the names kept in reports so memory does not grow with the tree.
+const maxSkippedPaths = 32
+
+func (s *Stats) count(typeflag byte, size int64) {
+	switch typeflag {
+	case tar.TypeDir:
+		s.Dirs++
+	case tar.TypeReg:
+		s.Files++
+		s.ContentBytes += size
+	case tar.TypeLink:
+		s.HardLinks++
+	case tar.TypeSymlink:
+		s.Symlinks++
+	case tar.TypeChar:
+		s.CharDevices++
+	case tar.TypeBlock:
+		s.BlockDevices++
+	case tar.TypeFifo:
+		s.FIFOs++
+	}
+}
+
+func (s *Stats) skipSocket(name string) {
+	s.SkippedSockets++
+	if len(s.SkippedSocketPaths) < maxSkippedPaths {
+		s.SkippedSocketPaths = append(s.SkippedSocketPaths, name)
+	}
+}
