@@ -115,3 +115,5 @@ func openLocal(t testing.TB, opts Options) *Local {
 	}
 	return s
 }
+
+func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }

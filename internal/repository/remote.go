@@ -115,6 +115,9 @@ func (s *Remote) explain(op string, err error) error {
 	case errors.As(err, &resp) && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden):
 		return fmt.Errorf("%s %s: authentication failed (HTTP %d); log in with `docker login %s` or point Options.DockerConfig / DOCKER_CONFIG at a config.json with credentials for %s: %w",
 			op, s.location, resp.StatusCode, host, host, err)
+	case errors.Is(err, auth.ErrBasicCredentialNotFound):
+		return fmt.Errorf("%s %s: the registry wants credentials and the docker config has none for %s; log in with `docker login %s` or point Options.DockerConfig / DOCKER_CONFIG at a config.json with credentials for it: %w",
+			op, s.location, host, host, err)
 	case errors.As(err, &netErr), errors.Is(err, http.ErrSchemeMismatch):
 		return fmt.Errorf("%s %s: registry %s unreachable: %w; check the address and that the registry runs (a registry without TLS needs plain HTTP)",
 			op, s.location, host, err)
