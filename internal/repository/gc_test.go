@@ -156,3 +156,27 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
+
+// Layouts written by other tools list images without a name; GC must keep them.
+func TestGCKeepsUnnamedEntriesOfOtherTools(t *testing.T) {
+	ctx := context.Background()
+	s := openLocal(t, Options{GCGrace: -1})
+	a := makeArchive(t, "foreign", nil, "image pulled by another tool")
+	a.push(t, s, "")
+	if err := s.updateIndex(func(idx *ocispec.Index) (bool, error) {
+		idx.Manifests = append(idx.Manifests, a.manifest)
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	report, err := s.GC(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Removed) != 0 {
+		t.Fatalf("gc removed %v of an unnamed index entry", digests(report.Removed))
+	}
+	if list, _ := s.List(ctx); len(list) != 0 {
+		t.Fatalf("list shows unnamed entries: %+v", list)
+	}
+}

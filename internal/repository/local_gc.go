@@ -14,7 +14,8 @@ import (
 
 // GC removes the blobs no name reaches, and temp files of writers that are gone.
 //
-// Marking starts at every named manifest and follows config, layers, the manifests of an
+// Marking starts at every named manifest (and every unnamed entry that is not a referrer
+// record) and follows config, layers, the manifests of an
 // index and a subject; then every recorded referrer whose subject is marked is marked too,
 // until nothing changes. The whole run holds the index lock, so no name can be added to an
 // unmarked blob meanwhile (Tag checks its blobs under the same lock). Blobs younger than the
@@ -106,14 +107,18 @@ func (s *Local) mark(ctx context.Context, idx ocispec.Index) (map[digest.Digest]
 		}
 		return nil
 	}
+	// Unnamed entries with a subject are the referrer records; any other entry (another
+	// tool's layout may list images without a name) is a root like a name.
 	var referrers []ocispec.Descriptor
 	for _, m := range idx.Manifests {
-		if refName(m) == "" {
-			referrers = append(referrers, m)
-			continue
+		if refName(m) == "" && isManifest(m.MediaType) {
+			if links, err := s.readManifest(ctx, m); err == nil && links.Subject != nil {
+				referrers = append(referrers, m)
+				continue
+			}
 		}
 		if err := visit(m); err != nil {
-			return nil, fmt.Errorf("archive %s: %w", refName(m), err)
+			return nil, fmt.Errorf("archive %s %s: %w", refName(m), m.Digest, err)
 		}
 	}
 	for changed := true; changed; {

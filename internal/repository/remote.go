@@ -147,12 +147,9 @@ func (s *Remote) fetchRemote(ctx context.Context, target ocispec.Descriptor) (io
 	return newVerifyingReader(rc, target), nil
 }
 
+// Exists asks the registry, never the cache: a copy to the registry must not skip a blob
+// because this site happens to hold it.
 func (s *Remote) Exists(ctx context.Context, target ocispec.Descriptor) (bool, error) {
-	if s.cache != nil {
-		if ok, err := s.cache.Exists(ctx, target); err == nil && ok {
-			return true, nil
-		}
-	}
 	ok, err := s.repo.Exists(ctx, target)
 	if err != nil {
 		return false, s.explain("exists "+target.Digest.String()+" in", err)
