@@ -38,9 +38,22 @@ func fetchSmall(ctx context.Context, store repository.Store, desc ocispec.Descri
 	return b, nil
 }
 
+// Written counts what an operation added to a store: the measure of what a derive costs.
+type Written struct {
+	Blobs int   `json:"blobs"`
+	Bytes int64 `json:"bytes"`
+}
+
+func (w *Written) add(n int64) {
+	if w != nil {
+		w.Blobs++
+		w.Bytes += n
+	}
+}
+
 // pushBytes stores a small blob unless the store has it already; same bytes, same digest, so
 // a derive that repeats an earlier one writes nothing.
-func pushBytes(ctx context.Context, store repository.Store, mediaType string, b []byte) (ocispec.Descriptor, error) {
+func pushBytes(ctx context.Context, store repository.Store, mediaType string, b []byte, written *Written) (ocispec.Descriptor, error) {
 	desc := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}
 	ok, err := store.Exists(ctx, desc)
 	if err != nil {
@@ -52,5 +65,6 @@ func pushBytes(ctx context.Context, store repository.Store, mediaType string, b 
 	if err := store.Push(ctx, desc, bytes.NewReader(b)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
 		return desc, fmt.Errorf("store %s %s: %w", mediaType, desc.Digest, err)
 	}
+	written.add(desc.Size)
 	return desc, nil
 }

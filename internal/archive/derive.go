@@ -40,36 +40,41 @@ type DeriveOptions struct {
 // Derive makes a configured or deployable archive from a base archive in store and tags it.
 // It writes only the new small blobs (sections, config) and the manifest: the binary section
 // is referenced, never copied, so the cost follows the configuration and not the image.
-func Derive(ctx context.Context, store repository.Store, opts DeriveOptions) (ocispec.Descriptor, error) {
+func Derive(ctx context.Context, store repository.Store, opts DeriveOptions) (DeriveResult, error) {
+	var res DeriveResult
 	base, err := Load(ctx, store, opts.Base)
 	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("derive %s: %w", opts.Name, err)
+		return res, fmt.Errorf("derive %s: %w", opts.Name, err)
 	}
 	if err := checkDerive(base, &opts); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("derive %s from %s: %w", opts.Name, opts.Base, err)
+		return res, fmt.Errorf("derive %s from %s: %w", opts.Name, opts.Base, err)
 	}
+	if err := repository.ValidateName(tagOf(opts.Tag, opts.Name)); err != nil {
+		return res, fmt.Errorf("derive %s: %w", opts.Name, err)
+	}
+	res.Base = base.Descriptor
 	cfg := derivedConfig(base, &opts)
 	sections := map[string]ocispec.Descriptor{}
 	for _, s := range Sections(base.Manifest) {
 		sections[s.Name] = s.Descriptor
 	}
 	if opts.Configuration != nil {
-		blob, diffID, err := renderConfiguration(opts.Configuration)
+		blob, diffID, err := renderConfiguration(opts.Configuration, opts.Created)
 		if err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("derive %s: %w", opts.Name, err)
+			return res, fmt.Errorf("derive %s: %w", opts.Name, err)
 		}
-		if sections[SectionConfiguration], err = pushBytes(ctx, store, MediaTypeConfigurationLayer, blob); err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("derive %s: configuration section: %w", opts.Name, err)
+		if sections[SectionConfiguration], err = pushBytes(ctx, store, MediaTypeConfigurationLayer, blob, &res.Written); err != nil {
+			return res, fmt.Errorf("derive %s: configuration section: %w", opts.Name, err)
 		}
 		cfg.DiffIDs[SectionConfiguration] = diffID
 	}
 	if opts.Type == Deployable {
-		blob, diffID, err := renderCluster(opts.Cluster, opts.SoftwareLoad)
+		blob, diffID, err := renderCluster(opts.Cluster, opts.SoftwareLoad, opts.Created)
 		if err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("derive %s: %w", opts.Name, err)
+			return res, fmt.Errorf("derive %s: %w", opts.Name, err)
 		}
-		if sections[SectionCluster], err = pushBytes(ctx, store, MediaTypeClusterLayer, blob); err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("derive %s: cluster section: %w", opts.Name, err)
+		if sections[SectionCluster], err = pushBytes(ctx, store, MediaTypeClusterLayer, blob, &res.Written); err != nil {
+			return res, fmt.Errorf("derive %s: cluster section: %w", opts.Name, err)
 		}
 		cfg.DiffIDs[SectionCluster] = diffID
 	}
@@ -77,7 +82,16 @@ func Derive(ctx context.Context, store repository.Store, opts DeriveOptions) (oc
 	for name, d := range sections {
 		list = append(list, Section{Name: name, Descriptor: d})
 	}
-	return writeArchive(ctx, store, cfg, list, tagOf(opts.Tag, opts.Name))
+	res.Descriptor, err = writeArchive(ctx, store, cfg, list, tagOf(opts.Tag, opts.Name), &res.Written)
+	return res, err
+}
+
+// DeriveResult is the new archive and what deriving it cost.
+type DeriveResult struct {
+	Descriptor ocispec.Descriptor `json:"descriptor"`
+	Base       ocispec.Descriptor `json:"base"`
+	// Written counts the blobs new to the store (a repeated derive writes nothing).
+	Written Written `json:"written"`
 }
 
 // checkDerive holds the consistency rules of the seed: what may be derived from what.
@@ -151,12 +165,12 @@ func derivedConfig(base *Archive, opts *DeriveOptions) *Config {
 
 // writeArchive stores the config and the manifest of an archive whose sections are already in
 // the store, then tags it.
-func writeArchive(ctx context.Context, store repository.Store, cfg *Config, sections []Section, tag string) (ocispec.Descriptor, error) {
+func writeArchive(ctx context.Context, store repository.Store, cfg *Config, sections []Section, tag string, written *Written) (ocispec.Descriptor, error) {
 	cb, err := EncodeConfig(cfg)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("archive %s: %w", cfg.Name, err)
 	}
-	cdesc, err := pushBytes(ctx, store, MediaTypeConfig, cb)
+	cdesc, err := pushBytes(ctx, store, MediaTypeConfig, cb, written)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("archive %s: config: %w", cfg.Name, err)
 	}
@@ -164,7 +178,7 @@ func writeArchive(ctx context.Context, store repository.Store, cfg *Config, sect
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	mdesc, err := pushBytes(ctx, store, ocispec.MediaTypeImageManifest, mb)
+	mdesc, err := pushBytes(ctx, store, ocispec.MediaTypeImageManifest, mb, written)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("archive %s: manifest: %w", cfg.Name, err)
 	}

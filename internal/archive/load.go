@@ -71,7 +71,7 @@ func LoadDescriptor(ctx context.Context, store repository.Store, desc ocispec.De
 	if err != nil {
 		return nil, err
 	}
-	if err := checkManifestMatchesConfig(m, cfg); err != nil {
+	if err := CheckConsistent(m, cfg); err != nil {
 		return nil, err
 	}
 	desc.MediaType = ocispec.MediaTypeImageManifest
@@ -79,9 +79,9 @@ func LoadDescriptor(ctx context.Context, store repository.Store, desc ocispec.De
 	return &Archive{Descriptor: desc, Manifest: m, Config: cfg}, nil
 }
 
-// checkManifestMatchesConfig refuses an archive whose layers and config tell different stories
+// CheckConsistent refuses an archive whose layers and config tell different stories
 // (a section without its diffID, or the other way round).
-func checkManifestMatchesConfig(m *ocispec.Manifest, cfg *Config) error {
+func CheckConsistent(m *ocispec.Manifest, cfg *Config) error {
 	var inManifest []string
 	for _, s := range Sections(m) {
 		inManifest = append(inManifest, s.Name)

@@ -1,0 +1,105 @@
+package archive
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/flarecast/flarecast/internal/repository"
+	"github.com/flarecast/flarecast/internal/tarball"
+	"github.com/flarecast/flarecast/internal/version"
+)
+
+// CreateOptions describe a generic archive to create.
+type CreateOptions struct {
+	// Name identifies the archive; it is also the tag unless Tag is set.
+	Name         string
+	Tag          string
+	Architecture string
+	OS           string
+	Inputs       map[string]string
+	// Created is recorded in the config and is the modification time of every entry of the
+	// binary section; nil records no date and packs every entry at 1970-01-01.
+	Created *time.Time
+	// Level is the zstd level (0: the tarball default).
+	Level int
+	// Progress is called with the number of file-content bytes read from the source.
+	Progress func(n int64)
+}
+
+// Create packs a root file system (a directory or a tar stream) into the binary section of a
+// new generic archive in store, and names it. The section streams into the store as it is
+// packed: memory does not grow with the image.
+func Create(ctx context.Context, store repository.Store, src tarball.Source, opts CreateOptions) (ocispec.Descriptor, tarball.Stats, error) {
+	if opts.Name == "" {
+		return ocispec.Descriptor{}, tarball.Stats{}, fmt.Errorf("create: the archive needs a name")
+	}
+	if err := repository.ValidateName(tagOf(opts.Tag, opts.Name)); err != nil {
+		return ocispec.Descriptor{}, tarball.Stats{}, fmt.Errorf("create: %w", err)
+	}
+	if opts.Architecture == "" || opts.OS == "" {
+		return ocispec.Descriptor{}, tarball.Stats{}, fmt.Errorf("create %s: architecture and os are required", opts.Name)
+	}
+	layer, stats, err := packInto(ctx, store, src, opts)
+	if err != nil {
+		return ocispec.Descriptor{}, stats, fmt.Errorf("create %s from %s: %w", opts.Name, src, err)
+	}
+	cfg := &Config{
+		SchemaVersion:    ConfigSchemaVersion,
+		Name:             opts.Name,
+		Type:             Generic,
+		Architecture:     opts.Architecture,
+		OS:               opts.OS,
+		Created:          opts.Created,
+		Inputs:           maps.Clone(opts.Inputs),
+		FlarecastVersion: version.Version,
+		DiffIDs:          map[string]digest.Digest{SectionArchive: digest.Digest(stats.DiffID)},
+	}
+	desc, err := writeArchive(ctx, store, cfg, []Section{{Name: SectionArchive, Descriptor: layer}}, tagOf(opts.Tag, opts.Name), nil)
+	return desc, stats, err
+}
+
+func packInto(ctx context.Context, store repository.Store, src tarball.Source, opts CreateOptions) (ocispec.Descriptor, tarball.Stats, error) {
+	ing, err := store.Ingest(ctx)
+	if err != nil {
+		return ocispec.Descriptor{}, tarball.Stats{}, err
+	}
+	defer ing.Abort() // no-op after Commit
+	popts := tarball.PackOptions{Level: opts.Level, Progress: opts.Progress}
+	if opts.Created != nil {
+		popts.SourceDateEpoch = opts.Created.Unix()
+	}
+	stats, err := tarball.Pack(ctx, src, ing, popts)
+	if err != nil {
+		return ocispec.Descriptor{}, stats, err
+	}
+	layer, err := ing.Commit(ctx, MediaTypeArchiveLayer)
+	if err != nil {
+		return ocispec.Descriptor{}, stats, fmt.Errorf("store the %s section: %w", SectionArchive, err)
+	}
+	if string(layer.Digest) != stats.OutputDigest || layer.Size != stats.OutputBytes {
+		return ocispec.Descriptor{}, stats, fmt.Errorf("the store recorded %s (%d bytes) but the packer wrote %s (%d bytes)", layer.Digest, layer.Size, stats.OutputDigest, stats.OutputBytes)
+	}
+	return layer, stats, nil
+}
+
+// CreatedFromEnv reads SOURCE_DATE_EPOCH (https://reproducible-builds.org/specs/source-date-epoch/):
+// nil when unset, so no archive ever carries the clock's time unless asked to.
+func CreatedFromEnv() (*time.Time, error) {
+	v, ok := os.LookupEnv("SOURCE_DATE_EPOCH")
+	if !ok || v == "" {
+		return nil, nil
+	}
+	sec, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || sec < 0 {
+		return nil, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a number of seconds since 1970", v)
+	}
+	t := time.Unix(sec, 0).UTC()
+	return &t, nil
+}
