@@ -1,6 +1,9 @@
 package archive
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -56,4 +59,32 @@ func FuzzDecodeManifest(f *testing.F) {
 			seen[s.Name] = true
 		}
 	})
+}
+
+// TestWriteFuzzCorpus regenerates the checked-in seeds of FuzzDecodeConfig and
+// FuzzDecodeManifest.
+func TestWriteFuzzCorpus(t *testing.T) {
+	if os.Getenv("FLARECAST_WRITE_FUZZ_CORPUS") == "" {
+		t.Skip("set FLARECAST_WRITE_FUZZ_CORPUS=1 to regenerate testdata/fuzz")
+	}
+	gen, _ := EncodeConfig(genericConfig())
+	dep, _ := EncodeConfig(deployableConfig())
+	seeds := map[string]map[string][]byte{
+		"FuzzDecodeConfig": {"generic": gen, "deployable": dep},
+		"FuzzDecodeManifest": {
+			"generic":    manifestWith(layer(MediaTypeArchiveLayer, dArchive)),
+			"deployable": manifestWith(layer(MediaTypeArchiveLayer, dArchive), layer(MediaTypeConfigurationLayer, dConf), layer(MediaTypeClusterLayer, dCluster)),
+		},
+	}
+	for target, files := range seeds {
+		dir := filepath.Join("testdata", "fuzz", target)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, b := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
