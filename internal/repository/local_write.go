@@ -1,0 +1,145 @@
+package repository
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/errdef"
+)
+
+// Push stores a blob whose descriptor is known. Nothing lands unless size and digest match.
+// A blob already present gives errdef.ErrAlreadyExists (oras copy treats that as success) and
+// restarts its GC grace period, since the caller is about to reference it.
+func (s *Local) Push(ctx context.Context, expected ocispec.Descriptor, r io.Reader) error {
+	if err := validDigest(expected.Digest); err != nil {
+		return err
+	}
+	if expected.Size < 0 {
+		return fmt.Errorf("push %s: negative size: %w", expected.Digest, content.ErrInvalidDescriptorSize)
+	}
+	final := s.BlobPath(expected.Digest)
+	if _, err := os.Stat(final); err == nil {
+		now := time.Now()
+		os.Chtimes(final, now, now)
+		return fmt.Errorf("push %s: %w", expected.Digest, errdef.ErrAlreadyExists)
+	}
+	dir := filepath.Dir(final)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("push %s: %w", expected.Digest, err)
+	}
+	f, err := createLockedTemp(dir)
+	if err != nil {
+		return fmt.Errorf("push %s: %w", expected.Digest, err)
+	}
+	var manifest *bytes.Buffer
+	w := io.Writer(f)
+	if isManifest(expected.MediaType) && expected.Size <= maxManifestSize {
+		manifest = &bytes.Buffer{}
+		w = io.MultiWriter(f, manifest)
+	}
+	verifier := expected.Digest.Verifier()
+	n, err := io.Copy(io.MultiWriter(w, verifier), io.LimitReader(ctxReader{ctx, r}, expected.Size+1))
+	switch {
+	case err != nil:
+		err = fmt.Errorf("push %s: %w", expected.Digest, err)
+	case n != expected.Size:
+		err = fmt.Errorf("push %s: got %d bytes, descriptor says %d: %w", expected.Digest, n, expected.Size, content.ErrInvalidDescriptorSize)
+	case !verifier.Verified():
+		err = fmt.Errorf("push %s: content does not match the digest: %w", expected.Digest, content.ErrMismatchedDigest)
+	}
+	if err != nil {
+		discardTemp(f)
+		return err
+	}
+	if err := commitTemp(f, final); err != nil {
+		discardTemp(f)
+		return fmt.Errorf("push %s: %w", expected.Digest, err)
+	}
+	if manifest != nil {
+		return s.recordReferrer(expected, manifest.Bytes())
+	}
+	return nil
+}
+
+// Ingest starts a blob whose digest is computed while it is written.
+func (s *Local) Ingest(ctx context.Context) (Ingester, error) {
+	dir := filepath.Join(s.root, "blobs", digest.Canonical.String())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	f, err := createLockedTemp(dir)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	return &localIngester{s: s, f: f, d: digest.Canonical.Digester()}, nil
+}
+
+type localIngester struct {
+	s    *Local
+	f    *os.File
+	d    digest.Digester
+	n    int64
+	done bool
+}
+
+func (in *localIngester) Write(p []byte) (int, error) {
+	if in.done {
+		return 0, errors.New("ingest: write after commit or abort")
+	}
+	n, err := in.f.Write(p)
+	in.d.Hash().Write(p[:n])
+	in.n += int64(n)
+	return n, err
+}
+
+func (in *localIngester) Commit(_ context.Context, mediaType string) (ocispec.Descriptor, error) {
+	if in.done {
+		return ocispec.Descriptor{}, errors.New("ingest: commit after commit or abort")
+	}
+	in.done = true
+	desc := ocispec.Descriptor{MediaType: mediaType, Digest: in.d.Digest(), Size: in.n}
+	if err := commitTemp(in.f, in.s.BlobPath(desc.Digest)); err != nil {
+		discardTemp(in.f)
+		return ocispec.Descriptor{}, fmt.Errorf("ingest %s: %w", desc.Digest, err)
+	}
+	if isManifest(mediaType) && desc.Size <= maxManifestSize {
+		data, err := os.ReadFile(in.s.BlobPath(desc.Digest))
+		if err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("ingest %s: %w", desc.Digest, err)
+		}
+		if err := in.s.recordReferrer(desc, data); err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("ingest %s: %w", desc.Digest, err)
+		}
+	}
+	return desc, nil
+}
+
+func (in *localIngester) Abort() error {
+	if in.done {
+		return nil
+	}
+	in.done = true
+	return discardTemp(in.f)
+}
+
+// ctxReader stops a long copy when the context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
