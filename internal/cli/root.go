@@ -21,6 +21,9 @@ func NewRootCommand() *cobra.Command {
 	}
 	root.AddCommand(
 		newVersionCommand(),
+		newModelCommand(),
+		newArchiveCommand(),
+		newManagerCommand(),
 	)
 	return root
 }

@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flarecast/flarecast/internal/repository"
+)
+
+// DefaultRepo is the store the archive commands use without --repo or $FLARECAST_REPO.
+const DefaultRepo = "./flarecast-repo"
+
+// archiveFlags are the flags every archive subcommand shares.
+type archiveFlags struct {
+	repo   string
+	output string
+}
+
+func newArchiveCommand() *cobra.Command {
+	f := &archiveFlags{}
+	cmd := &cobra.Command{
+		Use:   "archive",
+		Short: "Create, derive, inspect, verify and move flash archives",
+		Long: `Flash archives are OCI artifacts in a repository: an OCI image layout in a directory,
+or a repository of an OCI registry (oci://host[:port]/repository).
+
+Exit status: 0 on success, 1 when the operation failed or found a fault, 2 on a usage error.`,
+	}
+	repo := os.Getenv("FLARECAST_REPO")
+	if repo == "" {
+		repo = DefaultRepo
+	}
+	cmd.PersistentFlags().StringVar(&f.repo, "repo", repo, "repository: a directory or oci://host[:port]/repository ($FLARECAST_REPO sets the default)")
+	cmd.PersistentFlags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	cmd.AddCommand(
+		newArchiveCreateCommand(f),
+		newArchiveDeriveCommand(f),
+		newArchiveInfoCommand(f),
+		newArchiveListCommand(f),
+		newArchiveVerifyCommand(f),
+		newArchiveExtractCommand(f),
+		newArchiveExportCommand(f),
+		newArchiveImportCommand(f),
+		newArchivePushCommand(f),
+		newArchivePullCommand(f),
+		newArchiveGCCommand(f),
+	)
+	return cmd
+}
+
+// open checks the shared flags and opens the repository.
+func (f *archiveFlags) open(ctx context.Context) (repository.Store, error) {
+	if err := f.checkOutput(); err != nil {
+		return nil, err
+	}
+	return openStore(ctx, f.repo)
+}
+
+func openStore(ctx context.Context, location string) (repository.Store, error) {
+	s, err := repository.Open(ctx, location, repository.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("open repository %s: %w", location, err)
+	}
+	return s, nil
+}
+
+func (f *archiveFlags) checkOutput() error {
+	if f.output != "text" && f.output != "json" {
+		return usageError(fmt.Errorf("--output %q: want text or json", f.output))
+	}
+	return nil
+}
+
+func (f *archiveFlags) json() bool { return f.output == "json" }
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func usageError(err error) error { return &ExitError{Code: 2, Err: err} }
+
+// args wraps a cobra argument check so that a wrong count exits 2 and shows the usage line.
+func args(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := check(cmd, a); err != nil {
+			return usageError(fmt.Errorf("%w\nusage: %s", err, cmd.UseLine()))
+		}
+		return nil
+	}
+}
+
+func shortDigest(d fmt.Stringer) string {
+	s := d.String()
+	if len(s) > 19 {
+		return s[:19]
+	}
+	return s
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
