@@ -21,9 +21,7 @@ func NewRootCommand() *cobra.Command {
 	}
 	root.AddCommand(
 		newVersionCommand(),
-		newModelCommand(),
 		newArchiveCommand(),
-		newManagerCommand(),
 	)
 	return root
 }
