@@ -10,6 +10,7 @@ import (
 
 // Copy copies the archive name of src, with every blob it reaches, to dst under dstName (name
 // when empty), and returns its manifest descriptor. Blobs dst already has are not sent again.
+// Referrers of the archive (signatures, SBOMs) come along when src can list them.
 func Copy(ctx context.Context, src, dst Store, name, dstName string) (ocispec.Descriptor, error) {
 	if dstName == "" {
 		dstName = name
@@ -17,7 +18,13 @@ func Copy(ctx context.Context, src, dst Store, name, dstName string) (ocispec.De
 	if err := ValidateName(dstName); err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	desc, err := oras.Copy(ctx, src, name, dst, dstName, oras.DefaultCopyOptions)
+	var desc ocispec.Descriptor
+	var err error
+	if g, ok := src.(oras.ReadOnlyGraphTarget); ok {
+		desc, err = oras.ExtendedCopy(ctx, g, name, dst, dstName, oras.DefaultExtendedCopyOptions)
+	} else {
+		desc, err = oras.Copy(ctx, src, name, dst, dstName, oras.DefaultCopyOptions)
+	}
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("copy %s from %v to %v as %s: %w", name, src, dst, dstName, err)
 	}

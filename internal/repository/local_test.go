@@ -309,3 +309,29 @@ func TestLayoutReadsWithOrasOCIStore(t *testing.T) {
 		t.Fatalf("oras fetch layer = %q, %v", data, err)
 	}
 }
+
+func TestCopyBetweenLocalStoresCarriesReferrers(t *testing.T) {
+	ctx := context.Background()
+	src, dst := openLocal(t, Options{}), openLocal(t, Options{})
+	a := makeArchive(t, "base", nil, "binary")
+	a.push(t, src, "base")
+	sig := makeArchive(t, "sig", &a.manifest, "signature")
+	sig.push(t, src, "")
+	unrelated := makeArchive(t, "other", nil, "other")
+	unrelated.push(t, src, "other")
+
+	if _, err := Copy(ctx, src, dst, "base", "copy"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := dst.Resolve(ctx, "copy"); err != nil || got.Digest != a.manifest.Digest {
+		t.Fatalf("resolve copy = %s, %v", got.Digest, err)
+	}
+	refs, err := dst.Predecessors(ctx, a.manifest)
+	if err != nil || len(refs) != 1 || refs[0].Digest != sig.manifest.Digest {
+		t.Fatalf("referrers in the copy = %v, %v", refs, err)
+	}
+	if ok, _ := dst.Exists(ctx, unrelated.manifest); ok {
+		t.Fatal("copy took an archive it was not asked for")
+	}
+	checkConsistent(t, dst)
+}

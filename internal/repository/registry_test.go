@@ -106,6 +106,17 @@ func TestCopyBetweenLocalStoreAndRegistry(t *testing.T) {
 		}
 	}
 	checkConsistent(t, dst)
+	// The signature came along both ways, and the registry's bookkeeping of it is no name.
+	refs, err := dst.Predecessors(ctx, a.manifest)
+	if err != nil || len(refs) != 1 || refs[0].Digest != sig.manifest.Digest {
+		t.Fatalf("referrers after the round trip = %v, %v; want the signature %s", refs, err, sig.manifest.Digest)
+	}
+	if got := fetchAll(t, dst, sig.layers[0]); string(got) != "signature" {
+		t.Fatalf("signature layer = %q", got)
+	}
+	if list, err := remote.List(ctx); err != nil || len(list) != 1 || list[0].Name != "travels" {
+		t.Fatalf("registry list = %+v, %v; want only travels", list, err)
+	}
 	if _, err := Copy(ctx, src, remote, "missing", ""); !errors.Is(err, errdef.ErrNotFound) {
 		t.Fatalf("copy of a missing name: %v, want not found", err)
 	}

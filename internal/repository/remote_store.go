@@ -112,6 +112,9 @@ func (s *Remote) List(ctx context.Context) ([]Entry, error) {
 	sort.Strings(names)
 	out := make([]Entry, 0, len(names))
 	for _, n := range names {
+		if referrersTag.MatchString(n) {
+			continue
+		}
 		desc, err := s.repo.Resolve(ctx, n)
 		if errors.Is(err, errdef.ErrNotFound) {
 			continue // untagged between the listing and now
