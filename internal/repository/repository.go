@@ -2,6 +2,12 @@
 // (tags), in an OCI image layout on disk (the default) or in any OCI registry. It owns
 // durability (atomic writes, crash safety, concurrent writers) and garbage collection; it knows
 // nothing of what an archive contains — that is package archive's business.
+//
+// Open picks the store from a location: a directory (Local) or oci://host[:port]/repository
+// (Remote, optionally with a local cache). Archive names are OCI tags (ValidateName), the same
+// in both. Every blob read is checked against its digest: Fetch fails at the end of a blob
+// that does not match, and Verify checks one on demand. Copy moves an archive, with its
+// referrers, between any two stores.
 package repository
 
 import (
@@ -14,6 +20,9 @@ import (
 
 // Store is a repository of archives. It is an oras-go Target (blobs, manifests, tags), so any
 // oras copy function works on it, plus what a flash-archive repository needs beyond that.
+//
+// Push of a blob the store already holds returns an error wrapping errdef.ErrAlreadyExists
+// (oras copy functions treat it as success), as oras-go's own stores do.
 type Store interface {
 	content.Storage
 	content.TagResolver
