@@ -68,6 +68,9 @@ func TestRegistryStoreRoundTrip(t *testing.T) {
 	if _, err := s.GC(ctx, false); !errors.Is(err, errdef.ErrUnsupported) || !strings.Contains(err.Error(), "registry's own garbage collection") {
 		t.Fatalf("gc on a registry: %v", err)
 	}
+	if err := s.Push(ctx, a.layers[0], bytes.NewReader(a.blobs[a.layers[0].Digest])); !errors.Is(err, errdef.ErrAlreadyExists) {
+		t.Fatalf("second push of a blob: %v, want already exists", err)
+	}
 	bad := descOf("application/octet-stream", []byte("claimed"))
 	if err := s.Push(ctx, bad, strings.NewReader("something else")); err == nil {
 		t.Fatal("registry accepted content that does not match its digest")

@@ -44,10 +44,15 @@ func (s *Remote) Exists(ctx context.Context, target ocispec.Descriptor) (bool, e
 	return ok, nil
 }
 
-// Push uploads a blob or manifest; the registry checks the digest.
+// Push uploads a blob or manifest; the registry checks the digest. A blob the registry holds
+// gives errdef.ErrAlreadyExists, as in a local store.
 func (s *Remote) Push(ctx context.Context, expected ocispec.Descriptor, r io.Reader) error {
 	if err := validDigest(expected.Digest); err != nil {
 		return err
+	}
+	// One HEAD saves re-sending a blob, and gives the same answer as a local store.
+	if ok, err := s.repo.Exists(ctx, expected); err == nil && ok {
+		return fmt.Errorf("push %s to %s: %w", expected.Digest, s.location, errdef.ErrAlreadyExists)
 	}
 	if err := s.repo.Push(ctx, expected, r); err != nil {
 		return s.explain("push "+expected.Digest.String()+" to", err)

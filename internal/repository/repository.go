@@ -22,7 +22,7 @@ import (
 // oras copy function works on it, plus what a flash-archive repository needs beyond that.
 //
 // Push of a blob the store already holds returns an error wrapping errdef.ErrAlreadyExists
-// (oras copy functions treat it as success), as oras-go's own stores do.
+// (oras copy functions treat it as success), in a local store as in a registry.
 type Store interface {
 	content.Storage
 	content.TagResolver
