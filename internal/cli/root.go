@@ -21,6 +21,7 @@ func NewRootCommand() *cobra.Command {
 	}
 	root.AddCommand(
 		newVersionCommand(),
+		newModelCommand(),
 		newArchiveCommand(),
 	)
 	return root
