@@ -20,8 +20,9 @@ type ExtractOptions struct {
 	// Rootless extracts as an unprivileged user would even when running as root: owners are
 	// not changed and device nodes are not created (both are reported instead).
 	Rootless bool
-	// MaxBytes, when positive, bounds the total size of the file contents written; an archive
-	// that declares more is refused. It guards against archives that expand without end.
+	// MaxBytes, when positive, bounds the size of the uncompressed tar (and so of what is
+	// written); a larger archive is refused. It guards against inputs that expand without end
+	// (zstd bombs, sparse entries declaring petabytes, data hidden behind directory entries).
 	MaxBytes int64
 	// Progress, when set, is called with the number of file-content bytes just written.
 	Progress func(n int64)
@@ -96,6 +97,9 @@ func Extract(ctx context.Context, r io.Reader, dir string, opts ExtractOptions) 
 	}
 	counted := &counter{w: io.Discard, h: sha256.New()}
 	tee := io.TeeReader(tarStream, counted)
+	if opts.MaxBytes > 0 {
+		tee = &limitReader{r: tee, left: opts.MaxBytes}
+	}
 
 	x, err := newExtractor(dir, opts, &rep)
 	if err != nil {
@@ -111,4 +115,25 @@ func Extract(ctx context.Context, r io.Reader, dir string, opts ExtractOptions) 
 	}
 	rep.DiffID, rep.TarBytes = digestOf(counted.h), counted.n
 	return rep, nil
+}
+
+// errTooLarge is returned once an archive passes ExtractOptions.MaxBytes.
+var errTooLarge = errors.New("archive larger than the MaxBytes limit")
+
+type limitReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, errTooLarge
+	}
+	n, err := l.r.Read(p[:min(int64(len(p)), l.left+1)])
+	if int64(n) > l.left {
+		n = int(l.left)
+		err = errTooLarge
+	}
+	l.left -= int64(n)
+	return n, err
 }

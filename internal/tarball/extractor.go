@@ -124,7 +124,7 @@ func (x *extractor) entry(hdr *tar.Header, tr *tar.Reader) error {
 		return fmt.Errorf("unsupported entry type %q", hdr.Typeflag)
 	}
 	if hdr.Typeflag == tar.TypeReg && x.opts.MaxBytes > 0 && x.written+hdr.Size > x.opts.MaxBytes {
-		return fmt.Errorf("size %d would pass the limit of %d bytes", hdr.Size, x.opts.MaxBytes)
+		return fmt.Errorf("size %d: %w", hdr.Size, errTooLarge)
 	}
 	if (hdr.Typeflag == tar.TypeChar || hdr.Typeflag == tar.TypeBlock) && !x.privileged {
 		x.note(name, "device node", errors.New("creating device nodes needs root"))

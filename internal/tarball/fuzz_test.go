@@ -22,7 +22,16 @@ func FuzzExtract(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := newSandbox(t)
 		before := s.outsideState(t)
-		Extract(context.Background(), bytes.NewReader(data), s.target, ExtractOptions{MaxBytes: 4 << 20})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			Extract(context.Background(), bytes.NewReader(data), s.target, ExtractOptions{MaxBytes: 4 << 20})
+		}()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("Extract has not returned after 20 s on %q", data)
+		}
 		if after := s.outsideState(t); !slices.Equal(before, after) {
 			t.Fatalf("outside the target changed:\n%s", diffLines(before, after))
 		}

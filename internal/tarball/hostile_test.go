@@ -168,9 +168,9 @@ func TestExtractRefusesHostileArchives(t *testing.T) {
 
 func TestExtractEnforcesMaxBytes(t *testing.T) {
 	s := newSandbox(t)
-	data := buildTar(t, []tarEntry{{name: "a", body: "12345"}, {name: "b", body: "67890"}})
-	_, err := Extract(context.Background(), bytes.NewReader(data), s.target, ExtractOptions{MaxBytes: 8})
-	if err == nil || !strings.Contains(err.Error(), `"b"`) || !strings.Contains(err.Error(), "limit") {
+	data := buildTar(t, []tarEntry{{name: "a", body: "12345"}, {name: "b", body: noise(5000)}})
+	_, err := Extract(context.Background(), bytes.NewReader(data), s.target, ExtractOptions{MaxBytes: 3000})
+	if err == nil || !strings.Contains(err.Error(), `"b"`) || !strings.Contains(err.Error(), "MaxBytes") {
 		t.Fatalf("error %v", err)
 	}
 }
