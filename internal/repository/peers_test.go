@@ -27,7 +27,7 @@ const (
 
 // peer returns the path of bin/<name>, skipping the test when it is absent unless
 // FLARECAST_REQUIRE_PEERS is set.
-func peer(t *testing.T, name string) string {
+func peer(t testing.TB, name string) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
@@ -59,7 +59,7 @@ type testRegistry struct {
 	cmd  *exec.Cmd
 }
 
-func startRegistry(t *testing.T, withAuth bool) *testRegistry {
+func startRegistry(t testing.TB, withAuth bool) *testRegistry {
 	t.Helper()
 	bin := peer(t, "registry")
 	dir := t.TempDir()
@@ -120,7 +120,7 @@ func (r *testRegistry) stop() {
 
 func (r *testRegistry) location(repo string) string { return RemoteScheme + r.addr + "/" + repo }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -131,7 +131,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // dockerConfig writes a docker config.json with credentials for host and returns its path.
-func dockerConfig(t *testing.T, host, user, password string) string {
+func dockerConfig(t testing.TB, host, user, password string) string {
 	t.Helper()
 	cfg := map[string]any{"auths": map[string]any{
 		host: map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + password))},
