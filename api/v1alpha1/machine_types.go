@@ -10,7 +10,7 @@ import (
 type MachineSpec struct {
 	// +listType=map
 	// +listMapKey=name
-	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:MaxItems=8
 	// +optional
 	Shelves []Shelf `json:"shelves,omitempty"`
 }
@@ -29,7 +29,7 @@ type Shelf struct {
 	Switches []Switch `json:"switches,omitempty"`
 	// +listType=map
 	// +listMapKey=name
-	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:MaxItems=16
 	// +optional
 	Drawers []Drawer `json:"drawers,omitempty"`
 }
@@ -52,12 +52,12 @@ type Drawer struct {
 	Name string `json:"name"`
 	// +listType=map
 	// +listMapKey=name
-	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:MaxItems=4
 	// +optional
 	Disks []Disk `json:"disks,omitempty"`
 	// +listType=map
 	// +listMapKey=name
-	// +kubebuilder:validation:MaxItems=4
+	// +kubebuilder:validation:MaxItems=2
 	// +optional
 	Boards []Board `json:"boards,omitempty"`
 }
@@ -81,7 +81,7 @@ type Disk struct {
 	Size string `json:"size"`
 	// +listType=map
 	// +listMapKey=name
-	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:MaxItems=16
 	// +optional
 	Slices []Slice `json:"slices,omitempty"`
 }
@@ -151,6 +151,7 @@ type NIC struct {
 	// +kubebuilder:validation:MaxLength=15
 	Name string `json:"name"`
 	// +kubebuilder:validation:Pattern=`^([0-9a-f]{2}:){5}[0-9a-f]{2}$`
+	// +kubebuilder:validation:MaxLength=17
 	MAC string `json:"mac"`
 	// Link is the switch port the NIC is cabled to.
 	// +optional

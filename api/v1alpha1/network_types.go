@@ -37,7 +37,7 @@ type NetworkSpec struct {
 	// +listType=map
 	// +listMapKey=node
 	// +listMapKey=network
-	// +kubebuilder:validation:MaxItems=1024
+	// +kubebuilder:validation:MaxItems=512
 	// +optional
 	Addresses []Address `json:"addresses,omitempty"`
 }

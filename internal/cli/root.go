@@ -23,6 +23,7 @@ func NewRootCommand() *cobra.Command {
 		newVersionCommand(),
 		newModelCommand(),
 		newArchiveCommand(),
+		newManagerCommand(),
 	)
 	return root
 }

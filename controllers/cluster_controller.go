@@ -1,0 +1,164 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/internal/model"
+)
+
+// messageLimit bounds how many problems a condition message spells out.
+const messageLimit = 5
+
+// ClusterReconciler resolves a Cluster's model (its groups, Machine and Network) and records
+// whether it is complete and valid.
+type ClusterReconciler struct {
+	client.Client
+	Recorder recorder.EventRecorder
+}
+
+// +kubebuilder:rbac:groups=flarecast.io,resources=clusters;nodesgroups;machines;networks;flasharchives,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=flarecast.io,resources=clusters/status;nodesgroups/status;machines/status;networks/status;flasharchives/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=flarecast.io,resources=clusters/finalizers;nodesgroups/finalizers;machines/finalizers;networks/finalizers;flasharchives/finalizers,verbs=update
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=configmaps;secrets,verbs=get;list;watch
+
+// Reconcile resolves the model and patches the Cluster's status.
+func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var cl fcv1.Cluster
+	if err := r.Get(ctx, req.NamespacedName, &cl); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !cl.DeletionTimestamp.IsZero() {
+		// Nothing of a Cluster's own needs releasing; the Machine and Network reconcilers see
+		// the reference go through their watch.
+		return ctrl.Result{}, nil
+	}
+	in, err := loadModel(ctx, r.Client, &cl)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	res := model.Resolve(in)
+	status := clusterStatus(r.Recorder, &cl, in, res)
+	if err := applyStatus(ctx, r.Client, &cl, &status); err != nil {
+		return ctrl.Result{}, fmt.Errorf("patch status of Cluster %s: %w", req.NamespacedName, err)
+	}
+	logf.FromContext(ctx).V(1).Info("resolved cluster model", "complete", res.Complete(), "valid", res.Valid(),
+		"problems", len(res.Problems), "missing", len(res.Missing))
+	return ctrl.Result{}, nil
+}
+
+// loadModel gathers what model.Resolve needs for a cluster. A Machine or Network that is
+// named but absent is left nil: the model is then partial, not broken.
+func loadModel(ctx context.Context, c client.Client, cl *fcv1.Cluster) (model.Input, error) {
+	in := model.Input{Cluster: cl}
+	groups, err := groupsOf(ctx, c, cl.Namespace, cl.Name)
+	if err != nil {
+		return in, fmt.Errorf("list groups of Cluster %s: %w", cl.Name, err)
+	}
+	sort.Slice(groups, func(i, j int) bool { return groups[i].Name < groups[j].Name })
+	in.Groups = groups
+	if ref := cl.Spec.MachineRef; ref != nil {
+		var m fcv1.Machine
+		switch err := c.Get(ctx, types.NamespacedName{Namespace: cl.Namespace, Name: ref.Name}, &m); {
+		case err == nil && m.DeletionTimestamp.IsZero():
+			in.Machine = &m
+		case err != nil && !apierrors.IsNotFound(err):
+			return in, fmt.Errorf("get Machine %s: %w", ref.Name, err)
+		}
+	}
+	if ref := cl.Spec.NetworkRef; ref != nil {
+		var n fcv1.Network
+		switch err := c.Get(ctx, types.NamespacedName{Namespace: cl.Namespace, Name: ref.Name}, &n); {
+		case err == nil && n.DeletionTimestamp.IsZero():
+			in.Network = &n
+		case err != nil && !apierrors.IsNotFound(err):
+			return in, fmt.Errorf("get Network %s: %w", ref.Name, err)
+		}
+	}
+	return in, nil
+}
+
+func clusterStatus(rec recorder.EventRecorder, cl *fcv1.Cluster, in model.Input, res *model.Result) fcv1.ClusterStatus {
+	st := fcv1.ClusterStatus{
+		ObservedGeneration: cl.Generation,
+		NodesByPhase:       cl.Status.NodesByPhase,
+		SoftwareLoad:       cl.Status.SoftwareLoad,
+		Nodes: fcv1.NodeCounts{
+			Total: res.Counts.Total, Placed: res.Counts.Placed,
+			Addressed: res.Counts.Addressed, MasterEligible: res.Counts.MasterEligible,
+		},
+	}
+	for _, g := range in.Groups {
+		st.NodesGroups = append(st.NodesGroups, g.Name)
+	}
+	if in.Machine != nil {
+		st.Machine = in.Machine.Name
+	}
+	if in.Network != nil {
+		st.Network = in.Network.Name
+	}
+
+	complete := condition(cl, fcv1.ConditionModelComplete, true, fcv1.ReasonComplete,
+		"every node is placed and addressed: deployable archives can be built")
+	if !res.Complete() {
+		complete = condition(cl, fcv1.ConditionModelComplete, false, fcv1.ReasonIncomplete, summarize(res.Missing, messageLimit))
+	}
+	valid := condition(cl, fcv1.ConditionValid, true, fcv1.ReasonValid, "the model holds together")
+	if len(res.Warnings) > 0 {
+		valid.Message = "the model holds together, with warnings: " + summarize(res.Warnings, messageLimit)
+	}
+	if !res.Valid() {
+		valid = condition(cl, fcv1.ConditionValid, false, fcv1.ReasonInvalid, summarize(res.Problems, messageLimit))
+	}
+	st.Conditions = setConditions(rec, cl, cl.Status.Conditions, complete, valid)
+	return st
+}
+
+// SetupWithManager watches Clusters and what their model is made of.
+func (r *ClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&fcv1.Cluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&fcv1.NodesGroup{}, handler.EnqueueRequestsFromMapFunc(clusterOfGroup)).
+		Watches(&fcv1.Machine{}, handler.EnqueueRequestsFromMapFunc(r.clustersUsing(indexClusterMachine)),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&fcv1.Network{}, handler.EnqueueRequestsFromMapFunc(r.clustersUsing(indexClusterNetwork)),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Named("cluster").
+		Complete(r)
+}
+
+// clusterOfGroup maps a NodesGroup to the Cluster it names. Group status changes (node phases)
+// matter to the Cluster's counts, so every change enqueues it.
+func clusterOfGroup(_ context.Context, o client.Object) []reconcile.Request {
+	g := o.(*fcv1.NodesGroup)
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: g.Namespace, Name: g.Spec.ClusterRef.Name}}}
+}
+
+func (r *ClusterReconciler) clustersUsing(index string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		names, err := clustersReferencing(ctx, r.Client, index, o.GetNamespace(), o.GetName())
+		if err != nil {
+			logf.FromContext(ctx).Error(err, "list clusters", "index", index, "object", o.GetName())
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(names))
+		for _, n := range names {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: n}})
+		}
+		return reqs
+	}
+}

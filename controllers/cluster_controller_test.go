@@ -1,0 +1,182 @@
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+)
+
+func get[T client.Object](t *testing.T, ns, name string, obj T) T {
+	t.Helper()
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
+		t.Fatalf("get %T %s: %v", obj, name, err)
+	}
+	return obj
+}
+
+func clusterCondition(ns, name, typ string, status metav1.ConditionStatus, contains string) func() error {
+	return func() error {
+		var cl fcv1.Cluster
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &cl); err != nil {
+			return err
+		}
+		return wantCondition(&cl, cl.Status.Conditions, typ, status, "", contains)
+	}
+}
+
+func TestSampleSiteIsCompleteAndValid(t *testing.T) {
+	ns := newNamespace(t)
+	createAll(t, ns, readManifests(t, sampleSite...))
+
+	eventually(t, "Cluster edge ModelComplete", clusterCondition(ns, "edge", fcv1.ConditionModelComplete, metav1.ConditionTrue, ""))
+	eventually(t, "Cluster edge Valid", clusterCondition(ns, "edge", fcv1.ConditionValid, metav1.ConditionTrue, ""))
+	eventually(t, "Cluster edge status", func() error {
+		cl := get(t, ns, "edge", &fcv1.Cluster{})
+		want := fcv1.NodeCounts{Total: 8, Placed: 8, Addressed: 8, MasterEligible: 2}
+		if cl.Status.Nodes != want {
+			return fmt.Errorf("nodes %+v, want %+v", cl.Status.Nodes, want)
+		}
+		if got := strings.Join(cl.Status.NodesGroups, ","); got != "dataless,diskless,masters" {
+			return fmt.Errorf("nodesGroups %s", got)
+		}
+		if cl.Status.Machine != "edge-site" || cl.Status.Network != "edge-net" {
+			return fmt.Errorf("machine %q network %q", cl.Status.Machine, cl.Status.Network)
+		}
+		return nil
+	})
+	for _, g := range []string{"masters", "dataless", "diskless"} {
+		eventually(t, "NodesGroup "+g+" Valid", func() error {
+			ng := get(t, ns, g, &fcv1.NodesGroup{})
+			if int(ng.Status.Total) != len(ng.Spec.Nodes) || len(ng.Status.Nodes) != len(ng.Spec.Nodes) {
+				return fmt.Errorf("status has %d/%d nodes, spec %d", ng.Status.Total, len(ng.Status.Nodes), len(ng.Spec.Nodes))
+			}
+			return wantCondition(ng, ng.Status.Conditions, fcv1.ConditionValid, metav1.ConditionTrue, fcv1.ReasonValid, "")
+		})
+	}
+	eventually(t, "Machine edge-site in use and valid", func() error {
+		m := get(t, ns, "edge-site", &fcv1.Machine{})
+		if strings.Join(m.Status.UsedBy, ",") != "edge" || m.Status.Drawers != 8 {
+			return fmt.Errorf("usedBy %v drawers %d", m.Status.UsedBy, m.Status.Drawers)
+		}
+		if err := wantCondition(m, m.Status.Conditions, fcv1.ConditionInUse, metav1.ConditionTrue, fcv1.ReasonReferenced, "edge"); err != nil {
+			return err
+		}
+		return wantCondition(m, m.Status.Conditions, fcv1.ConditionValid, metav1.ConditionTrue, "", "")
+	})
+	eventually(t, "Network edge-net in use and valid", func() error {
+		n := get(t, ns, "edge-net", &fcv1.Network{})
+		if strings.Join(n.Status.UsedBy, ",") != "edge" {
+			return fmt.Errorf("usedBy %v", n.Status.UsedBy)
+		}
+		return wantCondition(n, n.Status.Conditions, fcv1.ConditionValid, metav1.ConditionTrue, "", "")
+	})
+}
+
+func TestPartialModelCompletesWhenNetworkIsApplied(t *testing.T) {
+	ns := newNamespace(t)
+	createAll(t, ns, readManifests(t, "config/samples/partial/machine.yaml", "config/samples/partial/cluster.yaml"))
+
+	eventually(t, "partial lab model names the missing Network", clusterCondition(ns, "lab", fcv1.ConditionModelComplete, metav1.ConditionFalse, "lab-net"))
+	eventually(t, "partial lab model is valid", clusterCondition(ns, "lab", fcv1.ConditionValid, metav1.ConditionTrue, ""))
+
+	createAll(t, ns, readManifests(t, "config/samples/partial-completion/network.yaml"))
+	eventually(t, "lab model completed by the Network", clusterCondition(ns, "lab", fcv1.ConditionModelComplete, metav1.ConditionTrue, ""))
+	eventually(t, "lab nodes addressed", func() error {
+		cl := get(t, ns, "lab", &fcv1.Cluster{})
+		if cl.Status.Nodes.Addressed != 2 {
+			return fmt.Errorf("addressed %d, want 2", cl.Status.Nodes.Addressed)
+		}
+		return nil
+	})
+}
+
+func TestMachineChangeReevaluatesClusterThroughWatch(t *testing.T) {
+	ns := newNamespace(t)
+	createAll(t, ns, readManifests(t, sampleSite...))
+	eventually(t, "edge valid", clusterCondition(ns, "edge", fcv1.ConditionValid, metav1.ConditionTrue, ""))
+
+	// Take drawer shelf1/d4 out of the Machine: node n8 runs there.
+	m := get(t, ns, "edge-site", &fcv1.Machine{})
+	saved := m.Spec.Shelves[1].Drawers
+	m.Spec.Shelves[1].Drawers = saved[:3]
+	if err := k8s.Update(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "edge invalid: n8 lost its drawer", clusterCondition(ns, "edge", fcv1.ConditionValid, metav1.ConditionFalse, "shelf1/d4"))
+	eventually(t, "diskless group names n8", func() error {
+		g := get(t, ns, "diskless", &fcv1.NodesGroup{})
+		for _, n := range g.Status.Nodes {
+			if n.Name == "n8" && len(n.Problems) > 0 {
+				return wantCondition(g, g.Status.Conditions, fcv1.ConditionValid, metav1.ConditionFalse, fcv1.ReasonInvalid, "n8")
+			}
+		}
+		return fmt.Errorf("no problem recorded on node n8: %+v", g.Status.Nodes)
+	})
+
+	m = get(t, ns, "edge-site", &fcv1.Machine{})
+	m.Spec.Shelves[1].Drawers = saved
+	if err := k8s.Update(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "edge valid again", clusterCondition(ns, "edge", fcv1.ConditionValid, metav1.ConditionTrue, ""))
+}
+
+func TestReferencedNetworkDeletionIsHeldUntilReferenceGoes(t *testing.T) {
+	ns := newNamespace(t)
+	createAll(t, ns, readManifests(t, sampleSite...))
+	eventually(t, "edge complete", clusterCondition(ns, "edge", fcv1.ConditionModelComplete, metav1.ConditionTrue, ""))
+	eventually(t, "network guarded", func() error {
+		n := get(t, ns, "edge-net", &fcv1.Network{})
+		for _, f := range n.Finalizers {
+			if f == "flarecast.io/in-use" {
+				return nil
+			}
+		}
+		return fmt.Errorf("finalizers %v", n.Finalizers)
+	})
+
+	if err := k8s.Delete(context.Background(), &fcv1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "edge-net"}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "deletion blocked and explained", func() error {
+		n := get(t, ns, "edge-net", &fcv1.Network{})
+		if n.DeletionTimestamp.IsZero() {
+			return fmt.Errorf("no deletion timestamp")
+		}
+		return wantCondition(n, n.Status.Conditions, fcv1.ConditionInUse, metav1.ConditionTrue, fcv1.ReasonDeletionBlocked, "spec.networkRef")
+	})
+	eventually(t, "event says why", func() error {
+		var evs eventsv1.EventList
+		if err := k8s.List(context.Background(), &evs, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, e := range evs.Items {
+			if e.Regarding.Name == "edge-net" && e.Reason == fcv1.ReasonDeletionBlocked && strings.Contains(e.Note, "Cluster edge") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no DeletionBlocked event for edge-net among %d events", len(evs.Items))
+	})
+	eventually(t, "cluster sees the Network going", clusterCondition(ns, "edge", fcv1.ConditionModelComplete, metav1.ConditionFalse, "edge-net"))
+
+	cl := get(t, ns, "edge", &fcv1.Cluster{})
+	cl.Spec.NetworkRef = nil
+	if err := k8s.Update(context.Background(), cl); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "network deleted once unreferenced", func() error {
+		err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "edge-net"}, &fcv1.Network{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("still there (err %v)", err)
+	})
+}

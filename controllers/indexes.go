@@ -1,0 +1,69 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+)
+
+// Field index names. Watch handlers list through them, so a change to a Machine re-evaluates
+// exactly the Clusters that reference it, from the cache, without a scan.
+const (
+	indexGroupCluster   = "spec.clusterRef.name"
+	indexClusterMachine = "spec.machineRef.name"
+	indexClusterNetwork = "spec.networkRef.name"
+)
+
+// SetupIndexes registers the field indexes every reconciler relies on. Call it once per
+// manager, before the reconcilers are set up.
+func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &fcv1.NodesGroup{}, indexGroupCluster, func(o client.Object) []string {
+		return []string{o.(*fcv1.NodesGroup).Spec.ClusterRef.Name}
+	}); err != nil {
+		return fmt.Errorf("index NodesGroup by cluster: %w", err)
+	}
+	if err := idx.IndexField(ctx, &fcv1.Cluster{}, indexClusterMachine, func(o client.Object) []string {
+		if ref := o.(*fcv1.Cluster).Spec.MachineRef; ref != nil {
+			return []string{ref.Name}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("index Cluster by machine: %w", err)
+	}
+	if err := idx.IndexField(ctx, &fcv1.Cluster{}, indexClusterNetwork, func(o client.Object) []string {
+		if ref := o.(*fcv1.Cluster).Spec.NetworkRef; ref != nil {
+			return []string{ref.Name}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("index Cluster by network: %w", err)
+	}
+	return nil
+}
+
+// clustersReferencing lists the names of the Clusters of a namespace whose index field names obj.
+func clustersReferencing(ctx context.Context, c client.Reader, index, namespace, name string) ([]string, error) {
+	var list fcv1.ClusterList
+	if err := c.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{index: name}); err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(list.Items))
+	for _, cl := range list.Items {
+		names = append(names, cl.Name)
+	}
+	return names, nil
+}
+
+// groupsOf lists the NodesGroups that name a cluster.
+func groupsOf(ctx context.Context, c client.Reader, namespace, cluster string) ([]fcv1.NodesGroup, error) {
+	var list fcv1.NodesGroupList
+	if err := c.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{indexGroupCluster: cluster}); err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}

@@ -1,0 +1,58 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/internal/model"
+)
+
+// MachineReconciler checks a Machine's own rules and guards it while Clusters reference it.
+type MachineReconciler struct {
+	client.Client
+	Recorder recorder.EventRecorder
+}
+
+// Reconcile validates the Machine, manages its in-use finalizer and patches its status.
+func (r *MachineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var m fcv1.Machine
+	if err := r.Get(ctx, req.NamespacedName, &m); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	u, err := reconcileUsage(ctx, r.Client, r.Recorder, &m, indexClusterMachine, m.Status.Conditions, model.ValidateMachine(&m))
+	if err != nil || u.Released {
+		return ctrl.Result{}, err
+	}
+	var drawers int32
+	for _, s := range m.Spec.Shelves {
+		drawers += int32(len(s.Drawers))
+	}
+	st := fcv1.MachineStatus{ObservedGeneration: m.Generation, Conditions: u.Conditions, UsedBy: u.UsedBy, Drawers: drawers}
+	if err := applyStatus(ctx, r.Client, &m, &st); err != nil {
+		return ctrl.Result{}, fmt.Errorf("patch status of Machine %s: %w", req.NamespacedName, err)
+	}
+	return ctrl.Result{}, nil
+}
+
+// SetupWithManager watches Machines and the Clusters that reference them.
+func (r *MachineReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&fcv1.Machine{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, finalizerOrDeletionChanged()))).
+		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(referrersOf(func(c *fcv1.Cluster) (string, string) {
+			now := ""
+			if c.Spec.MachineRef != nil {
+				now = c.Spec.MachineRef.Name
+			}
+			return now, c.Status.Machine
+		}))).
+		Named("machine").
+		Complete(r)
+}

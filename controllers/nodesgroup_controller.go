@@ -1,0 +1,141 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/internal/model"
+)
+
+// NodesGroupReconciler records, on each group, whether the rules that concern it hold: its
+// own, and those it takes part in across its Cluster (node ids, drawers, addresses).
+type NodesGroupReconciler struct {
+	client.Client
+	Recorder recorder.EventRecorder
+}
+
+// Reconcile resolves the group's cluster model and patches the group's status.
+func (r *NodesGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var g fcv1.NodesGroup
+	if err := r.Get(ctx, req.NamespacedName, &g); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !g.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+
+	problems := model.ValidateGroup(&g)
+	var res *model.Result
+	var cl fcv1.Cluster
+	err := r.Get(ctx, types.NamespacedName{Namespace: g.Namespace, Name: g.Spec.ClusterRef.Name}, &cl)
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return ctrl.Result{}, fmt.Errorf("get Cluster %s: %w", g.Spec.ClusterRef.Name, err)
+	default:
+		in, err := loadModel(ctx, r.Client, &cl)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		res = model.Resolve(in)
+		problems = append(problems, res.ProblemsFor("NodesGroup", g.Name)...)
+	}
+	status := groupStatus(r.Recorder, &g, res, problems)
+	if err := applyStatus(ctx, r.Client, &g, &status); err != nil {
+		return ctrl.Result{}, fmt.Errorf("patch status of NodesGroup %s: %w", req.NamespacedName, err)
+	}
+	return ctrl.Result{}, nil
+}
+
+// groupStatus builds the part of the status this controller owns: conditions, the total, and
+// each node's problems. Node phases belong to the install server and are not written here.
+func groupStatus(rec recorder.EventRecorder, g *fcv1.NodesGroup, res *model.Result, problems []model.Problem) fcv1.NodesGroupStatus {
+	st := fcv1.NodesGroupStatus{ObservedGeneration: g.Generation, Total: int32(len(g.Spec.Nodes))}
+	byNode := map[string][]string{}
+	for _, p := range problems {
+		if p.Node != "" {
+			byNode[p.Node] = append(byNode[p.Node], p.Field+": "+p.Message)
+		}
+	}
+	for _, n := range g.Spec.Nodes {
+		st.Nodes = append(st.Nodes, fcv1.NodeStatus{Name: n.Name, Problems: byNode[n.Name]})
+	}
+	for _, n := range g.Status.Nodes {
+		if n.Phase == fcv1.NodePhase("Running") {
+			st.Running++
+		}
+	}
+
+	var valid = condition(g, fcv1.ConditionValid, true, fcv1.ReasonValid, "the group's rules hold")
+	switch {
+	case res == nil:
+		valid = condition(g, fcv1.ConditionValid, false, fcv1.ReasonClusterNotFound,
+			fmt.Sprintf("spec.clusterRef: Cluster %q not found in namespace %q: create it or fix the name", g.Spec.ClusterRef.Name, g.Namespace))
+	case len(problems) > 0:
+		valid = condition(g, fcv1.ConditionValid, false, fcv1.ReasonInvalid, summarize(problems, messageLimit))
+	}
+	st.Conditions = setConditions(rec, g, g.Status.Conditions, valid)
+	return st
+}
+
+// SetupWithManager watches groups, their Cluster, its Machine and Network, and sibling groups:
+// a rule such as "node ids unique in the cluster" changes when any of them does.
+func (r *NodesGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	gen := builder.WithPredicates(predicate.GenerationChangedPredicate{})
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&fcv1.NodesGroup{}, gen).
+		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.groupsOfCluster), gen).
+		Watches(&fcv1.NodesGroup{}, handler.EnqueueRequestsFromMapFunc(r.siblings), gen).
+		Watches(&fcv1.Machine{}, handler.EnqueueRequestsFromMapFunc(r.groupsVia(indexClusterMachine)), gen).
+		Watches(&fcv1.Network{}, handler.EnqueueRequestsFromMapFunc(r.groupsVia(indexClusterNetwork)), gen).
+		Named("nodesgroup").
+		Complete(r)
+}
+
+func (r *NodesGroupReconciler) groupRequests(ctx context.Context, namespace, cluster string) []reconcile.Request {
+	groups, err := groupsOf(ctx, r.Client, namespace, cluster)
+	if err != nil {
+		logf.FromContext(ctx).Error(err, "list groups", "cluster", cluster)
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(groups))
+	for _, g := range groups {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: namespace, Name: g.Name}})
+	}
+	return reqs
+}
+
+func (r *NodesGroupReconciler) groupsOfCluster(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.groupRequests(ctx, o.GetNamespace(), o.GetName())
+}
+
+func (r *NodesGroupReconciler) siblings(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.groupRequests(ctx, o.GetNamespace(), o.(*fcv1.NodesGroup).Spec.ClusterRef.Name)
+}
+
+func (r *NodesGroupReconciler) groupsVia(index string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		clusters, err := clustersReferencing(ctx, r.Client, index, o.GetNamespace(), o.GetName())
+		if err != nil {
+			logf.FromContext(ctx).Error(err, "list clusters", "index", index)
+			return nil
+		}
+		var reqs []reconcile.Request
+		for _, c := range clusters {
+			reqs = append(reqs, r.groupRequests(ctx, o.GetNamespace(), c)...)
+		}
+		return reqs
+	}
+}

@@ -1,0 +1,99 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/internal/model"
+)
+
+// fieldOwner is the field manager of everything the controllers write. Other writers (the
+// install server writing node phases) use their own, so server-side apply merges per field.
+const fieldOwner = "flarecast-manager"
+
+// applyStatus writes status with server-side apply: only the fields in status are claimed,
+// so entries that other managers own (node phases in a NodesGroup) are left alone.
+// status must be a pointer to the kind's status struct.
+func applyStatus(ctx context.Context, c client.Client, obj client.Object, status any) error {
+	content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(status)
+	if err != nil {
+		return fmt.Errorf("convert status: %w", err)
+	}
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion(fcv1.GroupVersion.String())
+	u.SetKind(kindOf(obj))
+	u.SetNamespace(obj.GetNamespace())
+	u.SetName(obj.GetName())
+	u.Object["status"] = content
+	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(fieldOwner), client.ForceOwnership)
+}
+
+func kindOf(obj client.Object) string {
+	switch obj.(type) {
+	case *fcv1.Cluster:
+		return "Cluster"
+	case *fcv1.NodesGroup:
+		return "NodesGroup"
+	case *fcv1.Machine:
+		return "Machine"
+	case *fcv1.Network:
+		return "Network"
+	case *fcv1.FlashArchive:
+		return "FlashArchive"
+	}
+	panic(fmt.Sprintf("kindOf: not a flarecast kind: %T", obj))
+}
+
+// condition builds a condition stamped with the generation it describes.
+func condition(obj client.Object, typ string, ok bool, reason, message string) metav1.Condition {
+	s := metav1.ConditionFalse
+	if ok {
+		s = metav1.ConditionTrue
+	}
+	return metav1.Condition{Type: typ, Status: s, Reason: reason, Message: message, ObservedGeneration: obj.GetGeneration()}
+}
+
+// setConditions merges want into the conditions already recorded (keeping transition times of
+// those that did not change) and emits an event for each condition whose status changed.
+func setConditions(rec recorder.EventRecorder, obj client.Object, current []metav1.Condition, want ...metav1.Condition) []metav1.Condition {
+	out := make([]metav1.Condition, len(current))
+	copy(out, current)
+	for _, c := range want {
+		old := meta.FindStatusCondition(current, c.Type)
+		meta.SetStatusCondition(&out, c)
+		if rec != nil && (old == nil || old.Status != c.Status || old.Reason != c.Reason) {
+			typ := "Normal"
+			if c.Status == metav1.ConditionFalse && c.Type != fcv1.ConditionInUse {
+				typ = "Warning"
+			}
+			rec.Eventf(obj, nil, typ, c.Reason, "Set"+c.Type, "%s=%s: %s", c.Type, c.Status, c.Message)
+		}
+	}
+	return out
+}
+
+// summarize turns problems into a condition message: the first few in full, then a count,
+// so a person reading `kubectl describe` sees what to fix without a wall of text.
+func summarize(problems []model.Problem, limit int) string {
+	var b strings.Builder
+	for i, p := range problems {
+		if i == limit {
+			fmt.Fprintf(&b, "; and %d more", len(problems)-limit)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(p.String())
+	}
+	return b.String()
+}

@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/controllers"
+	"github.com/flarecast/flarecast/internal/version"
+)
+
+type managerOptions struct {
+	kubeconfig     string
+	metricsAddr    string
+	probeAddr      string
+	leaderElect    bool
+	leaderElectNS  string
+	namespace      string
+	logDevelopment bool
+	logLevel       int
+}
+
+func newManagerCommand() *cobra.Command {
+	o := managerOptions{}
+	cmd := &cobra.Command{
+		Use:   "manager",
+		Short: "Run the flarecast controllers against a Kubernetes API server",
+		Long: `Run the flarecast controllers: they resolve each Cluster's model (Machine, Network,
+NodesGroups) and record in status conditions what is complete, valid and missing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runManager(cmd, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)")
+	f.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
+	f.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
+	f.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader, so several replicas can run with one active")
+	f.StringVar(&o.leaderElectNS, "leader-election-namespace", "", "namespace of the leader-election lease (default: the pod's)")
+	f.StringVar(&o.namespace, "namespace", "", "watch only this namespace (default: all)")
+	f.BoolVar(&o.logDevelopment, "log-development", false, "human-readable logs instead of JSON")
+	f.IntVar(&o.logLevel, "v", 0, "log verbosity (1 shows every resolution)")
+	return cmd
+}
+
+// Scheme returns the scheme the manager and the tests use: core kinds and flarecast's.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(fcv1.AddToScheme(s))
+	return s
+}
+
+func runManager(cmd *cobra.Command, o managerOptions) error {
+	ctrl.SetLogger(zap.New(zap.UseDevMode(o.logDevelopment), zap.Level(zapcore.Level(-o.logLevel)), zap.WriteTo(cmd.ErrOrStderr())))
+	log := ctrl.Log.WithName("manager")
+
+	cfg, err := restConfig(o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	opts := ctrl.Options{
+		Scheme:                  Scheme(),
+		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        "flarecast-manager.flarecast.io",
+		LeaderElectionNamespace: o.leaderElectNS,
+	}
+	if o.namespace != "" {
+		opts.Cache.DefaultNamespaces = map[string]cache.Config{o.namespace: {}}
+	}
+	mgr, err := ctrl.NewManager(cfg, opts)
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	ctx := ctrl.SetupSignalHandler()
+	if err := controllers.Setup(ctx, mgr); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("add health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("add readiness check: %w", err)
+	}
+	log.Info("starting", "version", version.String(), "host", cfg.Host)
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("manager stopped: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		cfg, err := ctrl.GetConfig()
+		if err != nil {
+			return nil, fmt.Errorf("find the API server: %w (pass --kubeconfig or set KUBECONFIG)", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("read kubeconfig %s: %w", kubeconfig, err)
+	}
+	return cfg, nil
+}
