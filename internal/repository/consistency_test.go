@@ -60,7 +60,7 @@ func checkConsistent(t testing.TB, s *Local) {
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
 			if strings.HasPrefix(e.Name(), tempPrefix) {
-				if removed, _ := removeAbandonedTemp(filepath.Join(dir, e.Name())); removed {
+				if removed, _ := removeAbandonedTemp(filepath.Join(dir, e.Name()), s.cutoff()); removed {
 					t.Errorf("abandoned temp file %s survived open", e.Name())
 				}
 			}

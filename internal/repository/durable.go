@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // tempPrefix marks files that are being written. Every writer holds an exclusive flock on its
@@ -61,9 +62,10 @@ func sameFile(f *os.File) (bool, error) {
 	return os.SameFile(fi, pi), nil
 }
 
-// removeAbandonedTemp removes path if it is a temp file whose writer is gone. It reports
-// whether it removed it.
-func removeAbandonedTemp(path string) (bool, error) {
+// removeAbandonedTemp removes path if it is a temp file whose writer is gone and that was last
+// written before cutoff. The age test backs up the lock on file systems where flock does not
+// reach every writer. It reports whether it removed the file.
+func removeAbandonedTemp(path string, cutoff time.Time) (bool, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -81,6 +83,9 @@ func removeAbandonedTemp(path string) (bool, error) {
 	if same, _ := sameFile(f); !same {
 		return false, nil // renamed into place or removed meanwhile
 	}
+	if fi, err := f.Stat(); err != nil || fi.ModTime().After(cutoff) {
+		return false, err
+	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return false, err
 	}
@@ -88,7 +93,7 @@ func removeAbandonedTemp(path string) (bool, error) {
 }
 
 // cleanTemps removes abandoned temp files directly inside dir.
-func cleanTemps(dir string) (int, error) {
+func cleanTemps(dir string, cutoff time.Time) (int, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -101,7 +106,7 @@ func cleanTemps(dir string) (int, error) {
 		if !strings.HasPrefix(e.Name(), tempPrefix) {
 			continue
 		}
-		removed, err := removeAbandonedTemp(filepath.Join(dir, e.Name()))
+		removed, err := removeAbandonedTemp(filepath.Join(dir, e.Name()), cutoff)
 		if err != nil {
 			return n, err
 		}

@@ -19,7 +19,8 @@ import (
 // index and a subject; then every recorded referrer whose subject is marked is marked too,
 // until nothing changes. The whole run holds the index lock, so no name can be added to an
 // unmarked blob meanwhile (Tag checks its blobs under the same lock). Blobs younger than the
-// grace period survive: their writer may not have named them yet.
+// grace period survive: their writer may not have named them yet. Temp files go only when
+// their writer's lock is free (the writer died) and they are older than the grace period.
 func (s *Local) GC(ctx context.Context, dryRun bool) (GCReport, error) {
 	var report GCReport
 	l, err := lockFile(filepath.Join(s.root, lockFileName))
@@ -35,10 +36,7 @@ func (s *Local) GC(ctx context.Context, dryRun bool) (GCReport, error) {
 	if err != nil {
 		return report, fmt.Errorf("gc %s: %w (nothing removed)", s.root, err)
 	}
-	cutoff := time.Now().Add(-s.grace)
-	if s.grace < 0 {
-		cutoff = time.Now().Add(time.Hour) // every unreferenced blob is old enough
-	}
+	cutoff := s.cutoff()
 	garbage, kept, err := s.sweepList(marked, cutoff)
 	if err != nil {
 		return report, fmt.Errorf("gc %s: %w", s.root, err)
@@ -201,14 +199,23 @@ func (s *Local) algorithms() []string {
 	return out
 }
 
+// cutoff is the time before which an unreferenced blob or an unlocked temp file is garbage.
+func (s *Local) cutoff() time.Time {
+	if s.grace < 0 {
+		return time.Now().Add(time.Hour) // no grace: everything is old enough
+	}
+	return time.Now().Add(-s.grace)
+}
+
 func (s *Local) cleanAllTemps() (int, error) {
+	cutoff := s.cutoff()
 	total := 0
 	dirs := []string{s.root}
 	for _, a := range s.algorithms() {
 		dirs = append(dirs, filepath.Join(s.root, "blobs", a))
 	}
 	for _, d := range dirs {
-		n, err := cleanTemps(d)
+		n, err := cleanTemps(d, cutoff)
 		total += n
 		if err != nil {
 			return total, err
