@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -18,13 +19,39 @@ const (
 	reservedDir      = "/var/lib/flarecast"
 )
 
-// File is a file a section places in the node's root file system.
+// File is a file a section places in the node's root file system. In configuration.json and
+// cluster.json it appears as {"path": "/etc/app.conf", "mode": "0640"}: the mode in octal, as
+// a person writes it.
 type File struct {
 	// Path is absolute and clean; it may not lie under /var/lib/flarecast.
+	Path string
+	// Mode holds the permission bits (with setuid, setgid, sticky); zero means 0644.
+	Mode uint32
+	Data []byte
+}
+
+type fileJSON struct {
 	Path string `json:"path"`
-	// Mode holds the permission bits; zero means 0644.
-	Mode uint32 `json:"mode"`
-	Data []byte `json:"-"`
+	Mode string `json:"mode"`
+}
+
+// MarshalJSON writes the path and the octal mode; the content is in the section's tar.
+func (f File) MarshalJSON() ([]byte, error) {
+	return json.Marshal(fileJSON{Path: f.Path, Mode: fmt.Sprintf("%04o", f.Mode)})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (f *File) UnmarshalJSON(b []byte) error {
+	var j fileJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	m, err := strconv.ParseUint(j.Mode, 8, 32)
+	if err != nil {
+		return fmt.Errorf("file %s: mode %q is not octal", j.Path, j.Mode)
+	}
+	*f = File{Path: j.Path, Mode: uint32(m)}
+	return nil
 }
 
 // Script is an install script the agent runs on the node at its stage, in order.
