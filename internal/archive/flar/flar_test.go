@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -180,5 +182,30 @@ func TestExportOfASoftwareLoadRefusesArchivesThatAreNotDeployable(t *testing.T) 
 	back, _, err := ReadHeader(bytes.NewReader(buf.Bytes()))
 	if err != nil || *back.SoftwareLoad != *h.SoftwareLoad {
 		t.Fatalf("header read back %+v %v", back, err)
+	}
+}
+
+func TestExportRefusesADamagedRepository(t *testing.T) {
+	src, dir := openStore(t)
+	softwareLoad(t, src, 100<<10)
+	a, err := archive.Load(context.Background(), src, "base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer, _ := a.Section(archive.SectionArchive)
+	blob := filepath.Join(dir, "blobs", "sha256", layer.Digest.Encoded())
+	b, err := os.ReadFile(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/3] ^= 1
+	os.Chmod(blob, 0o644)
+	if err := os.WriteFile(blob, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	_, err = Export(context.Background(), src, &buf, []string{"base"}, ExportOptions{})
+	if err == nil || !strings.Contains(err.Error(), "archive "+layer.Digest.String()) {
+		t.Fatalf("export of a damaged blob: err %v", err)
 	}
 }
