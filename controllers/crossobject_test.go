@@ -1,0 +1,169 @@
+package controllers_test
+
+import (
+	"context"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+)
+
+// TestCrossObjectRulesSetValidFalseAndRecover breaks, one at a time, a rule that spans
+// objects (which admission cannot see), checks that the Valid condition of the object the
+// rule is about turns False with a message naming what is wrong, then undoes the change and
+// checks that it recovers.
+func TestCrossObjectRulesSetValidFalseAndRecover(t *testing.T) {
+	type edit struct {
+		kind, name string
+		change     func(client.Object)
+	}
+	cases := []struct {
+		name string
+		edit edit
+		// where the problem must show: the Cluster edge, or another object's Valid condition.
+		onKind, onName string
+		contains       string
+	}{
+		{"NodeIDsUniqueAcrossGroups", edit{"NodesGroup", "dataless", func(o client.Object) {
+			o.(*fcv1.NodesGroup).Spec.Nodes[0].ID = 1
+		}}, "Cluster", "edge", "id 1"},
+		{"DrawerUsedByOneNodeOnly", edit{"NodesGroup", "dataless", func(o client.Object) {
+			o.(*fcv1.NodesGroup).Spec.Nodes[0].Drawer = "shelf0/d1"
+		}}, "Cluster", "edge", "drawer shelf0/d1 already runs node"},
+		{"DrawerMustExist", edit{"NodesGroup", "diskless", func(o client.Object) {
+			o.(*fcv1.NodesGroup).Spec.Nodes[0].Drawer = "shelf0/d9"
+		}}, "NodesGroup", "diskless", "shelf0/d9"},
+		{"TwoMasterEligibleNodesRequired", edit{"NodesGroup", "masters", func(o client.Object) {
+			g := o.(*fcv1.NodesGroup)
+			g.Spec.Nodes = g.Spec.Nodes[:1]
+		}}, "Cluster", "edge", "master-eligible"},
+		{"MasterEligibleNodeNeedsARootFilesystem", edit{"NodesGroup", "masters", func(o client.Object) {
+			o.(*fcv1.NodesGroup).Spec.Nodes[1].Drawer = "shelf1/d3"
+		}}, "NodesGroup", "masters", "m2"},
+		{"RequiredFilesystemFitsTheDisk", edit{"NodesGroup", "masters", func(o client.Object) {
+			o.(*fcv1.NodesGroup).Spec.RequiredFilesystems[0].MinSize = "100Gi"
+		}}, "NodesGroup", "masters", "spec.requiredFilesystems"},
+		{"GroupArchMatchesItsBoards", edit{"NodesGroup", "diskless", func(o client.Object) {
+			o.(*fcv1.NodesGroup).Spec.Arch = "arm64"
+		}}, "NodesGroup", "diskless", "arm64"},
+		{"ServicesAreFoundationServicesOfTheCluster", edit{"NodesGroup", "diskless", func(o client.Object) {
+			g := o.(*fcv1.NodesGroup)
+			g.Spec.Services = append(g.Spec.Services, "snmp")
+		}}, "NodesGroup", "diskless", "service snmp is not a foundation service of Cluster edge"},
+		{"DerivedAddressInsideItsNetwork", edit{"Cluster", "edge", func(o client.Object) {
+			o.(*fcv1.Cluster).Spec.Domain = 300
+		}}, "Cluster", "edge", "domain 300"},
+		{"ExplicitAddressNamesANode", edit{"Network", "edge-net", func(o client.Object) {
+			n := o.(*fcv1.Network)
+			n.Spec.Addresses[1].Node = "m9"
+		}}, "Cluster", "edge", "m9"},
+		{"SwitchPortLinkedOnce", edit{"Machine", "edge-site", func(o client.Object) {
+			m := o.(*fcv1.Machine)
+			m.Spec.Shelves[0].Drawers[1].Boards[0].NICs[0].Link.Port = 1
+		}}, "Machine", "edge-site", "port"},
+		{"NetworksDoNotOverlap", edit{"Network", "edge-net", func(o client.Object) {
+			n := o.(*fcv1.Network)
+			n.Spec.Networks[1].CIDR = "198.18.128.0/17"
+			n.Spec.Routers[0].Address = "198.18.128.1"
+			n.Spec.Addresses = nil
+		}}, "Network", "edge-net", "overlap"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := newNamespace(t)
+			createAll(t, ns, readManifests(t, sampleSite...))
+			validOn := func(status metav1.ConditionStatus, contains string) func() error {
+				return func() error {
+					obj := newOfKind(tc.onKind)
+					if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: tc.onName}, obj); err != nil {
+						return err
+					}
+					return wantCondition(obj, conditionsOf(obj), fcv1.ConditionValid, status, "", contains)
+				}
+			}
+			eventually(t, "valid before the edit", validOn(metav1.ConditionTrue, ""))
+
+			target := newOfKind(tc.edit.kind)
+			if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: tc.edit.name}, target); err != nil {
+				t.Fatal(err)
+			}
+			original := target.DeepCopyObject().(client.Object)
+			tc.edit.change(target)
+			if err := k8s.Update(context.Background(), target); err != nil {
+				t.Fatalf("the edit is refused at admission, so it is not a cross-object case: %v", err)
+			}
+			eventually(t, "invalid after the edit", validOn(metav1.ConditionFalse, tc.contains))
+
+			if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(target), target); err != nil {
+				t.Fatal(err)
+			}
+			restoreSpec(target, original)
+			if err := k8s.Update(context.Background(), target); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "valid again once fixed", validOn(metav1.ConditionTrue, ""))
+		})
+	}
+}
+
+func TestMasterEligibleWarnPolicyKeepsValidWithAWarning(t *testing.T) {
+	ns := newNamespace(t)
+	objs := readManifests(t, sampleSite...)
+	for _, o := range objs {
+		switch x := o.(type) {
+		case *fcv1.Cluster:
+			x.Spec.MasterEligiblePolicy = fcv1.MasterEligibleWarn
+		case *fcv1.NodesGroup:
+			if x.Name == "masters" {
+				x.Spec.Nodes = x.Spec.Nodes[:1]
+			}
+		case *fcv1.Network:
+			x.Spec.Addresses = x.Spec.Addresses[:1] // m2's address goes with m2
+		}
+	}
+	createAll(t, ns, objs)
+	eventually(t, "valid, with the warning in the message", clusterCondition(ns, "edge", fcv1.ConditionValid, metav1.ConditionTrue, "master-eligible"))
+}
+
+func newOfKind(kind string) client.Object {
+	switch kind {
+	case "Cluster":
+		return &fcv1.Cluster{}
+	case "NodesGroup":
+		return &fcv1.NodesGroup{}
+	case "Machine":
+		return &fcv1.Machine{}
+	case "Network":
+		return &fcv1.Network{}
+	}
+	panic("unknown kind " + kind)
+}
+
+func conditionsOf(o client.Object) []metav1.Condition {
+	switch x := o.(type) {
+	case *fcv1.Cluster:
+		return x.Status.Conditions
+	case *fcv1.NodesGroup:
+		return x.Status.Conditions
+	case *fcv1.Machine:
+		return x.Status.Conditions
+	case *fcv1.Network:
+		return x.Status.Conditions
+	}
+	return nil
+}
+
+func restoreSpec(dst, src client.Object) {
+	switch x := dst.(type) {
+	case *fcv1.Cluster:
+		x.Spec = src.(*fcv1.Cluster).Spec
+	case *fcv1.NodesGroup:
+		x.Spec = src.(*fcv1.NodesGroup).Spec
+	case *fcv1.Machine:
+		x.Spec = src.(*fcv1.Machine).Spec
+	case *fcv1.Network:
+		x.Spec = src.(*fcv1.Network).Spec
+	}
+}
