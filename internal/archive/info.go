@@ -64,13 +64,12 @@ func Inspect(ctx context.Context, store repository.Store, ref string) (*Info, er
 		NodesGroup:       a.Config.NodesGroup,
 		SoftwareLoad:     a.Config.SoftwareLoad,
 	}
-	info.Size = a.Descriptor.Size + a.Manifest.Config.Size
+	info.Size = a.TotalSize()
 	for _, s := range Sections(a.Manifest) {
 		info.Sections = append(info.Sections, SectionInfo{
 			Name: s.Name, MediaType: s.Descriptor.MediaType, Digest: s.Descriptor.Digest,
 			Size: s.Descriptor.Size, DiffID: a.Config.DiffIDs[s.Name],
 		})
-		info.Size += s.Descriptor.Size
 	}
 	if a.Config.SoftwareLoad != nil {
 		info.SoftwareLoadDigest = a.Config.SoftwareLoad.Digest()

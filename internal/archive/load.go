@@ -31,6 +31,15 @@ func (a *Archive) Section(name string) (ocispec.Descriptor, bool) {
 	return ocispec.Descriptor{}, false
 }
 
+// TotalSize is the sum of the manifest, config and sections: what a copy moves at most.
+func (a *Archive) TotalSize() int64 {
+	n := a.Descriptor.Size + a.Manifest.Config.Size
+	for _, l := range a.Manifest.Layers {
+		n += l.Size
+	}
+	return n
+}
+
 // Resolve turns a name (tag) or a manifest digest into the manifest's descriptor.
 func Resolve(ctx context.Context, store repository.Store, ref string) (ocispec.Descriptor, error) {
 	desc, err := store.Resolve(ctx, ref)

@@ -118,10 +118,10 @@ func newArchiveListCommand(f *archiveFlags) *cobra.Command {
 			rows := []row{}
 			for _, e := range entries {
 				r := row{Name: e.Name, Digest: e.Descriptor.Digest.String()}
-				if info, err := archive.Inspect(cmd.Context(), store, e.Descriptor.Digest.String()); err != nil {
+				if a, err := archive.LoadDescriptor(cmd.Context(), store, e.Descriptor); err != nil {
 					r.Error = err.Error()
 				} else {
-					r.Type, r.Size = info.Type, info.Size
+					r.Type, r.Size = a.Config.Type, a.TotalSize()
 				}
 				rows = append(rows, r)
 			}
