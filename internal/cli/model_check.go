@@ -72,7 +72,7 @@ func (o *modelCheckOptions) run(cmd *cobra.Command) error {
 	if err := o.print(cmd.OutOrStdout(), report.Findings); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "checked %d objects: %d errors, %d warnings, %d missing\n", report.Checked,
+	fmt.Fprintf(stderr, "checked %d objects: errors %d, warnings %d, missing %d\n", report.Checked,
 		report.Count(check.SeverityError), report.Count(check.SeverityWarning), report.Count(check.SeverityMissing))
 	if report.Failed(o.requireComplete) {
 		return &ExitError{Code: 1}

@@ -55,7 +55,7 @@ func TestModelCheck(t *testing.T) {
 				"partial/lab.yaml: Cluster/lab: spec.networkRef: missing: no Network yet: nodes cannot be addressed and deployable archives need one; set spec.networkRef",
 				"partial/lab.yaml: NodesGroup/lab-masters: spec.nodes[l2].drawer: missing: node l2 is not placed on a drawer yet: set drawer to shelf/drawer of Machine lab-site",
 			},
-			stderr: "checked 3 objects: 0 errors, 0 warnings, 2 missing",
+			stderr: "checked 3 objects: errors 0, warnings 0, missing 2",
 		},
 		{
 			name: "partial model fails when it must be complete",

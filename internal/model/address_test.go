@@ -82,7 +82,7 @@ func TestDomainFitsTheNetwork(t *testing.T) {
 	in.Network.Spec.Networks[0].CIDR = "198.18.0.0/24"
 	res := Resolve(in)
 	only(t, "problems", res.Problems, Problem{Kind: KindCluster, Name: "edge", Field: "spec.domain"},
-		"domain 3 puts the derived addresses of network internal at 198.18.3.0 and beyond, outside 198.18.0.0/24: choose a domain from 0 to 0")
+		"domain 3 puts the derived addresses of network internal at 198.18.3.0 and beyond, outside 198.18.0.0/24: use domain 0, the only one that fits, widen the network")
 	if res.Counts.Addressed != 0 {
 		t.Errorf("counts %+v", res.Counts)
 	}

@@ -182,7 +182,11 @@ func (r *resolver) derive(n *nodeState, net parsedNet, routers map[netip.Addr]st
 			if base.IsValid() {
 				at = base.String()
 			}
-			r.problem(KindCluster, r.cluster, "spec.domain", "", "domain %d puts the derived addresses of network %s at %s and beyond, outside %s: choose a domain from 0 to %d, widen the network, or lower its nodeIdBits (%d)", domain, net.Name, at, net.CIDR, domains(net.prefix, net.NodeIDBits)-1, net.NodeIDBits)
+			fit := "use domain 0, the only one that fits"
+			if n := domains(net.prefix, net.NodeIDBits); n > 1 {
+				fit = fmt.Sprintf("choose a domain from 0 to %d", n-1)
+			}
+			r.problem(KindCluster, r.cluster, "spec.domain", "", "domain %d puts the derived addresses of network %s at %s and beyond, outside %s: %s, widen the network, or lower its nodeIdBits (%d)", domain, net.Name, at, net.CIDR, fit, net.NodeIDBits)
 		}
 	case errors.Is(err, ErrOutsideCIDR):
 		r.problem(KindNodesGroup, g, field, n.spec.Name, "the derived address of node %s on network %s, %s = %s, is outside %s: give the node a smaller id, lower the network's nodeIdBits, or give the node an explicit address", n.spec.Name, net.Name, shown, formula, net.CIDR)
