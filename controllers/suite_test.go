@@ -49,6 +49,8 @@ func run(m *testing.M) int {
 	var err error
 	cfg, err = env.Start()
 	if err != nil {
+		// Start may fail after launching etcd and the API server (a CRD refused): stop them.
+		_ = env.Stop()
 		fmt.Fprintln(os.Stderr, "start envtest:", err)
 		return 1
 	}

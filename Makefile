@@ -1,0 +1,114 @@
+# flarecast: build, test and demo on one machine. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -s -w -X github.com/flarecast/flarecast/internal/version.Version=$(VERSION) -X github.com/flarecast/flarecast/internal/version.Commit=$(COMMIT)
+IMG ?= ghcr.io/flarecast/flarecast:$(VERSION)
+
+# envtest's kube-apiserver and etcd, built once from the Go module proxy into bin/k8s.
+K8S_VERSION  ?= 1.37.2
+ETCD_VERSION ?= 3.5.17
+ENVTEST_ASSETS := $(CURDIR)/bin/k8s
+KUBECTL ?= $(ENVTEST_ASSETS)/kubectl
+CONTROLLER_GEN := go tool controller-gen
+FUZZTIME ?= 60s
+# Tests that need real peers (the OCI registry, crane, GNU tar and zstd) fail instead of skipping.
+export FLARECAST_REQUIRE_PEERS ?= 1
+
+##@ General
+.PHONY: help
+help: ## Show the targets.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+.PHONY: manifests
+manifests: ## Generate the CRDs and RBAC from the API markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: generate
+generate: ## Generate the deepcopy code of the API types.
+	$(CONTROLLER_GEN) object paths="./api/..."
+
+.PHONY: verify-generated
+verify-generated: ## Fail if the generated files differ from what the markers produce.
+	@before=$$(find api config/crd/bases config/rbac -type f | sort | xargs sha256sum); \
+	$(MAKE) -s manifests generate; \
+	after=$$(find api config/crd/bases config/rbac -type f | sort | xargs sha256sum); \
+	if [ "$$before" != "$$after" ]; then \
+	  diff <(echo "$$before") <(echo "$$after") || true; \
+	  echo "generated files were stale (now regenerated): commit them" >&2; exit 1; \
+	fi
+
+.PHONY: fmt
+fmt: ## gofmt the code.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## go vet the code.
+	go vet ./...
+
+.PHONY: lint
+lint: vet ## gofmt check and go vet.
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "not gofmt-formatted: $$unformatted" >&2; exit 1; fi
+
+.PHONY: deps
+deps: ## Install the test peers: envtest binaries, OCI registry and crane, Debian tools.
+	hack/envtest-assets.sh $(ENVTEST_ASSETS) $(K8S_VERSION) $(ETCD_VERSION) >/dev/null
+	hack/test-peers.sh bin
+	hack/debian-deps.sh
+
+.PHONY: test
+test: deps verify-generated lint ## Run every test against real peers (API server, registry, tar, zstd).
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) go test -count=1 -timeout 15m ./...
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 60s).
+	@grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u | while read -r pkg; do \
+	  for f in $$(grep -h '^func Fuzz' $$pkg/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    echo "== $$pkg $$f ($(FUZZTIME))"; \
+	    go test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+##@ Build
+.PHONY: build
+build: ## Build bin/flarecast.
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/flarecast .
+
+.PHONY: run
+run: manifests generate ## Run the manager against the cluster of the current kubeconfig.
+	go run . manager --log-development
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a Docker engine).
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMG) .
+
+##@ Deployment
+.PHONY: install
+install: manifests ## Install the CRDs into the cluster of the current kubeconfig.
+	$(KUBECTL) apply --server-side -f config/crd/bases
+
+.PHONY: uninstall
+uninstall: ## Remove the CRDs (and every flarecast object) from the cluster.
+	$(KUBECTL) delete --ignore-not-found -f config/crd/bases
+
+.PHONY: deploy
+deploy: manifests ## Deploy the manager into the cluster of the current kubeconfig.
+	$(KUBECTL) apply --server-side -k config/default
+
+.PHONY: undeploy
+undeploy: ## Remove the manager from the cluster.
+	$(KUBECTL) delete --ignore-not-found -k config/default
+
+##@ Demo
+.PHONY: demo
+demo: ## Local API server + etcd + manager, the sample site applied and shown. No Docker, no cluster.
+	hack/demo.sh up
+
+.PHONY: demo-down
+demo-down: ## Stop the demo.
+	hack/demo.sh down

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The flarecast demo on one machine: a real kube-apiserver and etcd (test/controlplane), the
+# flarecast manager, and the sample telco edge site, shown through kubectl.
+#   hack/demo.sh up     start everything, apply the samples, show them; on a terminal it stays
+#                       up until Ctrl-C, otherwise (CI) it tears down after showing
+#   hack/demo.sh down   stop what `up` started (make demo-down)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+state=.demo
+export KUBEBUILDER_ASSETS=${KUBEBUILDER_ASSETS:-$PWD/bin/k8s}
+kubectl="$KUBEBUILDER_ASSETS/kubectl"
+
+down() {
+  for p in manager controlplane; do
+    if [ -f "$state/$p.pid" ]; then
+      pid=$(cat "$state/$p.pid")
+      if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+      fi
+      rm -f "$state/$p.pid"
+    fi
+  done
+  echo "demo stopped"
+}
+
+k() { "$kubectl" --kubeconfig "$state/kubeconfig" "$@"; }
+
+show() {
+  echo
+  echo "\$ kubectl get flarecast"
+  k get flarecast
+  echo
+  echo "\$ kubectl get clusters -o custom-columns=… (conditions)"
+  k get clusters.flarecast.io -o custom-columns='CLUSTER:.metadata.name,COMPLETE:.status.conditions[?(@.type=="ModelComplete")].status,VALID:.status.conditions[?(@.type=="Valid")].status,NODES:.status.nodes.total,WHY:.status.conditions[?(@.type=="ModelComplete")].message'
+}
+
+up() {
+  mkdir -p "$state"
+  if [ -f "$state/controlplane.pid" ] && kill -0 "$(cat "$state/controlplane.pid")" 2>/dev/null; then
+    echo "a demo is already running: make demo-down first" >&2
+    exit 1
+  fi
+  hack/envtest-assets.sh bin/k8s >/dev/null
+  go build -o bin/flarecast . 
+  go build -o bin/controlplane ./test/controlplane
+  rm -f "$state/kubeconfig"
+
+  echo "starting kube-apiserver and etcd (logs: $state/controlplane.log)"
+  setsid bin/controlplane --write-kubeconfig "$state/kubeconfig" >"$state/controlplane.log" 2>&1 &
+  echo $! >"$state/controlplane.pid"
+  trap 'down' EXIT
+  for _ in $(seq 300); do [ -s "$state/kubeconfig" ] && break; sleep 0.1; done
+  [ -s "$state/kubeconfig" ] || { cat "$state/controlplane.log" >&2; echo "the API server did not start" >&2; exit 1; }
+
+  echo "starting flarecast manager (logs: $state/manager.log)"
+  setsid bin/flarecast manager --kubeconfig "$state/kubeconfig" --metrics-bind-address 127.0.0.1:0 \
+    --health-probe-bind-address 127.0.0.1:0 --log-development >"$state/manager.log" 2>&1 &
+  echo $! >"$state/manager.pid"
+
+  echo
+  echo "\$ kubectl apply -k config/samples            # the telco edge site"
+  k apply -k config/samples
+  echo "\$ kubectl apply -f config/samples/partial/   # a partial model: its Network is not written yet"
+  k apply -f config/samples/partial/
+  k wait --for=condition=ModelComplete clusters.flarecast.io/edge --timeout=60s >/dev/null
+  k wait --for=condition=Valid clusters.flarecast.io/edge --timeout=60s >/dev/null
+  k wait --for=jsonpath='{.status.conditions[?(@.type=="ModelComplete")].status}'=False clusters.flarecast.io/lab --timeout=60s >/dev/null
+  show
+
+  echo
+  echo "\$ kubectl apply -f config/samples/partial-completion/   # the lab's Network arrives"
+  k apply -f config/samples/partial-completion/
+  k wait --for=condition=ModelComplete clusters.flarecast.io/lab --timeout=60s >/dev/null
+  show
+
+  if [ -t 0 ] && [ -z "${DEMO_EXIT:-}" ]; then
+    echo
+    echo "The demo stays up: KUBECONFIG=$PWD/$state/kubeconfig kubectl get flarecast"
+    echo "Ctrl-C (or make demo-down in another terminal) stops it."
+    trap 'exit 0' INT TERM
+    while kill -0 "$(cat "$state/manager.pid" 2>/dev/null)" 2>/dev/null; do sleep 1; done
+  fi
+}
+
+case "${1:-up}" in
+  up) up ;;
+  down) trap - EXIT; down ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac
