@@ -8,13 +8,19 @@ import (
 	"io"
 	"runtime"
 	"sync"
-
-	"github.com/klauspost/compress/zstd"
 )
 
 // frameSize is how much tar goes into one zstd frame. Frames are compressed independently, so
 // every core can work at once; 8 MiB keeps the ratio within 1% of one long zstd stream.
 const frameSize = 8 << 20
+
+// frameEncoder compresses one frame's worth of tar into one complete zstd frame. worker (below
+// the count given at creation) tells which goroutine calls, so an encoder can keep per-worker
+// state. The same input must always give the same frame.
+type frameEncoder interface {
+	encode(worker int, src, dst []byte) ([]byte, error)
+	close()
+}
 
 // DefaultLevel is the zstd level used when PackOptions.Level is 0; it matches `zstd -3`.
 const DefaultLevel = 3
@@ -32,7 +38,7 @@ type sink interface {
 func newSink(w io.Writer, c Compression, level int) (sink, error) {
 	switch c {
 	case Plain:
-		return &plainSink{out: counter{w: w, h: sha256.New()}, tarHash: sha256.New()}, nil
+		return &plainSink{out: counter{w: w, h: sha256.New()}}, nil
 	case Zstd:
 		return newFrameSink(w, level)
 	}
@@ -55,21 +61,16 @@ func (c *counter) Write(p []byte) (int, error) {
 
 func digestOf(h hash.Hash) string { return "sha256:" + hex.EncodeToString(h.Sum(nil)) }
 
-type plainSink struct {
-	out     counter
-	tarHash hash.Hash
-}
+// plainSink writes the tar as it is: the tar and the output are the same bytes, hashed once.
+type plainSink struct{ out counter }
 
-func (s *plainSink) Write(p []byte) (int, error) {
-	n, err := s.out.Write(p)
-	s.tarHash.Write(p[:n])
-	return n, err
-}
+func (s *plainSink) Write(p []byte) (int, error) { return s.out.Write(p) }
 
 func (s *plainSink) Close() error { return nil }
 
 func (s *plainSink) sums() (string, int64, string, int64) {
-	return digestOf(s.tarHash), s.out.n, digestOf(s.out.h), s.out.n
+	d := digestOf(s.out.h)
+	return d, s.out.n, d, s.out.n
 }
 
 // frame is one slice of tar on its way through compression.
@@ -81,15 +82,15 @@ type frame struct {
 // frameSink cuts the tar into frameSize pieces, compresses them on every core with EncodeAll,
 // and writes the frames in order. Memory is bounded: at most cap(order)+1 frames exist at once.
 type frameSink struct {
-	enc     *zstd.Encoder
+	enc     frameEncoder
 	out     counter
 	tarHash hash.Hash
 	tarSize int64
 
-	cur   []byte
+	cur   *frame
 	work  chan *frame
 	order chan *frame
-	free  chan []byte
+	free  chan *frame
 	done  chan struct{}
 	wg    sync.WaitGroup
 
@@ -103,9 +104,7 @@ func newFrameSink(w io.Writer, level int) (*frameSink, error) {
 		level = DefaultLevel
 	}
 	workers := runtime.GOMAXPROCS(0)
-	enc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
-		zstd.WithEncoderConcurrency(workers))
+	enc, err := newFrameEncoder(level, workers)
 	if err != nil {
 		return nil, fmt.Errorf("zstd encoder: %w", err)
 	}
@@ -115,21 +114,25 @@ func newFrameSink(w io.Writer, level int) (*frameSink, error) {
 		tarHash: sha256.New(),
 		work:    make(chan *frame, workers),
 		order:   make(chan *frame, workers+1),
-		free:    make(chan []byte, workers+3),
+		free:    make(chan *frame, workers+3),
 		done:    make(chan struct{}),
 	}
-	for range workers {
+	for i := range workers {
 		s.wg.Add(1)
-		go s.compress()
+		go s.compress(i)
 	}
 	go s.writeOut()
 	return s, nil
 }
 
-func (s *frameSink) compress() {
+func (s *frameSink) compress(worker int) {
 	defer s.wg.Done()
 	for f := range s.work {
-		f.dst = s.enc.EncodeAll(f.src, f.dst[:0])
+		var err error
+		f.dst, err = s.enc.encode(worker, f.src, f.dst[:0])
+		if err != nil {
+			s.fail(fmt.Errorf("compress: %w", err))
+		}
 		close(f.ready)
 	}
 }
@@ -145,8 +148,9 @@ func (s *frameSink) writeOut() {
 				s.fail(fmt.Errorf("write compressed tar: %w", err))
 			}
 		}
+		f.src, f.dst = f.src[:0], f.dst[:0]
 		select {
-		case s.free <- f.src[:0]:
+		case s.free <- f:
 		default:
 		}
 	}
@@ -174,27 +178,29 @@ func (s *frameSink) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		if s.cur == nil {
 			select {
-			case b := <-s.free:
-				s.cur = b
+			case f := <-s.free:
+				s.cur = f
 			default:
-				s.cur = make([]byte, 0, frameSize)
+				s.cur = &frame{src: make([]byte, 0, frameSize)}
 			}
 		}
-		n := min(len(p), frameSize-len(s.cur))
-		s.cur = append(s.cur, p[:n]...)
+		n := min(len(p), frameSize-len(s.cur.src))
+		s.cur.src = append(s.cur.src, p[:n]...)
 		p = p[n:]
 		written += n
 		s.tarSize += int64(n)
-		if len(s.cur) == frameSize {
+		if len(s.cur.src) == frameSize {
 			s.flush()
 		}
 	}
 	return written, nil
 }
 
+// flush hands the current frame to the workers, and to the writer that keeps their order.
 func (s *frameSink) flush() {
-	f := &frame{src: s.cur, ready: make(chan struct{})}
+	f := s.cur
 	s.cur = nil
+	f.ready = make(chan struct{})
 	s.order <- f
 	s.work <- f
 }
@@ -204,14 +210,14 @@ func (s *frameSink) Close() error {
 		return s.failed()
 	}
 	s.closed = true
-	if len(s.cur) > 0 {
+	if s.cur != nil && len(s.cur.src) > 0 {
 		s.flush()
 	}
 	close(s.order)
 	close(s.work)
 	<-s.done
 	s.wg.Wait()
-	s.enc.Close()
+	s.enc.close()
 	return s.failed()
 }
 

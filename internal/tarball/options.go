@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 )
 
 // Compression says how the tar is wrapped.
@@ -55,6 +57,20 @@ type PackOptions struct {
 	// TempDir is where a TarSource spools file contents while it sorts entries (os.TempDir()
 	// when empty).
 	TempDir string
+}
+
+// SourceDateEpochFromEnv reads $SOURCE_DATE_EPOCH (https://reproducible-builds.org/specs/source-date-epoch/):
+// 0 when unset or empty, an error when it is not a non-negative integer.
+func SourceDateEpochFromEnv() (int64, error) {
+	v := os.Getenv("SOURCE_DATE_EPOCH")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("SOURCE_DATE_EPOCH=%q: want a non-negative number of seconds since 1970", v)
+	}
+	return n, nil
 }
 
 // Stats describe what Pack or WriteEntries wrote.

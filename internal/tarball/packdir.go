@@ -63,7 +63,7 @@ func packDir(ctx context.Context, dir string, tw *tar.Writer, opts PackOptions, 
 		go func() {
 			defer wg.Done()
 			for it := range w.reads {
-				it.data, it.err = readWhole(it.abs, it.hdr.Size)
+				it.data, it.err = readWhole(it.abs, it.hdr.Size, &w.bufs)
 				close(it.ready)
 			}
 		}()
@@ -100,6 +100,8 @@ func writeItems(ctx context.Context, w *walker, tw *tar.Writer, opts PackOptions
 			err := it.err
 			if err == nil {
 				_, err = tw.Write(it.data)
+				w.bufs.put(it.data)
+				it.data = nil
 			}
 			w.release(it.tokens)
 			if err != nil {
@@ -120,23 +122,26 @@ func writeItems(ctx context.Context, w *walker, tw *tar.Writer, opts PackOptions
 // errChanged reports a file whose size changed between lstat and read: its tar entry would lie.
 var errChanged = errors.New("file changed while being packed")
 
-func readWhole(abs string, size int64) ([]byte, error) {
+// readWhole reads a small file into a pooled buffer, checking that its size is still the one
+// its header declares.
+func readWhole(abs string, size int64, pool *bufPool) ([]byte, error) {
 	f, err := os.Open(abs)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data := make([]byte, size+1)
+	data := pool.get(int(size) + 1)
 	n, err := io.ReadFull(f, data)
 	switch {
 	case err == nil: // size+1 bytes: the file grew
-		return nil, errChanged
+		err = errChanged
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		if int64(n) != size {
-			return nil, errChanged
+		if int64(n) == size {
+			return data[:size], nil
 		}
-		return data[:size], nil
+		err = errChanged
 	}
+	pool.put(data)
 	return nil, err
 }
 
@@ -183,6 +188,7 @@ type walker struct {
 	budget chan struct{}
 	links  map[fileID]string
 	st     *Stats
+	bufs   bufPool
 }
 
 func (w *walker) acquire(n int) error {
