@@ -104,12 +104,13 @@ func TestMachineChangeReevaluatesClusterThroughWatch(t *testing.T) {
 	eventually(t, "edge valid", clusterCondition(ns, "edge", fcv1.ConditionValid, metav1.ConditionTrue, ""))
 
 	// Take drawer shelf1/d4 out of the Machine: node n8 runs there.
-	m := get(t, ns, "edge-site", &fcv1.Machine{})
-	saved := m.Spec.Shelves[1].Drawers
-	m.Spec.Shelves[1].Drawers = saved[:3]
-	if err := k8s.Update(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
+	m := &fcv1.Machine{ObjectMeta: objMeta(ns, "edge-site")}
+	var saved []fcv1.Drawer
+	update(t, m, func(o client.Object) {
+		shelf := &o.(*fcv1.Machine).Spec.Shelves[1]
+		saved = shelf.Drawers
+		shelf.Drawers = saved[:3]
+	})
 	eventually(t, "edge invalid: n8 lost its drawer", clusterCondition(ns, "edge", fcv1.ConditionValid, metav1.ConditionFalse, "shelf1/d4"))
 	eventually(t, "diskless group names n8", func() error {
 		g := get(t, ns, "diskless", &fcv1.NodesGroup{})
@@ -121,11 +122,7 @@ func TestMachineChangeReevaluatesClusterThroughWatch(t *testing.T) {
 		return fmt.Errorf("no problem recorded on node n8: %+v", g.Status.Nodes)
 	})
 
-	m = get(t, ns, "edge-site", &fcv1.Machine{})
-	m.Spec.Shelves[1].Drawers = saved
-	if err := k8s.Update(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
+	update(t, m, func(o client.Object) { o.(*fcv1.Machine).Spec.Shelves[1].Drawers = saved })
 	eventually(t, "edge valid again", clusterCondition(ns, "edge", fcv1.ConditionValid, metav1.ConditionTrue, ""))
 }
 
@@ -167,11 +164,7 @@ func TestReferencedNetworkDeletionIsHeldUntilReferenceGoes(t *testing.T) {
 	})
 	eventually(t, "cluster sees the Network going", clusterCondition(ns, "edge", fcv1.ConditionModelComplete, metav1.ConditionFalse, "edge-net"))
 
-	cl := get(t, ns, "edge", &fcv1.Cluster{})
-	cl.Spec.NetworkRef = nil
-	if err := k8s.Update(context.Background(), cl); err != nil {
-		t.Fatal(err)
-	}
+	update(t, &fcv1.Cluster{ObjectMeta: objMeta(ns, "edge")}, func(o client.Object) { o.(*fcv1.Cluster).Spec.NetworkRef = nil })
 	eventually(t, "network deleted once unreferenced", func() error {
 		err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "edge-net"}, &fcv1.Network{})
 		if apierrors.IsNotFound(err) {

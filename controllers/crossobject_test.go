@@ -86,23 +86,16 @@ func TestCrossObjectRulesSetValidFalseAndRecover(t *testing.T) {
 			eventually(t, "valid before the edit", validOn(metav1.ConditionTrue, ""))
 
 			target := newOfKind(tc.edit.kind)
-			if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: tc.edit.name}, target); err != nil {
-				t.Fatal(err)
-			}
-			original := target.DeepCopyObject().(client.Object)
-			tc.edit.change(target)
-			if err := k8s.Update(context.Background(), target); err != nil {
-				t.Fatalf("the edit is refused at admission, so it is not a cross-object case: %v", err)
-			}
+			target.SetNamespace(ns)
+			target.SetName(tc.edit.name)
+			var original client.Object
+			update(t, target, func(o client.Object) {
+				original = o.DeepCopyObject().(client.Object)
+				tc.edit.change(o)
+			})
 			eventually(t, "invalid after the edit", validOn(metav1.ConditionFalse, tc.contains))
 
-			if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(target), target); err != nil {
-				t.Fatal(err)
-			}
-			restoreSpec(target, original)
-			if err := k8s.Update(context.Background(), target); err != nil {
-				t.Fatal(err)
-			}
+			update(t, target, func(o client.Object) { restoreSpec(o, original) })
 			eventually(t, "valid again once fixed", validOn(metav1.ConditionTrue, ""))
 		})
 	}
