@@ -3,13 +3,13 @@ package tarball
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -23,60 +23,93 @@ func benchTree(b *testing.B) string {
 	return runtime.GOROOT()
 }
 
+// run is one timed side of a comparison.
+type run struct {
+	bytes     int64
+	wall, cpu time.Duration
+}
+
 type countWriter struct{ n int64 }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
+// selfCPU is the user+system time this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// measureSelf times f, in-process.
+func measureSelf(f func() (int64, error)) (run, error) {
+	c, w := selfCPU(), time.Now()
+	n, err := f()
+	return run{bytes: n, wall: time.Since(w), cpu: selfCPU() - c}, err
 }
 
 // sideBySide runs ours and theirs alternately, once each untimed to warm the page cache and
-// then b.N times each, and reports both medians and their ratio (theirs/ours: above 1 means we
-// are faster).
-func sideBySide(b *testing.B, ours, theirs func() (int64, error)) (time.Duration, time.Duration, int64, int64) {
+// then b.N times each (who goes first alternates), and returns the median run of each.
+func sideBySide(b *testing.B, ours, theirs func() (run, error)) (run, run) {
 	b.Helper()
-	var to, tt []time.Duration
-	var so, st int64
+	var o, t []run
+	sides := [2]func() (run, error){ours, theirs}
 	for i := -1; i < b.N; i++ {
-		for _, side := range []int{i & 1, 1 - i&1} { // alternate who goes first
-			start := time.Now()
-			var n int64
-			var err error
-			if side == 0 {
-				n, err = ours()
-			} else {
-				n, err = theirs()
-			}
-			d := time.Since(start)
+		order := [2]int{0, 1}
+		if i%2 != 0 {
+			order = [2]int{1, 0}
+		}
+		for _, side := range order {
+			r, err := sides[side]()
 			if err != nil {
 				b.Fatal(err)
 			}
-			if i < 0 {
-				continue
-			}
-			if side == 0 {
-				to, so = append(to, d), n
-			} else {
-				tt, st = append(tt, d), n
+			switch {
+			case i < 0:
+			case side == 0:
+				o = append(o, r)
+			default:
+				t = append(t, r)
 			}
 		}
 	}
-	return median(to), median(tt), so, st
+	return medianRun(o), medianRun(t)
 }
 
-func shell(script string, args ...string) (int64, error) {
+// medianRun takes the median wall time and, separately, the median CPU time.
+func medianRun(rs []run) run {
+	walls, cpus := make([]time.Duration, len(rs)), make([]time.Duration, len(rs))
+	for i, r := range rs {
+		walls[i], cpus[i] = r.wall, r.cpu
+	}
+	slices.Sort(walls)
+	slices.Sort(cpus)
+	return run{bytes: rs[0].bytes, wall: walls[len(rs)/2], cpu: cpus[len(rs)/2]}
+}
+
+// shell runs a pipeline, counting its output and the CPU of every process in it (the shell
+// waits for them all, so its rusage includes theirs).
+func shell(script string, args ...string) (run, error) {
 	cmd := exec.Command("sh", append([]string{"-c", script, "sh"}, args...)...)
 	var cw countWriter
 	cmd.Stdout = &cw
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
+	w := time.Now()
 	if err := cmd.Run(); err != nil {
-		return 0, fmt.Errorf("%s: %w: %s", script, err, stderr.String())
+		return run{}, fmt.Errorf("%s: %w: %s", script, err, stderr.String())
 	}
-	return cw.n, nil
+	ps := cmd.ProcessState
+	return run{bytes: cw.n, wall: time.Since(w), cpu: ps.UserTime() + ps.SystemTime()}, nil
+}
+
+func report(b *testing.B, tarBytes int64, ours, theirs run) {
+	b.ReportMetric(float64(tarBytes)/ours.wall.Seconds()/1e6, "ours-MB/s")
+	b.ReportMetric(float64(tarBytes)/theirs.wall.Seconds()/1e6, "theirs-MB/s")
+	b.ReportMetric(theirs.wall.Seconds()/ours.wall.Seconds(), "speed-x")
+	b.ReportMetric(theirs.cpu.Seconds()/ours.cpu.Seconds(), "cpu-x")
+	b.ReportMetric(ours.cpu.Seconds(), "ours-cpu-s")
+	b.ReportMetric(theirs.cpu.Seconds(), "theirs-cpu-s")
+	b.ReportMetric(0, "ns/op")
 }
 
 // BenchmarkP1Pack packs the tree and, in the same run, `tar -cf - . | zstd -T0 -3` does too.
@@ -87,22 +120,21 @@ func BenchmarkP1Pack(b *testing.B) {
 	}
 	tree := benchTree(b)
 	var tarBytes int64
-	ours := func() (int64, error) {
-		var cw countWriter
-		st, err := Pack(context.Background(), DirSource(tree), &cw, PackOptions{})
-		tarBytes = st.TarBytes
-		return cw.n, err
+	ours := func() (run, error) {
+		return measureSelf(func() (int64, error) {
+			var cw countWriter
+			st, err := Pack(context.Background(), DirSource(tree), &cw, PackOptions{})
+			tarBytes = st.TarBytes
+			return cw.n, err
+		})
 	}
-	theirs := func() (int64, error) { return shell(`tar -C "$1" -cf - . | zstd -T0 -3 -q`, tree) }
+	theirs := func() (run, error) { return shell(`tar -C "$1" -cf - . | zstd -T0 -3 -q`, tree) }
 	b.ResetTimer()
-	to, tt, so, st := sideBySide(b, ours, theirs)
-	b.ReportMetric(float64(tarBytes)/to.Seconds()/1e6, "ours-MB/s")
-	b.ReportMetric(float64(tarBytes)/tt.Seconds()/1e6, "theirs-MB/s")
-	b.ReportMetric(tt.Seconds()/to.Seconds(), "speed-x")
-	b.ReportMetric(float64(so)/float64(st), "size-x")
-	b.ReportMetric(float64(so), "ours-bytes")
-	b.ReportMetric(float64(st), "theirs-bytes")
-	b.ReportMetric(0, "ns/op")
+	o, t := sideBySide(b, ours, theirs)
+	report(b, tarBytes, o, t)
+	b.ReportMetric(float64(o.bytes)/float64(t.bytes), "size-x")
+	b.ReportMetric(float64(o.bytes), "ours-bytes")
+	b.ReportMetric(float64(t.bytes), "theirs-bytes")
 }
 
 // BenchmarkP1Extract extracts our archive of the tree, and `zstd -d | tar -x` extracts the same
@@ -123,34 +155,32 @@ func BenchmarkP1Extract(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	run := 0
+	runs := 0
 	fresh := func() string {
-		run++
-		d := filepath.Join(work, fmt.Sprint("out", run))
-		os.RemoveAll(filepath.Join(work, fmt.Sprint("out", run-2))) // keep removal cost out of the next run
+		runs++
+		d := filepath.Join(work, fmt.Sprint("out", runs))
+		os.RemoveAll(filepath.Join(work, fmt.Sprint("out", runs-1))) // removed before the clock starts
 		if err := os.Mkdir(d, 0o755); err != nil {
 			b.Fatal(err)
 		}
 		return d
 	}
-	ours := func() (int64, error) {
-		in, err := os.Open(archive)
-		if err != nil {
+	ours := func() (run, error) {
+		dir := fresh()
+		return measureSelf(func() (int64, error) {
+			in, err := os.Open(archive)
+			if err != nil {
+				return 0, err
+			}
+			defer in.Close()
+			_, err = Extract(context.Background(), in, dir, ExtractOptions{})
 			return 0, err
-		}
-		defer in.Close()
-		_, err = Extract(context.Background(), in, fresh(), ExtractOptions{})
-		return 0, err
+		})
 	}
-	theirs := func() (int64, error) {
+	theirs := func() (run, error) {
 		return shell(`zstd -dc "$1" | tar -xpf - --xattrs --xattrs-include='*' --numeric-owner -C "$2"`, archive, fresh())
 	}
 	b.ResetTimer()
-	to, tt, _, _ := sideBySide(b, ours, theirs)
-	b.ReportMetric(float64(st.TarBytes)/to.Seconds()/1e6, "ours-MB/s")
-	b.ReportMetric(float64(st.TarBytes)/tt.Seconds()/1e6, "theirs-MB/s")
-	b.ReportMetric(tt.Seconds()/to.Seconds(), "speed-x")
-	b.ReportMetric(0, "ns/op")
+	o, t := sideBySide(b, ours, theirs)
+	report(b, st.TarBytes, o, t)
 }
-
-var _ = io.Discard

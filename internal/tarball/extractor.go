@@ -23,9 +23,10 @@ type extractor struct {
 	privileged bool
 	uid, gid   int
 
-	// The parent directory of the previous entry stays open: archives list siblings together.
-	cachedDir string
-	cachedFd  int
+	// open holds descriptors for the directories on the path of the previous entry, outermost
+	// first: an archive in entry order walks its tree depth first, so the next entry's parent
+	// is almost always on this path or one step below it.
+	open []openDir
 
 	dirs    []*tar.Header // directories whose mode and times are set at the end
 	written int64
@@ -45,7 +46,6 @@ func newExtractor(dir string, opts ExtractOptions, rep *ExtractReport) (*extract
 		privileged: os.Geteuid() == 0 && !opts.Rootless,
 		uid:        os.Geteuid(),
 		gid:        os.Getegid(),
-		cachedFd:   -1,
 		buf:        make([]byte, 1<<20),
 	}, nil
 }
@@ -55,12 +55,21 @@ func (x *extractor) close() {
 	unix.Close(x.rootFd)
 }
 
-func (x *extractor) dropCache() {
-	if x.cachedFd >= 0 {
-		unix.Close(x.cachedFd)
-	}
-	x.cachedFd, x.cachedDir = -1, ""
+// openDir is an open directory of the extraction, by its clean relative path.
+type openDir struct {
+	path string
+	fd   int
 }
+
+// truncateOpen closes the open directories from depth n on.
+func (x *extractor) truncateOpen(n int) {
+	for _, d := range x.open[n:] {
+		unix.Close(d.fd)
+	}
+	x.open = x.open[:n]
+}
+
+func (x *extractor) dropCache() { x.truncateOpen(0) }
 
 func (x *extractor) note(path, what string, reason error) {
 	x.rep.NotRestored = append(x.rep.NotRestored, NotRestored{Path: path, What: what, Reason: reason.Error()})
@@ -190,29 +199,35 @@ func (x *extractor) parent(name string, create bool) (int, string, error) {
 	if dir == "" {
 		return x.rootFd, base, nil
 	}
-	if dir == x.cachedDir && x.cachedFd >= 0 {
-		return x.cachedFd, base, nil
-	}
-	fd := x.rootFd
-	walked := ""
-	for _, comp := range strings.Split(dir, "/") {
-		walked = strings.TrimPrefix(walked+"/"+comp, "/")
-		next, err := unix.Openat(fd, comp, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if errors.Is(err, unix.ENOENT) && create {
-			if err = unix.Mkdirat(fd, comp, 0o755); err == nil || errors.Is(err, unix.EEXIST) {
-				next, err = unix.Openat(fd, comp, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-			}
+	comps := strings.Split(dir, "/")
+	// Keep the open directories that are a prefix of dir; open the rest below them.
+	keep := 0
+	for keep < len(x.open) {
+		p := x.open[keep].path
+		if len(p) > len(dir) || dir[:len(p)] != p || (len(p) < len(dir) && dir[len(p)] != '/') {
+			break
 		}
-		if fd != x.rootFd {
-			unix.Close(fd)
+		keep++
+	}
+	x.truncateOpen(keep)
+	fd := x.rootFd
+	if keep > 0 {
+		fd = x.open[keep-1].fd
+	}
+	for i := keep; i < len(comps); i++ {
+		walked := strings.Join(comps[:i+1], "/")
+		next, err := unix.Openat(fd, comps[i], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.ENOENT) && create {
+			if err = unix.Mkdirat(fd, comps[i], 0o755); err == nil || errors.Is(err, unix.EEXIST) {
+				next, err = unix.Openat(fd, comps[i], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			}
 		}
 		if err != nil {
 			return -1, "", x.componentError(walked, err)
 		}
+		x.open = append(x.open, openDir{path: walked, fd: next})
 		fd = next
 	}
-	x.dropCache()
-	x.cachedDir, x.cachedFd = dir, fd
 	return fd, base, nil
 }
 
@@ -279,8 +294,8 @@ func (x *extractor) link(pfd int, base string, hdr *tar.Header) error {
 	if err != nil || target == "." {
 		return fmt.Errorf("hard link target %q is outside the tree", hdr.Linkname)
 	}
-	// Opening the target's directory may replace the cached one, which pfd may be: keep a
-	// private descriptor for the link's own directory.
+	// Opening the target's directory may close pfd (it belongs to x.open): keep a private
+	// descriptor for the link's own directory.
 	own, err := unix.Dup(pfd)
 	if err != nil {
 		return err
@@ -312,8 +327,11 @@ func (x *extractor) restoreMeta(pfd int, base, name string, hdr *tar.Header) err
 		mode := uint32(hdr.Mode & 0o7777)
 		if err := unix.Fchmodat(pfd, base, mode, 0); err != nil {
 			x.note(name, "mode", err)
-		} else if got := x.modeOf(pfd, base); got != mode {
-			x.note(name, "mode", fmt.Errorf("wanted %04o, the system kept %04o", mode, got))
+		} else if mode&0o6000 != 0 && !x.privileged {
+			// The kernel silently drops setgid for a group the user is not in.
+			if got := x.modeOf(pfd, base); got != mode {
+				x.note(name, "mode", fmt.Errorf("wanted %04o, the system kept %04o", mode, got))
+			}
 		}
 	}
 	for _, k := range slices.Sorted(mapKeys(hdr.PAXRecords)) {
