@@ -94,7 +94,7 @@ func writeIncompressibleTree(b *testing.B, dir string, mib int) {
 
 // configuration of about 40 KiB: a realistic handful of files and scripts, different at each
 // iteration so every derive writes new blobs.
-func benchConfiguration(i int) *archive.Configuration {
+func benchConfiguration(i int, nonce uint64) *archive.Configuration {
 	c := &archive.Configuration{DoubleReboot: i%2 == 0}
 	for f := 0; f < 20; f++ {
 		data := make([]byte, 2<<10)
@@ -105,13 +105,15 @@ func benchConfiguration(i int) *archive.Configuration {
 	}
 	for s := 0; s < 5; s++ {
 		c.Scripts = append(c.Scripts, archive.Script{Name: fmt.Sprintf("%02d-step.sh", s), Order: s, Stage: archive.StageBeforeServices,
-			Data: []byte(fmt.Sprintf("#!/bin/sh\necho step %d of iteration %d\n", s, i))})
+			Data: []byte(fmt.Sprintf("#!/bin/sh\necho step %d of iteration %d of run %x\n", s, i, nonce))})
 	}
 	return c
 }
 
-func deriveOptions(typ archive.Type, i int, base digest.Digest) archive.DeriveOptions {
-	opts := archive.DeriveOptions{Base: "generic", Name: "derived", Type: typ, Configuration: benchConfiguration(i)}
+// deriveOptions gives the i-th derive of a benchmark run; nonce differs from one run to the
+// next so that every derive writes its blobs instead of finding them in the store already.
+func deriveOptions(typ archive.Type, i int, nonce uint64, base digest.Digest) archive.DeriveOptions {
+	opts := archive.DeriveOptions{Base: "generic", Name: "derived", Type: typ, Configuration: benchConfiguration(i, nonce)}
 	if typ == archive.Deployable {
 		var nodes []archive.Node
 		var names []string
@@ -119,7 +121,7 @@ func deriveOptions(typ archive.Type, i int, base digest.Digest) archive.DeriveOp
 			nodes = append(nodes, archive.Node{Name: fmt.Sprintf("n%02d", n), ID: n, Group: "web", Addresses: []string{fmt.Sprintf("10.0.0.%d", n)}})
 			names = append(names, fmt.Sprintf("n%02d", n))
 		}
-		opts.Cluster = &archive.ClusterSection{Nodes: nodes, Files: []archive.File{{Path: "/etc/hosts", Data: []byte(fmt.Sprintf("# iteration %d\n", i))}}}
+		opts.Cluster = &archive.ClusterSection{Nodes: nodes, Files: []archive.File{{Path: "/etc/hosts", Data: []byte(fmt.Sprintf("# iteration %d of run %x\n", i, nonce))}}}
 		opts.SoftwareLoad = &archive.SoftwareLoadDescriptor{Cluster: "bench", Domain: 1, Groups: []archive.GroupLoad{{Name: "web", Archive: base, Nodes: names}}}
 		opts.NodesGroup = "web"
 	}
@@ -136,10 +138,11 @@ func BenchmarkDeriveCostFollowsTheConfiguration(b *testing.B) {
 	for _, typ := range []archive.Type{archive.Configured, archive.Deployable} {
 		b.Run(string(typ), func(b *testing.B) {
 			var tSmall, tBig time.Duration
+			nonce := rand.Uint64()
 			var written int64
 			derive := func(store repository.Store, base digest.Digest, i int) time.Duration {
 				t0 := time.Now()
-				res, err := archive.Derive(ctx, store, deriveOptions(typ, i, base))
+				res, err := archive.Derive(ctx, store, deriveOptions(typ, i, nonce, base))
 				d := time.Since(t0)
 				if err != nil {
 					b.Fatal(err)
