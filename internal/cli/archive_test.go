@@ -267,3 +267,31 @@ func TestArchiveVerifyExitsOneAndNamesTheDamagedSection(t *testing.T) {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errs)
 	}
 }
+
+func TestArchiveGCRemovesTheSectionsOfAReplacedConfiguration(t *testing.T) {
+	s := newSite(t)
+	s.build(t)
+	// Derive web-conf twice more: the name moves each time. The first web-conf's manifest and
+	// config are then reached by nothing (web-prod names its lineage, it does not hold it), its
+	// configuration section still is, by web-prod; the second web-conf is unreachable whole.
+	mustRun(t, "archive", "--repo", s.repo, "derive", "web-conf", "--from", "base", "--type", "configured",
+		"--file", filepath.Join(s.dir, "hosts")+":/etc/other")
+	mustRun(t, "archive", "--repo", s.repo, "derive", "web-conf", "--from", "base", "--type", "configured",
+		"--file", filepath.Join(s.dir, "app.conf")+":/etc/third")
+	var dry struct {
+		Removed []struct{ Digest string }
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, "archive", "--repo", s.repo, "gc", "--dry-run", "--grace", "0", "-o", "json")), &dry); err != nil {
+		t.Fatal(err)
+	}
+	if len(dry.Removed) != 5 {
+		t.Fatalf("dry run would remove %d blobs, want 2 of the first web-conf and 3 of the second: %+v", len(dry.Removed), dry.Removed)
+	}
+	if out := mustRun(t, "archive", "--repo", s.repo, "gc"); !strings.Contains(out, "removed 0 blobs") {
+		t.Fatalf("gc with the default grace removed fresh blobs: %s", out)
+	}
+	if out := mustRun(t, "archive", "--repo", s.repo, "gc", "--grace", "0"); !strings.Contains(out, "removed 5 blobs") {
+		t.Fatalf("gc: %s", out)
+	}
+	mustRun(t, "archive", "--repo", s.repo, "verify", "--all")
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -232,14 +233,25 @@ func copyArchive(cmd *cobra.Command, f *archiveFlags, src, dst repository.Store,
 
 func newArchiveGCCommand(f *archiveFlags) *cobra.Command {
 	var dry bool
+	var grace time.Duration
 	cmd := &cobra.Command{
 		Use:   "gc",
 		Short: "Remove the blobs no named archive reaches",
-		Args:  args(cobra.NoArgs),
+		Long: `GC removes the blobs that no named archive reaches (sections of a configuration that was
+replaced, archives that were renamed away, an interrupted import's leftovers). Blobs younger than
+--grace are spared: another writer may have stored them and not yet named its archive.`,
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			store, err := f.open(cmd.Context())
-			if err != nil {
+			if err := f.checkOutput(); err != nil {
 				return err
+			}
+			opts := repository.Options{GCGrace: grace}
+			if grace <= 0 {
+				opts.GCGrace = -1 // the store reads zero as "the default"
+			}
+			store, err := repository.Open(cmd.Context(), f.repo, opts)
+			if err != nil {
+				return fmt.Errorf("open repository %s: %w", f.repo, err)
 			}
 			defer store.Close()
 			rep, err := store.GC(cmd.Context(), dry)
@@ -258,5 +270,6 @@ func newArchiveGCCommand(f *archiveFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "only report what would be removed")
+	cmd.Flags().DurationVar(&grace, "grace", repository.DefaultGCGrace, "spare unreachable blobs younger than this (0: none)")
 	return cmd
 }
