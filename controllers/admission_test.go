@@ -160,3 +160,20 @@ func kindName(o client.Object) string {
 	}
 	return "?"
 }
+
+// TestCELAcceptsPartialHardware proves the single-object rules do not refuse what a partial
+// Machine legitimately lacks: a shelf with no drawers yet, or no switches yet.
+func TestCELAcceptsPartialHardware(t *testing.T) {
+	ns := newNamespace(t)
+	for name, shelf := range map[string]fcv1.Shelf{
+		"bare-shelf":    {Name: "s0"},
+		"switches-only": {Name: "s0", Switches: []fcv1.Switch{{Name: "sw0", Ports: 24}}},
+		"drawers-only": {Name: "s0", Drawers: []fcv1.Drawer{{Name: "d1", Boards: []fcv1.Board{{Name: "b0", Arch: "amd64",
+			NICs: []fcv1.NIC{{Name: "eth0", MAC: "52:54:00:00:00:01"}}}}}}},
+	} {
+		m := &fcv1.Machine{ObjectMeta: objMeta(ns, name), Spec: fcv1.MachineSpec{Shelves: []fcv1.Shelf{shelf}}}
+		if err := k8s.Create(context.Background(), m); err != nil {
+			t.Errorf("%s refused: %v", name, err)
+		}
+	}
+}

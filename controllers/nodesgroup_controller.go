@@ -36,6 +36,8 @@ func (r *NodesGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, nil
 	}
 
+	// Without its Cluster only the group's own rules can be checked; with it, Resolve checks
+	// those too, along with the rules that span objects.
 	problems := model.ValidateGroup(&g)
 	var res *model.Result
 	var cl fcv1.Cluster
@@ -50,7 +52,7 @@ func (r *NodesGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			return ctrl.Result{}, err
 		}
 		res = model.Resolve(in)
-		problems = append(problems, res.ProblemsFor("NodesGroup", g.Name)...)
+		problems = res.ProblemsFor("NodesGroup", g.Name)
 	}
 	status := groupStatus(r.Recorder, &g, res, problems)
 	if err := applyStatus(ctx, r.Client, &g, &status); err != nil {

@@ -16,8 +16,8 @@ type MachineSpec struct {
 }
 
 // Shelf is a chassis.
-// +kubebuilder:validation:XValidation:rule="self.drawers.all(d, !has(d.boards) || d.boards.all(b, !has(b.nics) || b.nics.all(n, !has(n.link) || self.switches.exists(s, s.name == n.link.switch))))",message="drawers[].boards[].nics[].link.switch: must name a switch of this shelf"
-// +kubebuilder:validation:XValidation:rule="self.drawers.all(d, !has(d.boards) || d.boards.all(b, !has(b.nics) || b.nics.all(n, !has(n.link) || self.switches.all(s, s.name != n.link.switch || n.link.port <= s.ports))))",message="drawers[].boards[].nics[].link.port: port index is beyond the number of ports of its switch"
+// +kubebuilder:validation:XValidation:rule="!has(self.drawers) || self.drawers.all(d, !has(d.boards) || d.boards.all(b, !has(b.nics) || b.nics.all(n, !has(n.link) || (has(self.switches) && self.switches.exists(s, s.name == n.link.switch)))))",message="drawers[].boards[].nics[].link.switch: must name a switch of this shelf"
+// +kubebuilder:validation:XValidation:rule="!has(self.drawers) || !has(self.switches) || self.drawers.all(d, !has(d.boards) || d.boards.all(b, !has(b.nics) || b.nics.all(n, !has(n.link) || self.switches.all(s, s.name != n.link.switch || n.link.port <= s.ports))))",message="drawers[].boards[].nics[].link.port: port index is beyond the number of ports of its switch"
 type Shelf struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +kubebuilder:validation:MaxLength=63
@@ -63,8 +63,8 @@ type Drawer struct {
 }
 
 // Disk is a block device of a drawer, cut into slices (partitions).
-// +kubebuilder:validation:XValidation:rule="!has(self.slices) || self.slices.all(s, !has(s.size) || quantity(s.size).compareTo(quantity(self.size)) <= 0)",message="slices[].size: a slice is larger than its disk"
-// +kubebuilder:validation:XValidation:rule="!has(self.slices) || self.slices.filter(s, has(s.size)).map(s, quantity(s.size).asApproximateFloat()).sum() <= quantity(self.size).asApproximateFloat()",message="slices: the slices' sizes add up to more than the disk's size"
+// +kubebuilder:validation:XValidation:rule="!has(self.slices) || !isQuantity(self.size) || self.slices.all(s, !has(s.size) || !isQuantity(s.size) || quantity(s.size).compareTo(quantity(self.size)) <= 0)",message="slices[].size: a slice is larger than its disk"
+// +kubebuilder:validation:XValidation:rule="!has(self.slices) || !isQuantity(self.size) || self.slices.filter(s, has(s.size) && isQuantity(s.size)).map(s, quantity(s.size).asApproximateFloat()).sum() <= quantity(self.size).asApproximateFloat()",message="slices: the slices' sizes add up to more than the disk's size"
 // +kubebuilder:validation:XValidation:rule="!has(self.slices) || self.slices.filter(s, !has(s.size)).size() <= 1",message="slices: at most one slice may omit its size (it takes the rest of the disk)"
 // +kubebuilder:validation:XValidation:rule="!has(self.slices) || self.slices.all(s, self.slices.exists_one(t, t.index == s.index))",message="slices[].index: partition indexes must be unique on a disk"
 type Disk struct {

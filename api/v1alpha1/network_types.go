@@ -18,10 +18,10 @@ const (
 
 // NetworkSpec is the seed's network model: IP networks, routers and addresses.
 // +kubebuilder:validation:XValidation:rule="!has(self.addresses) || self.addresses.all(a, self.networks.exists(n, n.name == a.network))",message="addresses[].network: must name a network of spec.networks"
-// +kubebuilder:validation:XValidation:rule="!has(self.addresses) || self.addresses.all(a, self.networks.all(n, n.name != a.network || cidr(n.cidr).containsIP(a.ip)))",message="addresses[].ip: an address is outside the CIDR of its network"
+// +kubebuilder:validation:XValidation:rule="!has(self.addresses) || self.addresses.all(a, !isIP(a.ip) || self.networks.all(n, n.name != a.network || !isCIDR(n.cidr) || cidr(n.cidr).containsIP(a.ip)))",message="addresses[].ip: an address is outside the CIDR of its network"
 // +kubebuilder:validation:XValidation:rule="!has(self.addresses) || self.addresses.all(a, self.addresses.exists_one(b, b.ip == a.ip))",message="addresses[].ip: an address is given twice"
 // +kubebuilder:validation:XValidation:rule="self.networks.all(n, !has(n.router) || (has(self.routers) && self.routers.exists(r, r.name == n.router)))",message="networks[].router: must name a router of spec.routers"
-// +kubebuilder:validation:XValidation:rule="self.networks.all(n, !has(n.router) || !has(self.routers) || self.routers.all(r, r.name != n.router || cidr(n.cidr).containsIP(r.address)))",message="networks[].router: the router's address is outside the network's CIDR"
+// +kubebuilder:validation:XValidation:rule="self.networks.all(n, !has(n.router) || !has(self.routers) || !isCIDR(n.cidr) || self.routers.all(r, r.name != n.router || !isIP(r.address) || cidr(n.cidr).containsIP(r.address)))",message="networks[].router: the router's address is outside the network's CIDR"
 type NetworkSpec struct {
 	// +listType=map
 	// +listMapKey=name
