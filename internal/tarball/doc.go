@@ -51,5 +51,15 @@
 // Packing a directory streams: memory is bounded by the read-ahead budget and the frames in
 // flight (a few tens of MiB), plus one map entry per multiply-linked file and the names of one
 // directory per level of depth. Packing a tar source spools its file data to a temporary file
-// and keeps only the headers in memory to sort them.
+// and keeps only the headers in memory to sort them. Extract streams too; it remembers the
+// directories it made (their modes and times are set last, so that a read-only directory can
+// still be filled) and the open directories on the current path.
+//
+// # Extraction as an unprivileged user
+//
+// Without root (or with ExtractOptions.Rootless), owners are not changed and device nodes are
+// not created: each such entry is listed in ExtractReport.NotRestored, with any xattr or mode
+// bit the kernel refused, and extraction goes on. Everything that could write outside the
+// target (absolute names, "..", writing through a symlink, hard links out of the tree) is an
+// error that names the entry, privileged or not.
 package tarball

@@ -46,7 +46,6 @@ func newExtractor(dir string, opts ExtractOptions, rep *ExtractReport) (*extract
 		privileged: os.Geteuid() == 0 && !opts.Rootless,
 		uid:        os.Geteuid(),
 		gid:        os.Getegid(),
-		buf:        make([]byte, 1<<20),
 	}, nil
 }
 
@@ -274,6 +273,9 @@ func (x *extractor) writeFile(pfd int, base string, hdr *tar.Header, tr io.Reade
 		return fmt.Errorf("create: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), base)
+	if x.buf == nil {
+		x.buf = make([]byte, 1<<20) // a multiple of holeBlock, as writeContent needs
+	}
 	err = writeContent(f, tr, hdr.Size, x.buf, x.opts.Progress)
 	if cerr := f.Close(); err == nil {
 		err = cerr
