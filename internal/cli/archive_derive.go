@@ -13,12 +13,15 @@ import (
 	"github.com/flarecast/flarecast/internal/archive"
 )
 
+// deriveFlags are the inputs of `archive derive`, as given on the command line.
+type deriveFlags struct {
+	base, typ, group, nodesFile, loadFile string
+	files, scripts, clusterFiles, inputs  []string
+	doubleReboot                          bool
+}
+
 func newArchiveDeriveCommand(f *archiveFlags) *cobra.Command {
-	var (
-		base, typ, group, nodesFile, loadFile string
-		files, scripts, clusterFiles, inputs  []string
-		doubleReboot                          bool
-	)
+	d := &deriveFlags{}
 	cmd := &cobra.Command{
 		Use:   "derive NAME --from BASE --type configured|deployable [flags]",
 		Short: "Derive a configured or deployable archive from another",
@@ -41,47 +44,9 @@ The last line printed is the new archive's manifest digest.`,
       --software-load swl.json --nodes nodes.json --cluster-file ./hosts:/etc/hosts`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			t, err := archive.ParseType(typ)
+			opts, err := d.options(a[0])
 			if err != nil {
-				return usageError(err)
-			}
-			if base == "" {
-				return usageError(fmt.Errorf("--from BASE is required"))
-			}
-			opts := archive.DeriveOptions{Base: base, Name: a[0], Type: t, NodesGroup: group}
-			if opts.Inputs, err = parseInputs(inputs); err != nil {
-				return usageError(err)
-			}
-			if opts.Created, err = archive.CreatedFromEnv(); err != nil {
-				return usageError(err)
-			}
-			if len(files) > 0 || len(scripts) > 0 || doubleReboot {
-				c := &archive.Configuration{DoubleReboot: doubleReboot}
-				if c.Files, err = readFileSpecs("--file", files); err != nil {
-					return err
-				}
-				if c.Scripts, err = readScriptSpecs(scripts); err != nil {
-					return err
-				}
-				opts.Configuration = c
-			}
-			if t == archive.Deployable || len(clusterFiles) > 0 || nodesFile != "" || loadFile != "" {
-				c := &archive.ClusterSection{}
-				if c.Files, err = readFileSpecs("--cluster-file", clusterFiles); err != nil {
-					return err
-				}
-				if nodesFile != "" {
-					if err := readJSONFile("--nodes", nodesFile, &c.Nodes); err != nil {
-						return err
-					}
-				}
-				opts.Cluster = c
-				if loadFile != "" {
-					opts.SoftwareLoad = &archive.SoftwareLoadDescriptor{}
-					if err := readJSONFile("--software-load", loadFile, opts.SoftwareLoad); err != nil {
-						return err
-					}
-				}
+				return err
 			}
 			store, err := f.open(cmd.Context())
 			if err != nil {
@@ -93,27 +58,89 @@ The last line printed is the new archive's manifest digest.`,
 				return err
 			}
 			if f.json() {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"name": a[0], "type": t, "descriptor": res.Descriptor, "base": res.Base, "written": res.Written})
+				return printJSON(cmd.OutOrStdout(), map[string]any{"name": a[0], "type": opts.Type, "descriptor": res.Descriptor, "base": res.Base, "written": res.Written})
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "derived %s archive %s from %s (%s)\n", t, a[0], base, shortDigest(res.Base.Digest))
+			fmt.Fprintf(w, "derived %s archive %s from %s (%s)\n", opts.Type, a[0], d.base, shortDigest(res.Base.Digest))
 			fmt.Fprintf(w, "  wrote %d new blobs, %s\n", res.Written.Blobs, humanBytes(res.Written.Bytes))
 			_, err = fmt.Fprintln(w, res.Descriptor.Digest)
 			return err
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&base, "from", "", "base archive: a name or a manifest digest")
-	fl.StringVar(&typ, "type", "", "Configured or Deployable")
-	fl.StringArrayVar(&files, "file", nil, "user file SRC:DEST[:MODE] (repeatable)")
-	fl.StringArrayVar(&scripts, "script", nil, "install script SRC:STAGE:ORDER (repeatable)")
-	fl.BoolVar(&doubleReboot, "double-reboot", false, "reboot once more after the BeforeServices stage")
-	fl.StringArrayVar(&clusterFiles, "cluster-file", nil, "cluster file SRC:DEST[:MODE] (repeatable; deployable)")
-	fl.StringVar(&nodesFile, "nodes", "", "node table, JSON (deployable)")
-	fl.StringVar(&loadFile, "software-load", "", "software-load descriptor, JSON (deployable)")
-	fl.StringVar(&group, "group", "", "nodes group the deployable archive is for")
-	fl.StringArrayVar(&inputs, "input", nil, "creation input KEY=VALUE recorded in the config (repeatable)")
+	fl.StringVar(&d.base, "from", "", "base archive: a name or a manifest digest")
+	fl.StringVar(&d.typ, "type", "", "Configured or Deployable")
+	fl.StringArrayVar(&d.files, "file", nil, "user file SRC:DEST[:MODE] (repeatable)")
+	fl.StringArrayVar(&d.scripts, "script", nil, "install script SRC:STAGE:ORDER (repeatable)")
+	fl.BoolVar(&d.doubleReboot, "double-reboot", false, "reboot once more after the BeforeServices stage")
+	fl.StringArrayVar(&d.clusterFiles, "cluster-file", nil, "cluster file SRC:DEST[:MODE] (repeatable; deployable)")
+	fl.StringVar(&d.nodesFile, "nodes", "", "node table, JSON (deployable)")
+	fl.StringVar(&d.loadFile, "software-load", "", "software-load descriptor, JSON (deployable)")
+	fl.StringVar(&d.group, "group", "", "nodes group the deployable archive is for")
+	fl.StringArrayVar(&d.inputs, "input", nil, "creation input KEY=VALUE recorded in the config (repeatable)")
 	return cmd
+}
+
+// options reads the files the flags name and turns them into what archive.Derive takes. The
+// rules (what a configured or deployable archive needs) are checked by Derive, not here.
+func (d *deriveFlags) options(name string) (archive.DeriveOptions, error) {
+	t, err := archive.ParseType(d.typ)
+	if err != nil {
+		return archive.DeriveOptions{}, usageError(err)
+	}
+	if d.base == "" {
+		return archive.DeriveOptions{}, usageError(fmt.Errorf("--from BASE is required"))
+	}
+	opts := archive.DeriveOptions{Base: d.base, Name: name, Type: t, NodesGroup: d.group}
+	if opts.Inputs, err = parseInputs(d.inputs); err != nil {
+		return opts, usageError(err)
+	}
+	if opts.Created, err = archive.CreatedFromEnv(); err != nil {
+		return opts, usageError(err)
+	}
+	if len(d.files) > 0 || len(d.scripts) > 0 || d.doubleReboot {
+		if opts.Configuration, err = d.configuration(); err != nil {
+			return opts, err
+		}
+	}
+	if t == archive.Deployable || len(d.clusterFiles) > 0 || d.nodesFile != "" || d.loadFile != "" {
+		if opts.Cluster, err = d.cluster(); err != nil {
+			return opts, err
+		}
+		if d.loadFile != "" {
+			opts.SoftwareLoad = &archive.SoftwareLoadDescriptor{}
+			if err := readJSONFile("--software-load", d.loadFile, opts.SoftwareLoad); err != nil {
+				return opts, err
+			}
+		}
+	}
+	return opts, nil
+}
+
+func (d *deriveFlags) configuration() (*archive.Configuration, error) {
+	c := &archive.Configuration{DoubleReboot: d.doubleReboot}
+	var err error
+	if c.Files, err = readFileSpecs("--file", d.files); err != nil {
+		return nil, err
+	}
+	if c.Scripts, err = readScriptSpecs(d.scripts); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (d *deriveFlags) cluster() (*archive.ClusterSection, error) {
+	c := &archive.ClusterSection{}
+	var err error
+	if c.Files, err = readFileSpecs("--cluster-file", d.clusterFiles); err != nil {
+		return nil, err
+	}
+	if d.nodesFile != "" {
+		if err := readJSONFile("--nodes", d.nodesFile, &c.Nodes); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 func readFileSpecs(flag string, specs []string) ([]archive.File, error) {

@@ -295,3 +295,22 @@ func TestArchiveGCRemovesTheSectionsOfAReplacedConfiguration(t *testing.T) {
 	}
 	mustRun(t, "archive", "--repo", s.repo, "verify", "--all")
 }
+
+func TestArchiveExportThatFailsLeavesNoFile(t *testing.T) {
+	s := newSite(t)
+	s.build(t)
+	file := filepath.Join(s.dir, "out.flar")
+	if _, errs, code := run(t, nil, "archive", "--repo", s.repo, "export", "web-prod", "missing", "--file", file); code != 1 || !strings.Contains(errs, "missing") {
+		t.Fatalf("export of a missing archive: exit %d %q", code, errs)
+	}
+	entries, _ := os.ReadDir(s.dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), "out.flar") {
+			t.Fatalf("a failed export left %s", e.Name())
+		}
+	}
+	mustRun(t, "archive", "--repo", s.repo, "export", "web-prod", "--file", file)
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("export file: %v %v", fi, err)
+	}
+}

@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -39,50 +40,24 @@ one software load.`,
 				return err
 			}
 			defer store.Close()
-			var out *os.File
-			var tmp string
-			if file == "-" {
-				out = nil
-			} else {
-				// Write beside the target and rename at the end, so a failed export never
-				// leaves a file that looks complete.
-				fh, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".*")
-				if err != nil {
-					return fmt.Errorf("export: %w", err)
-				}
-				out, tmp = fh, fh.Name()
-				defer os.Remove(tmp)
-				defer fh.Close()
-			}
-			var bw *bufio.Writer
-			if out != nil {
-				bw = bufio.NewWriterSize(out, 1<<20)
-			} else {
-				bw = bufio.NewWriterSize(cmd.OutOrStdout(), 1<<20)
-			}
-			bar := newProgress(cmd, -1, "exporting")
-			h, err := flar.Export(cmd.Context(), store, bw, refs, flar.ExportOptions{SoftwareLoad: load, Progress: bar.set})
-			bar.finish()
-			if err != nil {
+			var h *flar.Header
+			write := func(w io.Writer) error {
+				bar := newProgress(cmd, -1, "exporting")
+				defer bar.finish()
+				var err error
+				h, err = flar.Export(cmd.Context(), store, w, refs, flar.ExportOptions{SoftwareLoad: load, Progress: bar.set})
 				return err
 			}
-			if err := bw.Flush(); err != nil {
-				return fmt.Errorf("export: write: %w", err)
-			}
-			if out != nil {
-				// CreateTemp makes the file private; an export file is meant to be shared.
-				if err := out.Chmod(0o644); err != nil {
-					return fmt.Errorf("export: %w", err)
+			if file == "-" {
+				bw := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<20)
+				if err := write(bw); err != nil {
+					return err
 				}
-				if err := out.Sync(); err != nil {
-					return fmt.Errorf("export: %w", err)
+				if err := bw.Flush(); err != nil {
+					return fmt.Errorf("export: write: %w", err)
 				}
-				if err := out.Close(); err != nil {
-					return fmt.Errorf("export: %w", err)
-				}
-				if err := os.Rename(tmp, file); err != nil {
-					return fmt.Errorf("export: %w", err)
-				}
+			} else if err := writeFileAtomically(file, write); err != nil {
+				return err
 			}
 			msg := cmd.ErrOrStderr()
 			if file != "-" {
@@ -98,6 +73,39 @@ one software load.`,
 	cmd.Flags().StringVarP(&file, "file", "f", "", "export file to write (- for stdout)")
 	cmd.Flags().BoolVar(&load, "software-load", false, "require the deployable archives of one software load and record it")
 	return cmd
+}
+
+// writeFileAtomically writes path through a temporary file beside it, renamed into place only
+// once write succeeded and the bytes are on disk: a failed export never leaves a file that
+// looks complete.
+func writeFileAtomically(path string, write func(io.Writer) error) error {
+	fh, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	defer os.Remove(fh.Name()) // fails harmlessly after the rename
+	defer fh.Close()
+	bw := bufio.NewWriterSize(fh, 1<<20)
+	if err := write(bw); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("export: write %s: %w", path, err)
+	}
+	// CreateTemp makes the file private; an export file is meant to be shared.
+	if err := fh.Chmod(0o644); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if err := fh.Sync(); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if err := fh.Close(); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if err := os.Rename(fh.Name(), path); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
 }
 
 func stdoutIsTerminal(cmd *cobra.Command) bool {
