@@ -14,7 +14,9 @@ import (
 func DiffID(compressed io.Reader) (digest.Digest, int64, error) {
 	// One goroutine: verification runs beside other work (a copy, an import) and must not
 	// take every core from it; a single decoder goroutine already outruns a disk.
-	dec, err := zstd.NewReader(compressed, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+	// The window bound is the one tarball.Extract uses: our sections never need more, and a
+	// hostile import file cannot make the decoder allocate hundreds of MiB.
+	dec, err := zstd.NewReader(compressed, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(1<<27))
 	if err != nil {
 		return "", 0, fmt.Errorf("zstd: %w", err)
 	}
