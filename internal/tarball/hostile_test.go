@@ -21,7 +21,9 @@ type tarEntry struct {
 	name, link, body string
 	typ              byte
 	mode             int64
-	size             int64 // when not zero, the declared size instead of len(body)
+	uid              int
+	major, minor     int64
+	xattrs           map[string]string
 }
 
 func buildTar(t testing.TB, entries []tarEntry) []byte {
@@ -41,7 +43,14 @@ func buildTar(t testing.TB, entries []tarEntry) []byte {
 		if typ != tar.TypeReg {
 			size = 0
 		}
-		hdr := &tar.Header{Typeflag: typ, Name: e.name, Linkname: e.link, Mode: mode, Size: size, ModTime: time.Unix(1, 0), Format: tar.FormatPAX}
+		hdr := &tar.Header{Typeflag: typ, Name: e.name, Linkname: e.link, Mode: mode, Size: size, ModTime: time.Unix(1, 0), Format: tar.FormatPAX,
+			Uid: e.uid, Gid: e.uid, Devmajor: e.major, Devminor: e.minor}
+		for k, v := range e.xattrs {
+			if hdr.PAXRecords == nil {
+				hdr.PAXRecords = make(map[string]string)
+			}
+			hdr.PAXRecords[xattrPrefix+k] = v
+		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			t.Fatal(err)
 		}
