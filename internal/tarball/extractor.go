@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -53,22 +52,6 @@ func (x *extractor) close() {
 	x.dropCache()
 	unix.Close(x.rootFd)
 }
-
-// openDir is an open directory of the extraction, by its clean relative path.
-type openDir struct {
-	path string
-	fd   int
-}
-
-// truncateOpen closes the open directories from depth n on.
-func (x *extractor) truncateOpen(n int) {
-	for _, d := range x.open[n:] {
-		unix.Close(d.fd)
-	}
-	x.open = x.open[:n]
-}
-
-func (x *extractor) dropCache() { x.truncateOpen(0) }
 
 func (x *extractor) note(path, what string, reason error) {
 	x.rep.NotRestored = append(x.rep.NotRestored, NotRestored{Path: path, What: what, Reason: reason.Error()})
@@ -187,86 +170,6 @@ func withName(hdr *tar.Header, name string) *tar.Header {
 	return &h
 }
 
-// parent opens (or reuses) the directory that holds name and returns it with name's last
-// component. Missing directories are created when create is set. A component that is a symlink
-// or not a directory is refused: writing through it could leave the tree.
-func (x *extractor) parent(name string, create bool) (int, string, error) {
-	dir, base := "", name
-	if i := strings.LastIndexByte(name, '/'); i >= 0 {
-		dir, base = name[:i], name[i+1:]
-	}
-	if dir == "" {
-		return x.rootFd, base, nil
-	}
-	comps := strings.Split(dir, "/")
-	// Keep the open directories that are a prefix of dir; open the rest below them.
-	keep := 0
-	for keep < len(x.open) {
-		p := x.open[keep].path
-		if len(p) > len(dir) || dir[:len(p)] != p || (len(p) < len(dir) && dir[len(p)] != '/') {
-			break
-		}
-		keep++
-	}
-	x.truncateOpen(keep)
-	fd := x.rootFd
-	if keep > 0 {
-		fd = x.open[keep-1].fd
-	}
-	for i := keep; i < len(comps); i++ {
-		walked := strings.Join(comps[:i+1], "/")
-		next, err := unix.Openat(fd, comps[i], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if errors.Is(err, unix.ENOENT) && create {
-			if err = unix.Mkdirat(fd, comps[i], 0o755); err == nil || errors.Is(err, unix.EEXIST) {
-				next, err = unix.Openat(fd, comps[i], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-			}
-		}
-		if err != nil {
-			return -1, "", x.componentError(walked, err)
-		}
-		x.open = append(x.open, openDir{path: walked, fd: next})
-		fd = next
-	}
-	return fd, base, nil
-}
-
-func (x *extractor) componentError(comp string, err error) error {
-	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-		var st unix.Stat_t
-		if unix.Fstatat(x.rootFd, comp, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-			return fmt.Errorf("%s is a symlink; refusing to write through it", comp)
-		}
-		return fmt.Errorf("%s is not a directory", comp)
-	}
-	return fmt.Errorf("open %s: %w", comp, err)
-}
-
-// clear removes what is at base, unless both it and the new entry are directories. A non-empty
-// directory is never removed.
-func (x *extractor) clear(pfd int, base string, newIsDir bool) error {
-	var st unix.Stat_t
-	err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
-	if errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("stat existing: %w", err)
-	}
-	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
-	if isDir && newIsDir {
-		return nil
-	}
-	flags := 0
-	if isDir {
-		flags = unix.AT_REMOVEDIR
-		x.dropCache()
-	}
-	if err := unix.Unlinkat(pfd, base, flags); err != nil {
-		return fmt.Errorf("replace existing entry: %w", err)
-	}
-	return nil
-}
-
 func (x *extractor) writeFile(pfd int, base string, hdr *tar.Header, tr io.Reader) error {
 	fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
@@ -311,96 +214,5 @@ func (x *extractor) link(pfd int, base string, hdr *tar.Header) error {
 		return fmt.Errorf("hard link to %q: %w", hdr.Linkname, err)
 	}
 	x.rep.count(tar.TypeLink, 0)
-	return nil
-}
-
-// restoreMeta sets owner, mode, xattrs and times, in that order: chown clears setuid bits and
-// file capabilities, so it must come first.
-func (x *extractor) restoreMeta(pfd int, base, name string, hdr *tar.Header) error {
-	isLink := hdr.Typeflag == tar.TypeSymlink
-	if x.privileged {
-		if err := unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			x.note(name, "owner", err)
-		}
-	} else if hdr.Uid != x.uid || hdr.Gid != x.gid {
-		x.note(name, "owner", fmt.Errorf("%d:%d needs root", hdr.Uid, hdr.Gid))
-	}
-	if !isLink {
-		mode := uint32(hdr.Mode & 0o7777)
-		if err := unix.Fchmodat(pfd, base, mode, 0); err != nil {
-			x.note(name, "mode", err)
-		} else if mode&0o6000 != 0 && !x.privileged {
-			// The kernel silently drops setgid for a group the user is not in.
-			if got := x.modeOf(pfd, base); got != mode {
-				x.note(name, "mode", fmt.Errorf("wanted %04o, the system kept %04o", mode, got))
-			}
-		}
-	}
-	for _, k := range slices.Sorted(mapKeys(hdr.PAXRecords)) {
-		attr, ok := strings.CutPrefix(k, xattrPrefix)
-		if !ok {
-			continue
-		}
-		if err := unix.Lsetxattr(x.procPath(pfd, base), attr, []byte(hdr.PAXRecords[k]), 0); err != nil {
-			x.note(name, "xattr "+attr, err)
-		}
-	}
-	ts := []unix.Timespec{unix.NsecToTimespec(hdr.ModTime.UnixNano()), unix.NsecToTimespec(hdr.ModTime.UnixNano())}
-	if !hdr.AccessTime.IsZero() {
-		ts[0] = unix.NsecToTimespec(hdr.AccessTime.UnixNano())
-	}
-	if err := unix.UtimesNanoAt(pfd, base, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		x.note(name, "times", err)
-	}
-	return nil
-}
-
-func (x *extractor) modeOf(pfd int, base string) uint32 {
-	var st unix.Stat_t
-	if unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
-		return 0
-	}
-	return st.Mode & 0o7777
-}
-
-// procPath names base inside the directory open as pfd without resolving any path component
-// again, for system calls that take no directory descriptor.
-func (x *extractor) procPath(pfd int, base string) string {
-	return fmt.Sprintf("/proc/self/fd/%d/%s", pfd, base)
-}
-
-func mapKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
-// finishDirs gives directories their mode, owner, xattrs and times, deepest first so that
-// setting a child's time does not change its parent's afterwards.
-func (x *extractor) finishDirs() error {
-	slices.SortStableFunc(x.dirs, func(a, b *tar.Header) int { return -ComparePaths(a.Name, b.Name) })
-	for _, hdr := range x.dirs {
-		if hdr.Name == "." {
-			if err := x.restoreMeta(x.rootFd, ".", ".", hdr); err != nil {
-				return err
-			}
-			continue
-		}
-		pfd, base, err := x.parent(hdr.Name, false)
-		if err != nil {
-			return fmt.Errorf("extract %q: %w", hdr.Name, err)
-		}
-		var st unix.Stat_t
-		if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			continue // replaced by a later entry of another type
-		}
-		if err := x.restoreMeta(pfd, base, hdr.Name, hdr); err != nil {
-			return err
-		}
-	}
 	return nil
 }
