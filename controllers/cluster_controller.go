@@ -115,14 +115,14 @@ func clusterStatus(rec recorder.EventRecorder, cl *fcv1.Cluster, in model.Input,
 	complete := condition(cl, fcv1.ConditionModelComplete, true, fcv1.ReasonComplete,
 		"every node is placed and addressed: deployable archives can be built")
 	if !res.Complete() {
-		complete = condition(cl, fcv1.ConditionModelComplete, false, fcv1.ReasonIncomplete, summarize(res.Missing, messageLimit))
+		complete = condition(cl, fcv1.ConditionModelComplete, false, reasonOf(res.Missing, ReasonMultipleMissing), summarize(res.Missing, messageLimit))
 	}
 	valid := condition(cl, fcv1.ConditionValid, true, fcv1.ReasonValid, "the model holds together")
 	if len(res.Warnings) > 0 {
 		valid.Message = "the model holds together, with warnings: " + summarize(res.Warnings, messageLimit)
 	}
 	if !res.Valid() {
-		valid = condition(cl, fcv1.ConditionValid, false, fcv1.ReasonInvalid, summarize(res.Problems, messageLimit))
+		valid = condition(cl, fcv1.ConditionValid, false, reasonOf(res.Problems, ReasonMultipleProblems), summarize(res.Problems, messageLimit))
 	}
 	st.Conditions = setConditions(rec, cl, cl.Status.Conditions, complete, valid)
 	return st

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/internal/model"
 )
 
 func get[T client.Object](t *testing.T, ns, name string, obj T) T {
@@ -116,7 +117,7 @@ func TestMachineChangeReevaluatesClusterThroughWatch(t *testing.T) {
 		g := get(t, ns, "diskless", &fcv1.NodesGroup{})
 		for _, n := range g.Status.Nodes {
 			if n.Name == "n8" && len(n.Problems) > 0 {
-				return wantCondition(g, g.Status.Conditions, fcv1.ConditionValid, metav1.ConditionFalse, fcv1.ReasonInvalid, "n8")
+				return wantCondition(g, g.Status.Conditions, fcv1.ConditionValid, metav1.ConditionFalse, string(model.ReasonDrawerNotFound), "n8")
 			}
 		}
 		return fmt.Errorf("no problem recorded on node n8: %+v", g.Status.Nodes)

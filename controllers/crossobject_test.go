@@ -8,6 +8,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/controllers"
+	"github.com/flarecast/flarecast/internal/model"
 )
 
 // TestCrossObjectRulesSetValidFalseAndRecover breaks, one at a time, a rule that spans
@@ -24,66 +26,68 @@ func TestCrossObjectRulesSetValidFalseAndRecover(t *testing.T) {
 		edit edit
 		// where the problem must show: the Cluster edge, or another object's Valid condition.
 		onKind, onName string
-		contains       string
+		// the condition's reason: the rule's, or MultipleProblems when the edit breaks several.
+		reason   string
+		contains string
 	}{
 		{"NodeIDsUniqueAcrossGroups", edit{"NodesGroup", "dataless", func(o client.Object) {
 			o.(*fcv1.NodesGroup).Spec.Nodes[0].ID = 1
-		}}, "Cluster", "edge", "id 1"},
+		}}, "Cluster", "edge", string(model.ReasonDuplicateNodeID), "id 1"},
 		{"DrawerUsedByOneNodeOnly", edit{"NodesGroup", "dataless", func(o client.Object) {
 			o.(*fcv1.NodesGroup).Spec.Nodes[0].Drawer = "shelf0/d1"
-		}}, "Cluster", "edge", "drawer shelf0/d1 already runs node"},
+		}}, "Cluster", "edge", string(model.ReasonDrawerInUse), "drawer shelf0/d1 already runs node"},
 		{"DrawerMustExist", edit{"NodesGroup", "diskless", func(o client.Object) {
 			o.(*fcv1.NodesGroup).Spec.Nodes[0].Drawer = "shelf0/d9"
-		}}, "NodesGroup", "diskless", "shelf0/d9"},
+		}}, "NodesGroup", "diskless", string(model.ReasonDrawerNotFound), "shelf0/d9"},
 		{"TwoMasterEligibleNodesRequired", edit{"NodesGroup", "masters", func(o client.Object) {
 			g := o.(*fcv1.NodesGroup)
 			g.Spec.Nodes = g.Spec.Nodes[:1]
-		}}, "Cluster", "edge", "master-eligible"},
+		}}, "Cluster", "edge", controllers.ReasonMultipleProblems, "master-eligible"},
 		{"MasterEligibleNodeNeedsARootFilesystem", edit{"NodesGroup", "masters", func(o client.Object) {
 			o.(*fcv1.NodesGroup).Spec.Nodes[1].Drawer = "shelf1/d3"
-		}}, "NodesGroup", "masters", "m2"},
+		}}, "NodesGroup", "masters", controllers.ReasonMultipleProblems, "m2"}, // and DrawerInUse, FilesystemMissing
 		{"RequiredFilesystemFitsTheDisk", edit{"NodesGroup", "masters", func(o client.Object) {
 			o.(*fcv1.NodesGroup).Spec.RequiredFilesystems[0].MinSize = "100Gi"
-		}}, "NodesGroup", "masters", "spec.requiredFilesystems"},
+		}}, "NodesGroup", "masters", string(model.ReasonFilesystemTooSmall), "spec.requiredFilesystems"},
 		{"GroupArchMatchesItsBoards", edit{"NodesGroup", "diskless", func(o client.Object) {
 			o.(*fcv1.NodesGroup).Spec.Arch = "arm64"
-		}}, "NodesGroup", "diskless", "arm64"},
+		}}, "NodesGroup", "diskless", string(model.ReasonArchMismatch), "arm64"},
 		{"ServicesAreFoundationServicesOfTheCluster", edit{"NodesGroup", "diskless", func(o client.Object) {
 			g := o.(*fcv1.NodesGroup)
 			g.Spec.Services = append(g.Spec.Services, "snmp")
-		}}, "NodesGroup", "diskless", "service snmp is not a foundation service of Cluster edge"},
+		}}, "NodesGroup", "diskless", string(model.ReasonUnknownService), "service snmp is not a foundation service of Cluster edge"},
 		{"DerivedAddressInsideItsNetwork", edit{"Cluster", "edge", func(o client.Object) {
 			o.(*fcv1.Cluster).Spec.Domain = 300
-		}}, "Cluster", "edge", "domain 300"},
+		}}, "Cluster", "edge", string(model.ReasonDomainOutsideNetwork), "domain 300"},
 		{"ExplicitAddressNamesANode", edit{"Network", "edge-net", func(o client.Object) {
 			n := o.(*fcv1.Network)
 			n.Spec.Addresses[1].Node = "m9"
-		}}, "Cluster", "edge", "m9"},
+		}}, "Cluster", "edge", string(model.ReasonUnknownNode), "m9"},
 		{"SwitchPortLinkedOnce", edit{"Machine", "edge-site", func(o client.Object) {
 			m := o.(*fcv1.Machine)
 			m.Spec.Shelves[0].Drawers[1].Boards[0].NICs[0].Link.Port = 1
-		}}, "Machine", "edge-site", "port"},
+		}}, "Machine", "edge-site", string(model.ReasonSwitchPortInUse), "port"},
 		{"NetworksDoNotOverlap", edit{"Network", "edge-net", func(o client.Object) {
 			n := o.(*fcv1.Network)
 			n.Spec.Networks[1].CIDR = "198.18.128.0/17"
 			n.Spec.Routers[0].Address = "198.18.128.1"
 			n.Spec.Addresses = nil
-		}}, "Network", "edge-net", "overlap"},
+		}}, "Network", "edge-net", string(model.ReasonNetworksOverlap), "overlap"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := newNamespace(t)
 			createAll(t, ns, readManifests(t, sampleSite...))
-			validOn := func(status metav1.ConditionStatus, contains string) func() error {
+			validOn := func(status metav1.ConditionStatus, reason, contains string) func() error {
 				return func() error {
 					obj := newOfKind(tc.onKind)
 					if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: tc.onName}, obj); err != nil {
 						return err
 					}
-					return wantCondition(obj, conditionsOf(obj), fcv1.ConditionValid, status, "", contains)
+					return wantCondition(obj, conditionsOf(obj), fcv1.ConditionValid, status, reason, contains)
 				}
 			}
-			eventually(t, "valid before the edit", validOn(metav1.ConditionTrue, ""))
+			eventually(t, "valid before the edit", validOn(metav1.ConditionTrue, fcv1.ReasonValid, ""))
 
 			target := newOfKind(tc.edit.kind)
 			target.SetNamespace(ns)
@@ -93,10 +97,10 @@ func TestCrossObjectRulesSetValidFalseAndRecover(t *testing.T) {
 				original = o.DeepCopyObject().(client.Object)
 				tc.edit.change(o)
 			})
-			eventually(t, "invalid after the edit", validOn(metav1.ConditionFalse, tc.contains))
+			eventually(t, "invalid after the edit", validOn(metav1.ConditionFalse, tc.reason, tc.contains))
 
 			update(t, target, func(o client.Object) { restoreSpec(o, original) })
-			eventually(t, "valid again once fixed", validOn(metav1.ConditionTrue, ""))
+			eventually(t, "valid again once fixed", validOn(metav1.ConditionTrue, fcv1.ReasonValid, ""))
 		})
 	}
 }

@@ -86,7 +86,7 @@ func groupStatus(rec recorder.EventRecorder, g *fcv1.NodesGroup, res *model.Resu
 		valid = condition(g, fcv1.ConditionValid, false, fcv1.ReasonClusterNotFound,
 			fmt.Sprintf("spec.clusterRef: Cluster %q not found in namespace %q: create it or fix the name", g.Spec.ClusterRef.Name, g.Namespace))
 	case len(problems) > 0:
-		valid = condition(g, fcv1.ConditionValid, false, fcv1.ReasonInvalid, summarize(problems, messageLimit))
+		valid = condition(g, fcv1.ConditionValid, false, reasonOf(problems, ReasonMultipleProblems), summarize(problems, messageLimit))
 	}
 	st.Conditions = setConditions(rec, g, g.Status.Conditions, valid)
 	return st

@@ -67,7 +67,7 @@ func reconcileUsage(ctx context.Context, c client.Client, rec recorder.EventReco
 	}
 	valid := condition(obj, fcv1.ConditionValid, true, fcv1.ReasonValid, "the "+strings.ToLower(kind)+" model holds together")
 	if len(problems) > 0 {
-		valid = condition(obj, fcv1.ConditionValid, false, fcv1.ReasonInvalid, summarize(problems, messageLimit))
+		valid = condition(obj, fcv1.ConditionValid, false, reasonOf(problems, ReasonMultipleProblems), summarize(problems, messageLimit))
 	}
 	return usage{UsedBy: users, Conditions: setConditions(rec, obj, current, inUse, valid)}, nil
 }

@@ -21,14 +21,14 @@ func (r *resolver) networks() {
 	for i, net := range r.nets {
 		if i == r.prov && len(net.Switches) == 0 {
 			provSwitchless = true
-			r.missingf(KindNetwork, nw, netPath(net.Name)+".switches", "", "network %s is the provisioning network but lists no switches, so no node is on it yet: list the switches (shelf/switch) its NICs are cabled to", net.Name)
+			r.missingf(ReasonNoProvisioningSwitches, KindNetwork, nw, netPath(net.Name)+".switches", "", "network %s is the provisioning network but lists no switches, so no node is on it yet: list the switches (shelf/switch) its NICs are cabled to", net.Name)
 		}
 		if r.machine == nil {
 			continue
 		}
 		for _, sw := range net.Switches {
 			if _, ok := r.machine.switches[sw]; !ok {
-				r.problem(KindNetwork, nw, netPath(net.Name)+".switches", "", "switch %s is not in Machine %s: list switches of the Machine as shelf/switch", sw, r.machine.name)
+				r.problem(ReasonSwitchNotInMachine, KindNetwork, nw, netPath(net.Name)+".switches", "", "switch %s is not in Machine %s: list switches of the Machine as shelf/switch", sw, r.machine.name)
 			}
 		}
 	}
@@ -69,9 +69,9 @@ func (r *resolver) networks() {
 				for _, k := range cabled {
 					names = append(names, n.out.NICs[k].Name)
 				}
-				r.problem(KindNodesGroup, n.group.Name, field, n.spec.Name, "network %s uses interface %s, but the NICs of board %s on drawer %s cabled to its switches are %s: rename the NIC in Machine %s or change the network's interface", net.Name, net.iface, n.board.Name, n.spec.Drawer, strings.Join(names, ", "), r.machine.name)
+				r.problem(ReasonInterfaceNotCabled, KindNodesGroup, n.group.Name, field, n.spec.Name, "network %s uses interface %s, but the NICs of board %s on drawer %s cabled to its switches are %s: rename the NIC in Machine %s or change the network's interface", net.Name, net.iface, n.board.Name, n.spec.Drawer, strings.Join(names, ", "), r.machine.name)
 			case i == r.prov && !provSwitchless:
-				r.problem(KindNodesGroup, n.group.Name, field, n.spec.Name, "drawer %s has no NIC on network %s, the provisioning network every node boots on: cable a NIC of board %s to one of its switches (%s)", n.spec.Drawer, net.Name, n.board.Name, strings.Join(net.Switches, ", "))
+				r.problem(ReasonNoNICOnNetwork, KindNodesGroup, n.group.Name, field, n.spec.Name, "drawer %s has no NIC on network %s, the provisioning network every node boots on: cable a NIC of board %s to one of its switches (%s)", n.spec.Drawer, net.Name, n.board.Name, strings.Join(net.Switches, ", "))
 			}
 		}
 	}
@@ -94,7 +94,7 @@ func (r *resolver) addresses() {
 	for _, a := range r.in.Network.Spec.Addresses {
 		n, ok := byName[a.Node]
 		if !ok {
-			r.problem(KindNetwork, nw, addrPath(a), a.Node, "node %s is in no NodesGroup of Cluster %s: remove the address, or add the node to a group", a.Node, r.cluster)
+			r.problem(ReasonUnknownNode, KindNetwork, nw, addrPath(a), a.Node, "node %s is in no NodesGroup of Cluster %s: remove the address, or add the node to a group", a.Node, r.cluster)
 			continue
 		}
 		ip, err := netip.ParseAddr(a.IP)
@@ -106,7 +106,7 @@ func (r *resolver) addresses() {
 			owner[ip] = a.Node
 		}
 		if n.board != nil && !n.onNetwork(r.nets, a.Network) {
-			r.problem(KindNetwork, nw, addrPath(a), a.Node, "node %s is not on network %s: no NIC of board %s on drawer %s is cabled to its switches; remove the address or cable a NIC", a.Node, a.Network, n.board.Name, n.spec.Drawer)
+			r.problem(ReasonNodeNotOnNetwork, KindNetwork, nw, addrPath(a), a.Node, "node %s is not on network %s: no NIC of board %s on drawer %s is cabled to its switches; remove the address or cable a NIC", a.Node, a.Network, n.board.Name, n.spec.Drawer)
 		}
 	}
 	routers := map[netip.Addr]string{}
@@ -157,7 +157,7 @@ func (r *resolver) derive(n *nodeState, net parsedNet, routers map[netip.Addr]st
 	nw := r.in.Network.Name
 	g := n.group.Name
 	if net.Addressing == v1alpha1.AddressingStatic {
-		r.missingf(KindNetwork, nw, "spec.addresses", n.spec.Name, "node %s has no address on Static network %s: add {node: %s, network: %s, ip: …} to spec.addresses", n.spec.Name, net.Name, n.spec.Name, net.Name)
+		r.missingf(ReasonStaticAddressMissing, KindNetwork, nw, "spec.addresses", n.spec.Name, "node %s has no address on Static network %s: add {node: %s, network: %s, ip: …} to spec.addresses", n.spec.Name, net.Name, n.spec.Name, net.Name)
 		return netip.Addr{}, false
 	}
 	if !net.ok || r.in.Cluster == nil {
@@ -173,7 +173,7 @@ func (r *resolver) derive(n *nodeState, net parsedNet, routers map[netip.Addr]st
 	formula := fmt.Sprintf("base + domain %d × 2^%d + id %d", domain, net.NodeIDBits, n.spec.ID)
 	switch {
 	case errors.Is(err, ErrNodeIDTooLarge):
-		r.problem(KindNodesGroup, g, field, n.spec.Name, "node id %d does not fit the %d node-id bits of network %s (the derived address %s = %s would belong to another domain): give node %s an id from 1 to %d, raise the network's nodeIdBits, or give the node an explicit address", n.spec.ID, net.NodeIDBits, net.Name, shown, formula, n.spec.Name, uint64(1)<<net.NodeIDBits-1)
+		r.problem(ReasonNodeIDExceedsBits, KindNodesGroup, g, field, n.spec.Name, "node id %d does not fit the %d node-id bits of network %s (the derived address %s = %s would belong to another domain): give node %s an id from 1 to %d, raise the network's nodeIdBits, or give the node an explicit address", n.spec.ID, net.NodeIDBits, net.Name, shown, formula, n.spec.Name, uint64(1)<<net.NodeIDBits-1)
 	case errors.Is(err, ErrDomainTooLarge):
 		if !domainReported[net.Name] {
 			domainReported[net.Name] = true
@@ -186,25 +186,25 @@ func (r *resolver) derive(n *nodeState, net parsedNet, routers map[netip.Addr]st
 			if n := domains(net.prefix, net.NodeIDBits); n > 1 {
 				fit = fmt.Sprintf("choose a domain from 0 to %d", n-1)
 			}
-			r.problem(KindCluster, r.cluster, "spec.domain", "", "domain %d puts the derived addresses of network %s at %s and beyond, outside %s: %s, widen the network, or lower its nodeIdBits (%d)", domain, net.Name, at, net.CIDR, fit, net.NodeIDBits)
+			r.problem(ReasonDomainOutsideNetwork, KindCluster, r.cluster, "spec.domain", "", "domain %d puts the derived addresses of network %s at %s and beyond, outside %s: %s, widen the network, or lower its nodeIdBits (%d)", domain, net.Name, at, net.CIDR, fit, net.NodeIDBits)
 		}
 	case errors.Is(err, ErrOutsideCIDR):
-		r.problem(KindNodesGroup, g, field, n.spec.Name, "the derived address of node %s on network %s, %s = %s, is outside %s: give the node a smaller id, lower the network's nodeIdBits, or give the node an explicit address", n.spec.Name, net.Name, shown, formula, net.CIDR)
+		r.problem(ReasonDerivedAddressOutsideNetwork, KindNodesGroup, g, field, n.spec.Name, "the derived address of node %s on network %s, %s = %s, is outside %s: give the node a smaller id, lower the network's nodeIdBits, or give the node an explicit address", n.spec.Name, net.Name, shown, formula, net.CIDR)
 	case errors.Is(err, ErrNetworkAddress), errors.Is(err, ErrBroadcast):
 		kind := "network"
 		if errors.Is(err, ErrBroadcast) {
 			kind = "broadcast"
 		}
-		r.problem(KindNodesGroup, g, field, n.spec.Name, "the derived address of node %s on network %s, %s = %s, is the %s address of %s: give the node another id or an explicit address", n.spec.Name, net.Name, shown, formula, kind, net.CIDR)
+		r.problem(ReasonDerivedAddressReserved, KindNodesGroup, g, field, n.spec.Name, "the derived address of node %s on network %s, %s = %s, is the %s address of %s: give the node another id or an explicit address", n.spec.Name, net.Name, shown, formula, kind, net.CIDR)
 	case err != nil:
-		r.problem(KindNodesGroup, g, field, n.spec.Name, "no address can be derived for node %s on network %s: %v", n.spec.Name, net.Name, err)
+		r.problem(ReasonAddressNotDerivable, KindNodesGroup, g, field, n.spec.Name, "no address can be derived for node %s on network %s: %v", n.spec.Name, net.Name, err)
 	default:
 		if rt, clash := routers[ip]; clash {
-			r.problem(KindNodesGroup, g, field, n.spec.Name, "the derived address of node %s on network %s, %s, is the address of router %s: give the node another id or an explicit address, or move the router", n.spec.Name, net.Name, ip, rt)
+			r.problem(ReasonAddressConflict, KindNodesGroup, g, field, n.spec.Name, "the derived address of node %s on network %s, %s, is the address of router %s: give the node another id or an explicit address, or move the router", n.spec.Name, net.Name, ip, rt)
 			return netip.Addr{}, false
 		}
 		if o, clash := owner[ip]; clash && o != n.spec.Name {
-			r.problem(KindNodesGroup, g, field, n.spec.Name, "the derived address of node %s on network %s, %s, is already the explicit address of node %s: give one of them another address", n.spec.Name, net.Name, ip, o)
+			r.problem(ReasonAddressConflict, KindNodesGroup, g, field, n.spec.Name, "the derived address of node %s on network %s, %s, is already the explicit address of node %s: give one of them another address", n.spec.Name, net.Name, ip, o)
 			return netip.Addr{}, false
 		}
 		return ip, true

@@ -86,16 +86,19 @@ func drawerOf(in Input, name string) *v1alpha1.Drawer {
 	panic("no drawer " + name)
 }
 
-// only asserts that list holds exactly one problem, the wanted one, its message containing
-// every substring.
+// only asserts that list holds exactly one problem, the wanted one (reason included: a case
+// that names none fails), its message containing every substring.
 func only(t *testing.T, what string, list []Problem, want Problem, substrings ...string) {
 	t.Helper()
 	if len(list) != 1 {
 		t.Fatalf("%s: want exactly 1, got %d:\n%s", what, len(list), render(list))
 	}
 	got := list[0]
-	if got.Kind != want.Kind || got.Name != want.Name || got.Field != want.Field || got.Node != want.Node {
-		t.Fatalf("%s: got %s (node %q), want %s/%s field %q node %q", what, got, got.Node, want.Kind, want.Name, want.Field, want.Node)
+	if want.Reason == "" {
+		t.Fatalf("%s: the test names no reason; the model gave %s", what, got.Reason)
+	}
+	if got.Kind != want.Kind || got.Name != want.Name || got.Field != want.Field || got.Node != want.Node || got.Reason != want.Reason {
+		t.Fatalf("%s: got %s (node %q, reason %s), want %s/%s field %q node %q reason %s", what, got, got.Node, got.Reason, want.Kind, want.Name, want.Field, want.Node, want.Reason)
 	}
 	for _, s := range substrings {
 		if !strings.Contains(got.Message, s) {

@@ -127,7 +127,7 @@ func ValidateMachine(m *v1alpha1.Machine) []Problem {
 					path := nicPath(sh.Name, d.Name, b.Name, n.Name)
 					mac := strings.ToLower(n.MAC)
 					if o, dup := macs[mac]; dup {
-						ps.add(path+".mac", "", "MAC %s is already the MAC of NIC %s of drawer %s board %s: MAC addresses must be unique in the Machine", n.MAC, o.nic, o.drawer, o.board)
+						ps.add(ReasonDuplicateMAC, path+".mac", "", "MAC %s is already the MAC of NIC %s of drawer %s board %s: MAC addresses must be unique in the Machine", n.MAC, o.nic, o.drawer, o.board)
 					} else {
 						macs[mac] = here
 					}
@@ -137,15 +137,15 @@ func ValidateMachine(m *v1alpha1.Machine) []Problem {
 					nports, ok := switches[n.Link.Switch]
 					switch {
 					case !ok:
-						ps.add(path+".link.switch", "", "switch %s is not a switch of shelf %s: cable the NIC to one of its switches (%s)", n.Link.Switch, sh.Name, listOrNone(names))
+						ps.add(ReasonUnknownSwitch, path+".link.switch", "", "switch %s is not a switch of shelf %s: cable the NIC to one of its switches (%s)", n.Link.Switch, sh.Name, listOrNone(names))
 						continue
 					case n.Link.Port < 1 || n.Link.Port > nports:
-						ps.add(path+".link.port", "", "port %d is beyond the %d ports of switch %s/%s: use a port from 1 to %d", n.Link.Port, nports, sh.Name, n.Link.Switch, nports)
+						ps.add(ReasonPortOutOfRange, path+".link.port", "", "port %d is beyond the %d ports of switch %s/%s: use a port from 1 to %d", n.Link.Port, nports, sh.Name, n.Link.Switch, nports)
 						continue
 					}
 					key := fmt.Sprintf("%s/%s/%d", sh.Name, n.Link.Switch, n.Link.Port)
 					if o, dup := ports[key]; dup {
-						ps.add(path+".link.port", "", "port %d of switch %s/%s is already linked to NIC %s of drawer %s board %s: a port takes one cable, choose a free port", n.Link.Port, sh.Name, n.Link.Switch, o.nic, o.drawer, o.board)
+						ps.add(ReasonSwitchPortInUse, path+".link.port", "", "port %d of switch %s/%s is already linked to NIC %s of drawer %s board %s: a port takes one cable, choose a free port", n.Link.Port, sh.Name, n.Link.Switch, o.nic, o.drawer, o.board)
 					} else {
 						ports[key] = here
 					}
@@ -168,7 +168,7 @@ func validateDisks(ps *problems, shelf string, d v1alpha1.Drawer) {
 		}
 		sort.Strings(suffixes)
 		for _, s := range suffixes {
-			ps.add(path+"."+s, "", "%v: write a size as a quantity such as 480Gi", errs[s])
+			ps.add(ReasonInvalidSize, path+"."+s, "", "%v: write a size as a quantity such as 480Gi", errs[s])
 		}
 		if _, bad := errs["size"]; bad {
 			continue
@@ -178,7 +178,7 @@ func validateDisks(ps *problems, shelf string, d v1alpha1.Drawer) {
 		index := map[int32]string{}
 		for _, s := range disk.Slices {
 			if o, dup := index[s.Index]; dup {
-				ps.add(fmt.Sprintf("%s.slices[%s].index", path, s.Name), "", "partition index %d is already used by slice %s of disk %s: give each slice its own index", s.Index, o, k.Name)
+				ps.add(ReasonSliceIndexInUse, fmt.Sprintf("%s.slices[%s].index", path, s.Name), "", "partition index %d is already used by slice %s of disk %s: give each slice its own index", s.Index, o, k.Name)
 			} else {
 				index[s.Index] = s.Name
 			}
@@ -188,7 +188,7 @@ func validateDisks(ps *problems, shelf string, d v1alpha1.Drawer) {
 			sum += s.Size
 			if s.MountPoint != "" {
 				if o, dup := mounts[s.MountPoint]; dup {
-					ps.add(fmt.Sprintf("%s.slices[%s].filesystem.mountPoint", path, s.Name), "", "mount point %s is already the mount point of slice %s on drawer %s/%s: mount each file system once", s.MountPoint, o, shelf, d.Name)
+					ps.add(ReasonMountPointInUse, fmt.Sprintf("%s.slices[%s].filesystem.mountPoint", path, s.Name), "", "mount point %s is already the mount point of slice %s on drawer %s/%s: mount each file system once", s.MountPoint, o, shelf, d.Name)
 				} else {
 					mounts[s.MountPoint] = k.Name + "/" + s.Name
 				}
@@ -196,11 +196,11 @@ func validateDisks(ps *problems, shelf string, d v1alpha1.Drawer) {
 		}
 		switch {
 		case sum > disk.Size:
-			ps.add(path+".slices", "", "the slices of disk %s add up to %s, more than its %s: shrink a slice or correct the disk's size", k.Name, human(sum), human(disk.Size))
+			ps.add(ReasonSlicesExceedDisk, path+".slices", "", "the slices of disk %s add up to %s, more than its %s: shrink a slice or correct the disk's size", k.Name, human(sum), human(disk.Size))
 		case len(rest) > 1:
-			ps.add(path+".slices", "", "slices %s of disk %s have no size, but only one slice may take the rest of the disk: give all but one a size", strings.Join(rest, ", "), k.Name)
+			ps.add(ReasonMultipleRestSlices, path+".slices", "", "slices %s of disk %s have no size, but only one slice may take the rest of the disk: give all but one a size", strings.Join(rest, ", "), k.Name)
 		case len(rest) == 1 && sum == disk.Size:
-			ps.add(fmt.Sprintf("%s.slices[%s].size", path, rest[0]), "", "slice %s takes the rest of disk %s, but the other slices already use all of its %s: shrink them or give this slice a size", rest[0], k.Name, human(disk.Size))
+			ps.add(ReasonRestSliceEmpty, fmt.Sprintf("%s.slices[%s].size", path, rest[0]), "", "slice %s takes the rest of disk %s, but the other slices already use all of its %s: shrink them or give this slice a size", rest[0], k.Name, human(disk.Size))
 		}
 	}
 }

@@ -80,18 +80,18 @@ func ValidateNetwork(n *v1alpha1.Network) []Problem {
 		byName[cur.Name] = cur
 		if cur.Provisioning {
 			if marked != "" {
-				ps.add(netPath(cur.Name)+".provisioning", "", "networks %s and %s are both marked provisioning: mark only the network the nodes boot on", marked, cur.Name)
+				ps.add(ReasonMultipleProvisioningNetworks, netPath(cur.Name)+".provisioning", "", "networks %s and %s are both marked provisioning: mark only the network the nodes boot on", marked, cur.Name)
 			} else {
 				marked = cur.Name
 			}
 		}
 		if !cur.ok {
-			ps.add(netPath(cur.Name)+".cidr", "", "%q is not an IPv4 network address with host bits zero: write it like 198.18.0.0/16", cur.CIDR)
+			ps.add(ReasonInvalidCIDR, netPath(cur.Name)+".cidr", "", "%q is not an IPv4 network address with host bits zero: write it like 198.18.0.0/16", cur.CIDR)
 			continue
 		}
 		for _, prev := range nets[:i] {
 			if prev.ok && prev.prefix.Overlaps(cur.prefix) {
-				ps.add(netPath(cur.Name)+".cidr", "", "%s overlaps network %s (%s): give each network its own address range", cur.CIDR, prev.Name, prev.CIDR)
+				ps.add(ReasonNetworksOverlap, netPath(cur.Name)+".cidr", "", "%s overlaps network %s (%s): give each network its own address range", cur.CIDR, prev.Name, prev.CIDR)
 				break
 			}
 		}
@@ -102,29 +102,29 @@ func ValidateNetwork(n *v1alpha1.Network) []Problem {
 		path := addrPath(a) + ".ip"
 		net, ok := byName[a.Network]
 		if !ok {
-			ps.add(addrPath(a)+".network", a.Node, "network %s is not in spec.networks: name one of its networks", a.Network)
+			ps.add(ReasonUnknownNetwork, addrPath(a)+".network", a.Node, "network %s is not in spec.networks: name one of its networks", a.Network)
 			continue
 		}
 		ip, err := netip.ParseAddr(a.IP)
 		if err != nil || !ip.Is4() {
-			ps.add(path, a.Node, "%q is not an IPv4 address: write it like 198.18.0.10", a.IP)
+			ps.add(ReasonInvalidAddress, path, a.Node, "%q is not an IPv4 address: write it like 198.18.0.10", a.IP)
 			continue
 		}
 		if o, dup := seen[ip]; dup {
-			ps.add(path, a.Node, "%s is already the address of node %s: give each node its own address", a.IP, o)
+			ps.add(ReasonAddressConflict, path, a.Node, "%s is already the address of node %s: give each node its own address", a.IP, o)
 		} else {
 			seen[ip] = a.Node
 		}
 		if r, dup := routerIPs[ip]; dup {
-			ps.add(path, a.Node, "%s is the address of router %s: give node %s another address", a.IP, r, a.Node)
+			ps.add(ReasonAddressConflict, path, a.Node, "%s is the address of router %s: give node %s another address", a.IP, r, a.Node)
 		}
 		if !net.ok {
 			continue
 		}
 		if !net.prefix.Contains(ip) {
-			ps.add(path, a.Node, "%s is outside network %s (%s): give node %s an address inside it", a.IP, a.Network, net.CIDR, a.Node)
+			ps.add(ReasonAddressOutsideNetwork, path, a.Node, "%s is outside network %s (%s): give node %s an address inside it", a.IP, a.Network, net.CIDR, a.Node)
 		} else if kind := special(net.prefix, ip); kind != "" {
-			ps.add(path, a.Node, "%s is the %s address of network %s (%s): give node %s a host address", a.IP, kind, a.Network, net.CIDR, a.Node)
+			ps.add(ReasonAddressReserved, path, a.Node, "%s is the %s address of network %s (%s): give node %s a host address", a.IP, kind, a.Network, net.CIDR, a.Node)
 		}
 	}
 	sortProblems(ps.list)
@@ -137,7 +137,7 @@ func validateRouters(ps *problems, n *v1alpha1.Network, byName map[string]*parse
 	for _, r := range n.Spec.Routers {
 		ip, err := netip.ParseAddr(r.Address)
 		if err != nil || !ip.Is4() {
-			ps.add(fmt.Sprintf("spec.routers[%s].address", r.Name), "", "%q is not an IPv4 address: write it like 198.18.0.1", r.Address)
+			ps.add(ReasonInvalidAddress, fmt.Sprintf("spec.routers[%s].address", r.Name), "", "%q is not an IPv4 address: write it like 198.18.0.1", r.Address)
 			continue
 		}
 		routers[r.Name] = ip
@@ -150,7 +150,7 @@ func validateRouters(ps *problems, n *v1alpha1.Network, byName map[string]*parse
 		ip, ok := routers[s.Router]
 		if !ok {
 			if !hasRouter(n, s.Router) {
-				ps.add(netPath(s.Name)+".router", "", "router %s is not in spec.routers: add it or name one of the routers", s.Router)
+				ps.add(ReasonUnknownRouter, netPath(s.Name)+".router", "", "router %s is not in spec.routers: add it or name one of the routers", s.Router)
 			}
 			continue
 		}
@@ -159,9 +159,9 @@ func validateRouters(ps *problems, n *v1alpha1.Network, byName map[string]*parse
 			continue
 		}
 		if !net.prefix.Contains(ip) {
-			ps.add(netPath(s.Name)+".router", "", "router %s (%s) is outside the network's %s: choose a router inside it", s.Router, ip, s.CIDR)
+			ps.add(ReasonRouterOutsideNetwork, netPath(s.Name)+".router", "", "router %s (%s) is outside the network's %s: choose a router inside it", s.Router, ip, s.CIDR)
 		} else if kind := special(net.prefix, ip); kind != "" {
-			ps.add(netPath(s.Name)+".router", "", "router %s (%s) is the %s address of %s: give the router a host address", s.Router, ip, kind, s.CIDR)
+			ps.add(ReasonRouterAddressReserved, netPath(s.Name)+".router", "", "router %s (%s) is the %s address of %s: give the router a host address", s.Router, ip, kind, s.CIDR)
 		}
 	}
 	return ips

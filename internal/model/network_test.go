@@ -19,42 +19,42 @@ func addNetwork(in Input, n v1alpha1.IPNetwork) {
 func TestNetworksDoNotOverlap(t *testing.T) {
 	in := site()
 	addNetwork(in, v1alpha1.IPNetwork{Name: "storage", CIDR: "198.18.64.0/18"})
-	networkOnly(t, in, Problem{Kind: KindNetwork, Name: "net", Field: "spec.networks[storage].cidr"},
+	networkOnly(t, in, Problem{Kind: KindNetwork, Name: "net", Field: "spec.networks[storage].cidr", Reason: ReasonNetworksOverlap},
 		"198.18.64.0/18 overlaps network internal (198.18.0.0/16)")
 }
 
 func TestCIDRIsANetworkAddress(t *testing.T) {
 	in := site()
 	addNetwork(in, v1alpha1.IPNetwork{Name: "storage", CIDR: "198.19.0.1/24"})
-	networkOnly(t, in, Problem{Kind: KindNetwork, Name: "net", Field: "spec.networks[storage].cidr"},
+	networkOnly(t, in, Problem{Kind: KindNetwork, Name: "net", Field: "spec.networks[storage].cidr", Reason: ReasonInvalidCIDR},
 		`"198.19.0.1/24" is not an IPv4 network address with host bits zero`)
 }
 
 func TestOneProvisioningNetwork(t *testing.T) {
 	in := site()
 	addNetwork(in, v1alpha1.IPNetwork{Name: "storage", CIDR: "198.19.0.0/16", Provisioning: true, Switches: []string{"shelf0/sw0"}})
-	networkOnly(t, in, Problem{Kind: KindNetwork, Name: "net", Field: "spec.networks[storage].provisioning"},
+	networkOnly(t, in, Problem{Kind: KindNetwork, Name: "net", Field: "spec.networks[storage].provisioning", Reason: ReasonMultipleProvisioningNetworks},
 		"networks internal and storage are both marked provisioning")
 }
 
 func TestRouterInsideItsNetwork(t *testing.T) {
 	in := site()
 	in.Network.Spec.Routers[0].Address = "198.19.0.1"
-	networkOnly(t, in, Problem{Kind: KindNetwork, Name: "net", Field: "spec.networks[internal].router"},
+	networkOnly(t, in, Problem{Kind: KindNetwork, Name: "net", Field: "spec.networks[internal].router", Reason: ReasonRouterOutsideNetwork},
 		"router gw (198.19.0.1) is outside the network's 198.18.0.0/16")
 }
 
 func TestRouterExists(t *testing.T) {
 	in := site()
 	in.Network.Spec.Networks[0].Router = "gw2"
-	networkOnly(t, in, Problem{Kind: KindNetwork, Name: "net", Field: "spec.networks[internal].router"},
+	networkOnly(t, in, Problem{Kind: KindNetwork, Name: "net", Field: "spec.networks[internal].router", Reason: ReasonUnknownRouter},
 		"router gw2 is not in spec.routers")
 }
 
 func TestNetworkSwitchExistsInMachine(t *testing.T) {
 	in := site()
 	in.Network.Spec.Networks[0].Switches = append(in.Network.Spec.Networks[0].Switches, "shelf1/sw0")
-	only(t, "problems", Resolve(in).Problems, Problem{Kind: KindNetwork, Name: "net", Field: "spec.networks[internal].switches"},
+	only(t, "problems", Resolve(in).Problems, Problem{Kind: KindNetwork, Name: "net", Field: "spec.networks[internal].switches", Reason: ReasonSwitchNotInMachine},
 		"switch shelf1/sw0 is not in Machine site")
 }
 
@@ -62,7 +62,7 @@ func TestPlacedNodeHasNICOnProvisioningNetwork(t *testing.T) {
 	in := site()
 	drawerOf(in, "d3").Boards[0].NICs[0].Link = nil
 	res := Resolve(in)
-	only(t, "problems", res.Problems, Problem{Kind: KindNodesGroup, Name: "dataless", Field: "spec.nodes[n3].drawer", Node: "n3"},
+	only(t, "problems", res.Problems, Problem{Kind: KindNodesGroup, Name: "dataless", Field: "spec.nodes[n3].drawer", Node: "n3", Reason: ReasonNoNICOnNetwork},
 		"drawer shelf0/d3 has no NIC on network internal, the provisioning network every node boots on", "(shelf0/sw0)")
 	if res.Counts.Addressed != 3 {
 		t.Errorf("counts %+v", res.Counts)
@@ -81,7 +81,7 @@ func TestFirstNetworkProvisionsWhenNoneIsMarked(t *testing.T) {
 	if len(res.Problems) != 4 {
 		t.Fatalf("want each node without a NIC on boot:\n%s", render(res.Problems))
 	}
-	only(t, "problems", res.Problems[:1], Problem{Kind: KindNodesGroup, Name: "dataless", Field: "spec.nodes[n3].drawer", Node: "n3"},
+	only(t, "problems", res.Problems[:1], Problem{Kind: KindNodesGroup, Name: "dataless", Field: "spec.nodes[n3].drawer", Node: "n3", Reason: ReasonNoNICOnNetwork},
 		"drawer shelf0/d3 has no NIC on network boot")
 }
 
@@ -90,7 +90,7 @@ func TestProvisioningNetworkWithoutSwitchesIsMissing(t *testing.T) {
 	in.Network.Spec.Networks[0].Switches = nil
 	res := Resolve(in)
 	clean(t, &Result{Problems: res.Problems})
-	only(t, "missing", res.Missing, Problem{Kind: KindNetwork, Name: "net", Field: "spec.networks[internal].switches"},
+	only(t, "missing", res.Missing, Problem{Kind: KindNetwork, Name: "net", Field: "spec.networks[internal].switches", Reason: ReasonNoProvisioningSwitches},
 		"network internal is the provisioning network but lists no switches")
 }
 
@@ -108,6 +108,6 @@ func TestNetworkInterfacePicksTheNIC(t *testing.T) {
 	if len(res.Problems) != 3 {
 		t.Fatalf("want one problem per node without eth1:\n%s", render(res.Problems))
 	}
-	only(t, "problems", res.Problems[:1], Problem{Kind: KindNodesGroup, Name: "dataless", Field: "spec.nodes[n3].drawer", Node: "n3"},
+	only(t, "problems", res.Problems[:1], Problem{Kind: KindNodesGroup, Name: "dataless", Field: "spec.nodes[n3].drawer", Node: "n3", Reason: ReasonInterfaceNotCabled},
 		"network internal uses interface eth1, but the NICs of board b0 on drawer shelf0/d3 cabled to its switches are eth0")
 }

@@ -12,7 +12,7 @@ func TestNetworkRefAbsentIsMissing(t *testing.T) {
 	in.Network = nil
 	res := Resolve(in)
 	clean(t, &Result{Problems: res.Problems})
-	only(t, "missing", res.Missing, Problem{Kind: KindCluster, Name: "edge", Field: "spec.networkRef"},
+	only(t, "missing", res.Missing, Problem{Kind: KindCluster, Name: "edge", Field: "spec.networkRef", Reason: ReasonNetworkRefMissing},
 		"no Network yet: nodes cannot be addressed and deployable archives need one")
 	if res.Counts.Placed != 4 || res.Counts.Addressed != 0 || res.Steps.Deployable {
 		t.Errorf("counts %+v deployable %v", res.Counts, res.Steps.Deployable)
@@ -28,7 +28,7 @@ func TestMachineRefAbsentIsMissing(t *testing.T) {
 	in.Machine = nil
 	res := Resolve(in)
 	clean(t, &Result{Problems: res.Problems})
-	only(t, "missing", res.Missing, Problem{Kind: KindCluster, Name: "edge", Field: "spec.machineRef"},
+	only(t, "missing", res.Missing, Problem{Kind: KindCluster, Name: "edge", Field: "spec.machineRef", Reason: ReasonMachineRefMissing},
 		"no Machine yet: nodes cannot be placed on drawers")
 	if res.Counts.Placed != 0 || res.Counts.Total != 4 {
 		t.Errorf("counts %+v", res.Counts)
@@ -42,9 +42,9 @@ func TestReferencedObjectNotFoundIsMissing(t *testing.T) {
 	if len(res.Missing) != 2 {
 		t.Fatalf("missing:\n%s", render(res.Missing))
 	}
-	only(t, "missing machine", res.Missing[:1], Problem{Kind: KindCluster, Name: "edge", Field: "spec.machineRef"},
+	only(t, "missing machine", res.Missing[:1], Problem{Kind: KindCluster, Name: "edge", Field: "spec.machineRef", Reason: ReasonMachineNotFound},
 		"Machine site is not found: create it or correct spec.machineRef")
-	only(t, "missing network", res.Missing[1:], Problem{Kind: KindCluster, Name: "edge", Field: "spec.networkRef"},
+	only(t, "missing network", res.Missing[1:], Problem{Kind: KindCluster, Name: "edge", Field: "spec.networkRef", Reason: ReasonNetworkNotFound},
 		"Network net is not found: create it or correct spec.networkRef")
 }
 
@@ -53,7 +53,7 @@ func TestClusterWithoutGroupsIsMissingThem(t *testing.T) {
 	in.Groups = nil
 	res := Resolve(in)
 	clean(t, &Result{Problems: res.Problems})
-	only(t, "missing", res.Missing, Problem{Kind: KindCluster, Name: "edge"},
+	only(t, "missing", res.Missing, Problem{Kind: KindCluster, Name: "edge", Reason: ReasonNoNodesGroups},
 		"no NodesGroup names this cluster yet: create one with spec.clusterRef.name: edge")
 }
 
@@ -62,7 +62,7 @@ func TestGroupWithoutNodesIsMissingThem(t *testing.T) {
 	group(in, "workers").Spec.Nodes = nil
 	res := Resolve(in)
 	clean(t, &Result{Problems: res.Problems})
-	only(t, "missing", res.Missing, Problem{Kind: KindNodesGroup, Name: "workers", Field: "spec.nodes"},
+	only(t, "missing", res.Missing, Problem{Kind: KindNodesGroup, Name: "workers", Field: "spec.nodes", Reason: ReasonNoNodes},
 		"the group has no nodes yet")
 }
 

@@ -20,7 +20,7 @@ func (r *resolver) placement() {
 			if r.machine != nil {
 				where = "Machine " + r.machine.name
 			}
-			r.missingf(KindNodesGroup, g.Name, nodePath(n.spec.Name, "drawer"), n.spec.Name, "node %s is not placed on a drawer yet: set drawer to shelf/drawer of %s", n.spec.Name, where)
+			r.missingf(ReasonNodeNotPlaced, KindNodesGroup, g.Name, nodePath(n.spec.Name, "drawer"), n.spec.Name, "node %s is not placed on a drawer yet: set drawer to shelf/drawer of %s", n.spec.Name, where)
 			continue
 		}
 		if r.machine == nil {
@@ -31,15 +31,15 @@ func (r *resolver) placement() {
 		if !ok {
 			shelf, _, _ := strings.Cut(n.spec.Drawer, "/")
 			if !r.hasShelf(shelf) {
-				r.problem(KindNodesGroup, g.Name, field, n.spec.Name, "shelf %s is not in Machine %s: name a drawer of one of its shelves (%s)", shelf, r.machine.name, r.shelves())
+				r.problem(ReasonDrawerNotFound, KindNodesGroup, g.Name, field, n.spec.Name, "shelf %s is not in Machine %s: name a drawer of one of its shelves (%s)", shelf, r.machine.name, r.shelves())
 			} else {
-				r.problem(KindNodesGroup, g.Name, field, n.spec.Name, "drawer %s is not in Machine %s: name a drawer of shelf %s", n.spec.Drawer, r.machine.name, shelf)
+				r.problem(ReasonDrawerNotFound, KindNodesGroup, g.Name, field, n.spec.Name, "drawer %s is not in Machine %s: name a drawer of shelf %s", n.spec.Drawer, r.machine.name, shelf)
 			}
 			continue
 		}
 		if o, dup := held[n.spec.Drawer]; dup {
 			if o.group != g.Name {
-				r.problem(KindNodesGroup, g.Name, field, n.spec.Name, "drawer %s already runs node %s of NodesGroup %s: put each node on its own drawer", n.spec.Drawer, o.node, o.group)
+				r.problem(ReasonDrawerInUse, KindNodesGroup, g.Name, field, n.spec.Name, "drawer %s already runs node %s of NodesGroup %s: put each node on its own drawer", n.spec.Drawer, o.node, o.group)
 			}
 		} else {
 			held[n.spec.Drawer] = holder{n.spec.Name, g.Name}
@@ -48,7 +48,7 @@ func (r *resolver) placement() {
 		n.out.Shelf, n.out.Drawer = d.shelf, d.name
 		n.out.Disks = copyDisks(d.disks)
 		if len(d.spec.Boards) == 0 {
-			r.problem(KindNodesGroup, g.Name, field, n.spec.Name, "drawer %s has no board to run node %s: add a board to it in Machine %s, or place the node on another drawer", n.spec.Drawer, n.spec.Name, r.machine.name)
+			r.problem(ReasonNoBoardOnDrawer, KindNodesGroup, g.Name, field, n.spec.Name, "drawer %s has no board to run node %s: add a board to it in Machine %s, or place the node on another drawer", n.spec.Drawer, n.spec.Name, r.machine.name)
 			continue
 		}
 		b := &d.spec.Boards[0]
@@ -59,7 +59,7 @@ func (r *resolver) placement() {
 			n.out.Firmware = "UEFI"
 		}
 		if b.Arch != g.Spec.Arch {
-			r.problem(KindNodesGroup, g.Name, field, n.spec.Name, "drawer %s holds an %s board (%s), but the group's arch is %s: place node %s on an %s drawer, or change spec.arch", n.spec.Drawer, b.Arch, b.Name, g.Spec.Arch, n.spec.Name, g.Spec.Arch)
+			r.problem(ReasonArchMismatch, KindNodesGroup, g.Name, field, n.spec.Name, "drawer %s holds an %s board (%s), but the group's arch is %s: place node %s on an %s drawer, or change spec.arch", n.spec.Drawer, b.Arch, b.Name, g.Spec.Arch, n.spec.Name, g.Spec.Arch)
 		}
 		for _, nic := range sortedNICs(b) {
 			out := NIC{Name: nic.Name, MAC: nic.MAC}
@@ -116,13 +116,16 @@ func (r *resolver) storage() {
 			continue
 		}
 		if _, ok := n.drawer.usable["/"]; !ok {
-			r.problem(KindNodesGroup, g.Name, nodePath(n.spec.Name, "drawer"), n.spec.Name, "drawer %s has no slice mounted at /, yet a %s node boots from its own disk: add a slice with a file system mounted at / to a disk of the drawer in Machine %s", n.spec.Drawer, g.Spec.NodeType, r.machine.name)
+			r.problem(ReasonNoRootFilesystem, KindNodesGroup, g.Name, nodePath(n.spec.Name, "drawer"), n.spec.Name, "drawer %s has no slice mounted at /, yet a %s node boots from its own disk: add a slice with a file system mounted at / to a disk of the drawer in Machine %s", n.spec.Drawer, g.Spec.NodeType, r.machine.name)
 		}
 		for _, fs := range g.Spec.RequiredFilesystems {
 			field := fmt.Sprintf("spec.requiredFilesystems[%s]", fs.MountPoint)
 			have, ok := n.drawer.usable[fs.MountPoint]
+			if !ok && fs.MountPoint == "/" {
+				continue // the missing root is reported once, as NoRootFilesystem
+			}
 			if !ok {
-				r.problem(KindNodesGroup, g.Name, field, n.spec.Name, "node %s: drawer %s has no file system mounted at %s: add a slice mounted there to a disk of the drawer in Machine %s", n.spec.Name, n.spec.Drawer, fs.MountPoint, r.machine.name)
+				r.problem(ReasonFilesystemMissing, KindNodesGroup, g.Name, field, n.spec.Name, "node %s: drawer %s has no file system mounted at %s: add a slice mounted there to a disk of the drawer in Machine %s", n.spec.Name, n.spec.Drawer, fs.MountPoint, r.machine.name)
 				continue
 			}
 			if fs.MinSize == "" {
@@ -133,7 +136,7 @@ func (r *resolver) storage() {
 				continue // ValidateGroup reported it
 			}
 			if have < want {
-				r.problem(KindNodesGroup, g.Name, field, n.spec.Name, "node %s: %s on drawer %s is %s, less than the %s required: enlarge its slice in Machine %s or lower minSize", n.spec.Name, fs.MountPoint, n.spec.Drawer, human(have), human(want), r.machine.name)
+				r.problem(ReasonFilesystemTooSmall, KindNodesGroup, g.Name, field, n.spec.Name, "node %s: %s on drawer %s is %s, less than the %s required: enlarge its slice in Machine %s or lower minSize", n.spec.Name, fs.MountPoint, n.spec.Drawer, human(have), human(want), r.machine.name)
 			}
 		}
 	}
@@ -151,7 +154,7 @@ func (r *resolver) services() {
 	for _, g := range r.groups {
 		for _, s := range g.Spec.Services {
 			if !known[s] {
-				r.problem(KindNodesGroup, g.Name, fmt.Sprintf("spec.services[%s]", s), "", "service %s is not a foundation service of Cluster %s: add it to the Cluster's spec.foundationServices, or remove it from the group", s, r.cluster)
+				r.problem(ReasonUnknownService, KindNodesGroup, g.Name, fmt.Sprintf("spec.services[%s]", s), "", "service %s is not a foundation service of Cluster %s: add it to the Cluster's spec.foundationServices, or remove it from the group", s, r.cluster)
 			}
 		}
 	}
@@ -174,8 +177,8 @@ func (r *resolver) masters() {
 		have = fmt.Sprintf("1 master-eligible node (%s)", names[0])
 	}
 	if r.in.Cluster.Spec.MasterEligiblePolicy == v1alpha1.MasterEligibleWarn {
-		r.warnf(KindCluster, r.cluster, "", "", "the cluster has %s, but needs 2 for a master and a vice-master: add nodes to a MasterEligible Diskfull group", have)
+		r.warnf(ReasonNotEnoughMasterEligibleNodes, KindCluster, r.cluster, "", "", "the cluster has %s, but needs 2 for a master and a vice-master: add nodes to a MasterEligible Diskfull group", have)
 		return
 	}
-	r.problem(KindCluster, r.cluster, "", "", "the cluster has %s, but needs 2 for a master and a vice-master: add nodes to a MasterEligible Diskfull group, or set spec.masterEligiblePolicy: Warn", have)
+	r.problem(ReasonNotEnoughMasterEligibleNodes, KindCluster, r.cluster, "", "", "the cluster has %s, but needs 2 for a master and a vice-master: add nodes to a MasterEligible Diskfull group, or set spec.masterEligiblePolicy: Warn", have)
 }

@@ -11,6 +11,9 @@ type Problem struct {
 	Field string
 	// Node is the node concerned, if any.
 	Node string
+	// Reason names the rule broken, one of the Reason constants: what a condition's Reason
+	// becomes when this is the only kind of problem on its object.
+	Reason Reason
 	// Message is one sentence a person can act on: what is wrong, then what to change.
 	Message string
 }
@@ -33,8 +36,10 @@ func (p Problem) less(q Problem) bool {
 		return p.Field < q.Field
 	case p.Node != q.Node:
 		return p.Node < q.Node
+	case p.Message != q.Message:
+		return p.Message < q.Message
 	}
-	return p.Message < q.Message
+	return p.Reason < q.Reason
 }
 
 // problems collects problems about one object.
@@ -43,6 +48,7 @@ type problems struct {
 	list       []Problem
 }
 
-func (ps *problems) add(field, node, format string, args ...any) {
-	ps.list = append(ps.list, Problem{Kind: ps.kind, Name: ps.name, Field: field, Node: node, Message: fmt.Sprintf(format, args...)})
+// add records a problem; reason is required so that no problem leaves without its rule.
+func (ps *problems) add(reason Reason, field, node, format string, args ...any) {
+	ps.list = append(ps.list, Problem{Kind: ps.kind, Name: ps.name, Field: field, Node: node, Reason: reason, Message: fmt.Sprintf(format, args...)})
 }

@@ -71,21 +71,21 @@ func Resolve(in Input) *Result {
 	return r.finish()
 }
 
-func (r *resolver) problem(kind, name, field, node, format string, args ...any) {
+func (r *resolver) problem(reason Reason, kind, name, field, node, format string, args ...any) {
 	ps := &problems{kind: kind, name: name}
-	ps.add(field, node, format, args...)
+	ps.add(reason, field, node, format, args...)
 	r.problems = append(r.problems, ps.list...)
 }
 
-func (r *resolver) missingf(kind, name, field, node, format string, args ...any) {
+func (r *resolver) missingf(reason Reason, kind, name, field, node, format string, args ...any) {
 	ps := &problems{kind: kind, name: name}
-	ps.add(field, node, format, args...)
+	ps.add(reason, field, node, format, args...)
 	r.missing = append(r.missing, ps.list...)
 }
 
-func (r *resolver) warnf(kind, name, field, node, format string, args ...any) {
+func (r *resolver) warnf(reason Reason, kind, name, field, node, format string, args ...any) {
 	ps := &problems{kind: kind, name: name}
-	ps.add(field, node, format, args...)
+	ps.add(reason, field, node, format, args...)
 	r.warnings = append(r.warnings, ps.list...)
 }
 
@@ -97,18 +97,18 @@ func (r *resolver) references() {
 	}
 	switch {
 	case c.Spec.MachineRef == nil:
-		r.missingf(KindCluster, c.Name, "spec.machineRef", "", "no Machine yet: nodes cannot be placed on drawers and deployable archives need one; set spec.machineRef")
+		r.missingf(ReasonMachineRefMissing, KindCluster, c.Name, "spec.machineRef", "", "no Machine yet: nodes cannot be placed on drawers and deployable archives need one; set spec.machineRef")
 	case r.in.Machine == nil:
-		r.missingf(KindCluster, c.Name, "spec.machineRef", "", "Machine %s is not found: create it or correct spec.machineRef", c.Spec.MachineRef.Name)
+		r.missingf(ReasonMachineNotFound, KindCluster, c.Name, "spec.machineRef", "", "Machine %s is not found: create it or correct spec.machineRef", c.Spec.MachineRef.Name)
 	default:
 		r.machine = indexMachine(r.in.Machine)
 		r.problems = append(r.problems, ValidateMachine(r.in.Machine)...)
 	}
 	switch {
 	case c.Spec.NetworkRef == nil:
-		r.missingf(KindCluster, c.Name, "spec.networkRef", "", "no Network yet: nodes cannot be addressed and deployable archives need one; set spec.networkRef")
+		r.missingf(ReasonNetworkRefMissing, KindCluster, c.Name, "spec.networkRef", "", "no Network yet: nodes cannot be addressed and deployable archives need one; set spec.networkRef")
 	case r.in.Network == nil:
-		r.missingf(KindCluster, c.Name, "spec.networkRef", "", "Network %s is not found: create it or correct spec.networkRef", c.Spec.NetworkRef.Name)
+		r.missingf(ReasonNetworkNotFound, KindCluster, c.Name, "spec.networkRef", "", "Network %s is not found: create it or correct spec.networkRef", c.Spec.NetworkRef.Name)
 	default:
 		r.nets = parseNets(r.in.Network)
 		r.prov = provisioning(r.nets)
@@ -129,14 +129,14 @@ func (r *resolver) collectGroups() {
 	}
 	sort.SliceStable(r.groups, func(i, j int) bool { return r.groups[i].Name < r.groups[j].Name })
 	if len(r.groups) == 0 && r.in.Cluster != nil {
-		r.missingf(KindCluster, r.cluster, "", "", "no NodesGroup names this cluster yet: create one with spec.clusterRef.name: %s", r.cluster)
+		r.missingf(ReasonNoNodesGroups, KindCluster, r.cluster, "", "", "no NodesGroup names this cluster yet: create one with spec.clusterRef.name: %s", r.cluster)
 	}
 	for _, g := range r.groups {
 		gp := ValidateGroup(g)
 		r.problems = append(r.problems, gp...)
 		r.res.Steps.GenericArchive[g.Name] = g.Spec.Arch != "" && g.Spec.OS.Name != "" && len(gp) == 0
 		if len(g.Spec.Nodes) == 0 {
-			r.missingf(KindNodesGroup, g.Name, "spec.nodes", "", "the group has no nodes yet: add nodes with a name, an id and a drawer")
+			r.missingf(ReasonNoNodes, KindNodesGroup, g.Name, "spec.nodes", "", "the group has no nodes yet: add nodes with a name, an id and a drawer")
 		}
 		seen := map[string]bool{}
 		for _, n := range sortedNodes(g) {
@@ -161,12 +161,12 @@ func (r *resolver) identities() {
 	for _, n := range r.nodes {
 		g := n.group.Name
 		if o, dup := names[n.spec.Name]; dup && o.group != g {
-			r.problem(KindNodesGroup, g, nodePath(n.spec.Name, "name"), n.spec.Name, "node name %s is already used by NodesGroup %s: node names must be unique in Cluster %s, rename one", n.spec.Name, o.group, r.cluster)
+			r.problem(ReasonDuplicateNodeName, KindNodesGroup, g, nodePath(n.spec.Name, "name"), n.spec.Name, "node name %s is already used by NodesGroup %s: node names must be unique in Cluster %s, rename one", n.spec.Name, o.group, r.cluster)
 		} else if !dup {
 			names[n.spec.Name] = first{n.spec.Name, g}
 		}
 		if o, dup := ids[n.spec.ID]; dup && o.group != g {
-			r.problem(KindNodesGroup, g, nodePath(n.spec.Name, "id"), n.spec.Name, "node id %d is already the id of node %s of NodesGroup %s: give each node of the cluster its own id", n.spec.ID, o.node, o.group)
+			r.problem(ReasonDuplicateNodeID, KindNodesGroup, g, nodePath(n.spec.Name, "id"), n.spec.Name, "node id %d is already the id of node %s of NodesGroup %s: give each node of the cluster its own id", n.spec.ID, o.node, o.group)
 		} else if !dup {
 			ids[n.spec.ID] = first{n.spec.Name, g}
 		}

@@ -3,7 +3,6 @@ package check
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -71,15 +70,15 @@ type checker struct {
 	order   []key
 }
 
-func (c *checker) add(file string, k key, field, node, msg string, sev Severity) {
-	c.report.Findings = append(c.report.Findings, Finding{File: file, Kind: k.kind, Name: k.name, Field: field, Node: node, Message: msg, Severity: sev})
+func (c *checker) add(file string, k key, reason model.Reason, field, node, msg string, sev Severity) {
+	c.report.Findings = append(c.report.Findings, Finding{File: file, Kind: k.kind, Name: k.name, Field: field, Node: node, Reason: reason, Message: msg, Severity: sev})
 }
 
 func (c *checker) admit(ctx context.Context, o manifest.Object, v *crdvalidate.Validator) {
 	gvk := o.GVK()
 	k := key{o.Namespace(), gvk.Kind, o.Name()}
 	if prev, dup := c.entries[k]; dup {
-		c.add(o.File, k, "metadata.name", "", fmt.Sprintf("%s/%s is given twice (first in %s, document %d): the second would replace the first; rename one", k.kind, k.name, prev.src.File, prev.src.Doc), SeverityError)
+		c.add(o.File, k, ReasonDuplicateObject, "metadata.name", "", fmt.Sprintf("%s/%s is given twice (first in %s, document %d): the second would replace the first; rename one", k.kind, k.name, prev.src.File, prev.src.Doc), SeverityError)
 		return
 	}
 	e := &entry{src: o}
@@ -87,12 +86,12 @@ func (c *checker) admit(ctx context.Context, o manifest.Object, v *crdvalidate.V
 	c.order = append(c.order, k)
 	if !v.Handles(gvk) {
 		e.rejected = true
-		c.add(o.File, k, "apiVersion", "", fmt.Sprintf("%s is not a kind of %s: the server serves Cluster, NodesGroup, Machine, Network and FlashArchive", gvk.Kind, gvk.GroupVersion()), SeverityError)
+		c.add(o.File, k, ReasonUnknownKind, "apiVersion", "", fmt.Sprintf("%s is not a kind of %s: the server serves Cluster, NodesGroup, Machine, Network and FlashArchive", gvk.Kind, gvk.GroupVersion()), SeverityError)
 		return
 	}
 	for _, err := range v.Admit(ctx, o.Object) {
 		e.rejected = true
-		c.add(o.File, k, err.Field, "", describe(err), SeverityError)
+		c.add(o.File, k, ReasonRejected, err.Field, "", describe(err), SeverityError)
 	}
 	var typed runtime.Object
 	switch gvk.Kind {
@@ -109,7 +108,7 @@ func (c *checker) admit(ctx context.Context, o manifest.Object, v *crdvalidate.V
 	}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, typed); err != nil {
 		if !e.rejected {
-			c.add(o.File, k, "", "", fmt.Sprintf("cannot be read as a %s: %v", gvk.Kind, err), SeverityError)
+			c.add(o.File, k, ReasonUnreadable, "", "", fmt.Sprintf("cannot be read as a %s: %v", gvk.Kind, err), SeverityError)
 		}
 		e.rejected = true
 		return
@@ -183,7 +182,7 @@ func (c *checker) resolve() {
 		case *v1alpha1.NodesGroup:
 			if !usedGroups[k] {
 				c.record(k.namespace, model.ValidateGroup(t), SeverityError)
-				c.add(c.entries[k].src.File, k, "spec.clusterRef", "", fmt.Sprintf("Cluster %s is not in the checked manifests, so the rules across the cluster's groups, Machine and Network were not checked: check it with its Cluster", t.Spec.ClusterRef.Name), SeverityMissing)
+				c.add(c.entries[k].src.File, k, ReasonClusterNotChecked, "spec.clusterRef", "", fmt.Sprintf("Cluster %s is not in the checked manifests, so the rules across the cluster's groups, Machine and Network were not checked: check it with its Cluster", t.Spec.ClusterRef.Name), SeverityMissing)
 			}
 		}
 	}
@@ -212,12 +211,12 @@ func (c *checker) record(namespace string, ps []model.Problem, sev Severity) {
 		if sev == SeverityMissing && c.refersToRejected(namespace, p) {
 			continue
 		}
-		c.add(e.src.File, k, p.Field, p.Node, p.Message, sev)
+		c.add(e.src.File, k, p.Reason, p.Field, p.Node, p.Message, sev)
 	}
 }
 
 func (c *checker) refersToRejected(namespace string, p model.Problem) bool {
-	if p.Kind != model.KindCluster || !strings.Contains(p.Message, "is not found") {
+	if p.Reason != model.ReasonMachineNotFound && p.Reason != model.ReasonNetworkNotFound {
 		return false
 	}
 	cl, _ := c.entries[key{namespace, p.Kind, p.Name}].typed.(*v1alpha1.Cluster)

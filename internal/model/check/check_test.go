@@ -7,6 +7,7 @@ import (
 
 	crd "github.com/flarecast/flarecast/config/crd"
 	"github.com/flarecast/flarecast/internal/crdvalidate"
+	"github.com/flarecast/flarecast/internal/model"
 	"github.com/flarecast/flarecast/internal/model/manifest"
 )
 
@@ -133,5 +134,28 @@ func TestAReferenceToAnUnreadableObjectIsNotMissing(t *testing.T) {
 	}
 	if r.Count(SeverityError) == 0 {
 		t.Fatal("the Machine's schema error is not reported")
+	}
+}
+
+// Each finding names its rule: the model's reason for what the model finds, this package's for
+// what admission finds.
+func TestFindingsNameTheirRule(t *testing.T) {
+	unknown := "apiVersion: flarecast.io/v1alpha1\nkind: Shelf\nmetadata: {name: s}\n"
+	r := run(t, map[string]string{"a.yaml": cluster, "b.yaml": diskless + "---\n" + cluster, "c.yaml": unknown})
+	var got []string
+	for _, f := range r.Findings {
+		got = append(got, f.File+" "+string(f.Reason))
+	}
+	want := []string{
+		"a.yaml " + string(model.ReasonNotEnoughMasterEligibleNodes),
+		"a.yaml " + string(model.ReasonMachineRefMissing),
+		"a.yaml " + string(model.ReasonNetworkRefMissing),
+		"b.yaml " + string(ReasonDuplicateObject),
+		"b.yaml " + string(model.ReasonFilesystemsOnDiskless),
+		"b.yaml " + string(model.ReasonNodeNotPlaced),
+		"c.yaml " + string(ReasonUnknownKind),
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("reasons:\n%s\nwant:\n%s\nfindings: %v", strings.Join(got, "\n"), strings.Join(want, "\n"), r.Findings)
 	}
 }

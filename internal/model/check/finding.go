@@ -3,6 +3,8 @@ package check
 import (
 	"fmt"
 	"sort"
+
+	"github.com/flarecast/flarecast/internal/model"
 )
 
 // Severity says what a finding does to the verdict.
@@ -19,14 +21,32 @@ const (
 
 // Finding is one line of the report.
 type Finding struct {
-	File     string   `json:"file"`
-	Kind     string   `json:"kind,omitempty"`
-	Name     string   `json:"name,omitempty"`
-	Field    string   `json:"field,omitempty"`
-	Node     string   `json:"node,omitempty"`
-	Message  string   `json:"message"`
-	Severity Severity `json:"severity"`
+	File  string `json:"file"`
+	Kind  string `json:"kind,omitempty"`
+	Name  string `json:"name,omitempty"`
+	Field string `json:"field,omitempty"`
+	Node  string `json:"node,omitempty"`
+	// Reason names the rule: the model's (model.Reason), or one of this package's for what
+	// admission finds, so a script can select findings without matching messages.
+	Reason   model.Reason `json:"reason,omitempty"`
+	Message  string       `json:"message"`
+	Severity Severity     `json:"severity"`
 }
+
+// Reasons of the findings that admission, not the model, makes.
+const (
+	// ReasonRejected: the API server would refuse the object (schema, list keys, CEL).
+	ReasonRejected model.Reason = "Rejected"
+	// ReasonDuplicateObject: the same kind, namespace and name is given twice.
+	ReasonDuplicateObject model.Reason = "DuplicateObject"
+	// ReasonUnknownKind: the object is of the flarecast group but no kind the server serves.
+	ReasonUnknownKind model.Reason = "UnknownKind"
+	// ReasonUnreadable: admitted, but not convertible to its Go type.
+	ReasonUnreadable model.Reason = "Unreadable"
+	// ReasonClusterNotChecked: a group's Cluster is not in the manifests, so only the group's
+	// own rules were checked.
+	ReasonClusterNotChecked model.Reason = "ClusterNotChecked"
+)
 
 // String renders "file: Kind/name: field: message"; warnings and missing parts say so before
 // the message.

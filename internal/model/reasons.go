@@ -1,0 +1,147 @@
+package model
+
+// Reason names the rule a Problem breaks, one code per rule however many places check it. The
+// controllers copy it into a condition's Reason, so it is CamelCase (what metav1.Condition
+// accepts) and reads on its own in `kubectl get -o wide`; the message says the details.
+type Reason string
+
+// The cluster's references (ModelComplete).
+const (
+	// ReasonMachineRefMissing: the Cluster has no spec.machineRef yet.
+	ReasonMachineRefMissing Reason = "MachineRefMissing"
+	// ReasonMachineNotFound: the Machine spec.machineRef names does not exist.
+	ReasonMachineNotFound Reason = "MachineNotFound"
+	// ReasonNetworkRefMissing: the Cluster has no spec.networkRef yet.
+	ReasonNetworkRefMissing Reason = "NetworkRefMissing"
+	// ReasonNetworkNotFound: the Network spec.networkRef names does not exist.
+	ReasonNetworkNotFound Reason = "NetworkNotFound"
+	// ReasonNoNodesGroups: no NodesGroup names the Cluster yet.
+	ReasonNoNodesGroups Reason = "NoNodesGroups"
+	// ReasonNoNodes: a NodesGroup lists no nodes yet.
+	ReasonNoNodes Reason = "NoNodes"
+)
+
+// Groups and node identities.
+const (
+	// ReasonMasterEligibleNotDiskfull: a Diskless or Dataless group is MasterEligible.
+	ReasonMasterEligibleNotDiskfull Reason = "MasterEligibleNotDiskfull"
+	// ReasonFilesystemsOnDiskless: a Diskless group requires file systems it has no disk for.
+	ReasonFilesystemsOnDiskless Reason = "FilesystemsOnDiskless"
+	// ReasonNotEnoughMasterEligibleNodes: fewer than two MasterEligible Diskfull nodes, so no
+	// master and vice-master (a warning under masterEligiblePolicy: Warn).
+	ReasonNotEnoughMasterEligibleNodes Reason = "NotEnoughMasterEligibleNodes"
+	// ReasonDuplicateNodeName: a node name is used twice in a group or in the cluster.
+	ReasonDuplicateNodeName Reason = "DuplicateNodeName"
+	// ReasonDuplicateNodeID: a node id is used twice in a group or in the cluster.
+	ReasonDuplicateNodeID Reason = "DuplicateNodeID"
+	// ReasonNodeIDOutOfRange: a node id is below 1.
+	ReasonNodeIDOutOfRange Reason = "NodeIDOutOfRange"
+	// ReasonUnknownService: a group runs a service that is not a foundation service of its
+	// Cluster.
+	ReasonUnknownService Reason = "UnknownService"
+)
+
+// Placement and storage.
+const (
+	// ReasonNodeNotPlaced: a node names no drawer yet (ModelComplete).
+	ReasonNodeNotPlaced Reason = "NodeNotPlaced"
+	// ReasonDrawerNotFound: a node's drawer, or its shelf, is not in the Machine.
+	ReasonDrawerNotFound Reason = "DrawerNotFound"
+	// ReasonDrawerInUse: two nodes of the cluster name the same drawer.
+	ReasonDrawerInUse Reason = "DrawerInUse"
+	// ReasonNoBoardOnDrawer: a node's drawer holds no board to run it.
+	ReasonNoBoardOnDrawer Reason = "NoBoardOnDrawer"
+	// ReasonArchMismatch: a node's board is not of its group's arch.
+	ReasonArchMismatch Reason = "ArchMismatch"
+	// ReasonNoRootFilesystem: a node that boots from its disk has no slice mounted at /.
+	ReasonNoRootFilesystem Reason = "NoRootFilesystem"
+	// ReasonFilesystemMissing: a node's drawer has no slice at a group's required mount point.
+	ReasonFilesystemMissing Reason = "FilesystemMissing"
+	// ReasonFilesystemTooSmall: a required file system is smaller than its minSize.
+	ReasonFilesystemTooSmall Reason = "FilesystemTooSmall"
+)
+
+// Disks and cabling, inside one Machine.
+const (
+	// ReasonInvalidSize: a disk, slice or minSize is not a quantity of bytes.
+	ReasonInvalidSize Reason = "InvalidSize"
+	// ReasonSliceIndexInUse: two slices of a disk share a partition index.
+	ReasonSliceIndexInUse Reason = "SliceIndexInUse"
+	// ReasonMountPointInUse: two slices of a drawer share a mount point.
+	ReasonMountPointInUse Reason = "MountPointInUse"
+	// ReasonSlicesExceedDisk: a disk's slices add up to more than the disk.
+	ReasonSlicesExceedDisk Reason = "SlicesExceedDisk"
+	// ReasonMultipleRestSlices: more than one slice of a disk has no size.
+	ReasonMultipleRestSlices Reason = "MultipleRestSlices"
+	// ReasonRestSliceEmpty: the slice that takes the rest of its disk is left nothing.
+	ReasonRestSliceEmpty Reason = "RestSliceEmpty"
+	// ReasonUnknownSwitch: a NIC is cabled to a switch its shelf does not have.
+	ReasonUnknownSwitch Reason = "UnknownSwitch"
+	// ReasonPortOutOfRange: a NIC is cabled to a port beyond its switch's ports.
+	ReasonPortOutOfRange Reason = "PortOutOfRange"
+	// ReasonSwitchPortInUse: two NICs are cabled to the same port.
+	ReasonSwitchPortInUse Reason = "SwitchPortInUse"
+	// ReasonDuplicateMAC: two NICs of the Machine share a MAC address.
+	ReasonDuplicateMAC Reason = "DuplicateMAC"
+)
+
+// Networks, inside one Network and across the Machine.
+const (
+	// ReasonInvalidCIDR: a network's CIDR is not an IPv4 network address.
+	ReasonInvalidCIDR Reason = "InvalidCIDR"
+	// ReasonNetworksOverlap: two networks share addresses.
+	ReasonNetworksOverlap Reason = "NetworksOverlap"
+	// ReasonMultipleProvisioningNetworks: more than one network is marked provisioning.
+	ReasonMultipleProvisioningNetworks Reason = "MultipleProvisioningNetworks"
+	// ReasonUnknownRouter: a network names a router spec.routers does not have.
+	ReasonUnknownRouter Reason = "UnknownRouter"
+	// ReasonRouterOutsideNetwork: a network's router is outside it.
+	ReasonRouterOutsideNetwork Reason = "RouterOutsideNetwork"
+	// ReasonRouterAddressReserved: a network's router is its network or broadcast address.
+	ReasonRouterAddressReserved Reason = "RouterAddressReserved"
+	// ReasonSwitchNotInMachine: a network lists a switch the cluster's Machine does not have.
+	ReasonSwitchNotInMachine Reason = "SwitchNotInMachine"
+	// ReasonNoProvisioningSwitches: the provisioning network lists no switches, so no node is
+	// on it yet (ModelComplete).
+	ReasonNoProvisioningSwitches Reason = "NoProvisioningSwitches"
+	// ReasonNoNICOnNetwork: no NIC of a node's board is cabled to the provisioning network.
+	ReasonNoNICOnNetwork Reason = "NoNICOnNetwork"
+	// ReasonInterfaceNotCabled: a network names an interface, and the node's NIC of that name
+	// is not the one cabled to its switches.
+	ReasonInterfaceNotCabled Reason = "InterfaceNotCabled"
+)
+
+// Addresses.
+const (
+	// ReasonInvalidAddress: an address or router address is not an IPv4 address.
+	ReasonInvalidAddress Reason = "InvalidAddress"
+	// ReasonUnknownNetwork: an explicit address names a network spec.networks does not have.
+	ReasonUnknownNetwork Reason = "UnknownNetwork"
+	// ReasonUnknownNode: an explicit address is for a node no group of the cluster has.
+	ReasonUnknownNode Reason = "UnknownNode"
+	// ReasonNodeNotOnNetwork: an explicit address is on a network the node has no NIC on.
+	ReasonNodeNotOnNetwork Reason = "NodeNotOnNetwork"
+	// ReasonAddressOutsideNetwork: an explicit address is outside its network.
+	ReasonAddressOutsideNetwork Reason = "AddressOutsideNetwork"
+	// ReasonAddressReserved: an explicit address is its network's network or broadcast address.
+	ReasonAddressReserved Reason = "AddressReserved"
+	// ReasonAddressConflict: an address, explicit or derived, is already another node's or a
+	// router's.
+	ReasonAddressConflict Reason = "AddressConflict"
+	// ReasonStaticAddressMissing: a node on a Static network has no explicit address there
+	// (ModelComplete).
+	ReasonStaticAddressMissing Reason = "StaticAddressMissing"
+	// ReasonNodeIDExceedsBits: a node id does not fit the network's nodeIdBits.
+	ReasonNodeIDExceedsBits Reason = "NodeIDExceedsBits"
+	// ReasonDomainOutsideNetwork: the cluster's domain puts the derived addresses outside a
+	// network.
+	ReasonDomainOutsideNetwork Reason = "DomainOutsideNetwork"
+	// ReasonDerivedAddressOutsideNetwork: a node's derived address is outside its network.
+	ReasonDerivedAddressOutsideNetwork Reason = "DerivedAddressOutsideNetwork"
+	// ReasonDerivedAddressReserved: a node's derived address is its network's network or
+	// broadcast address.
+	ReasonDerivedAddressReserved Reason = "DerivedAddressReserved"
+	// ReasonAddressNotDerivable: the derivation's inputs are out of range (a negative id or
+	// domain), which admission normally refuses.
+	ReasonAddressNotDerivable Reason = "AddressNotDerivable"
+)
