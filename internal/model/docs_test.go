@@ -3,6 +3,7 @@ package model
 import (
 	"bufio"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -10,7 +11,8 @@ import (
 )
 
 // TestDocsQuoteTheMessagesTheModelGives checks that every problem line quoted in docs/model.md
-// ("Kind/name: field: message") is one that a variation of the test site produces, word for word.
+// ("Kind/name: field: message") is one that a variation of the test site produces, word for word,
+// that a "Reason: `X`" line after it gives its reason, and that the docs list every reason.
 func TestDocsQuoteTheMessagesTheModelGives(t *testing.T) {
 	type sc struct {
 		name string
@@ -106,14 +108,14 @@ func TestDocsQuoteTheMessagesTheModelGives(t *testing.T) {
 		}},
 	}
 
-	produced := map[string]bool{}
+	produced := map[string]Reason{}
 	for _, s := range scs {
 		in := site()
 		s.f(&in)
 		r := Resolve(in)
 		for _, list := range [][]Problem{r.Problems, r.Warnings, r.Missing} {
 			for _, p := range list {
-				produced[p.String()] = true
+				produced[p.String()] = p.Reason
 			}
 		}
 	}
@@ -123,20 +125,53 @@ func TestDocsQuoteTheMessagesTheModelGives(t *testing.T) {
 	}
 	defer f.Close()
 	quoted := 0
+	// pending is the last quoted line until a "Reason: `X`" line names its reason.
+	var pending string
+	tabled := map[Reason]bool{}
 	lines := bufio.NewScanner(f)
 	lines.Buffer(nil, 1<<20)
 	for lines.Scan() {
 		line := lines.Text()
-		for _, kind := range []string{KindCluster, KindNodesGroup, KindMachine, KindNetwork} {
-			if strings.HasPrefix(line, kind+"/") {
-				quoted++
-				if !produced[line] {
-					t.Errorf("docs/model.md quotes a message the model does not give:\n%s", line)
-				}
+		if m := docReasonLine.FindStringSubmatch(line); m != nil {
+			if pending != "" && Reason(m[1]) != produced[pending] {
+				t.Errorf("docs/model.md gives reason %s for a message whose reason is %s:\n%s", m[1], produced[pending], pending)
 			}
+			pending = ""
 		}
+		if m := docReasonRow.FindStringSubmatch(line); m != nil {
+			tabled[Reason(m[1])] = true
+		}
+		for _, kind := range []string{KindCluster, KindNodesGroup, KindMachine, KindNetwork} {
+			if !strings.HasPrefix(line, kind+"/") {
+				continue
+			}
+			quoted++
+			reason, ok := produced[line]
+			if !ok {
+				t.Errorf("docs/model.md quotes a message the model does not give:\n%s", line)
+			}
+			if pending != "" && produced[pending] != reason {
+				t.Errorf("docs/model.md names no reason after (want \"Reason: `%s`\"):\n%s", produced[pending], pending)
+			}
+			pending = line
+		}
+	}
+	if pending != "" {
+		t.Errorf("docs/model.md names no reason after (want \"Reason: `%s`\"):\n%s", produced[pending], pending)
 	}
 	if quoted < 40 {
 		t.Errorf("only %d messages quoted in docs/model.md", quoted)
 	}
+	for name, r := range declaredReasons(t) {
+		if !tabled[Reason(r.value)] {
+			t.Errorf("the table of reasons in docs/model.md lacks %s (%s)", r.value, name)
+		}
+	}
 }
+
+var (
+	// docReasonLine follows a quoted message: "Reason: `DrawerNotFound`".
+	docReasonLine = regexp.MustCompile("^Reason: `([A-Za-z]+)`")
+	// docReasonRow is a row of the table of reasons: "| `DrawerNotFound` | ...".
+	docReasonRow = regexp.MustCompile("^\\| `([A-Za-z]+)` \\|")
+)
