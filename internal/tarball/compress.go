@@ -181,7 +181,8 @@ func (s *frameSink) Write(p []byte) (int, error) {
 			case f := <-s.free:
 				s.cur = f
 			default:
-				s.cur = &frame{src: make([]byte, 0, frameSize)}
+				// Room for a typical compressed frame, so EncodeAll's appends need not grow it.
+				s.cur = &frame{src: make([]byte, 0, frameSize), dst: make([]byte, 0, frameSize/2)}
 			}
 		}
 		n := min(len(p), frameSize-len(s.cur.src))
