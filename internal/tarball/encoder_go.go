@@ -46,7 +46,9 @@ func newFrameEncoder(level, _ int) (frameEncoder, error) {
 	return goEncoder{enc}, nil
 }
 
-func (e goEncoder) encode(_ int, src, dst []byte) ([]byte, error) { return e.enc.EncodeAll(src, dst), nil }
+func (e goEncoder) encode(_ int, src, dst []byte) ([]byte, error) {
+	return e.enc.EncodeAll(src, dst), nil
+}
 
 // close keeps the shared encoder for the next pack.
 func (e goEncoder) close() {}
