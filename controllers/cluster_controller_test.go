@@ -24,12 +24,17 @@ func get[T client.Object](t *testing.T, ns, name string, obj T) T {
 }
 
 func clusterCondition(ns, name, typ string, status metav1.ConditionStatus, contains string) func() error {
+	return clusterConditionReason(ns, name, typ, status, "", contains)
+}
+
+// clusterConditionReason is clusterCondition that also wants a reason.
+func clusterConditionReason(ns, name, typ string, status metav1.ConditionStatus, reason, contains string) func() error {
 	return func() error {
 		var cl fcv1.Cluster
 		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &cl); err != nil {
 			return err
 		}
-		return wantCondition(&cl, cl.Status.Conditions, typ, status, "", contains)
+		return wantCondition(&cl, cl.Status.Conditions, typ, status, reason, contains)
 	}
 }
 
@@ -85,7 +90,7 @@ func TestPartialModelCompletesWhenNetworkIsApplied(t *testing.T) {
 	ns := newNamespace(t)
 	createAll(t, ns, readManifests(t, "config/samples/partial/machine.yaml", "config/samples/partial/cluster.yaml"))
 
-	eventually(t, "partial lab model names the missing Network", clusterCondition(ns, "lab", fcv1.ConditionModelComplete, metav1.ConditionFalse, "lab-net"))
+	eventually(t, "partial lab model names the missing Network", clusterConditionReason(ns, "lab", fcv1.ConditionModelComplete, metav1.ConditionFalse, string(model.ReasonNetworkNotFound), "lab-net"))
 	eventually(t, "partial lab model is valid", clusterCondition(ns, "lab", fcv1.ConditionValid, metav1.ConditionTrue, ""))
 
 	createAll(t, ns, readManifests(t, "config/samples/partial-completion/network.yaml"))
@@ -112,7 +117,7 @@ func TestMachineChangeReevaluatesClusterThroughWatch(t *testing.T) {
 		saved = shelf.Drawers
 		shelf.Drawers = saved[:3]
 	})
-	eventually(t, "edge invalid: n8 lost its drawer", clusterCondition(ns, "edge", fcv1.ConditionValid, metav1.ConditionFalse, "shelf1/d4"))
+	eventually(t, "edge invalid: n8 lost its drawer", clusterConditionReason(ns, "edge", fcv1.ConditionValid, metav1.ConditionFalse, string(model.ReasonDrawerNotFound), "shelf1/d4"))
 	eventually(t, "diskless group names n8", func() error {
 		g := get(t, ns, "diskless", &fcv1.NodesGroup{})
 		for _, n := range g.Status.Nodes {
@@ -163,7 +168,7 @@ func TestReferencedNetworkDeletionIsHeldUntilReferenceGoes(t *testing.T) {
 		}
 		return fmt.Errorf("no DeletionBlocked event for edge-net among %d events", len(evs.Items))
 	})
-	eventually(t, "cluster sees the Network going", clusterCondition(ns, "edge", fcv1.ConditionModelComplete, metav1.ConditionFalse, "edge-net"))
+	eventually(t, "cluster sees the Network going", clusterConditionReason(ns, "edge", fcv1.ConditionModelComplete, metav1.ConditionFalse, string(model.ReasonNetworkNotFound), "edge-net"))
 
 	update(t, &fcv1.Cluster{ObjectMeta: objMeta(ns, "edge")}, func(o client.Object) { o.(*fcv1.Cluster).Spec.NetworkRef = nil })
 	eventually(t, "network deleted once unreferenced", func() error {
