@@ -23,6 +23,10 @@ import (
 //
 // Push of a blob the store already holds returns an error wrapping errdef.ErrAlreadyExists
 // (oras copy functions treat it as success), in a local store as in a registry.
+//
+// Fetch of every Store verifies: the reader it returns fails, at the latest on its last read,
+// when the bytes do not match the descriptor's digest and size. Callers such as export rely
+// on this instead of hashing the stream a second time.
 type Store interface {
 	content.Storage
 	content.TagResolver
