@@ -190,6 +190,7 @@ type MachineStatus struct {
 // +kubebuilder:resource:shortName=fcm,categories=flarecast
 // +kubebuilder:printcolumn:name="Drawers",type=integer,JSONPath=`.status.drawers`
 // +kubebuilder:printcolumn:name="Valid",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Used-By",type=string,JSONPath=`.status.usedBy`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Machine struct {
