@@ -3,7 +3,6 @@ package repository
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -80,33 +79,19 @@ func (s *Local) Ingest(ctx context.Context) (Ingester, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	return &localIngester{s: s, f: f, d: digest.Canonical.Digester()}, nil
+	return &localIngester{s: s, hashedTemp: newHashedTemp(f)}, nil
 }
 
 type localIngester struct {
-	s    *Local
-	f    *os.File
-	d    digest.Digester
-	n    int64
-	done bool
-}
-
-func (in *localIngester) Write(p []byte) (int, error) {
-	if in.done {
-		return 0, errors.New("ingest: write after commit or abort")
-	}
-	n, err := in.f.Write(p)
-	in.d.Hash().Write(p[:n])
-	in.n += int64(n)
-	return n, err
+	hashedTemp
+	s *Local
 }
 
 func (in *localIngester) Commit(_ context.Context, mediaType string) (ocispec.Descriptor, error) {
-	if in.done {
-		return ocispec.Descriptor{}, errors.New("ingest: commit after commit or abort")
+	desc, err := in.seal(mediaType)
+	if err != nil {
+		return desc, err
 	}
-	in.done = true
-	desc := ocispec.Descriptor{MediaType: mediaType, Digest: in.d.Digest(), Size: in.n}
 	if err := commitTemp(in.f, in.s.BlobPath(desc.Digest)); err != nil {
 		discardTemp(in.f)
 		return ocispec.Descriptor{}, fmt.Errorf("ingest %s: %w", desc.Digest, err)

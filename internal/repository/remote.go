@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
@@ -131,33 +130,20 @@ func (s *Remote) Ingest(context.Context) (Ingester, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest for %s: %w", s.location, err)
 	}
-	return &spoolIngester{s: s, f: f, d: digest.Canonical.Digester()}, nil
+	return &spoolIngester{s: s, hashedTemp: newHashedTemp(f)}, nil
 }
 
 type spoolIngester struct {
-	s    *Remote
-	f    *os.File
-	d    digest.Digester
-	n    int64
-	done bool
-}
-
-func (in *spoolIngester) Write(p []byte) (int, error) {
-	if in.done {
-		return 0, errors.New("ingest: write after commit or abort")
-	}
-	n, err := in.f.Write(p)
-	in.d.Hash().Write(p[:n])
-	in.n += int64(n)
-	return n, err
+	hashedTemp
+	s *Remote
 }
 
 func (in *spoolIngester) Commit(ctx context.Context, mediaType string) (ocispec.Descriptor, error) {
-	if in.done {
-		return ocispec.Descriptor{}, errors.New("ingest: commit after commit or abort")
+	desc, err := in.seal(mediaType)
+	if err != nil {
+		return desc, err
 	}
-	defer in.Abort()
-	desc := ocispec.Descriptor{MediaType: mediaType, Digest: in.d.Digest(), Size: in.n}
+	defer removeSpool(in.f)
 	if ok, err := in.s.repo.Exists(ctx, desc); err == nil && ok {
 		return desc, nil
 	}
@@ -175,6 +161,10 @@ func (in *spoolIngester) Abort() error {
 		return nil
 	}
 	in.done = true
-	in.f.Close()
-	return os.Remove(in.f.Name())
+	return removeSpool(in.f)
+}
+
+func removeSpool(f *os.File) error {
+	f.Close()
+	return os.Remove(f.Name())
 }
