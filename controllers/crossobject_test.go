@@ -9,6 +9,7 @@ import (
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/controllers"
+	"github.com/flarecast/flarecast/internal/cli"
 	"github.com/flarecast/flarecast/internal/model"
 )
 
@@ -125,17 +126,11 @@ func TestMasterEligibleWarnPolicyKeepsValidWithAWarning(t *testing.T) {
 }
 
 func newOfKind(kind string) client.Object {
-	switch kind {
-	case "Cluster":
-		return &fcv1.Cluster{}
-	case "NodesGroup":
-		return &fcv1.NodesGroup{}
-	case "Machine":
-		return &fcv1.Machine{}
-	case "Network":
-		return &fcv1.Network{}
+	o, err := cli.Scheme().New(fcv1.GroupVersion.WithKind(kind))
+	if err != nil {
+		panic(err)
 	}
-	panic("unknown kind " + kind)
+	return o.(client.Object)
 }
 
 func conditionsOf(o client.Object) []metav1.Condition {

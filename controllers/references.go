@@ -7,6 +7,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -35,7 +36,11 @@ type usage struct {
 // its conditions. index is the Cluster field index that names objects of obj's kind.
 func reconcileUsage(ctx context.Context, c client.Client, rec recorder.EventRecorder, obj client.Object, index string,
 	current []metav1.Condition, problems []model.Problem) (usage, error) {
-	kind := kindOf(obj)
+	gvk, err := apiutil.GVKForObject(obj, c.Scheme())
+	if err != nil {
+		return usage{}, err
+	}
+	kind := gvk.Kind
 	users, err := clustersReferencing(ctx, c, index, obj.GetNamespace(), obj.GetName())
 	if err != nil {
 		return usage{}, fmt.Errorf("list clusters using %s %s: %w", kind, obj.GetName(), err)

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
@@ -28,29 +29,16 @@ func applyStatus(ctx context.Context, c client.Client, obj client.Object, status
 	if err != nil {
 		return fmt.Errorf("convert status: %w", err)
 	}
+	gvk, err := apiutil.GVKForObject(obj, c.Scheme())
+	if err != nil {
+		return err
+	}
 	u := &unstructured.Unstructured{}
-	u.SetAPIVersion(fcv1.GroupVersion.String())
-	u.SetKind(kindOf(obj))
+	u.SetGroupVersionKind(gvk)
 	u.SetNamespace(obj.GetNamespace())
 	u.SetName(obj.GetName())
 	u.Object["status"] = content
 	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(fieldOwner), client.ForceOwnership)
-}
-
-func kindOf(obj client.Object) string {
-	switch obj.(type) {
-	case *fcv1.Cluster:
-		return "Cluster"
-	case *fcv1.NodesGroup:
-		return "NodesGroup"
-	case *fcv1.Machine:
-		return "Machine"
-	case *fcv1.Network:
-		return "Network"
-	case *fcv1.FlashArchive:
-		return "FlashArchive"
-	}
-	panic(fmt.Sprintf("kindOf: not a flarecast kind: %T", obj))
 }
 
 // condition builds a condition stamped with the generation it describes.
