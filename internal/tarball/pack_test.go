@@ -382,3 +382,17 @@ func TestPackStopsWhenTheContextIsCancelled(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+func TestPackFollowsASymlinkToTheTreeButNothingBelow(t *testing.T) {
+	dir := t.TempDir()
+	makeTree(t, dir, richTree(), time.Now())
+	alias := filepath.Join(t.TempDir(), "alias")
+	if err := os.Symlink(dir, alias); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := packBytes(t, DirSource(dir), PackOptions{})
+	got, _ := packBytes(t, DirSource(alias), PackOptions{})
+	if !bytes.Equal(got, want) {
+		t.Fatal("packing through a symlink to the tree gave other bytes")
+	}
+}

@@ -219,6 +219,12 @@ func (w *walker) send(ch chan *item, it *item) error {
 }
 
 func (w *walker) walk(root string) error {
+	// The tree's own path may go through symlinks (a /var/lib/images -> /data link); nothing
+	// below it is followed.
+	root, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return err
+	}
 	var st unix.Stat_t
 	if err := unix.Lstat(root, &st); err != nil {
 		return fmt.Errorf("lstat: %w", err)
