@@ -76,17 +76,22 @@ if [ ! -e "$dest/kubectl" ]; then
 package main
 
 import (
-	"os"
-
 	"k8s.io/component-base/cli"
 	"k8s.io/kubectl/pkg/cmd"
+	"k8s.io/kubectl/pkg/cmd/util"
 )
 
-func main() { os.Exit(cli.RunNoErrOutput(cmd.NewDefaultKubectlCommand())) }
+func main() {
+	if err := cli.RunNoErrOutput(cmd.NewDefaultKubectlCommand()); err != nil {
+		util.CheckErr(err)
+	}
+}
 GO
     printf 'module local/kubectl\n\ngo 1.23\n\nrequire k8s.io/kubectl v%s\n' "$staging" > go.mod
     go mod tidy >/dev/null 2>&1 || go mod tidy
-    go build -trimpath -ldflags "-s -w" -o "$dest/kubectl.tmp" . && mv "$dest/kubectl.tmp" "$dest/kubectl"
+    v=k8s.io/component-base/version
+    go build -trimpath -ldflags "-s -w -X $v.gitVersion=v$k8s -X $v.gitMajor=${k8s%%.*} -X $v.gitMinor=$(echo "$k8s" | cut -d. -f2) -X $v.gitTreeState=clean" \
+      -o "$dest/kubectl.tmp" . && mv "$dest/kubectl.tmp" "$dest/kubectl"
   fi
 fi
 echo "$dest"
