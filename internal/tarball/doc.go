@@ -12,7 +12,7 @@
 //   - [WriteEntries] does the same for a few in-memory [Entry] values (configuration files,
 //     scripts), so small sections share one normalization with the binary section.
 //   - [Normalize] is that normalization, for a single tar header.
-//   - [Extract] reads a tar (zstd or plain, detected by magic) into a directory and returns an
+//   - [Extract] reads a tar (zstd, gzip or plain, detected by magic) into a directory and returns an
 //     [ExtractReport] that lists everything it could not restore.
 //
 // # Determinism

@@ -2,8 +2,6 @@ package tarball
 
 import (
 	"archive/tar"
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -11,8 +9,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-
-	"github.com/klauspost/compress/zstd"
 )
 
 // ExtractOptions control Extract.
@@ -44,8 +40,8 @@ func (n NotRestored) String() string {
 // layer's diff_id without a second pass.
 type ExtractReport struct {
 	Stats
-	// Compressed is true when the input was zstd.
-	Compressed bool `json:"compressed"`
+	// Compressed names the compression of the input: "zstd", "gzip", or "" for a plain tar.
+	Compressed string `json:"compressed,omitempty"`
 	// NotRestored lists, in archive order, everything that was not reproduced exactly.
 	NotRestored []NotRestored `json:"notRestored,omitempty"`
 }
@@ -68,9 +64,7 @@ func (r ExtractReport) Summary() string {
 	return strings.Join(parts, ", ")
 }
 
-var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
-
-// Extract reads a tar, zstd-compressed or plain (told apart by the zstd magic number), into
+// Extract reads a tar, plain or compressed with zstd or gzip (told apart by magic number), into
 // dir, which must exist. It refuses absolute names, names with "..", writing through any
 // symlink (so nothing lands outside dir whatever the symlinks in the archive point to), and hard
 // links whose target is outside dir; the error names the offending entry. Owners, modes, times,
@@ -78,23 +72,12 @@ var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 // lacks a feature) is listed in the report rather than ignored.
 func Extract(ctx context.Context, r io.Reader, dir string, opts ExtractOptions) (ExtractReport, error) {
 	var rep ExtractReport
-	br := bufio.NewReaderSize(r, 64<<10)
-	head, err := br.Peek(4)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return rep, fmt.Errorf("extract: read: %w", err)
+	tarStream, kind, release, err := decompressed(r)
+	if err != nil {
+		return rep, fmt.Errorf("extract: %w", err)
 	}
-	var tarStream io.Reader = br
-	if bytes.Equal(head, zstdMagic) {
-		rep.Compressed = true
-		dec, err := zstd.NewReader(br, zstd.WithDecoderMaxWindow(1<<27))
-		if err != nil {
-			return rep, fmt.Errorf("extract: zstd: %w", err)
-		}
-		defer dec.Close()
-		tarStream = dec
-	} else if len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b {
-		return rep, errors.New("extract: the input is gzip; only zstd and plain tar are supported")
-	}
+	defer release()
+	rep.Compressed = kind
 	counted := &counter{w: io.Discard, h: sha256.New()}
 	tee := io.TeeReader(tarStream, counted)
 	if opts.MaxBytes > 0 {

@@ -27,8 +27,9 @@ type Source struct {
 // DirSource packs the tree rooted at dir (the directory itself becomes the root entry).
 func DirSource(dir string) Source { return Source{dir: dir} }
 
-// TarSource repacks an existing (uncompressed) tar stream: its entries are normalized and
-// sorted, so the result is what packing the same tree from a directory would give.
+// TarSource repacks an existing tar stream, plain or compressed with zstd or gzip: its entries
+// are normalized and sorted, so the result is what packing the same tree from a directory would
+// give.
 func TarSource(r io.Reader) Source { return Source{tar: r} }
 
 func (s Source) String() string {

@@ -3,6 +3,7 @@ package tarball
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -394,5 +395,32 @@ func TestPackFollowsASymlinkToTheTreeButNothingBelow(t *testing.T) {
 	got, _ := packBytes(t, DirSource(alias), PackOptions{})
 	if !bytes.Equal(got, want) {
 		t.Fatal("packing through a symlink to the tree gave other bytes")
+	}
+}
+
+func TestTarSourceAndExtractReadCompressedTars(t *testing.T) {
+	dir := t.TempDir()
+	makeTree(t, dir, richTree(), time.Now())
+	want, _ := packBytes(t, DirSource(dir), PackOptions{})
+	plain, _ := packBytes(t, DirSource(dir), PackOptions{Compression: Plain})
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(plain)
+	zw.Close()
+	for name, input := range map[string][]byte{"plain": plain, "zstd": want, "gzip": gz.Bytes()} {
+		t.Run(name, func(t *testing.T) {
+			got, _ := packBytes(t, TarSource(bytes.NewReader(input)), PackOptions{})
+			if !bytes.Equal(got, want) {
+				t.Fatal("repacking gives other bytes")
+			}
+			rep := extractBytes(t, input, t.TempDir(), ExtractOptions{})
+			wantKind := name
+			if name == "plain" {
+				wantKind = ""
+			}
+			if rep.Compressed != wantKind {
+				t.Fatalf("detected %q, want %q", rep.Compressed, wantKind)
+			}
+		})
 	}
 }

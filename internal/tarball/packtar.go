@@ -28,7 +28,12 @@ func packTar(ctx context.Context, r io.Reader, tw *tar.Writer, opts PackOptions,
 	defer os.Remove(spool.Name())
 	defer spool.Close()
 
-	entries, err := readSpooled(ctx, r, spool, opts)
+	tarStream, _, release, err := decompressed(r)
+	if err != nil {
+		return err
+	}
+	defer release()
+	entries, err := readSpooled(ctx, tarStream, spool, opts)
 	if err != nil {
 		return err
 	}

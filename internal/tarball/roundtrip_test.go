@@ -34,7 +34,7 @@ func TestPackExtractPackGivesTheSameDigest(t *testing.T) {
 		makeTree(t, src, richTree(), time.Now())
 		first, st := packBytes(t, DirSource(src), PackOptions{SourceDateEpoch: 1700000000, Compression: c})
 		rep := extractBytes(t, first, dst, ExtractOptions{})
-		if rep.Compressed != (c == Zstd) || rep.DiffID != st.DiffID || rep.TarBytes != st.TarBytes {
+		if (rep.Compressed == "zstd") != (c == Zstd) || rep.DiffID != st.DiffID || rep.TarBytes != st.TarBytes {
 			t.Fatalf("report %+v does not match pack stats %+v", rep, st)
 		}
 		if isRoot && len(rep.NotRestored) > 0 {
