@@ -3,6 +3,7 @@ package tarball
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"flag"
 	"fmt"
@@ -73,6 +74,11 @@ func fuzzSeeds(t *testing.T) map[string][]byte {
 	// Compressed by the test's own encoder, so the seed is the same whichever encoder this
 	// build packs with.
 	seeds["packed-zstd"] = compress(t, seeds["packed-plain"])
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
+	zw.Write(seeds["packed-plain"])
+	zw.Close()
+	seeds["packed-gzip"] = gz.Bytes()
 	return seeds
 }
 
