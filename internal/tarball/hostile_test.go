@@ -140,6 +140,11 @@ func TestExtractRefusesHostileArchives(t *testing.T) {
 		{name: "hard link through a symlink", entries: []tarEntry{
 			{name: "s", typ: tar.TypeSymlink, link: "../outside"},
 			{name: "l", typ: tar.TypeLink, link: "s/secret"}}, entry: "l", want: "symlink"},
+		{name: "write through a hard link to an escaping symlink", entries: []tarEntry{
+			{name: "s", typ: tar.TypeSymlink, link: "../outside"},
+			{name: "l", typ: tar.TypeLink, link: "s"},
+			{name: "l/pwned", body: "x"}}, entry: "l/pwned", want: "symlink"},
+		{name: "root replaced by a symlink", entries: []tarEntry{{name: "./", typ: tar.TypeSymlink, link: "../outside"}}, entry: "./", want: "root"},
 		{name: "hard link to a missing file", entries: []tarEntry{{name: "l", typ: tar.TypeLink, link: "nothing"}}, entry: "l", want: "no such file"},
 		{name: "size beyond the data", entries: []tarEntry{{name: "big", body: "x"}},
 			raw: func(b []byte) []byte { return setSizeBase256(b, 0, 1<<50) }, entry: "big", want: "unexpected EOF"},
