@@ -95,8 +95,7 @@ func loadModel(ctx context.Context, c client.Client, cl *fcv1.Cluster) (model.In
 func clusterStatus(rec recorder.EventRecorder, cl *fcv1.Cluster, in model.Input, res *model.Result) fcv1.ClusterStatus {
 	st := fcv1.ClusterStatus{
 		ObservedGeneration: cl.Generation,
-		NodesByPhase:       cl.Status.NodesByPhase,
-		SoftwareLoad:       cl.Status.SoftwareLoad,
+		NodesByPhase:       nodesByPhase(in.Groups),
 		Nodes: fcv1.NodeCounts{
 			Total: res.Counts.Total, Placed: res.Counts.Placed,
 			Addressed: res.Counts.Addressed, MasterEligible: res.Counts.MasterEligible,
@@ -126,6 +125,26 @@ func clusterStatus(rec recorder.EventRecorder, cl *fcv1.Cluster, in model.Input,
 	}
 	st.Conditions = setConditions(rec, cl, cl.Status.Conditions, complete, valid)
 	return st
+}
+
+// nodesByPhase counts the nodes of the groups by the phase the install server recorded; a
+// node it has not reported on yet is Pending.
+func nodesByPhase(groups []fcv1.NodesGroup) map[string]int32 {
+	counts := map[string]int32{}
+	for _, g := range groups {
+		phase := make(map[string]fcv1.NodePhase, len(g.Status.Nodes))
+		for _, n := range g.Status.Nodes {
+			phase[n.Name] = n.Phase
+		}
+		for _, n := range g.Spec.Nodes {
+			p := phase[n.Name]
+			if p == "" {
+				p = fcv1.NodePending
+			}
+			counts[string(p)]++
+		}
+	}
+	return counts
 }
 
 // SetupWithManager watches Clusters and what their model is made of.

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -75,7 +77,7 @@ func groupStatus(rec recorder.EventRecorder, g *fcv1.NodesGroup, res *model.Resu
 		st.Nodes = append(st.Nodes, fcv1.NodeStatus{Name: n.Name, Problems: byNode[n.Name]})
 	}
 	for _, n := range g.Status.Nodes {
-		if n.Phase == fcv1.NodePhase("Running") {
+		if n.Phase == fcv1.NodeRunning {
 			st.Running++
 		}
 	}
@@ -97,13 +99,30 @@ func groupStatus(rec recorder.EventRecorder, g *fcv1.NodesGroup, res *model.Resu
 func (r *NodesGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	gen := builder.WithPredicates(predicate.GenerationChangedPredicate{})
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&fcv1.NodesGroup{}, gen).
+		For(&fcv1.NodesGroup{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, nodePhasesChanged()))).
 		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.groupsOfCluster), gen).
 		Watches(&fcv1.NodesGroup{}, handler.EnqueueRequestsFromMapFunc(r.siblings), gen).
 		Watches(&fcv1.Machine{}, handler.EnqueueRequestsFromMapFunc(r.groupsVia(indexClusterMachine)), gen).
 		Watches(&fcv1.Network{}, handler.EnqueueRequestsFromMapFunc(r.groupsVia(indexClusterNetwork)), gen).
 		Named("nodesgroup").
 		Complete(r)
+}
+
+// nodePhasesChanged passes status updates that change a node's phase (the install server
+// reports them), so the group's counts follow; the controller's own status patches change no
+// phase and so do not wake it again.
+func nodePhasesChanged() predicate.Funcs {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		return !equality.Semantic.DeepEqual(phases(e.ObjectOld.(*fcv1.NodesGroup)), phases(e.ObjectNew.(*fcv1.NodesGroup)))
+	}}
+}
+
+func phases(g *fcv1.NodesGroup) map[string]fcv1.NodePhase {
+	m := make(map[string]fcv1.NodePhase, len(g.Status.Nodes))
+	for _, n := range g.Status.Nodes {
+		m[n.Name] = n.Phase
+	}
+	return m
 }
 
 func (r *NodesGroupReconciler) groupRequests(ctx context.Context, namespace, cluster string) []reconcile.Request {

@@ -140,6 +140,16 @@ type RolloutPolicy struct {
 // +kubebuilder:validation:Enum=Pending;Booting;Installing;Configuring;Rebooting;Running;Failed
 type NodePhase string
 
+const (
+	NodePending     NodePhase = "Pending"
+	NodeBooting     NodePhase = "Booting"
+	NodeInstalling  NodePhase = "Installing"
+	NodeConfiguring NodePhase = "Configuring"
+	NodeRebooting   NodePhase = "Rebooting"
+	NodeRunning     NodePhase = "Running"
+	NodeFailed      NodePhase = "Failed"
+)
+
 // NodeStatus is one node's state; the install server writes its own entries with
 // server-side apply, keyed by name.
 type NodeStatus struct {
