@@ -1,0 +1,53 @@
+package executor
+
+import (
+	"context"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Phase is where a job is.
+type Phase string
+
+const (
+	// Unknown: no job of that name (never submitted, or forgotten).
+	Unknown   Phase = ""
+	Pending   Phase = "Pending"
+	Running   Phase = "Running"
+	Succeeded Phase = "Succeeded"
+	Failed    Phase = "Failed"
+)
+
+// Spec is one job to run.
+type Spec struct {
+	// Namespace and Name identify the job; the name is deterministic (the same build
+	// request gets the same name), so submitting twice runs once.
+	Namespace, Name string
+	// Owner is the object the job works for: the Job executor makes it the owner of what it
+	// creates, so the owner's controller hears of the job's progress.
+	Owner metav1.OwnerReference
+	// Request is the build request, JSON.
+	Request []byte
+}
+
+// State is what became of a job.
+type State struct {
+	Phase   Phase
+	Message string
+	// Digest is the manifest digest of the archive built, when the executor knows it.
+	Digest string
+	// Retryable is set on a Failed job that did not fail by itself (its process went away
+	// with a manager that stopped): submitting it again runs it again.
+	Retryable bool
+}
+
+// Executor runs build jobs.
+type Executor interface {
+	// Submit starts the job unless one of that name exists; a Retryable failed job is run
+	// again.
+	Submit(ctx context.Context, spec Spec) error
+	// State reports the job's state; Phase is Unknown when there is no such job.
+	State(ctx context.Context, namespace, name string) (State, error)
+	// Forget drops a finished job and what it kept; a running job is left alone.
+	Forget(ctx context.Context, namespace, name string) error
+}

@@ -1,0 +1,168 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Labels on what the Job executor creates.
+const (
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelComponent = "app.kubernetes.io/component"
+	managedBy      = "flarecast"
+	component      = "archive-build"
+	requestKey     = "request.json"
+	requestDir     = "/etc/flarecast/request"
+)
+
+// JobOptions configure NewJob.
+type JobOptions struct {
+	Client client.Client
+	// Image runs the build; it holds the flarecast binary.
+	Image string
+	// Command runs a build in the image; the executor appends --request FILE. Default:
+	// flarecast archive build.
+	Command []string
+	// RepositoryClaim, when set, is a PersistentVolumeClaim mounted at RepositoryPath: the
+	// repository directory the manager uses too. Not needed for a registry.
+	RepositoryClaim string
+	RepositoryPath  string
+	// ServiceAccount runs the build pod (default: the namespace's default).
+	ServiceAccount string
+}
+
+// Job runs each build as a batch/v1 Job in the owner's namespace, with the request in a
+// ConfigMap of the same name. Both are owned by the job's owner, so its controller, which
+// Owns Jobs, hears of each change, and deleting the owner deletes them.
+type Job struct{ opts JobOptions }
+
+var _ Executor = (*Job)(nil)
+
+// NewJob returns a Job executor.
+func NewJob(opts JobOptions) (*Job, error) {
+	if opts.Image == "" {
+		return nil, fmt.Errorf("job executor: an image is required")
+	}
+	if opts.RepositoryClaim != "" && opts.RepositoryPath == "" {
+		return nil, fmt.Errorf("job executor: the repository claim needs the path it is mounted at")
+	}
+	if len(opts.Command) == 0 {
+		opts.Command = []string{"flarecast", "archive", "build"}
+	}
+	return &Job{opts: opts}, nil
+}
+
+// Submit implements Executor.
+func (e *Job) Submit(ctx context.Context, spec Spec) error {
+	var existing batchv1.Job
+	err := e.opts.Client.Get(ctx, client.ObjectKey{Namespace: spec.Namespace, Name: spec.Name}, &existing)
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("submit %s/%s: %w", spec.Namespace, spec.Name, err)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: e.meta(spec), Data: map[string]string{requestKey: string(spec.Request)}}
+	if err := e.opts.Client.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("submit %s/%s: request ConfigMap: %w", spec.Namespace, spec.Name, err)
+	}
+	if err := e.opts.Client.Create(ctx, e.JobFor(spec)); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("submit %s/%s: %w", spec.Namespace, spec.Name, err)
+	}
+	return nil
+}
+
+func (e *Job) meta(spec Spec) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Namespace: spec.Namespace, Name: spec.Name,
+		Labels:          map[string]string{LabelManagedBy: managedBy, LabelComponent: component},
+		OwnerReferences: []metav1.OwnerReference{spec.Owner},
+	}
+}
+
+var noRetries int32
+
+// JobFor is the Job that runs spec's build.
+func (e *Job) JobFor(spec Spec) *batchv1.Job {
+	args := append(append([]string(nil), e.opts.Command[1:]...), "--request", requestDir+"/"+requestKey)
+	c := corev1.Container{
+		Name: "build", Image: e.opts.Image, Command: []string{e.opts.Command[0]}, Args: args,
+		VolumeMounts: []corev1.VolumeMount{{Name: "request", MountPath: requestDir, ReadOnly: true}},
+	}
+	pod := corev1.PodSpec{
+		RestartPolicy:      corev1.RestartPolicyNever,
+		ServiceAccountName: e.opts.ServiceAccount,
+		Containers:         []corev1.Container{c},
+		Volumes: []corev1.Volume{{Name: "request", VolumeSource: corev1.VolumeSource{
+			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: spec.Name}},
+		}}},
+	}
+	if e.opts.RepositoryClaim != "" {
+		pod.Containers[0].VolumeMounts = append(pod.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "repository", MountPath: e.opts.RepositoryPath})
+		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "repository", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: e.opts.RepositoryClaim},
+		}})
+	}
+	return &batchv1.Job{
+		ObjectMeta: e.meta(spec),
+		Spec: batchv1.JobSpec{
+			// A build that failed fails again on the same inputs: the controller reports it
+			// rather than the Job retrying it.
+			BackoffLimit: &noRetries,
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{LabelManagedBy: managedBy, LabelComponent: component}},
+				Spec:       pod,
+			},
+		},
+	}
+}
+
+// State implements Executor: the Job's conditions. The Job does not know the digest; the
+// controller reads the archive back from the repository by its name.
+func (e *Job) State(ctx context.Context, namespace, name string) (State, error) {
+	var j batchv1.Job
+	if err := e.opts.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &j); err != nil {
+		if apierrors.IsNotFound(err) {
+			return State{}, nil
+		}
+		return State{}, fmt.Errorf("state of Job %s/%s: %w", namespace, name, err)
+	}
+	for _, c := range j.Status.Conditions {
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobComplete:
+			return State{Phase: Succeeded, Message: "Job " + name + " completed"}, nil
+		case batchv1.JobFailed:
+			return State{Phase: Failed, Message: fmt.Sprintf("Job %s failed: %s: %s (kubectl logs job/%s)", name, c.Reason, c.Message, name)}, nil
+		}
+	}
+	if j.Status.Active > 0 {
+		return State{Phase: Running, Message: "Job " + name + " is running"}, nil
+	}
+	return State{Phase: Pending, Message: "Job " + name + " is waiting for its pod"}, nil
+}
+
+// Forget implements Executor: it deletes a finished Job (with its pods) and its ConfigMap.
+func (e *Job) Forget(ctx context.Context, namespace, name string) error {
+	st, err := e.State(ctx, namespace, name)
+	if err != nil || st.Phase == Pending || st.Phase == Running {
+		return err
+	}
+	j := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+	if err := e.opts.Client.Delete(ctx, j, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("forget Job %s/%s: %w", namespace, name, err)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+	if err := e.opts.Client.Delete(ctx, cm); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("forget ConfigMap %s/%s: %w", namespace, name, err)
+	}
+	return nil
+}

@@ -1,0 +1,247 @@
+package executor
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// LocalOptions configure NewLocal.
+type LocalOptions struct {
+	// Dir holds one directory per job: request.json, state.json, result.json, build.log.
+	Dir string
+	// Command runs a build; the executor appends --request FILE --result FILE. Default: this
+	// executable with `archive build`.
+	Command []string
+	// Env is added to the command's environment.
+	Env []string
+	// Concurrency bounds the builds running at once (default 1): packing is disk and CPU
+	// bound, and the manager's host has other work.
+	Concurrency int
+	// OnDone is called (from the job's goroutine) when a job ends, with its namespace and name.
+	OnDone func(namespace, name string)
+}
+
+// Local runs builds as subprocesses of the manager.
+type Local struct {
+	opts LocalOptions
+	sem  chan struct{}
+	mu   sync.Mutex
+	jobs map[string]*job
+}
+
+type job struct {
+	dir   string
+	state diskState
+}
+
+var _ Executor = (*Local)(nil)
+
+// NewLocal opens the state directory. Jobs a previous manager left Pending are started again;
+// those it left Running lost their process with it (builds die with the manager): they are
+// Failed and Retryable.
+func NewLocal(opts LocalOptions) (*Local, error) {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 1
+	}
+	if len(opts.Command) == 0 {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("local executor: find this executable: %w", err)
+		}
+		opts.Command = []string{self, "archive", "build"}
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("local executor: state directory: %w", err)
+	}
+	l := &Local{opts: opts, sem: make(chan struct{}, opts.Concurrency), jobs: map[string]*job{}}
+	if err := l.recover(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *Local) recover() error {
+	dirs, err := filepath.Glob(filepath.Join(l.opts.Dir, "*", "*", stateFile))
+	if err != nil {
+		return err
+	}
+	for _, p := range dirs {
+		dir := filepath.Dir(p)
+		st, err := readState(dir)
+		if err != nil {
+			return fmt.Errorf("local executor: %w", err)
+		}
+		j := &job{dir: dir, state: st}
+		l.jobs[key(st.Namespace, st.Name)] = j
+		switch st.Phase {
+		case Pending:
+			l.start(j)
+		case Running:
+			j.state.Phase, j.state.Retryable = Failed, true
+			j.state.Message = fmt.Sprintf("interrupted: the build (pid %d) stopped with the manager that ran it; it is run again when submitted", st.PID)
+			if err := writeState(dir, j.state); err != nil {
+				return fmt.Errorf("local executor: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func key(namespace, name string) string { return namespace + "/" + name }
+
+// Submit implements Executor.
+func (l *Local) Submit(_ context.Context, spec Spec) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := key(spec.Namespace, spec.Name)
+	if j, ok := l.jobs[k]; ok && !(j.state.Phase == Failed && j.state.Retryable) {
+		return nil
+	}
+	dir := filepath.Join(l.opts.Dir, spec.Namespace, spec.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("submit %s: %w", k, err)
+	}
+	os.Remove(filepath.Join(dir, resultFile))
+	if err := writeFileAtomic(filepath.Join(dir, requestFile), spec.Request); err != nil {
+		return fmt.Errorf("submit %s: %w", k, err)
+	}
+	j := &job{dir: dir, state: diskState{Namespace: spec.Namespace, Name: spec.Name, Phase: Pending}}
+	if err := writeState(dir, j.state); err != nil {
+		return fmt.Errorf("submit %s: %w", k, err)
+	}
+	l.jobs[k] = j
+	l.start(j)
+	return nil
+}
+
+// start runs the job in its own goroutine once a slot is free. Called with l.mu held or
+// before l is shared.
+func (l *Local) start(j *job) {
+	go func() {
+		l.sem <- struct{}{}
+		defer func() { <-l.sem }()
+		l.run(j)
+		if l.opts.OnDone != nil {
+			l.opts.OnDone(j.state.Namespace, j.state.Name)
+		}
+	}()
+}
+
+func (l *Local) run(j *job) {
+	args := append(append([]string(nil), l.opts.Command[1:]...),
+		"--request", filepath.Join(j.dir, requestFile), "--result", filepath.Join(j.dir, resultFile))
+	cmd := exec.Command(l.opts.Command[0], args...)
+	cmd.Env = append(os.Environ(), l.opts.Env...)
+	// A build dies with the manager: a restarted manager then knows that a job left Running
+	// has no process, instead of guessing from a pid that may be reused.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	logf, err := os.Create(filepath.Join(j.dir, logFile))
+	if err != nil {
+		l.finish(j, diskState{Phase: Failed, Message: fmt.Sprintf("build log: %v", err)})
+		return
+	}
+	defer logf.Close()
+	var tail tailBuffer
+	cmd.Stdout, cmd.Stderr = logf, &teeWriter{logf, &tail}
+	if err := cmd.Start(); err != nil {
+		l.finish(j, diskState{Phase: Failed, Message: fmt.Sprintf("start %s: %v", l.opts.Command[0], err)})
+		return
+	}
+	l.mu.Lock()
+	j.state.Phase, j.state.PID = Running, cmd.Process.Pid
+	err = writeState(j.dir, j.state)
+	l.mu.Unlock()
+	if err != nil {
+		cmd.Process.Kill()
+	}
+	werr := cmd.Wait()
+	if werr != nil {
+		msg := strings.TrimSpace(tail.String())
+		if msg == "" {
+			msg = werr.Error()
+		}
+		l.finish(j, diskState{Phase: Failed, Message: fmt.Sprintf("build failed (%v): %s", werr, msg)})
+		return
+	}
+	res, err := readResult(j.dir)
+	if err != nil {
+		l.finish(j, diskState{Phase: Failed, Message: err.Error()})
+		return
+	}
+	l.finish(j, diskState{Phase: Succeeded, Message: "built", Digest: res.Digest})
+}
+
+func (l *Local) finish(j *job, st diskState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st.Namespace, st.Name = j.state.Namespace, j.state.Name
+	j.state = st
+	if err := writeState(j.dir, st); err != nil {
+		// The state stays right in memory; a restart would find the job Running and retry it.
+		j.state.Message += fmt.Sprintf(" (state not saved: %v)", err)
+	}
+}
+
+// State implements Executor.
+func (l *Local) State(_ context.Context, namespace, name string) (State, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	j, ok := l.jobs[key(namespace, name)]
+	if !ok {
+		return State{}, nil
+	}
+	s := j.state
+	return State{Phase: s.Phase, Message: s.Message, Digest: s.Digest, Retryable: s.Retryable}, nil
+}
+
+// Forget implements Executor.
+func (l *Local) Forget(_ context.Context, namespace, name string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := key(namespace, name)
+	j, ok := l.jobs[k]
+	if !ok {
+		return nil
+	}
+	if j.state.Phase == Pending || j.state.Phase == Running {
+		return nil
+	}
+	delete(l.jobs, k)
+	if err := os.RemoveAll(j.dir); err != nil {
+		return fmt.Errorf("forget %s: %w", k, err)
+	}
+	return nil
+}
+
+// tailBuffer keeps the last bytes written to it: the end of a failed build's stderr is its
+// error message.
+type tailBuffer struct{ b bytes.Buffer }
+
+const tailSize = 2048
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b.Write(p)
+	if t.b.Len() > tailSize {
+		rest := t.b.Bytes()[t.b.Len()-tailSize:]
+		t.b = *bytes.NewBuffer(append([]byte(nil), rest...))
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return t.b.String() }
+
+type teeWriter struct {
+	a, b interface{ Write([]byte) (int, error) }
+}
+
+func (w *teeWriter) Write(p []byte) (int, error) {
+	w.b.Write(p)
+	return w.a.Write(p)
+}
