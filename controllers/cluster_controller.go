@@ -53,6 +53,9 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	res := model.Resolve(in)
 	status := clusterStatus(r.Recorder, &cl, in, res)
+	if err := r.archives(ctx, &cl, in.Groups, res, &status); err != nil {
+		return ctrl.Result{}, err
+	}
 	if err := applyStatus(ctx, r.Client, &cl, &status); err != nil {
 		return ctrl.Result{}, fmt.Errorf("patch status of Cluster %s: %w", req.NamespacedName, err)
 	}
@@ -156,6 +159,7 @@ func (r *ClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&fcv1.Network{}, handler.EnqueueRequestsFromMapFunc(r.clustersUsing(indexClusterNetwork)),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&fcv1.FlashArchive{}, handler.EnqueueRequestsFromMapFunc(r.clustersOfArchive)).
 		Named("cluster").
 		Complete(r)
 }

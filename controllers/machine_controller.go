@@ -27,15 +27,16 @@ func (r *MachineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.Get(ctx, req.NamespacedName, &m); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	u, err := reconcileUsage(ctx, r.Client, r.Recorder, &m, indexClusterMachine, m.Status.Conditions, model.ValidateMachine(&m))
+	u, err := reconcileUsage(ctx, r.Client, &m, clusterReferrers(indexClusterMachine, "spec.machineRef"))
 	if err != nil || u.Released {
 		return ctrl.Result{}, err
 	}
+	conds := setConditions(r.Recorder, &m, m.Status.Conditions, u.InUse, validCondition(&m, "Machine", model.ValidateMachine(&m)))
 	var drawers int32
 	for _, s := range m.Spec.Shelves {
 		drawers += int32(len(s.Drawers))
 	}
-	st := fcv1.MachineStatus{ObservedGeneration: m.Generation, Conditions: u.Conditions, UsedBy: u.UsedBy, Drawers: drawers}
+	st := fcv1.MachineStatus{ObservedGeneration: m.Generation, Conditions: conds, UsedBy: u.UsedBy, Drawers: drawers}
 	if err := applyStatus(ctx, r.Client, &m, &st); err != nil {
 		return ctrl.Result{}, fmt.Errorf("patch status of Machine %s: %w", req.NamespacedName, err)
 	}

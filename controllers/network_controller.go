@@ -27,11 +27,12 @@ func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.Get(ctx, req.NamespacedName, &n); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	u, err := reconcileUsage(ctx, r.Client, r.Recorder, &n, indexClusterNetwork, n.Status.Conditions, model.ValidateNetwork(&n))
+	u, err := reconcileUsage(ctx, r.Client, &n, clusterReferrers(indexClusterNetwork, "spec.networkRef"))
 	if err != nil || u.Released {
 		return ctrl.Result{}, err
 	}
-	st := fcv1.NetworkStatus{ObservedGeneration: n.Generation, Conditions: u.Conditions, UsedBy: u.UsedBy}
+	conds := setConditions(r.Recorder, &n, n.Status.Conditions, u.InUse, validCondition(&n, "Network", model.ValidateNetwork(&n)))
+	st := fcv1.NetworkStatus{ObservedGeneration: n.Generation, Conditions: conds, UsedBy: u.UsedBy}
 	if err := applyStatus(ctx, r.Client, &n, &st); err != nil {
 		return ctrl.Result{}, fmt.Errorf("patch status of Network %s: %w", req.NamespacedName, err)
 	}

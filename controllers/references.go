@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/model"
@@ -22,28 +21,43 @@ import (
 // hardware or addressing model under a cluster would silently break its deployable archives.
 const inUseFinalizer = "flarecast.io/in-use"
 
-// usage is what the Machine and Network reconcilers share: who references the object, the
-// finalizer that guards it, and its InUse and Valid conditions.
+// usage is what the objects that others reference share (Machines and Networks referenced by
+// Clusters, FlashArchives referenced by other FlashArchives): who references the object, the
+// finalizer that guards it, and its InUse condition.
 type usage struct {
-	UsedBy     []string
-	Conditions []metav1.Condition
+	UsedBy []string
+	InUse  metav1.Condition
 	// Released is true when the object was being deleted and nothing references it any more:
 	// the finalizer is gone and there is no status left to write.
 	Released bool
 }
 
-// reconcileUsage handles the finalizer and the deletion of a referenced object, and computes
-// its conditions. index is the Cluster field index that names objects of obj's kind.
-func reconcileUsage(ctx context.Context, c client.Client, rec recorder.EventRecorder, obj client.Object, index string,
-	current []metav1.Condition, problems []model.Problem) (usage, error) {
+// referrers says which kind references an object, through which field, and how to list the
+// referencing objects (from the cache, through a field index).
+type referrers struct {
+	Kind  string
+	Field string
+	List  func(ctx context.Context, c client.Reader, namespace, name string) ([]string, error)
+}
+
+// clusterReferrers are the Clusters that name an object in the field behind index.
+func clusterReferrers(index, field string) referrers {
+	return referrers{Kind: "Cluster", Field: field, List: func(ctx context.Context, c client.Reader, ns, name string) ([]string, error) {
+		return clustersReferencing(ctx, c, index, ns, name)
+	}}
+}
+
+// reconcileUsage handles the in-use finalizer and the deletion of a referenced object, and
+// computes its InUse condition.
+func reconcileUsage(ctx context.Context, c client.Client, obj client.Object, refs referrers) (usage, error) {
 	gvk, err := apiutil.GVKForObject(obj, c.Scheme())
 	if err != nil {
 		return usage{}, err
 	}
 	kind := gvk.Kind
-	users, err := clustersReferencing(ctx, c, index, obj.GetNamespace(), obj.GetName())
+	users, err := refs.List(ctx, c, obj.GetNamespace(), obj.GetName())
 	if err != nil {
-		return usage{}, fmt.Errorf("list clusters using %s %s: %w", kind, obj.GetName(), err)
+		return usage{}, fmt.Errorf("list %ss using %s %s: %w", refs.Kind, kind, obj.GetName(), err)
 	}
 	if obj.GetDeletionTimestamp().IsZero() {
 		if controllerutil.AddFinalizer(obj, inUseFinalizer) {
@@ -60,21 +74,24 @@ func reconcileUsage(ctx context.Context, c client.Client, rec recorder.EventReco
 		return usage{Released: true}, nil
 	}
 
-	inUse := condition(obj, fcv1.ConditionInUse, false, fcv1.ReasonNotReferenced, "no Cluster references it")
+	inUse := condition(obj, fcv1.ConditionInUse, false, fcv1.ReasonNotReferenced, "no "+refs.Kind+" references it")
 	if len(users) > 0 {
-		inUse = condition(obj, fcv1.ConditionInUse, true, fcv1.ReasonReferenced, "referenced by Cluster "+strings.Join(users, ", "))
+		inUse = condition(obj, fcv1.ConditionInUse, true, fcv1.ReasonReferenced, "referenced by "+refs.Kind+" "+strings.Join(users, ", "))
 	}
 	if !obj.GetDeletionTimestamp().IsZero() {
-		field := strings.ToLower(kind[:1]) + kind[1:] + "Ref"
 		inUse = condition(obj, fcv1.ConditionInUse, true, fcv1.ReasonDeletionBlocked,
-			fmt.Sprintf("deletion waits: Cluster %s still references this %s; remove spec.%s there first",
-				strings.Join(users, ", "), kind, field))
+			fmt.Sprintf("deletion waits: %s %s still references this %s; remove %s there first",
+				refs.Kind, strings.Join(users, ", "), kind, refs.Field))
 	}
-	valid := condition(obj, fcv1.ConditionValid, true, fcv1.ReasonValid, "the "+strings.ToLower(kind)+" model holds together")
+	return usage{UsedBy: users, InUse: inUse}, nil
+}
+
+// validCondition is a Machine's or Network's Valid condition: its own rules.
+func validCondition(obj client.Object, kind string, problems []model.Problem) metav1.Condition {
 	if len(problems) > 0 {
-		valid = condition(obj, fcv1.ConditionValid, false, reasonOf(problems, ReasonMultipleProblems), summarize(problems, messageLimit))
+		return condition(obj, fcv1.ConditionValid, false, reasonOf(problems, ReasonMultipleProblems), summarize(problems, messageLimit))
 	}
-	return usage{UsedBy: users, Conditions: setConditions(rec, obj, current, inUse, valid)}, nil
+	return condition(obj, fcv1.ConditionValid, true, fcv1.ReasonValid, "the "+strings.ToLower(kind)+" model holds together")
 }
 
 // referrersOf maps a Cluster to the object of one kind it references, and to the one it

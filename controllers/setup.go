@@ -4,12 +4,39 @@ import (
 	"context"
 	"fmt"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/internal/executor"
+	"github.com/flarecast/flarecast/internal/repository"
 )
 
+// Executor kinds.
+const (
+	ExecutorLocal = "local"
+	ExecutorJob   = "job"
+)
+
+// ArchiveOptions say where archives are stored and what builds them.
+type ArchiveOptions struct {
+	// Repository is the store location: a directory or oci://host[:port]/repository.
+	Repository string
+	// Executor is ExecutorLocal (default) or ExecutorJob.
+	Executor string
+	// Local is the local executor's configuration; its OnDone is set by Setup.
+	Local executor.LocalOptions
+	// Job is the job executor's configuration; its Client is set by Setup.
+	Job executor.JobOptions
+}
+
 // Setup registers the field indexes and every reconciler with a manager.
-func Setup(ctx context.Context, mgr ctrl.Manager) error {
+func Setup(ctx context.Context, mgr ctrl.Manager, archives ArchiveOptions) error {
 	if err := SetupIndexes(ctx, mgr); err != nil {
+		return err
+	}
+	if err := setupArchiveIndexes(ctx, mgr); err != nil {
 		return err
 	}
 	rec := mgr.GetEventRecorder("flarecast-manager")
@@ -19,10 +46,50 @@ func Setup(ctx context.Context, mgr ctrl.Manager) error {
 		"NodesGroup": &NodesGroupReconciler{Client: c, Recorder: rec},
 		"Machine":    &MachineReconciler{Client: c, Recorder: rec},
 		"Network":    &NetworkReconciler{Client: c, Recorder: rec},
+		"Deployable": &DeployableReconciler{Client: c, Recorder: rec},
 	} {
 		if err := r.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("set up %s reconciler: %w", name, err)
 		}
+	}
+	return setupArchives(ctx, mgr, archives)
+}
+
+func setupArchives(ctx context.Context, mgr ctrl.Manager, o ArchiveOptions) error {
+	store, err := repository.Open(ctx, o.Repository, repository.Options{})
+	if err != nil {
+		return fmt.Errorf("archive repository: %w", err)
+	}
+	r := &FlashArchiveReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("flarecast-manager"),
+		Repository: o.Repository, Store: store,
+	}
+	var done chan event.GenericEvent
+	switch o.Executor {
+	case ExecutorLocal, "":
+		// A finished build wakes its FlashArchive through this channel. The send happens off
+		// the build's goroutine, so a slow controller never holds a build slot.
+		done = make(chan event.GenericEvent, 64)
+		local := o.Local
+		local.OnDone = func(namespace, owner string) {
+			go func() {
+				done <- event.GenericEvent{Object: &fcv1.FlashArchive{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: owner}}}
+			}()
+		}
+		if r.Executor, err = executor.NewLocal(local); err != nil {
+			return err
+		}
+	case ExecutorJob:
+		job := o.Job
+		job.Client = mgr.GetClient()
+		if r.Executor, err = executor.NewJob(job); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("executor %q: want %s or %s", o.Executor, ExecutorLocal, ExecutorJob)
+	}
+	if err := r.SetupWithManager(mgr, done, o.Executor == ExecutorJob); err != nil {
+		return fmt.Errorf("set up FlashArchive reconciler: %w", err)
 	}
 	return nil
 }

@@ -49,6 +49,7 @@ Exit status: 0 on success, 1 when the operation failed or found a fault, 2 on a 
 		newArchivePushCommand(f),
 		newArchivePullCommand(f),
 		newArchiveGCCommand(f),
+		newArchiveBuildCommand(),
 	)
 	return cmd
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap/zapcore"
@@ -18,6 +19,7 @@ import (
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/controllers"
+	"github.com/flarecast/flarecast/internal/executor"
 	"github.com/flarecast/flarecast/internal/version"
 )
 
@@ -30,6 +32,15 @@ type managerOptions struct {
 	namespace      string
 	logDevelopment bool
 	logLevel       int
+	archives       archiveBuildOptions
+}
+
+// archiveBuildOptions are the manager's flags for FlashArchives: where archives are stored
+// and what builds them.
+type archiveBuildOptions struct {
+	repo, executor, stateDir       string
+	concurrency                    int
+	jobImage, jobClaim, jobAccount string
 }
 
 func newManagerCommand() *cobra.Command {
@@ -38,7 +49,9 @@ func newManagerCommand() *cobra.Command {
 		Use:   "manager",
 		Short: "Run the flarecast controllers against a Kubernetes API server",
 		Long: `Run the flarecast controllers: they resolve each Cluster's model (Machine, Network,
-NodesGroups) and record in status conditions what is complete, valid and missing.`,
+NodesGroups) and record in status conditions what is complete, valid and missing; they build
+FlashArchives into the repository (--repo) through an executor (--executor), and make each
+NodesGroup's deployable archive once its cluster's model is complete.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runManager(cmd, o) },
 	}
@@ -51,6 +64,17 @@ NodesGroups) and record in status conditions what is complete, valid and missing
 	f.StringVar(&o.namespace, "namespace", "", "watch only this namespace (default: all)")
 	f.BoolVar(&o.logDevelopment, "log-development", false, "human-readable logs instead of JSON")
 	f.IntVar(&o.logLevel, "v", 0, "log verbosity (1 shows every resolution)")
+	repo := os.Getenv("FLARECAST_REPO")
+	if repo == "" {
+		repo = DefaultRepo
+	}
+	f.StringVar(&o.archives.repo, "repo", repo, "archive repository: a directory or oci://host[:port]/repository ($FLARECAST_REPO sets the default)")
+	f.StringVar(&o.archives.executor, "executor", controllers.ExecutorLocal, "what runs archive builds: local (subprocesses of the manager) or job (a Kubernetes Job per build)")
+	f.StringVar(&o.archives.stateDir, "executor-state-dir", "./flarecast-builds", "local executor: where each build's request, state and log are kept")
+	f.IntVar(&o.archives.concurrency, "executor-concurrency", 1, "local executor: builds running at once")
+	f.StringVar(&o.archives.jobImage, "job-image", "ghcr.io/flarecast/flarecast:"+version.Version, "job executor: the image that runs `flarecast archive build`")
+	f.StringVar(&o.archives.jobClaim, "job-repository-claim", "", "job executor: PersistentVolumeClaim holding the repository directory, mounted in build pods at --repo")
+	f.StringVar(&o.archives.jobAccount, "job-service-account", "", "job executor: service account of the build pods")
 	return cmd
 }
 
@@ -86,7 +110,7 @@ func runManager(cmd *cobra.Command, o managerOptions) error {
 		return fmt.Errorf("create manager: %w", err)
 	}
 	ctx := ctrl.SetupSignalHandler()
-	if err := controllers.Setup(ctx, mgr); err != nil {
+	if err := controllers.Setup(ctx, mgr, o.archives.controllerOptions()); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -101,6 +125,16 @@ func runManager(cmd *cobra.Command, o managerOptions) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+func (a archiveBuildOptions) controllerOptions() controllers.ArchiveOptions {
+	return controllers.ArchiveOptions{
+		Repository: a.repo,
+		Executor:   a.executor,
+		Local:      executor.LocalOptions{Dir: a.stateDir, Concurrency: a.concurrency},
+		Job: executor.JobOptions{Image: a.jobImage, RepositoryClaim: a.jobClaim, RepositoryPath: a.repo,
+			ServiceAccount: a.jobAccount},
+	}
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {

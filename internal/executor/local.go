@@ -24,8 +24,9 @@ type LocalOptions struct {
 	// Concurrency bounds the builds running at once (default 1): packing is disk and CPU
 	// bound, and the manager's host has other work.
 	Concurrency int
-	// OnDone is called (from the job's goroutine) when a job ends, with its namespace and name.
-	OnDone func(namespace, name string)
+	// OnDone is called (from the job's goroutine) when a job ends, with its namespace and the
+	// name of its owner. It must not block for long: builds wait for it.
+	OnDone func(namespace, owner string)
 }
 
 // Local runs builds as subprocesses of the manager.
@@ -112,7 +113,7 @@ func (l *Local) Submit(_ context.Context, spec Spec) error {
 	if err := writeFileAtomic(filepath.Join(dir, requestFile), spec.Request); err != nil {
 		return fmt.Errorf("submit %s: %w", k, err)
 	}
-	j := &job{dir: dir, state: diskState{Namespace: spec.Namespace, Name: spec.Name, Phase: Pending}}
+	j := &job{dir: dir, state: diskState{Namespace: spec.Namespace, Name: spec.Name, Owner: spec.Owner.Name, Phase: Pending}}
 	if err := writeState(dir, j.state); err != nil {
 		return fmt.Errorf("submit %s: %w", k, err)
 	}
@@ -129,7 +130,7 @@ func (l *Local) start(j *job) {
 		defer func() { <-l.sem }()
 		l.run(j)
 		if l.opts.OnDone != nil {
-			l.opts.OnDone(j.state.Namespace, j.state.Name)
+			l.opts.OnDone(j.state.Namespace, j.state.Owner)
 		}
 	}()
 }
@@ -181,7 +182,7 @@ func (l *Local) run(j *job) {
 func (l *Local) finish(j *job, st diskState) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	st.Namespace, st.Name = j.state.Namespace, j.state.Name
+	st.Namespace, st.Name, st.Owner = j.state.Namespace, j.state.Name, j.state.Owner
 	j.state = st
 	if err := writeState(j.dir, st); err != nil {
 		// The state stays right in memory; a restart would find the job Running and retry it.

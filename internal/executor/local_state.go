@@ -19,6 +19,7 @@ const (
 type diskState struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
+	Owner     string `json:"owner,omitempty"`
 	Phase     Phase  `json:"phase"`
 	Message   string `json:"message,omitempty"`
 	Digest    string `json:"digest,omitempty"`

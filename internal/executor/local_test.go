@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // sh runs script with sh; the executor appends --request FILE --result FILE, so the script
@@ -15,6 +17,9 @@ func sh(script string) []string { return []string{"/bin/sh", "-c", script, "sh"}
 
 // done collects OnDone calls.
 type done struct{ ch chan string }
+
+// owner names a job's owner after the job, so OnDone reports the job's name.
+func owner(name string) metav1.OwnerReference { return metav1.OwnerReference{Name: name} }
 
 func newDone() *done { return &done{ch: make(chan string, 16)} }
 
@@ -61,7 +66,7 @@ func TestLocalReportsWhatTheBuildSaid(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx := context.Background()
-			if err := l.Submit(ctx, Spec{Namespace: "ns", Name: "job", Request: []byte(`{}`)}); err != nil {
+			if err := l.Submit(ctx, Spec{Namespace: "ns", Name: "job", Owner: owner("job"), Request: []byte(`{}`)}); err != nil {
 				t.Fatal(err)
 			}
 			d.wait(t, "ns/job")
@@ -88,7 +93,7 @@ func TestLocalRunsAJobOnceAndBoundsConcurrency(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, n := range []string{"a", "b", "c", "a"} {
-		if err := l.Submit(ctx, Spec{Namespace: "ns", Name: n, Request: []byte(n)}); err != nil {
+		if err := l.Submit(ctx, Spec{Namespace: "ns", Name: n, Owner: owner(n), Request: []byte(n)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -142,7 +147,7 @@ func TestLocalStateSurvivesARestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Submit(ctx, Spec{Namespace: "ns", Name: "finished", Request: []byte(`{}`)}); err != nil {
+	if err := l.Submit(ctx, Spec{Namespace: "ns", Name: "finished", Owner: owner("finished"), Request: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
 	d.wait(t, "ns/finished")
@@ -150,7 +155,7 @@ func TestLocalStateSurvivesARestart(t *testing.T) {
 	orphan := filepath.Join(dir, "ns", "orphan")
 	os.MkdirAll(orphan, 0o755)
 	os.WriteFile(filepath.Join(orphan, requestFile), []byte(`{}`), 0o644)
-	if err := writeState(orphan, diskState{Namespace: "ns", Name: "orphan", Phase: Running, PID: 999999}); err != nil {
+	if err := writeState(orphan, diskState{Namespace: "ns", Name: "orphan", Owner: "orphan", Phase: Running, PID: 999999}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -167,10 +172,10 @@ func TestLocalStateSurvivesARestart(t *testing.T) {
 		t.Fatalf("orphan after restart: %+v", s)
 	}
 	// Submitting the finished job again does nothing; the interrupted one runs again.
-	if err := l2.Submit(ctx, Spec{Namespace: "ns", Name: "finished", Request: []byte(`{}`)}); err != nil {
+	if err := l2.Submit(ctx, Spec{Namespace: "ns", Name: "finished", Owner: owner("finished"), Request: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := l2.Submit(ctx, Spec{Namespace: "ns", Name: "orphan", Request: []byte(`{}`)}); err != nil {
+	if err := l2.Submit(ctx, Spec{Namespace: "ns", Name: "orphan", Owner: owner("orphan"), Request: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
 	d2.wait(t, "ns/orphan")

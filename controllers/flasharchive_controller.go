@@ -1,0 +1,259 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"oras.land/oras-go/v2/errdef"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/internal/executor"
+	"github.com/flarecast/flarecast/internal/executor/build"
+	"github.com/flarecast/flarecast/internal/repository"
+)
+
+// archiveFinalizer untags a deleted FlashArchive's name in the repository; its blobs go at the
+// next garbage collection (flarecast archive gc), once nothing else reaches them.
+const archiveFinalizer = "flarecast.io/archive"
+
+// FlashArchiveReconciler turns a FlashArchive's spec into a build request, hands it to an
+// executor, and records what the executor reports. It never packs or derives anything itself.
+type FlashArchiveReconciler struct {
+	client.Client
+	// APIReader reads ConfigMaps and Secrets, uncached.
+	APIReader client.Reader
+	Recorder  recorder.EventRecorder
+	Executor  executor.Executor
+	// Repository is the location builds write to; Store is the manager's handle on it, to
+	// read results back and untag deleted archives.
+	Repository string
+	Store      repository.Store
+}
+
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=create;delete
+
+// Reconcile plans the archive's build, drives it through the executor and patches status.
+func (r *FlashArchiveReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var fa fcv1.FlashArchive
+	if err := r.Get(ctx, req.NamespacedName, &fa); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	u, err := reconcileUsage(ctx, r.Client, &fa, archiveReferrers)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !fa.DeletionTimestamp.IsZero() {
+		if u.Released {
+			return ctrl.Result{}, r.release(ctx, &fa)
+		}
+		st := fa.Status
+		st.Conditions = setConditions(r.Recorder, &fa, fa.Status.Conditions, u.InUse)
+		return ctrl.Result{}, r.apply(ctx, &fa, &st)
+	}
+	if controllerutil.AddFinalizer(&fa, archiveFinalizer) {
+		if err := r.Update(ctx, &fa); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer to FlashArchive %s: %w", req.NamespacedName, err)
+		}
+	}
+	p, err := planners[fa.Spec.Type](ctx, r, &fa)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	st, done, err := r.progress(ctx, &fa, p)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	st.Conditions = setConditions(r.Recorder, &fa, fa.Status.Conditions, st.Conditions[0], u.InUse)
+	if err := r.apply(ctx, &fa, &st); err != nil {
+		return ctrl.Result{}, err
+	}
+	if done != "" {
+		// The result is in the status now: the executor's record of the job can go.
+		if err := r.Executor.Forget(ctx, fa.Namespace, done); err != nil {
+			logf.FromContext(ctx).Error(err, "forget finished build", "job", done)
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *FlashArchiveReconciler) apply(ctx context.Context, fa *fcv1.FlashArchive, st *fcv1.FlashArchiveStatus) error {
+	if err := applyStatus(ctx, r.Client, fa, st); err != nil {
+		return fmt.Errorf("patch status of FlashArchive %s/%s: %w", fa.Namespace, fa.Name, err)
+	}
+	return nil
+}
+
+// progress moves the build of the planned inputs one step and returns the new status, whose
+// first condition is Ready, and the name of a job whose result it just recorded.
+func (r *FlashArchiveReconciler) progress(ctx context.Context, fa *fcv1.FlashArchive, p plan) (fcv1.FlashArchiveStatus, string, error) {
+	st := fa.Status
+	st.ObservedGeneration = fa.Generation
+	st.Conditions = nil
+	set := func(phase fcv1.ArchivePhase, ok bool, reason, msg string) {
+		st.Phase = phase
+		st.Conditions = []metav1.Condition{condition(fa, fcv1.ConditionReady, ok, reason, msg)}
+	}
+	if p.inputs == nil {
+		set(p.phase, false, p.reason, p.message)
+		return st, "", nil
+	}
+	inputs := p.inputs.Digest()
+	tag := archiveTag(fa)
+	if st.InputsDigest == string(inputs) && st.Phase == fcv1.ArchiveReady {
+		if err := r.ensureTag(ctx, tag, st.Digest); err != nil {
+			set(fcv1.ArchiveFailed, false, ReasonResultMissing, err.Error())
+			return st, "", nil
+		}
+		set(fcv1.ArchiveReady, true, ReasonBuilt, builtMessage(&st))
+		return st, "", nil
+	}
+	job := jobName(fa, inputs)
+	state, err := r.Executor.State(ctx, fa.Namespace, job)
+	if err != nil {
+		return st, "", err
+	}
+	switch {
+	case state.Phase == executor.Unknown || (state.Phase == executor.Failed && state.Retryable):
+		if err := r.submit(ctx, fa, job, tag, p.inputs); err != nil {
+			return st, "", err
+		}
+		set(fcv1.ArchiveBuilding, false, ReasonBuilding, fmt.Sprintf("build of inputs %s submitted as %s", short(inputs), job))
+	case state.Phase == executor.Pending || state.Phase == executor.Running:
+		set(fcv1.ArchiveBuilding, false, ReasonBuilding, fmt.Sprintf("build %s of inputs %s is %s", job, short(inputs), strings.ToLower(string(state.Phase))))
+	case state.Phase == executor.Failed:
+		set(fcv1.ArchiveFailed, false, ReasonBuildFailed, state.Message)
+	default:
+		ref := tag
+		if state.Digest != "" {
+			ref = state.Digest
+		}
+		res, err := build.Describe(ctx, r.Store, ref, inputs)
+		if err == nil {
+			err = r.ensureTag(ctx, tag, string(res.Digest))
+		}
+		if err != nil {
+			set(fcv1.ArchiveFailed, false, ReasonResultMissing, fmt.Sprintf("build %s succeeded but its result is not in %s: %v", job, r.Repository, err))
+			return st, "", nil
+		}
+		st.Digest, st.Size, st.InputsDigest, st.BaseDigest = string(res.Digest), res.Size, string(inputs), p.baseDigest
+		st.Location = r.Repository + ":" + tag
+		st.Sections = nil
+		for _, s := range res.Sections {
+			st.Sections = append(st.Sections, fcv1.ArchiveSection{Name: s.Name, MediaType: s.MediaType, Digest: string(s.Digest), Size: s.Size})
+		}
+		set(fcv1.ArchiveReady, true, ReasonBuilt, builtMessage(&st))
+		return st, job, nil
+	}
+	return st, "", nil
+}
+
+func builtMessage(st *fcv1.FlashArchiveStatus) string {
+	return fmt.Sprintf("built %s from inputs %s, stored at %s", st.Digest, short(digest.Digest(st.InputsDigest)), st.Location)
+}
+
+func (r *FlashArchiveReconciler) submit(ctx context.Context, fa *fcv1.FlashArchive, job, tag string, in *build.Inputs) error {
+	req, err := json.Marshal(build.Request{Archive: fa.Namespace + "/" + fa.Name, Repository: r.Repository, Tag: tag, Inputs: *in})
+	if err != nil {
+		return err
+	}
+	gvk, err := apiutil.GVKForObject(fa, r.Scheme())
+	if err != nil {
+		return err
+	}
+	owner := *metav1.NewControllerRef(fa, gvk)
+	if err := r.Executor.Submit(ctx, executor.Spec{Namespace: fa.Namespace, Name: job, Owner: owner, Request: req}); err != nil {
+		return fmt.Errorf("submit build of FlashArchive %s/%s: %w", fa.Namespace, fa.Name, err)
+	}
+	logf.FromContext(ctx).Info("submitted build", "job", job, "inputs", in.Digest())
+	return nil
+}
+
+// ensureTag makes the archive's name point at the digest its status records: a build of
+// older inputs that finished last must not leave its archive under the name.
+func (r *FlashArchiveReconciler) ensureTag(ctx context.Context, tag, dgst string) error {
+	desc, err := r.Store.Resolve(ctx, dgst)
+	if err != nil {
+		return fmt.Errorf("archive %s is not in %s: %w", dgst, r.Repository, err)
+	}
+	if cur, err := r.Store.Resolve(ctx, tag); err == nil && cur.Digest == desc.Digest {
+		return nil
+	}
+	if err := r.Store.Tag(ctx, desc, tag); err != nil {
+		return fmt.Errorf("tag %s as %s: %w", dgst, tag, err)
+	}
+	return nil
+}
+
+// release untags a deleted archive and lets it go.
+func (r *FlashArchiveReconciler) release(ctx context.Context, fa *fcv1.FlashArchive) error {
+	if !controllerutil.ContainsFinalizer(fa, archiveFinalizer) {
+		return nil
+	}
+	if err := r.Store.Untag(ctx, archiveTag(fa)); err != nil && !errors.Is(err, errdef.ErrNotFound) {
+		return fmt.Errorf("untag %s: %w", archiveTag(fa), err)
+	}
+	if fa.Status.InputsDigest != "" {
+		if err := r.Executor.Forget(ctx, fa.Namespace, jobName(fa, digest.Digest(fa.Status.InputsDigest))); err != nil {
+			return err
+		}
+	}
+	controllerutil.RemoveFinalizer(fa, archiveFinalizer)
+	if err := r.Update(ctx, fa); err != nil {
+		return fmt.Errorf("remove finalizer from FlashArchive %s/%s: %w", fa.Namespace, fa.Name, err)
+	}
+	r.Recorder.Eventf(fa, nil, "Normal", "Untagged", "Delete", "untagged %s in %s; its blobs go at the next garbage collection", archiveTag(fa), r.Repository)
+	return nil
+}
+
+// archiveTag is the archive's name in the repository: namespace.name, which is unique (a
+// namespace has no dot) and a valid OCI tag; a name too long for a tag is cut and suffixed
+// with a hash of the whole.
+func archiveTag(fa *fcv1.FlashArchive) string {
+	t := fa.Namespace + "." + fa.Name
+	if len(t) <= 128 {
+		return t
+	}
+	return t[:115] + "-" + hash(t)[:12]
+}
+
+// jobName is the build's name in the executor: the same archive and inputs give the same
+// name, so a build is submitted once; it fits a Job's 63 characters.
+func jobName(fa *fcv1.FlashArchive, inputs digest.Digest) string {
+	prefix := strings.ReplaceAll(fa.Name, ".", "-")
+	if len(prefix) > 46 {
+		prefix = strings.TrimRight(prefix[:46], "-")
+	}
+	return prefix + "-build-" + hash(fa.Name + "\x00" + string(inputs))[:10]
+}
+
+func hash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+func short(d digest.Digest) string {
+	if e := d.Encoded(); len(e) > 12 {
+		return d.Algorithm().String() + ":" + e[:12]
+	}
+	return string(d)
+}
+
+// requestFor maps a FlashArchive key to a reconcile request.
+func requestFor(namespace, name string) ctrl.Request {
+	return ctrl.Request{NamespacedName: types.NamespacedName{Namespace: namespace, Name: name}}
+}

@@ -1,0 +1,36 @@
+package controllers
+
+// Reasons of a FlashArchive's Ready condition and of a Cluster's ArchivesReady condition.
+const (
+	// ReasonBuilt: the archive is in the repository, built from the current inputs.
+	ReasonBuilt = "Built"
+	// ReasonBuilding: a build of the current inputs is pending or running in the executor.
+	ReasonBuilding = "Building"
+	// ReasonBuildFailed: the executor ran the build and it failed; the message says why.
+	ReasonBuildFailed = "BuildFailed"
+	// ReasonSourceNotSupported: the Generic archive's source is one this version cannot build.
+	ReasonSourceNotSupported = "SourceNotSupported"
+	// ReasonInvalidSpec: the spec is admissible but cannot be built (no arch, a base of the
+	// wrong type, a group of another cluster).
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonBaseNotFound: spec.baseRef names no FlashArchive.
+	ReasonBaseNotFound = "BaseNotFound"
+	// ReasonBaseNotReady: the base (or, for a deployable, the archive of a group of the same
+	// software load) is not Ready yet; the archive waits for it.
+	ReasonBaseNotReady = "BaseNotReady"
+	// ReasonNodesGroupNotFound: a deployable's spec.nodesGroupRef names no NodesGroup.
+	ReasonNodesGroupNotFound = "NodesGroupNotFound"
+	// ReasonModelNotReady: a deployable waits for its cluster's model to be complete and valid.
+	ReasonModelNotReady = "ModelNotReady"
+	// ReasonTemplateFailed: a foundation-service template did not render.
+	ReasonTemplateFailed = "TemplateFailed"
+	// ReasonResultMissing: the executor says the build succeeded but the repository does not
+	// hold an archive of the current inputs under the archive's name.
+	ReasonResultMissing = "ResultMissing"
+	// ReasonArchivesBuilt: every group's deployable archive is Ready.
+	ReasonArchivesBuilt = "ArchivesBuilt"
+	// ReasonNoArchiveRef: a group names no archive, so it has no deployable archive.
+	ReasonNoArchiveRef = "NoArchiveRef"
+	// ReasonArchivesNotReady: some group's deployable archive is missing or not Ready.
+	ReasonArchivesNotReady = "ArchivesNotReady"
+)
