@@ -87,6 +87,11 @@ func (r *DeployableReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 		return controllerutil.SetControllerReference(&g, fa, r.Scheme())
 	})
+	if apierrors.IsAlreadyExists(err) {
+		// An earlier pass created it and the cache has not caught up: its create event
+		// brings the group back if anything is left to do.
+		return ctrl.Result{}, nil
+	}
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("create or update FlashArchive %s: %w", name, err)
 	}
@@ -116,7 +121,6 @@ func (r *DeployableReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&fcv1.NodesGroup{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, finalizerOrDeletionChanged()))).
 		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.groupsOfCluster)).
 		Owns(&fcv1.FlashArchive{}, builder.WithPredicates(predicate.Funcs{
-			CreateFunc: func(_ event.CreateEvent) bool { return false },
 			UpdateFunc: func(_ event.UpdateEvent) bool { return false },
 		})).
 		Named("deployable").

@@ -1,0 +1,374 @@
+package controllers_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/internal/archive"
+	"github.com/flarecast/flarecast/internal/repository"
+)
+
+// tinyRootfs writes a plain tar of a three-entry root file system and returns its file://
+// URL and digest.
+func tinyRootfs(t *testing.T) (string, string) {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	tw.WriteHeader(&tar.Header{Name: "etc/", Mode: 0o755, Typeflag: tar.TypeDir})
+	for name, body := range map[string]string{"etc/os-release": "ID=tiny\n"} {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(body))
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "rootfs.tar")
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return "file://" + p, string(digest.FromBytes(b.Bytes()))
+}
+
+func genericArchive(ns, name, url, dgst string) *fcv1.FlashArchive {
+	return &fcv1.FlashArchive{ObjectMeta: objMeta(ns, name), Spec: fcv1.FlashArchiveSpec{
+		Type: fcv1.ArchiveGeneric, Arch: "amd64", OS: &fcv1.OSSpec{Name: "tiny", Version: "1"},
+		Source: &fcv1.ArchiveSource{Rootfs: &fcv1.RootfsSource{URL: url, Digest: dgst}},
+	}}
+}
+
+// archiveState waits for a FlashArchive's Ready condition to have the status and reason
+// given, for its current generation, and returns the archive.
+func archiveState(t *testing.T, ns, name string, phase fcv1.ArchivePhase, status metav1.ConditionStatus, reason, contains string) *fcv1.FlashArchive {
+	t.Helper()
+	var fa *fcv1.FlashArchive
+	eventually(t, fmt.Sprintf("FlashArchive %s %s/%s", name, phase, reason), func() error {
+		fa = &fcv1.FlashArchive{}
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, fa); err != nil {
+			return err
+		}
+		if fa.Status.Phase != phase {
+			return fmt.Errorf("phase %q, want %s (%v)", fa.Status.Phase, phase, fa.Status.Conditions)
+		}
+		return wantCondition(fa, fa.Status.Conditions, fcv1.ConditionReady, status, reason, contains)
+	})
+	return fa
+}
+
+func openRepo(t *testing.T) repository.Store {
+	t.Helper()
+	s, err := repository.Open(context.Background(), repoDir, repository.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// extracted extracts the archive of a FlashArchive from the suite's repository.
+func extracted(t *testing.T, fa *fcv1.FlashArchive) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := archive.Extract(context.Background(), openRepo(t), fa.Status.Digest, dir, archive.ExtractOptions{Rootless: true}); err != nil {
+		t.Fatalf("extract %s: %v", fa.Name, err)
+	}
+	return dir
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestGenericFromFileRootfsIsBuiltIntoTheRepository(t *testing.T) {
+	ns := newNamespace(t)
+	url, dgst := tinyRootfs(t)
+	createAll(t, ns, []client.Object{genericArchive(ns, "base", url, dgst)})
+	fa := archiveState(t, ns, "base", fcv1.ArchiveReady, metav1.ConditionTrue, "Built", "built sha256:")
+
+	desc, err := openRepo(t).Resolve(context.Background(), ns+".base")
+	if err != nil {
+		t.Fatalf("the repository has no %s.base: %v", ns, err)
+	}
+	st := fa.Status
+	if string(desc.Digest) != st.Digest || st.InputsDigest == "" || st.ObservedGeneration != fa.Generation ||
+		st.Location != repoDir+":"+ns+".base" || len(st.Sections) != 2 || st.Sections[1].Name != "archive" ||
+		st.Size != st.Sections[0].Size+st.Sections[1].Size {
+		t.Fatalf("status %+v, repository has %s", st, desc.Digest)
+	}
+	if got := readFile(t, filepath.Join(extracted(t, fa), "etc/os-release")); got != "ID=tiny\n" {
+		t.Fatalf("os-release %q", got)
+	}
+	if !controllerHasFinalizers(fa, "flarecast.io/archive", "flarecast.io/in-use") {
+		t.Fatalf("finalizers %v", fa.Finalizers)
+	}
+}
+
+func controllerHasFinalizers(o client.Object, want ...string) bool {
+	have := map[string]bool{}
+	for _, f := range o.GetFinalizers() {
+		have[f] = true
+	}
+	for _, w := range want {
+		if !have[w] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestARootfsWithAnotherDigestFailsTheBuild(t *testing.T) {
+	ns := newNamespace(t)
+	url, _ := tinyRootfs(t)
+	wrong := string(digest.FromString("not this tarball"))
+	createAll(t, ns, []client.Object{genericArchive(ns, "base", url, wrong)})
+	archiveState(t, ns, "base", fcv1.ArchiveFailed, metav1.ConditionFalse, "BuildFailed", "spec.source.rootfs.digest says "+wrong)
+	if _, err := openRepo(t).Resolve(context.Background(), ns+".base"); err == nil {
+		t.Fatal("a refused rootfs was tagged in the repository")
+	}
+}
+
+func TestUnsupportedSourceSaysWhichSourcesThisVersionBuilds(t *testing.T) {
+	ns := newNamespace(t)
+	createAll(t, ns, readManifests(t, "config/samples/flasharchive.yaml"))
+	archiveState(t, ns, "debian12-base", fcv1.ArchiveFailed, metav1.ConditionFalse, "SourceNotSupported",
+		"spec.source.image (docker.io/library/debian:12) is not supported: this version of flarecast builds Generic archives from source.rootfs")
+}
+
+func configured(ns, name, base string, conf *fcv1.Configuration) *fcv1.FlashArchive {
+	return &fcv1.FlashArchive{ObjectMeta: objMeta(ns, name), Spec: fcv1.FlashArchiveSpec{
+		Type: fcv1.ArchiveConfigured, BaseRef: &fcv1.LocalObjectReference{Name: base}, Configuration: conf,
+	}}
+}
+
+func TestConfiguredWaitsForItsBaseAndTakesConfigMapContent(t *testing.T) {
+	ns := newNamespace(t)
+	script := "#!/bin/sh\necho configured\n"
+	conf := &fcv1.Configuration{
+		Files: []fcv1.ConfigFile{{Path: "/etc/app.conf", Mode: 0o640,
+			Source: fcv1.ConfigSource{ConfigMapKeyRef: &fcv1.KeyReference{Name: "app", Key: "app.conf"}}}},
+		Scripts: []fcv1.Script{{Name: "setup.sh", Stage: fcv1.StageBeforeServices, Order: 10,
+			Source: fcv1.ConfigSource{Inline: &script}}},
+	}
+	createAll(t, ns, []client.Object{configured(ns, "conf", "base", conf)})
+	archiveState(t, ns, "conf", fcv1.ArchivePending, metav1.ConditionFalse, "BaseNotFound", "FlashArchive base is not found")
+
+	// A base that cannot be built keeps it waiting, with the base named.
+	createAll(t, ns, []client.Object{&fcv1.FlashArchive{ObjectMeta: objMeta(ns, "base"), Spec: fcv1.FlashArchiveSpec{
+		Type: fcv1.ArchiveGeneric, Arch: "amd64", Source: &fcv1.ArchiveSource{Image: &fcv1.ImageSource{Ref: "example.org/os:1"}}}}})
+	archiveState(t, ns, "conf", fcv1.ArchivePending, metav1.ConditionFalse, "BaseNotReady", "waiting for base FlashArchive base to be Ready (it is Failed: SourceNotSupported)")
+
+	// The base gets a source this version builds: the configured archive follows through the
+	// watch on its base, and now misses its ConfigMap.
+	url, dgst := tinyRootfs(t)
+	update(t, &fcv1.FlashArchive{ObjectMeta: objMeta(ns, "base")}, func(o client.Object) {
+		o.(*fcv1.FlashArchive).Spec.Source = &fcv1.ArchiveSource{Rootfs: &fcv1.RootfsSource{URL: url, Digest: dgst}}
+	})
+	base := archiveState(t, ns, "base", fcv1.ArchiveReady, metav1.ConditionTrue, "Built", "")
+	archiveState(t, ns, "conf", fcv1.ArchivePending, metav1.ConditionFalse, "ConfigurationMissing",
+		"spec.configuration.files[/etc/app.conf]: ConfigMap app is not found")
+	cm := &corev1.ConfigMap{ObjectMeta: objMeta(ns, "app"), Data: map[string]string{"other": "x"}}
+	createAll(t, ns, []client.Object{cm})
+	archiveState(t, ns, "conf", fcv1.ArchivePending, metav1.ConditionFalse, "ConfigurationMissing", "ConfigMap app has no key app.conf")
+	update(t, cm, func(o client.Object) { o.(*corev1.ConfigMap).Data["app.conf"] = "answer=42\n" })
+
+	fa := archiveState(t, ns, "conf", fcv1.ArchiveReady, metav1.ConditionTrue, "Built", "")
+	if fa.Status.BaseDigest != base.Status.Digest || fa.Status.Sections[1].Digest != base.Status.Sections[1].Digest {
+		t.Fatalf("configured status %+v does not share the base's binary section %+v", fa.Status, base.Status)
+	}
+	root := extracted(t, fa)
+	if got := readFile(t, filepath.Join(root, "etc/app.conf")); got != "answer=42\n" {
+		t.Fatalf("app.conf %q", got)
+	}
+	if got := readFile(t, filepath.Join(root, archive.ConfigurationDir, "scripts/setup.sh")); got != script {
+		t.Fatalf("setup.sh %q", got)
+	}
+}
+
+func TestDeletionIsHeldWhileADerivedArchiveExistsThenUntags(t *testing.T) {
+	ns := newNamespace(t)
+	url, dgst := tinyRootfs(t)
+	createAll(t, ns, []client.Object{genericArchive(ns, "base", url, dgst), configured(ns, "conf", "base", nil)})
+	archiveState(t, ns, "conf", fcv1.ArchiveReady, metav1.ConditionTrue, "Built", "")
+	ctx := context.Background()
+	if err := k8s.Delete(ctx, &fcv1.FlashArchive{ObjectMeta: objMeta(ns, "base")}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "base held", func() error {
+		fa := get(t, ns, "base", &fcv1.FlashArchive{})
+		return wantCondition(fa, fa.Status.Conditions, fcv1.ConditionInUse, metav1.ConditionTrue, "DeletionBlocked",
+			"deletion waits: FlashArchive conf still references this FlashArchive; remove spec.baseRef there first")
+	})
+	if _, err := openRepo(t).Resolve(ctx, ns+".base"); err != nil {
+		t.Fatalf("a held archive was untagged: %v", err)
+	}
+	if err := k8s.Delete(ctx, &fcv1.FlashArchive{ObjectMeta: objMeta(ns, "conf")}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "both archives gone", func() error {
+		for _, n := range []string{"conf", "base"} {
+			if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: n}, &fcv1.FlashArchive{}); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("%s: %v", n, err)
+			}
+		}
+		return nil
+	})
+	for _, tag := range []string{ns + ".base", ns + ".conf"} {
+		if _, err := openRepo(t).Resolve(ctx, tag); err == nil {
+			t.Errorf("%s is still tagged after its FlashArchive was deleted", tag)
+		}
+	}
+}
+
+// sampleSiteBuildable is the sample site with its generic archive built from a tiny rootfs
+// instead of a container image, which this version does not build.
+func sampleSiteBuildable(t *testing.T, ns string) {
+	t.Helper()
+	url, dgst := tinyRootfs(t)
+	var objs []client.Object
+	for _, o := range readManifests(t, sampleSite...) {
+		if fa, ok := o.(*fcv1.FlashArchive); ok && fa.Name == "debian12-base" {
+			fa.Spec.Source = &fcv1.ArchiveSource{Rootfs: &fcv1.RootfsSource{URL: url, Digest: dgst}}
+		}
+		objs = append(objs, o)
+	}
+	createAll(t, ns, objs)
+}
+
+var sampleGroups = []string{"dataless", "diskless", "masters"}
+
+func TestDeployablesAreMadeForTheSampleGroupsAndFollowTheNetwork(t *testing.T) {
+	ns := newNamespace(t)
+	sampleSiteBuildable(t, ns)
+	digests := map[string]string{}
+	for _, g := range sampleGroups {
+		fa := archiveState(t, ns, "edge-"+g, fcv1.ArchiveReady, metav1.ConditionTrue, "Built", "")
+		if fa.Spec.Type != fcv1.ArchiveDeployable || fa.Labels["flarecast.io/cluster"] != "edge" || fa.Labels["flarecast.io/nodes-group"] != g ||
+			len(fa.OwnerReferences) != 1 || fa.OwnerReferences[0].Kind != "NodesGroup" || fa.OwnerReferences[0].Name != g {
+			t.Fatalf("deployable %s: %+v %+v", fa.Name, fa.ObjectMeta, fa.Spec)
+		}
+		digests[g] = fa.Status.Digest
+	}
+	masters := get(t, ns, "edge-masters", &fcv1.FlashArchive{})
+	root := extracted(t, masters)
+	golden, err := os.ReadFile(filepath.Join("..", "internal", "render", "testdata", "edge-cmm-nodes.conf.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(root, "etc/flarecast/cmm/nodes.conf")); got != string(golden) {
+		t.Fatalf("cmm nodes.conf in the masters' deployable:\n%s\nwant (internal/render golden):\n%s", got, golden)
+	}
+	// The group's own configuration travels in its deployable.
+	if got := readFile(t, filepath.Join(root, "etc/motd")); got != "edge cluster master-eligible node\n" {
+		t.Fatalf("motd %q", got)
+	}
+	if load := readFile(t, filepath.Join(root, archive.ClusterDir, "software-load.json")); !strings.Contains(load, `"cluster": "edge"`) {
+		t.Fatalf("software-load.json %s", load)
+	}
+
+	var descriptor string
+	eventually(t, "the cluster's software load", func() error {
+		cl := get(t, ns, "edge", &fcv1.Cluster{})
+		if err := wantCondition(cl, cl.Status.Conditions, fcv1.ConditionArchivesReady, metav1.ConditionTrue, "ArchivesBuilt", ""); err != nil {
+			return err
+		}
+		swl := cl.Status.SoftwareLoad
+		if swl == nil || !strings.HasPrefix(swl.DescriptorDigest, "sha256:") || len(swl.Archives) != 3 {
+			return fmt.Errorf("softwareLoad %+v", swl)
+		}
+		for _, a := range swl.Archives {
+			if a.FlashArchive != "edge-"+a.NodesGroup || a.Digest != digests[a.NodesGroup] {
+				return fmt.Errorf("softwareLoad entry %+v, want digest %s", a, digests[a.NodesGroup])
+			}
+		}
+		descriptor = swl.DescriptorDigest
+		return nil
+	})
+
+	// m1 gets another external address: every deployable's node table changes, so each is
+	// built again from new inputs, and the Cluster follows.
+	before := get(t, ns, "edge-masters", &fcv1.FlashArchive{}).Status.InputsDigest
+	update(t, &fcv1.Network{ObjectMeta: objMeta(ns, "edge-net")}, func(o client.Object) {
+		n := o.(*fcv1.Network)
+		for i := range n.Spec.Addresses {
+			if n.Spec.Addresses[i].Node == "m1" {
+				n.Spec.Addresses[i].IP = "198.19.100.11"
+			}
+		}
+	})
+	eventually(t, "deployables rebuilt from the new model", func() error {
+		for _, g := range sampleGroups {
+			fa := get(t, ns, "edge-"+g, &fcv1.FlashArchive{})
+			if fa.Status.Phase != fcv1.ArchiveReady || fa.Status.Digest == digests[g] {
+				return fmt.Errorf("%s: %s %s", fa.Name, fa.Status.Phase, fa.Status.Digest)
+			}
+		}
+		return nil
+	})
+	after := get(t, ns, "edge-masters", &fcv1.FlashArchive{})
+	if after.Status.InputsDigest == before {
+		t.Fatal("the inputs digest did not change with the model")
+	}
+	if got := readFile(t, filepath.Join(extracted(t, after), archive.ClusterDir, "cluster.json")); !strings.Contains(got, "198.19.100.11") {
+		t.Fatalf("cluster.json lacks the new address: %s", got)
+	}
+	eventually(t, "the cluster's software load follows", func() error {
+		cl := get(t, ns, "edge", &fcv1.Cluster{})
+		for _, a := range cl.Status.SoftwareLoad.Archives {
+			if want := get(t, ns, a.FlashArchive, &fcv1.FlashArchive{}).Status.Digest; a.Digest != want {
+				return fmt.Errorf("%s: %s, archive is %s", a.NodesGroup, a.Digest, want)
+			}
+		}
+		if !meta.IsStatusConditionTrue(cl.Status.Conditions, fcv1.ConditionArchivesReady) {
+			return fmt.Errorf("ArchivesReady is not True: %v", cl.Status.Conditions)
+		}
+		// The descriptor names archives and nodes, not addresses: it stays.
+		if cl.Status.SoftwareLoad.DescriptorDigest != descriptor {
+			return fmt.Errorf("descriptor %s, was %s", cl.Status.SoftwareLoad.DescriptorDigest, descriptor)
+		}
+		return nil
+	})
+}
+
+func TestDeployablesWaitForTheModelAndTheBase(t *testing.T) {
+	ns := newNamespace(t)
+	// The sample site without its Network: the model is partial, no deployable is made.
+	var objs []client.Object
+	for _, o := range readManifests(t, sampleSite...) {
+		if _, ok := o.(*fcv1.Network); !ok {
+			objs = append(objs, o)
+		}
+	}
+	createAll(t, ns, objs)
+	eventually(t, "cluster incomplete, archives not ready", func() error {
+		cl := get(t, ns, "edge", &fcv1.Cluster{})
+		return wantCondition(cl, cl.Status.Conditions, fcv1.ConditionArchivesReady, metav1.ConditionFalse, "ModelNotReady", "complete")
+	})
+	var list fcv1.FlashArchiveList
+	if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil || len(list.Items) != 1 {
+		t.Fatalf("archives before the model is complete: %d (%v)", len(list.Items), err)
+	}
+	// The Network arrives: the deployables are made, and wait for the image-sourced base.
+	createAll(t, ns, readManifests(t, "config/samples/network.yaml"))
+	archiveState(t, ns, "edge-masters", fcv1.ArchivePending, metav1.ConditionFalse, "BaseNotReady", "debian12-base")
+	eventually(t, "cluster names the base it waits for", func() error {
+		cl := get(t, ns, "edge", &fcv1.Cluster{})
+		return wantCondition(cl, cl.Status.Conditions, fcv1.ConditionArchivesReady, metav1.ConditionFalse, "BaseNotReady", "NodesGroup dataless")
+	})
+}
