@@ -5,6 +5,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/controllers"
 	"github.com/flarecast/flarecast/internal/cli"
 	"github.com/flarecast/flarecast/internal/executor"
@@ -15,8 +20,20 @@ import (
 const asCLI = "FLARECAST_TEST_AS_CLI"
 
 // repoDir is the archive repository of the suite's manager; buildsDir its local executor's
-// state.
-var repoDir, buildsDir string
+// state; both are under archivesBase.
+var repoDir, buildsDir, archivesBase string
+
+// jobExecutorLabel marks the FlashArchives of the job-executor test: the suite's manager
+// leaves them to the manager that test starts.
+const jobExecutorLabel = "flarecast.io/test-executor"
+
+func mainCache() cache.Options {
+	sel, err := labels.Parse("!" + jobExecutorLabel)
+	if err != nil {
+		panic(err)
+	}
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{&fcv1.FlashArchive{}: {Label: sel}}}
+}
 
 func runCLI(args []string) int {
 	root := cli.NewRootCommand()
@@ -29,11 +46,12 @@ func runCLI(args []string) int {
 }
 
 func archiveOptions() controllers.ArchiveOptions {
-	base, err := os.MkdirTemp("", "flarecast-controllers-")
+	var err error
+	archivesBase, err = os.MkdirTemp("", "flarecast-controllers-")
 	if err != nil {
 		panic(err)
 	}
-	repoDir, buildsDir = filepath.Join(base, "repo"), filepath.Join(base, "builds")
+	repoDir, buildsDir = filepath.Join(archivesBase, "repo"), filepath.Join(archivesBase, "builds")
 	self, err := os.Executable()
 	if err != nil {
 		panic(err)

@@ -55,6 +55,18 @@ func Setup(ctx context.Context, mgr ctrl.Manager, archives ArchiveOptions) error
 	return setupArchives(ctx, mgr, archives)
 }
 
+// SetupArchives registers only the FlashArchive reconciler, with the indexes it lists
+// through: for a manager that builds archives beside one that runs the model controllers.
+func SetupArchives(ctx context.Context, mgr ctrl.Manager, archives ArchiveOptions) error {
+	if err := SetupIndexes(ctx, mgr); err != nil {
+		return err
+	}
+	if err := setupArchiveIndexes(ctx, mgr); err != nil {
+		return err
+	}
+	return setupArchives(ctx, mgr, archives)
+}
+
 func setupArchives(ctx context.Context, mgr ctrl.Manager, o ArchiveOptions) error {
 	store, err := repository.Open(ctx, o.Repository, repository.Options{})
 	if err != nil {

@@ -37,7 +37,9 @@ func TestMain(m *testing.M) {
 		// The local executor runs builds as `<this binary> archive build …`: be flarecast.
 		os.Exit(runCLI(os.Args[1:]))
 	}
-	os.Exit(run(m))
+	code := run(m)
+	os.RemoveAll(archivesBase)
+	os.Exit(code)
 }
 
 func run(m *testing.M) int {
@@ -68,7 +70,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "client:", err)
 		return 1
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: cli.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: cli.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, Cache: mainCache()})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
 		return 1

@@ -1,0 +1,168 @@
+package controllers_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/controllers"
+	"github.com/flarecast/flarecast/internal/cli"
+	"github.com/flarecast/flarecast/internal/executor"
+	"github.com/flarecast/flarecast/internal/executor/build"
+	"github.com/flarecast/flarecast/internal/repository"
+)
+
+// startJobManager runs a second manager that builds the labelled FlashArchives of namespace
+// ns with the job executor, into repo.
+func startJobManager(t *testing.T, ns, repo string) {
+	t.Helper()
+	sel, _ := labels.Parse(jobExecutorLabel + "=job")
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: cli.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}},
+			ByObject: map[client.Object]cache.ByObject{&fcv1.FlashArchive{}: {Label: sel}}},
+		// The suite's manager already runs controllers of these names.
+		Controller: config.Controller{SkipNameValidation: ptrTo(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	err = controllers.SetupArchives(ctx, mgr, controllers.ArchiveOptions{Repository: repo, Executor: controllers.ExecutorJob,
+		Job: executor.JobOptions{Image: "registry.example/flarecast:test", RepositoryClaim: "archives", RepositoryPath: repo, ServiceAccount: "builder"}})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("job manager: %v", err)
+		}
+	})
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// buildJob waits for the Job of a FlashArchive's build and returns it.
+func buildJob(t *testing.T, ns, archive string) *batchv1.Job {
+	t.Helper()
+	var job *batchv1.Job
+	eventually(t, "the build Job of "+archive, func() error {
+		var list batchv1.JobList
+		if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for i := range list.Items {
+			j := &list.Items[i]
+			if len(j.OwnerReferences) == 1 && j.OwnerReferences[0].Name == archive {
+				job = j
+				return nil
+			}
+		}
+		return fmt.Errorf("no Job owned by %s among %d", archive, len(list.Items))
+	})
+	return job
+}
+
+// setJobStatus writes what the Job controller would once the pod ended.
+func setJobStatus(t *testing.T, job *batchv1.Job, succeeded bool) {
+	t.Helper()
+	now := metav1.NewTime(time.Now().Truncate(time.Second))
+	st := batchv1.JobStatus{StartTime: &now}
+	if succeeded {
+		st.Succeeded, st.CompletionTime = 1, &now
+		st.Conditions = []batchv1.JobCondition{
+			{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now}}
+	} else {
+		st.Failed = 1
+		st.Conditions = []batchv1.JobCondition{
+			{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now},
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now}}
+	}
+	job.Status = st
+	if err := k8s.Status().Update(context.Background(), job); err != nil {
+		t.Fatalf("write Job status: %v", err)
+	}
+}
+
+// TestJobExecutorBuildsInAJobAndFollowsItsStatus plays the kubelet, which envtest lacks: it
+// runs the Job's command (flarecast archive build with the request from the Job's
+// ConfigMap) and writes the Job's status; the FlashArchive follows the Job.
+func TestJobExecutorBuildsInAJobAndFollowsItsStatus(t *testing.T) {
+	ns := newNamespace(t)
+	repo := t.TempDir()
+	startJobManager(t, ns, repo)
+	url, dgst := tinyRootfs(t)
+	good, bad := genericArchive(ns, "base", url, dgst), genericArchive(ns, "broken", url, dgst)
+	for _, fa := range []*fcv1.FlashArchive{good, bad} {
+		fa.Labels = map[string]string{jobExecutorLabel: "job"}
+	}
+	createAll(t, ns, []client.Object{good, bad})
+
+	job := buildJob(t, ns, "base")
+	pod := job.Spec.Template.Spec
+	c := pod.Containers[0]
+	if owner := job.OwnerReferences[0]; owner.Kind != "FlashArchive" || owner.Controller == nil || !*owner.Controller ||
+		job.Spec.BackoffLimit == nil || *job.Spec.BackoffLimit != 0 || pod.RestartPolicy != corev1.RestartPolicyNever ||
+		pod.ServiceAccountName != "builder" || c.Image != "registry.example/flarecast:test" ||
+		strings.Join(append(c.Command, c.Args...), " ") != "flarecast archive build --request /etc/flarecast/request/request.json" ||
+		len(job.Name) > 63 {
+		t.Fatalf("Job %s: %+v", job.Name, job)
+	}
+	mounts := map[string]string{}
+	for _, m := range c.VolumeMounts {
+		mounts[m.Name] = m.MountPath
+	}
+	vols := map[string]corev1.Volume{}
+	for _, v := range pod.Volumes {
+		vols[v.Name] = v
+	}
+	if mounts["repository"] != repo || vols["repository"].PersistentVolumeClaim == nil || vols["repository"].PersistentVolumeClaim.ClaimName != "archives" ||
+		mounts["request"] != "/etc/flarecast/request" || vols["request"].ConfigMap == nil || vols["request"].ConfigMap.Name != job.Name {
+		t.Fatalf("Job volumes %+v mounts %+v", pod.Volumes, c.VolumeMounts)
+	}
+	archiveState(t, ns, "base", fcv1.ArchiveBuilding, metav1.ConditionFalse, "Building", job.Name)
+
+	// The pod: the request from the ConfigMap, run by the command the Job names.
+	cm := get(t, ns, job.Name, &corev1.ConfigMap{})
+	var req build.Request
+	if err := json.Unmarshal([]byte(cm.Data["request.json"]), &req); err != nil || req.Tag != ns+".base" || req.Repository != repo {
+		t.Fatalf("request %+v (%v)", req, err)
+	}
+	reqFile := filepath.Join(t.TempDir(), "request.json")
+	os.WriteFile(reqFile, []byte(cm.Data["request.json"]), 0o644)
+	if code := runCLI([]string{"archive", "build", "--request", reqFile}); code != 0 {
+		t.Fatalf("archive build exited %d", code)
+	}
+	setJobStatus(t, job, true)
+	fa := archiveState(t, ns, "base", fcv1.ArchiveReady, metav1.ConditionTrue, "Built", "")
+	s, _ := repository.Open(context.Background(), repo, repository.Options{})
+	if desc, err := s.Resolve(context.Background(), ns+".base"); err != nil || string(desc.Digest) != fa.Status.Digest {
+		t.Fatalf("repository has %v (%v), status says %s", desc.Digest, err, fa.Status.Digest)
+	}
+
+	// The other build's pod fails: the archive is Failed with the Job's reason.
+	setJobStatus(t, buildJob(t, ns, "broken"), false)
+	archiveState(t, ns, "broken", fcv1.ArchiveFailed, metav1.ConditionFalse, "BuildFailed", "BackoffLimitExceeded")
+}
