@@ -70,7 +70,12 @@ func (r *FlashArchiveReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			return ctrl.Result{}, fmt.Errorf("add finalizer to FlashArchive %s: %w", req.NamespacedName, err)
 		}
 	}
-	p, err := planners[fa.Spec.Type](ctx, r, &fa)
+	planner, ok := planners[fa.Spec.Type]
+	if !ok {
+		// The API server admits only the three types; an unknown one is a newer API.
+		return ctrl.Result{}, nil
+	}
+	p, err := planner(ctx, r, &fa)
 	if err != nil {
 		return ctrl.Result{}, err
 	}

@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"fmt"
+	"path"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -49,8 +50,8 @@ func NewJob(opts JobOptions) (*Job, error) {
 	if opts.Image == "" {
 		return nil, fmt.Errorf("job executor: an image is required")
 	}
-	if opts.RepositoryClaim != "" && opts.RepositoryPath == "" {
-		return nil, fmt.Errorf("job executor: the repository claim needs the path it is mounted at")
+	if opts.RepositoryClaim != "" && !path.IsAbs(opts.RepositoryPath) {
+		return nil, fmt.Errorf("job executor: the repository claim is mounted at the repository's path, which must be absolute (not %q)", opts.RepositoryPath)
 	}
 	if len(opts.Command) == 0 {
 		opts.Command = []string{"flarecast", "archive", "build"}
