@@ -36,6 +36,50 @@ show() {
   k get clusters.flarecast.io -o custom-columns='CLUSTER:.metadata.name,COMPLETE:.status.conditions[?(@.type=="ModelComplete")].status,VALID:.status.conditions[?(@.type=="Valid")].status,NODES:.status.nodes.total,WHY:.status.conditions[?(@.type=="ModelComplete")].message'
 }
 
+# archives builds a generic archive from a tiny root file system tarball written into $state,
+# points the edge cluster's groups at it, and shows the deployable archives and the software
+# load the controllers make from it.
+archives() {
+  local tree="$state/rootfs" tarball="$state/rootfs.tar"
+  rm -rf "$tree" && mkdir -p "$tree/etc" "$tree/usr/bin"
+  echo 'ID=flarecast-demo' >"$tree/etc/os-release"
+  printf '#!/bin/sh\necho hello from a flash archive\n' >"$tree/usr/bin/hello" && chmod 755 "$tree/usr/bin/hello"
+  tar -C "$tree" -cf "$tarball" .
+  local digest="sha256:$(sha256sum "$tarball" | cut -d' ' -f1)"
+  echo
+  echo "\$ kubectl apply -f -   # a Generic archive from $tarball ($digest)"
+  k apply -f - <<YAML
+apiVersion: flarecast.io/v1alpha1
+kind: FlashArchive
+metadata:
+  name: demo-base
+spec:
+  type: Generic
+  arch: amd64
+  os: {name: demo, version: "1"}
+  source:
+    rootfs:
+      url: file://$PWD/$tarball
+      digest: $digest
+YAML
+  k wait --for=jsonpath='{.status.phase}'=Ready flasharchives.flarecast.io/demo-base --timeout=120s >/dev/null
+  echo "\$ kubectl patch nodesgroups masters dataless diskless   # spec.archiveRef: demo-base"
+  for g in masters dataless diskless; do
+    k patch nodesgroups.flarecast.io "$g" --type merge -p '{"spec":{"archiveRef":{"name":"demo-base"}}}'
+  done
+  k wait --for=condition=ArchivesReady clusters.flarecast.io/edge --timeout=120s >/dev/null
+  echo
+  echo "\$ kubectl get flasharchives -o wide"
+  k get flasharchives.flarecast.io -o wide
+  echo
+  echo "\$ kubectl get clusters edge -o custom-columns=… (software load)"
+  k get clusters.flarecast.io edge -o custom-columns='CLUSTER:.metadata.name,ARCHIVES-READY:.status.conditions[?(@.type=="ArchivesReady")].status,DESCRIPTOR:.status.softwareLoad.descriptorDigest'
+  k get clusters.flarecast.io edge -o jsonpath='{range .status.softwareLoad.archives[*]}{.nodesGroup}{"\t"}{.flashArchive}{"\t"}{.digest}{"\n"}{end}'
+  echo
+  echo "\$ flarecast archive ls --repo $state/repo"
+  bin/flarecast archive ls --repo "$state/repo"
+}
+
 up() {
   mkdir -p "$state"
   if [ -f "$state/controlplane.pid" ] && kill -0 "$(cat "$state/controlplane.pid")" 2>/dev/null; then
@@ -55,8 +99,10 @@ up() {
   [ -s "$state/kubeconfig" ] || { cat "$state/controlplane.log" >&2; echo "the API server did not start" >&2; exit 1; }
 
   echo "starting flarecast manager (logs: $state/manager.log)"
+  rm -rf "$state/repo" "$state/builds"
   setsid bin/flarecast manager --kubeconfig "$state/kubeconfig" --metrics-bind-address 127.0.0.1:0 \
-    --health-probe-bind-address 127.0.0.1:0 --log-development >"$state/manager.log" 2>&1 &
+    --health-probe-bind-address 127.0.0.1:0 --log-development \
+    --repo "$state/repo" --executor local --executor-state-dir "$state/builds" >"$state/manager.log" 2>&1 &
   echo $! >"$state/manager.pid"
 
   echo
@@ -74,6 +120,8 @@ up() {
   k apply -f config/samples/partial-completion/
   k wait --for=condition=ModelComplete clusters.flarecast.io/lab --timeout=60s >/dev/null
   show
+
+  archives
 
   if [ -t 0 ] && [ -z "${DEMO_EXIT:-}" ]; then
     echo

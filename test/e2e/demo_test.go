@@ -13,8 +13,9 @@ import (
 
 // TestDemoShowsTheSampleSiteCompleteAndValid runs `hack/demo.sh up` (what `make demo` runs)
 // non-interactively: it must start the API server, etcd and the manager, show the edge cluster
-// ModelComplete and Valid, show the partial lab cluster completed by its Network, then stop
-// everything it started.
+// ModelComplete and Valid, show the partial lab cluster completed by its Network, build a
+// generic archive and the edge groups' deployables from it with the cluster's software load,
+// then stop everything it started.
 func TestDemoShowsTheSampleSiteCompleteAndValid(t *testing.T) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		if os.Getenv("FLARECAST_REQUIRE_PEERS") != "" {
@@ -40,6 +41,13 @@ func TestDemoShowsTheSampleSiteCompleteAndValid(t *testing.T) {
 		regexp.MustCompile(`(?m)^lab\s+False\s+True\s+2\s+.*Network lab-net is not found`),
 		regexp.MustCompile(`(?m)^lab\s+True\s+True\s+2\s+every node is placed and addressed`),
 		regexp.MustCompile(`(?m)^nodesgroup.flarecast.io/diskless\s+edge\s+NonMasterEligible\s+Diskless\s+4\s+True`),
+		// A generic archive from the tarball the demo writes, the deployables made from it for
+		// the edge groups, and the cluster's software load.
+		regexp.MustCompile(`(?m)^demo-base\s+Generic\s+Ready\s+\d+\s+sha256:[0-9a-f]{64}`),
+		regexp.MustCompile(`(?m)^edge-masters\s+Deployable\s+Ready\s+\d+\s+sha256:[0-9a-f]{64}`),
+		regexp.MustCompile(`(?m)^edge\s+True\s+sha256:[0-9a-f]{64}$`),
+		regexp.MustCompile(`(?m)^masters\tedge-masters\tsha256:[0-9a-f]{64}$`),
+		regexp.MustCompile(`(?m)^default\.edge-diskless\s+Deployable\s+sha256:`),
 		regexp.MustCompile(`(?m)^demo stopped$`),
 	} {
 		if !want.MatchString(text) {
