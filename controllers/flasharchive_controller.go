@@ -236,14 +236,20 @@ func archiveTag(fa *fcv1.FlashArchive) string {
 	return t[:115] + "-" + hash(t)[:12]
 }
 
-// jobName is the build's name in the executor: the same archive and inputs give the same
-// name, so a build is submitted once; it fits a Job's 63 characters.
+// RebuildAnnotation asks for a new build of the same inputs: a build that failed for a
+// reason outside its inputs (a server that was down) runs again when its value changes.
+const RebuildAnnotation = "flarecast.io/rebuild"
+
+// jobName is the build's name in the executor: the same archive (by UID: a re-created archive
+// starts afresh), inputs and rebuild annotation give the same name, so a build is submitted
+// once; it fits a Job's 63 characters.
 func jobName(fa *fcv1.FlashArchive, inputs digest.Digest) string {
 	prefix := strings.ReplaceAll(fa.Name, ".", "-")
 	if len(prefix) > 46 {
 		prefix = strings.TrimRight(prefix[:46], "-")
 	}
-	return prefix + "-build-" + hash(fa.Name + "\x00" + string(inputs))[:10]
+	key := strings.Join([]string{string(fa.UID), fa.Name, string(inputs), fa.Annotations[RebuildAnnotation]}, "\x00")
+	return prefix + "-build-" + hash(key)[:10]
 }
 
 func hash(s string) string {

@@ -144,6 +144,26 @@ func TestARootfsWithAnotherDigestFailsTheBuild(t *testing.T) {
 	}
 }
 
+func TestAFailedBuildRunsAgainWhenAskedTo(t *testing.T) {
+	ns := newNamespace(t)
+	url, dgst := tinyRootfs(t)
+	path := strings.TrimPrefix(url, "file://")
+	moved := path + ".away"
+	if err := os.Rename(path, moved); err != nil {
+		t.Fatal(err)
+	}
+	createAll(t, ns, []client.Object{genericArchive(ns, "base", url, dgst)})
+	archiveState(t, ns, "base", fcv1.ArchiveFailed, metav1.ConditionFalse, "BuildFailed", "no such file or directory")
+	// The tarball comes back; the inputs are the same, so nothing runs until asked.
+	if err := os.Rename(moved, path); err != nil {
+		t.Fatal(err)
+	}
+	update(t, &fcv1.FlashArchive{ObjectMeta: objMeta(ns, "base")}, func(o client.Object) {
+		o.SetAnnotations(map[string]string{"flarecast.io/rebuild": "1"})
+	})
+	archiveState(t, ns, "base", fcv1.ArchiveReady, metav1.ConditionTrue, "Built", "")
+}
+
 func TestUnsupportedSourceSaysWhichSourcesThisVersionBuilds(t *testing.T) {
 	ns := newNamespace(t)
 	createAll(t, ns, readManifests(t, "config/samples/flasharchive.yaml"))

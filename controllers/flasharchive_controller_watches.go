@@ -25,7 +25,8 @@ import (
 func (r *FlashArchiveReconciler) SetupWithManager(mgr ctrl.Manager, done <-chan event.GenericEvent, ownsJobs bool) error {
 	gen := builder.WithPredicates(predicate.GenerationChangedPredicate{})
 	b := ctrl.NewControllerManagedBy(mgr).
-		For(&fcv1.FlashArchive{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, finalizerOrDeletionChanged()))).
+		For(&fcv1.FlashArchive{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{},
+			predicate.AnnotationChangedPredicate{}, finalizerOrDeletionChanged()))).
 		Watches(&fcv1.FlashArchive{}, handler.EnqueueRequestsFromMapFunc(r.relatedArchives)).
 		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.deployablesOfCluster), gen).
 		Watches(&fcv1.NodesGroup{}, handler.EnqueueRequestsFromMapFunc(r.deployablesOfGroup), gen).
