@@ -120,12 +120,13 @@ func (r *FlashArchiveReconciler) progress(ctx context.Context, fa *fcv1.FlashArc
 	inputs := p.inputs.Digest()
 	tag := archiveTag(fa)
 	if st.InputsDigest == string(inputs) && st.Phase == fcv1.ArchiveReady {
-		if err := r.ensureTag(ctx, tag, st.Digest); err != nil {
-			set(fcv1.ArchiveFailed, false, ReasonResultMissing, err.Error())
+		err := r.ensureTag(ctx, tag, st.Digest)
+		if err == nil {
+			set(fcv1.ArchiveReady, true, ReasonBuilt, builtMessage(&st))
 			return st, "", nil
 		}
-		set(fcv1.ArchiveReady, true, ReasonBuilt, builtMessage(&st))
-		return st, "", nil
+		// The repository lost the archive (a new volume, a manual gc): build it again.
+		logf.FromContext(ctx).Info("built archive is gone from the repository; building it again", "reason", err.Error())
 	}
 	job := jobName(fa, inputs)
 	state, err := r.Executor.State(ctx, fa.Namespace, job)

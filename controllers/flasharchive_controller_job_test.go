@@ -126,7 +126,9 @@ func TestJobExecutorBuildsInAJobAndFollowsItsStatus(t *testing.T) {
 	if owner := job.OwnerReferences[0]; owner.Kind != "FlashArchive" || owner.Controller == nil || !*owner.Controller ||
 		job.Spec.BackoffLimit == nil || *job.Spec.BackoffLimit != 0 || pod.RestartPolicy != corev1.RestartPolicyNever ||
 		pod.ServiceAccountName != "builder" || c.Image != "registry.example/flarecast:test" ||
-		strings.Join(append(c.Command, c.Args...), " ") != "flarecast archive build --request /etc/flarecast/request/request.json" ||
+		strings.Join(append(c.Command, c.Args...), " ") != "/flarecast archive build --request /etc/flarecast/request/request.json" ||
+		pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot ||
+		c.SecurityContext == nil || c.SecurityContext.AllowPrivilegeEscalation == nil || *c.SecurityContext.AllowPrivilegeEscalation ||
 		len(job.Name) > 63 {
 		t.Fatalf("Job %s: %+v", job.Name, job)
 	}
@@ -139,7 +141,8 @@ func TestJobExecutorBuildsInAJobAndFollowsItsStatus(t *testing.T) {
 		vols[v.Name] = v
 	}
 	if mounts["repository"] != repo || vols["repository"].PersistentVolumeClaim == nil || vols["repository"].PersistentVolumeClaim.ClaimName != "archives" ||
-		mounts["request"] != "/etc/flarecast/request" || vols["request"].ConfigMap == nil || vols["request"].ConfigMap.Name != job.Name {
+		mounts["request"] != "/etc/flarecast/request" || vols["request"].ConfigMap == nil || vols["request"].ConfigMap.Name != job.Name ||
+		mounts["tmp"] != "/tmp" || vols["tmp"].EmptyDir == nil {
 		t.Fatalf("Job volumes %+v mounts %+v", pod.Volumes, c.VolumeMounts)
 	}
 	archiveState(t, ns, "base", fcv1.ArchiveBuilding, metav1.ConditionFalse, "Building", job.Name)

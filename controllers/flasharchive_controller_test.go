@@ -164,6 +164,49 @@ func TestAFailedBuildRunsAgainWhenAskedTo(t *testing.T) {
 	archiveState(t, ns, "base", fcv1.ArchiveReady, metav1.ConditionTrue, "Built", "")
 }
 
+func TestTheRepositoryIsKeptInStepWithTheStatus(t *testing.T) {
+	ns := newNamespace(t)
+	url, dgst := tinyRootfs(t)
+	createAll(t, ns, []client.Object{genericArchive(ns, "base", url, dgst)})
+	built := archiveState(t, ns, "base", fcv1.ArchiveReady, metav1.ConditionTrue, "Built", "").Status.Digest
+	ctx, tag := context.Background(), ns+".base"
+	touch := func(v string) {
+		update(t, &fcv1.FlashArchive{ObjectMeta: objMeta(ns, "base")}, func(o client.Object) {
+			o.SetAnnotations(map[string]string{"example.org/touched": v})
+		})
+	}
+	tagged := func() error {
+		desc, err := openRepo(t).Resolve(ctx, tag)
+		if err != nil {
+			return err
+		}
+		if string(desc.Digest) != built {
+			return fmt.Errorf("%s is %s, the status says %s", tag, desc.Digest, built)
+		}
+		return nil
+	}
+
+	// Someone untags the archive: the next reconcile names it again.
+	if err := openRepo(t).Untag(ctx, tag); err != nil {
+		t.Fatal(err)
+	}
+	touch("1")
+	eventually(t, "the name restored", tagged)
+
+	// The repository loses the manifest: the archive is built again, to the same digest.
+	if err := openRepo(t).Untag(ctx, tag); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(repoDir, "blobs", "sha256", digest.Digest(built).Encoded())); err != nil {
+		t.Fatal(err)
+	}
+	touch("2")
+	eventually(t, "the archive rebuilt", tagged)
+	if fa := archiveState(t, ns, "base", fcv1.ArchiveReady, metav1.ConditionTrue, "Built", ""); fa.Status.Digest != built {
+		t.Fatalf("rebuilt to %s, was %s", fa.Status.Digest, built)
+	}
+}
+
 func TestUnsupportedSourceSaysWhichSourcesThisVersionBuilds(t *testing.T) {
 	ns := newNamespace(t)
 	createAll(t, ns, readManifests(t, "config/samples/flasharchive.yaml"))

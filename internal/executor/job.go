@@ -28,7 +28,7 @@ type JobOptions struct {
 	// Image runs the build; it holds the flarecast binary.
 	Image string
 	// Command runs a build in the image; the executor appends --request FILE. Default:
-	// flarecast archive build.
+	// /flarecast archive build, where the project's image has its binary.
 	Command []string
 	// RepositoryClaim, when set, is a PersistentVolumeClaim mounted at RepositoryPath: the
 	// repository directory the manager uses too. Not needed for a registry.
@@ -54,7 +54,7 @@ func NewJob(opts JobOptions) (*Job, error) {
 		return nil, fmt.Errorf("job executor: the repository claim is mounted at the repository's path, which must be absolute (not %q)", opts.RepositoryPath)
 	}
 	if len(opts.Command) == 0 {
-		opts.Command = []string{"flarecast", "archive", "build"}
+		opts.Command = []string{"/flarecast", "archive", "build"}
 	}
 	return &Job{opts: opts}, nil
 }
@@ -92,17 +92,33 @@ var noRetries int32
 // JobFor is the Job that runs spec's build.
 func (e *Job) JobFor(spec Spec) *batchv1.Job {
 	args := append(append([]string(nil), e.opts.Command[1:]...), "--request", requestDir+"/"+requestKey)
+	no, yes := false, true
 	c := corev1.Container{
 		Name: "build", Image: e.opts.Image, Command: []string{e.opts.Command[0]}, Args: args,
-		VolumeMounts: []corev1.VolumeMount{{Name: "request", MountPath: requestDir, ReadOnly: true}},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: "request", MountPath: requestDir, ReadOnly: true},
+			// Downloads and the spool of a repacked tar go to the temporary directory.
+			{Name: "tmp", MountPath: "/tmp"},
+		},
+		// What the restricted Pod Security Standard asks, so builds run in any namespace.
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: &no, ReadOnlyRootFilesystem: &yes,
+			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		},
 	}
 	pod := corev1.PodSpec{
 		RestartPolicy:      corev1.RestartPolicyNever,
 		ServiceAccountName: e.opts.ServiceAccount,
-		Containers:         []corev1.Container{c},
-		Volumes: []corev1.Volume{{Name: "request", VolumeSource: corev1.VolumeSource{
-			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: spec.Name}},
-		}}},
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot: &yes, SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		Containers: []corev1.Container{c},
+		Volumes: []corev1.Volume{
+			{Name: "request", VolumeSource: corev1.VolumeSource{
+				ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: spec.Name}},
+			}},
+			{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		},
 	}
 	if e.opts.RepositoryClaim != "" {
 		pod.Containers[0].VolumeMounts = append(pod.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "repository", MountPath: e.opts.RepositoryPath})
