@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -136,6 +137,11 @@ func (l *Local) start(j *job) {
 }
 
 func (l *Local) run(j *job) {
+	// The parent-death signal follows the thread that started the child, not the process:
+	// keep this goroutine on its thread until the child is reaped, so the thread cannot end
+	// (and kill the build) while the manager lives.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	args := append(append([]string(nil), l.opts.Command[1:]...),
 		"--request", filepath.Join(j.dir, requestFile), "--result", filepath.Join(j.dir, resultFile))
 	cmd := exec.Command(l.opts.Command[0], args...)
