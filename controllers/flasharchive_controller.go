@@ -144,28 +144,38 @@ func (r *FlashArchiveReconciler) progress(ctx context.Context, fa *fcv1.FlashArc
 	case state.Phase == executor.Failed:
 		set(fcv1.ArchiveFailed, false, ReasonBuildFailed, state.Message)
 	default:
-		ref := tag
-		if state.Digest != "" {
-			ref = state.Digest
-		}
-		res, err := build.Describe(ctx, r.Store, ref, inputs)
-		if err == nil {
-			err = r.ensureTag(ctx, tag, string(res.Digest))
-		}
-		if err != nil {
+		if err := r.record(ctx, &st, state, tag, inputs, p.baseDigest); err != nil {
 			set(fcv1.ArchiveFailed, false, ReasonResultMissing, fmt.Sprintf("build %s succeeded but its result is not in %s: %v", job, r.Repository, err))
 			return st, "", nil
-		}
-		st.Digest, st.Size, st.InputsDigest, st.BaseDigest = string(res.Digest), res.Size, string(inputs), p.baseDigest
-		st.Location = r.Repository + ":" + tag
-		st.Sections = nil
-		for _, s := range res.Sections {
-			st.Sections = append(st.Sections, fcv1.ArchiveSection{Name: s.Name, MediaType: s.MediaType, Digest: string(s.Digest), Size: s.Size})
 		}
 		set(fcv1.ArchiveReady, true, ReasonBuilt, builtMessage(&st))
 		return st, job, nil
 	}
 	return st, "", nil
+}
+
+// record reads a successful build's archive back from the repository (by the digest the
+// executor reports, else by name), checks it was built from these inputs, names it, and
+// writes it into the status.
+func (r *FlashArchiveReconciler) record(ctx context.Context, st *fcv1.FlashArchiveStatus, state executor.State, tag string, inputs digest.Digest, baseDigest string) error {
+	ref := tag
+	if state.Digest != "" {
+		ref = state.Digest
+	}
+	res, err := build.Describe(ctx, r.Store, ref, inputs)
+	if err != nil {
+		return err
+	}
+	if err := r.ensureTag(ctx, tag, string(res.Digest)); err != nil {
+		return err
+	}
+	st.Digest, st.Size, st.InputsDigest, st.BaseDigest = string(res.Digest), res.Size, string(inputs), baseDigest
+	st.Location = r.Repository + ":" + tag
+	st.Sections = nil
+	for _, s := range res.Sections {
+		st.Sections = append(st.Sections, fcv1.ArchiveSection{Name: s.Name, MediaType: s.MediaType, Digest: string(s.Digest), Size: s.Size})
+	}
+	return nil
 }
 
 func builtMessage(st *fcv1.FlashArchiveStatus) string {
