@@ -226,10 +226,15 @@ func TestConfiguredWaitsForItsBaseAndTakesConfigMapContent(t *testing.T) {
 	conf := &fcv1.Configuration{
 		Files: []fcv1.ConfigFile{{Path: "/etc/app.conf", Mode: 0o640,
 			Source: fcv1.ConfigSource{ConfigMapKeyRef: &fcv1.KeyReference{Name: "app", Key: "app.conf"}}}},
-		Scripts: []fcv1.Script{{Name: "setup.sh", Stage: fcv1.StageBeforeServices, Order: 10,
-			Source: fcv1.ConfigSource{Inline: &script}}},
+		Scripts: []fcv1.Script{
+			{Name: "setup.sh", Stage: fcv1.StageBeforeServices, Order: 10, Source: fcv1.ConfigSource{Inline: &script}},
+			{Name: "keys.sh", Stage: fcv1.StageFirstBoot, Source: fcv1.ConfigSource{SecretKeyRef: &fcv1.KeyReference{Name: "keys", Key: "install"}}},
+		},
 	}
-	createAll(t, ns, []client.Object{configured(ns, "conf", "base", conf)})
+	createAll(t, ns, []client.Object{
+		&corev1.Secret{ObjectMeta: objMeta(ns, "keys"), Data: map[string][]byte{"install": []byte("#!/bin/sh\necho secret\n")}},
+		configured(ns, "conf", "base", conf),
+	})
 	archiveState(t, ns, "conf", fcv1.ArchivePending, metav1.ConditionFalse, "BaseNotFound", "FlashArchive base is not found")
 
 	// A base that cannot be built keeps it waiting, with the base named.
@@ -261,6 +266,9 @@ func TestConfiguredWaitsForItsBaseAndTakesConfigMapContent(t *testing.T) {
 	}
 	if got := readFile(t, filepath.Join(root, archive.ConfigurationDir, "scripts/setup.sh")); got != script {
 		t.Fatalf("setup.sh %q", got)
+	}
+	if got := readFile(t, filepath.Join(root, archive.ConfigurationDir, "scripts/keys.sh")); got != "#!/bin/sh\necho secret\n" {
+		t.Fatalf("keys.sh from the Secret: %q", got)
 	}
 }
 
@@ -434,4 +442,36 @@ func TestDeployablesWaitForTheModelAndTheBase(t *testing.T) {
 		cl := get(t, ns, "edge", &fcv1.Cluster{})
 		return wantCondition(cl, cl.Status.Conditions, fcv1.ConditionArchivesReady, metav1.ConditionFalse, "BaseNotReady", "NodesGroup dataless")
 	})
+}
+
+func TestFoundationServiceTemplatesFailClearlyAndComeFromConfigMaps(t *testing.T) {
+	ns := newNamespace(t)
+	sampleSiteBuildable(t, ns)
+	archiveState(t, ns, "edge-masters", fcv1.ArchiveReady, metav1.ConditionTrue, "Built", "")
+
+	setTemplate := func(src fcv1.ConfigSource) {
+		update(t, &fcv1.Cluster{ObjectMeta: objMeta(ns, "edge")}, func(o client.Object) {
+			cl := o.(*fcv1.Cluster)
+			for i := range cl.Spec.FoundationServices {
+				if cl.Spec.FoundationServices[i].Name == "cmm" {
+					cl.Spec.FoundationServices[i].Templates[0].Source = src
+				}
+			}
+		})
+	}
+	typo := "# {{ .Cluster.Nmae }}\n"
+	setTemplate(fcv1.ConfigSource{Inline: &typo})
+	archiveState(t, ns, "edge-masters", fcv1.ArchiveFailed, metav1.ConditionFalse, "TemplateFailed",
+		"foundation service cmm: render /etc/flarecast/cmm/nodes.conf")
+
+	// The template moves to a ConfigMap, created after the Cluster names it.
+	setTemplate(fcv1.ConfigSource{ConfigMapKeyRef: &fcv1.KeyReference{Name: "cmm", Key: "nodes.conf"}})
+	archiveState(t, ns, "edge-masters", fcv1.ArchivePending, metav1.ConditionFalse, "ConfigurationMissing",
+		"Cluster edge spec.foundationServices[cmm].templates[/etc/flarecast/cmm/nodes.conf]: ConfigMap cmm is not found")
+	createAll(t, ns, []client.Object{&corev1.ConfigMap{ObjectMeta: objMeta(ns, "cmm"),
+		Data: map[string]string{"nodes.conf": "{{ range .MasterEligible }}{{ .Name }} {{ end }}in {{ .Cluster.Name }}\n"}}})
+	fa := archiveState(t, ns, "edge-masters", fcv1.ArchiveReady, metav1.ConditionTrue, "Built", "")
+	if got := readFile(t, filepath.Join(extracted(t, fa), "etc/flarecast/cmm/nodes.conf")); got != "m1 m2 in edge\n" {
+		t.Fatalf("nodes.conf from the ConfigMap: %q", got)
+	}
 }
