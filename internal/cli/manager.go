@@ -72,7 +72,7 @@ NodesGroup's deployable archive once its cluster's model is complete.`,
 	f.StringVar(&o.archives.executor, "executor", controllers.ExecutorLocal, "what runs archive builds: local (subprocesses of the manager) or job (a Kubernetes Job per build)")
 	f.StringVar(&o.archives.stateDir, "executor-state-dir", "./flarecast-builds", "local executor: where each build's request, state and log are kept")
 	f.IntVar(&o.archives.concurrency, "executor-concurrency", 1, "local executor: builds running at once")
-	f.StringVar(&o.archives.jobImage, "job-image", "ghcr.io/flarecast/flarecast:"+version.Version, "job executor: the image that runs `flarecast archive build`")
+	f.StringVar(&o.archives.jobImage, "job-image", "ghcr.io/flarecast/flarecast:"+version.Version, "job executor: the image whose /flarecast runs the builds (flarecast archive build)")
 	f.StringVar(&o.archives.jobClaim, "job-repository-claim", "", "job executor: PersistentVolumeClaim holding the repository directory, mounted in build pods at --repo")
 	f.StringVar(&o.archives.jobAccount, "job-service-account", "", "job executor: service account of the build pods")
 	return cmd
