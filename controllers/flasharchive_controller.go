@@ -223,10 +223,8 @@ func (r *FlashArchiveReconciler) release(ctx context.Context, fa *fcv1.FlashArch
 	if err := r.Store.Untag(ctx, archiveTag(fa)); err != nil && !errors.Is(err, errdef.ErrNotFound) {
 		return fmt.Errorf("untag %s: %w", archiveTag(fa), err)
 	}
-	if fa.Status.InputsDigest != "" {
-		if err := r.Executor.Forget(ctx, fa.Namespace, jobName(fa, digest.Digest(fa.Status.InputsDigest))); err != nil {
-			return err
-		}
+	if err := r.Executor.ForgetOwner(ctx, fa.Namespace, fa.Name); err != nil {
+		return fmt.Errorf("forget the builds of FlashArchive %s/%s: %w", fa.Namespace, fa.Name, err)
 	}
 	controllerutil.RemoveFinalizer(fa, archiveFinalizer)
 	if err := r.Update(ctx, fa); err != nil {

@@ -142,6 +142,20 @@ func TestARootfsWithAnotherDigestFailsTheBuild(t *testing.T) {
 	if _, err := openRepo(t).Resolve(context.Background(), ns+".base"); err == nil {
 		t.Fatal("a refused rootfs was tagged in the repository")
 	}
+	// The failed build's log stays with the executor until the archive goes.
+	logs, _ := filepath.Glob(filepath.Join(buildsDir, ns, "base-build-*", "build.log"))
+	if len(logs) != 1 || !strings.Contains(readFile(t, logs[0]), "spec.source.rootfs.digest says") {
+		t.Fatalf("build logs %v", logs)
+	}
+	if err := k8s.Delete(context.Background(), &fcv1.FlashArchive{ObjectMeta: objMeta(ns, "base")}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the failed build forgotten with its archive", func() error {
+		if left, _ := filepath.Glob(filepath.Join(buildsDir, ns, "*")); len(left) > 0 {
+			return fmt.Errorf("left in the state directory: %v", left)
+		}
+		return nil
+	})
 }
 
 func TestAFailedBuildRunsAgainWhenAskedTo(t *testing.T) {

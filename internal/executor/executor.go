@@ -50,4 +50,6 @@ type Executor interface {
 	State(ctx context.Context, namespace, name string) (State, error)
 	// Forget drops a finished job and what it kept; a running job is left alone.
 	Forget(ctx context.Context, namespace, name string) error
+	// ForgetOwner drops every finished job of an owner that is going away.
+	ForgetOwner(ctx context.Context, namespace, owner string) error
 }

@@ -167,6 +167,10 @@ func (e *Job) State(ctx context.Context, namespace, name string) (State, error) 
 	return State{Phase: Pending, Message: "Job " + name + " is waiting for its pod"}, nil
 }
 
+// ForgetOwner implements Executor: the owner's Jobs and ConfigMaps are owned by it, so the
+// garbage collector deletes them with it.
+func (e *Job) ForgetOwner(context.Context, string, string) error { return nil }
+
 // Forget implements Executor: it deletes a finished Job (with its pods) and its ConfigMap.
 func (e *Job) Forget(ctx context.Context, namespace, name string) error {
 	st, err := e.State(ctx, namespace, name)

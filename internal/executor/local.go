@@ -227,6 +227,24 @@ func (l *Local) Forget(_ context.Context, namespace, name string) error {
 	return nil
 }
 
+// ForgetOwner implements Executor.
+func (l *Local) ForgetOwner(ctx context.Context, namespace, owner string) error {
+	l.mu.Lock()
+	var names []string
+	for _, j := range l.jobs {
+		if j.state.Namespace == namespace && j.state.Owner == owner {
+			names = append(names, j.state.Name)
+		}
+	}
+	l.mu.Unlock()
+	for _, n := range names {
+		if err := l.Forget(ctx, namespace, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // tailBuffer keeps the last bytes written to it: the end of a failed build's stderr is its
 // error message.
 type tailBuffer struct{ b bytes.Buffer }

@@ -194,4 +194,11 @@ func TestLocalStateSurvivesARestart(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "ns", "finished")); !os.IsNotExist(err) {
 		t.Fatalf("forgotten job's directory: %v", err)
 	}
+	// The owner of the retried job goes: its jobs go with it.
+	if err := l2.ForgetOwner(ctx, "ns", "orphan"); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := l2.State(ctx, "ns", "orphan"); s.Phase != Unknown {
+		t.Fatalf("job of a forgotten owner: %+v", s)
+	}
 }
