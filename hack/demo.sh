@@ -71,6 +71,8 @@ YAML
   echo
   echo "\$ kubectl get flasharchives -o wide"
   k get flasharchives.flarecast.io -o wide
+  echo "# debian12-base (config/samples) names an OCI image; this version builds only rootfs sources:"
+  k get flasharchives.flarecast.io debian12-base -o jsonpath='#   {.status.conditions[?(@.type=="Ready")].reason}: {.status.conditions[?(@.type=="Ready")].message}{"\n"}'
   echo
   echo "\$ kubectl get clusters edge -o custom-columns=… (software load)"
   k get clusters.flarecast.io edge -o custom-columns='CLUSTER:.metadata.name,ARCHIVES-READY:.status.conditions[?(@.type=="ArchivesReady")].status,DESCRIPTOR:.status.softwareLoad.descriptorDigest'
@@ -87,7 +89,7 @@ up() {
     exit 1
   fi
   hack/envtest-assets.sh bin/k8s >/dev/null
-  go build -o bin/flarecast . 
+  go build -o bin/flarecast .
   go build -o bin/controlplane ./test/controlplane
   rm -f "$state/kubeconfig"
 
