@@ -79,7 +79,9 @@ func (x *extractor) componentError(comp string, err error) error {
 }
 
 // clear removes what is at base, unless both it and the new entry are directories. A non-empty
-// directory is never removed.
+// directory is never removed. pfd comes from parent, which leaves x.open holding exactly the
+// ancestors of base: a removed directory is never among them, so they all stay valid (closing
+// them here would leave pfd dangling, or numbered like whatever the process opens next).
 func (x *extractor) clear(pfd int, base string, newIsDir bool) error {
 	var st unix.Stat_t
 	err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
@@ -96,7 +98,6 @@ func (x *extractor) clear(pfd int, base string, newIsDir bool) error {
 	flags := 0
 	if isDir {
 		flags = unix.AT_REMOVEDIR
-		x.dropCache()
 	}
 	if err := unix.Unlinkat(pfd, base, flags); err != nil {
 		return fmt.Errorf("replace existing entry: %w", err)

@@ -150,3 +150,22 @@ func TestExtractReplacesEntriesListedTwice(t *testing.T) {
 		t.Errorf("d mode %v", fi.Mode())
 	}
 }
+
+// An empty directory below the root replaced by a file: the directory holding it stays open
+// for the new entry (it used to be closed first, so the replacement failed with EBADF, or could
+// act on whatever directory reused the descriptor number).
+func TestExtractReplacesANestedEmptyDirectory(t *testing.T) {
+	dst := t.TempDir()
+	data := buildTar(t, []tarEntry{
+		{name: "a/", typ: tar.TypeDir},
+		{name: "a/b/", typ: tar.TypeDir},
+		{name: "a/b", body: "file"},
+		{name: "a/c", body: "c"},
+	})
+	extractBytes(t, data, dst, ExtractOptions{})
+	for name, want := range map[string]string{"a/b": "file", "a/c": "c"} {
+		if got, err := os.ReadFile(filepath.Join(dst, name)); err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v", name, got, err)
+		}
+	}
+}
