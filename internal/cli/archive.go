@@ -51,7 +51,7 @@ Exit status: 0 on success, 1 when the operation failed or found a fault, 2 on a 
 		newArchiveGCCommand(f),
 		newArchiveBuildCommand(),
 	)
-	return cmd
+	return asGroup(cmd)
 }
 
 // open checks the shared flags and opens the repository.

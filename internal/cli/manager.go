@@ -52,7 +52,7 @@ func newManagerCommand() *cobra.Command {
 NodesGroups) and record in status conditions what is complete, valid and missing; they build
 FlashArchives into the repository (--repo) through an executor (--executor), and make each
 NodesGroup's deployable archive once its cluster's model is complete.`,
-		Args: cobra.NoArgs,
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runManager(cmd, o) },
 	}
 	f := cmd.Flags()

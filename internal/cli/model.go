@@ -8,5 +8,5 @@ func newModelCommand() *cobra.Command {
 		Short: "Work with the cluster, machine and network models",
 	}
 	cmd.AddCommand(newModelCheckCommand())
-	return cmd
+	return asGroup(cmd)
 }

@@ -32,7 +32,7 @@ NodesGroups, Machine and Network.
 
 It exits 0 when nothing is wrong (warnings and the parts a partial model lacks are printed),
 1 with one line per problem: "file: Kind/name: field: message".`,
-		Args: cobra.NoArgs,
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
 	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "a manifest file, a directory, or - for standard input (repeatable)")

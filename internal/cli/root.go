@@ -5,6 +5,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +20,9 @@ func NewRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// Flag mistakes are usage errors (exit 2) in every subcommand: children inherit this.
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	asGroup(root)
 	root.AddCommand(
 		newVersionCommand(),
 		newModelCommand(),
@@ -28,11 +32,32 @@ func NewRootCommand() *cobra.Command {
 	return root
 }
 
+// asGroup makes cmd, a command that only holds subcommands, show its help when called alone
+// and refuse an unknown subcommand with exit 2. Without a RunE cobra prints the help and
+// succeeds whatever word follows, so a typo in a script would pass unnoticed.
+func asGroup(cmd *cobra.Command) *cobra.Command {
+	cmd.Args = func(c *cobra.Command, a []string) error {
+		if len(a) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", a[0], c.CommandPath())
+		if c.SuggestionsMinimumDistance <= 0 {
+			c.SuggestionsMinimumDistance = 2 // cobra's own default, set only on its path
+		}
+		if s := c.SuggestionsFor(a[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		}
+		return usageError(fmt.Errorf("%s\nrun '%s --help' for its commands", msg, c.CommandPath()))
+	}
+	cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+	return cmd
+}
+
 func newVersionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version of this flarecast binary",
-		Args:  cobra.NoArgs,
+		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, err := fmt.Fprintln(cmd.OutOrStdout(), version.String())
 			return err
