@@ -48,7 +48,7 @@ func Import(ctx context.Context, store repository.Store, r io.Reader, opts Impor
 		return nil, fmt.Errorf("import: %w", err)
 	}
 	im := &importer{store: store, header: h, br: br, manifests: map[digest.Digest]*ocispec.Manifest{}, smalls: map[digest.Digest][]byte{},
-		configs: map[digest.Digest]*archive.Config{}, expectDiffID: map[digest.Digest]digest.Digest{}, expectType: map[digest.Digest]string{}}
+		configs: map[digest.Digest]*archive.Config{}, expectDiffID: map[digest.Digest]digest.Digest{}, expectDesc: map[digest.Digest]ocispec.Descriptor{}}
 	defer im.abort()
 	if opts.Progress != nil {
 		total := h.TotalSize()
@@ -80,10 +80,10 @@ type importer struct {
 	// smalls holds verified manifests and configs until commit.
 	smalls  map[digest.Digest][]byte
 	configs map[digest.Digest]*archive.Config
-	// expectDiffID maps a layer digest to the diffID its configs record; expectType to the
-	// media type its manifests give it.
+	// expectDiffID maps a layer digest to the diffID its configs record; expectDesc to the
+	// descriptor its manifests give it (media type and size must match the section's).
 	expectDiffID map[digest.Digest]digest.Digest
-	expectType   map[digest.Digest]string
+	expectDesc   map[digest.Digest]ocispec.Descriptor
 	pending      []pendingLayer
 	present      int
 }
@@ -189,6 +189,10 @@ func (im *importer) config(s SectionEntry, b []byte) error {
 			continue
 		}
 		used = true
+		// A descriptor with another size than the blob names an archive no store can serve.
+		if m.Config.Size != s.Size {
+			return fmt.Errorf("manifest %s gives this config size %d, the file holds %d bytes", md, m.Config.Size, s.Size)
+		}
 		if err := archive.CheckConsistent(m, cfg); err != nil {
 			return fmt.Errorf("manifest %s: %w", md, err)
 		}
@@ -198,7 +202,11 @@ func (im *importer) config(s SectionEntry, b []byte) error {
 				return fmt.Errorf("layer %s has diffID %s in one config and %s in another", sec.Descriptor.Digest, prev, want)
 			}
 			im.expectDiffID[sec.Descriptor.Digest] = want
-			im.expectType[sec.Descriptor.Digest] = sec.Descriptor.MediaType
+			d := sec.Descriptor
+			if prev, ok := im.expectDesc[d.Digest]; ok && (prev.MediaType != d.MediaType || prev.Size != d.Size) {
+				return fmt.Errorf("layer %s is %s of %d bytes in one manifest and %s of %d in another", d.Digest, prev.MediaType, prev.Size, d.MediaType, d.Size)
+			}
+			im.expectDesc[d.Digest] = d
 		}
 	}
 	if !used {
@@ -215,8 +223,8 @@ func (im *importer) layer(ctx context.Context, s SectionEntry) error {
 	if !ok {
 		return fmt.Errorf("no archive of the file references this section")
 	}
-	if mt := im.expectType[s.Digest]; mt != s.MediaType {
-		return fmt.Errorf("media type %s, but the manifests give it %s", s.MediaType, mt)
+	if d := im.expectDesc[s.Digest]; d.MediaType != s.MediaType || d.Size != s.Size {
+		return fmt.Errorf("media type %s and size %d, but the manifests give it %s and size %d", s.MediaType, s.Size, d.MediaType, d.Size)
 	}
 	exists, err := im.store.Exists(ctx, ocispec.Descriptor{MediaType: s.MediaType, Digest: s.Digest, Size: s.Size})
 	if err != nil {

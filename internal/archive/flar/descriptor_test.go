@@ -1,0 +1,79 @@
+package flar
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// rewriteManifest rebuilds an export file of one archive with its manifest changed by edit: the
+// header's digests and sizes follow, so only the manifest's own descriptors are wrong.
+func rewriteManifest(t *testing.T, file []byte, edit func(m *ocispec.Manifest)) []byte {
+	t.Helper()
+	h, _, err := ReadHeader(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	contents := make([][]byte, len(h.Sections))
+	for i, s := range h.Sections {
+		off := sectionOffset(t, file, i+1)
+		contents[i] = file[off : off+int(s.Size)]
+	}
+	if h.Sections[0].Kind != KindManifest || len(h.Archives) != 1 {
+		t.Fatalf("want one archive, its manifest first: %+v", h)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(contents[0], &m); err != nil {
+		t.Fatal(err)
+	}
+	edit(&m)
+	mb, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	contents[0] = mb
+	h.Sections[0].Digest, h.Sections[0].Size = digest.FromBytes(mb), int64(len(mb))
+	h.Archives[0].Digest, h.Archives[0].Size = h.Sections[0].Digest, h.Sections[0].Size
+	var out bytes.Buffer
+	if err := h.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range contents {
+		fmt.Fprintf(&out, "section_begin=section.%d\n%s\nsection_end=section.%d\n", i+1, c, i+1)
+	}
+	return out.Bytes()
+}
+
+// A manifest whose descriptor gives a section or the config another size than the file carries
+// names an archive that can never be read back: Import refuses it before anything is stored.
+func TestImportRefusesAManifestWhoseDescriptorSizesAreWrong(t *testing.T) {
+	src, _ := openStore(t)
+	softwareLoad(t, src, 20<<10)
+	good := exportBytes(t, src, "web-prod")
+	for name, edit := range map[string]func(m *ocispec.Manifest){
+		"section size": func(m *ocispec.Manifest) { m.Layers[1].Size++ },
+		"archive size": func(m *ocispec.Manifest) { m.Layers[0].Size-- },
+		"config size":  func(m *ocispec.Manifest) { m.Config.Size++ },
+	} {
+		t.Run(name, func(t *testing.T) {
+			file := rewriteManifest(t, good, edit)
+			dst, dir := openStore(t)
+			_, err := Import(context.Background(), dst, bytes.NewReader(file), ImportOptions{})
+			if err == nil || !strings.Contains(err.Error(), "size") {
+				t.Fatalf("Import: err %v, want it refused for the size", err)
+			}
+			assertUntouched(t, dst, dir)
+		})
+	}
+	// The rewrite itself keeps a sound file sound.
+	dst, _ := openStore(t)
+	if _, err := Import(context.Background(), dst, bytes.NewReader(rewriteManifest(t, good, func(*ocispec.Manifest) {})), ImportOptions{}); err != nil {
+		t.Fatalf("unchanged manifest refused: %v", err)
+	}
+}
