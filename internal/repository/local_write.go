@@ -29,6 +29,11 @@ func (s *Local) Push(ctx context.Context, expected ocispec.Descriptor, r io.Read
 	if _, err := os.Stat(final); err == nil {
 		now := time.Now()
 		os.Chtimes(final, now, now)
+		// A writer may have died between landing a referrer and recording it; the caller
+		// takes "already exists" for done, so the record is made now or never.
+		if err := s.recordExistingReferrer(expected); err != nil {
+			return fmt.Errorf("push %s: %w", expected.Digest, err)
+		}
 		return fmt.Errorf("push %s: %w", expected.Digest, errdef.ErrAlreadyExists)
 	}
 	dir := filepath.Dir(final)
@@ -69,6 +74,18 @@ func (s *Local) Push(ctx context.Context, expected ocispec.Descriptor, r io.Read
 	return nil
 }
 
+// recordExistingReferrer records a manifest already in the store when it is a referrer.
+func (s *Local) recordExistingReferrer(desc ocispec.Descriptor) error {
+	if !isManifest(desc.MediaType) || desc.Size > maxManifestSize {
+		return nil
+	}
+	data, err := os.ReadFile(s.BlobPath(desc.Digest))
+	if err != nil {
+		return err
+	}
+	return s.recordReferrer(desc, data)
+}
+
 // Ingest starts a blob whose digest is computed while it is written.
 func (s *Local) Ingest(ctx context.Context) (Ingester, error) {
 	dir := filepath.Join(s.root, "blobs", digest.Canonical.String())
@@ -96,14 +113,8 @@ func (in *localIngester) Commit(_ context.Context, mediaType string) (ocispec.De
 		discardTemp(in.f)
 		return ocispec.Descriptor{}, fmt.Errorf("ingest %s: %w", desc.Digest, err)
 	}
-	if isManifest(mediaType) && desc.Size <= maxManifestSize {
-		data, err := os.ReadFile(in.s.BlobPath(desc.Digest))
-		if err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("ingest %s: %w", desc.Digest, err)
-		}
-		if err := in.s.recordReferrer(desc, data); err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("ingest %s: %w", desc.Digest, err)
-		}
+	if err := in.s.recordExistingReferrer(desc); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("ingest %s: %w", desc.Digest, err)
 	}
 	return desc, nil
 }
