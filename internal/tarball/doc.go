@@ -30,6 +30,7 @@
 //   - Extended attributes security.capability, system.posix_acl_access,
 //     system.posix_acl_default and user.* are kept as SCHILY.xattr.* records (sorted by
 //     name); other namespaces (security.selinux, trusted.*) are host state and are dropped.
+//     [Extract] restores only those four too, and reports any other record it meets.
 //   - Sparse files are read as a plain reader sees them (holes as zeros), so a sparse file and
 //     its dense copy pack to the same bytes. [Extract] makes holes again: in regular files of
 //     at least 64 KiB, every 4 KiB-aligned block of zeros is skipped with a seek rather than

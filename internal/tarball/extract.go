@@ -68,8 +68,9 @@ func (r ExtractReport) Summary() string {
 // dir, which must exist. It refuses absolute names, names with "..", writing through any
 // symlink (so nothing lands outside dir whatever the symlinks in the archive point to), and hard
 // links whose target is outside dir; the error names the offending entry. Owners, modes, times,
-// xattrs and hard links are restored; what cannot be (as non-root, or on a file system that
-// lacks a feature) is listed in the report rather than ignored.
+// xattrs (those [KeepXattr] accepts) and hard links are restored; what cannot be (as non-root,
+// on a file system that lacks a feature, or an xattr of another namespace) is listed in the
+// report rather than ignored.
 func Extract(ctx context.Context, r io.Reader, dir string, opts ExtractOptions) (ExtractReport, error) {
 	var rep ExtractReport
 	tarStream, kind, release, err := decompressed(r)

@@ -2,6 +2,7 @@ package tarball
 
 import (
 	"archive/tar"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -36,6 +37,12 @@ func (x *extractor) restoreMeta(pfd int, base, name string, hdr *tar.Header) err
 		if !ok {
 			continue
 		}
+		if !KeepXattr(attr) {
+			// What Pack drops as host state is not taken from an archive either: a
+			// trusted.overlay.* record would change what an overlay mount over the tree shows.
+			x.note(name, "xattr "+attr, errNotKept)
+			continue
+		}
 		if err := unix.Lsetxattr(x.procPath(pfd, base), attr, []byte(hdr.PAXRecords[k]), 0); err != nil {
 			x.note(name, "xattr "+attr, err)
 		}
@@ -49,6 +56,9 @@ func (x *extractor) restoreMeta(pfd int, base, name string, hdr *tar.Header) err
 	}
 	return nil
 }
+
+// errNotKept explains an xattr outside the namespaces an archive carries (see KeepXattr).
+var errNotKept = errors.New("not one of the namespaces an archive carries (host state)")
 
 func (x *extractor) modeOf(pfd int, base string) uint32 {
 	var st unix.Stat_t

@@ -246,3 +246,27 @@ func noise(n int) string {
 	}
 	return string(b)
 }
+
+// Xattrs of the namespaces Pack drops as host state are not restored either: trusted.overlay.*
+// would change what an overlay mount built on the tree shows (a redirect or an opaque directory
+// from the archive), and security.selinux would relabel files with the build host's policy.
+// Each is reported, not set, whoever extracts.
+func TestExtractRestoresOnlyTheXattrsAnArchiveKeeps(t *testing.T) {
+	dst := t.TempDir()
+	data := buildTar(t, []tarEntry{
+		{name: "d/", typ: tar.TypeDir, mode: 0o755, xattrs: map[string]string{"trusted.overlay.opaque": "y"}},
+		{name: "d/f", body: "x", xattrs: map[string]string{"trusted.overlay.redirect": "/etc", "security.selinux": "system_u:object_r:shadow_t:s0", "user.note": "kept"}},
+	})
+	rep := extractBytes(t, data, dst, ExtractOptions{})
+	for _, c := range []struct{ path, attr string }{{"d", "trusted.overlay.opaque"}, {"d/f", "trusted.overlay.redirect"}, {"d/f", "security.selinux"}} {
+		if v, err := getXattr(filepath.Join(dst, c.path), c.attr); err == nil && strings.Contains(string(v), map[string]string{"trusted.overlay.opaque": "y", "trusted.overlay.redirect": "/etc", "security.selinux": "shadow_t"}[c.attr]) {
+			t.Errorf("%s: %s restored from the archive (%q)", c.path, c.attr, v)
+		}
+		if !slices.ContainsFunc(rep.NotRestored, func(n NotRestored) bool { return n.Path == c.path && n.What == "xattr "+c.attr }) {
+			t.Errorf("%s: %s not reported: %v", c.path, c.attr, rep.NotRestored)
+		}
+	}
+	if v, err := getXattr(filepath.Join(dst, "d/f"), "user.note"); err != nil || string(v) != "kept" {
+		t.Errorf("user xattr: %q %v", v, err)
+	}
+}
