@@ -24,8 +24,9 @@ type CreateOptions struct {
 	Architecture string
 	OS           string
 	Inputs       map[string]string
-	// Created is recorded in the config and is the modification time of every entry of the
-	// binary section; nil records no date and packs every entry at 1970-01-01.
+	// Created is recorded in the config (in UTC, whole seconds) and is the modification time
+	// of every entry of the binary section; nil records no date and packs every entry at
+	// 1970-01-01.
 	Created *time.Time
 	// Level is the zstd level (0: the tarball default).
 	Level int
@@ -46,6 +47,7 @@ func Create(ctx context.Context, store repository.Store, src tarball.Source, opt
 	if opts.Architecture == "" || opts.OS == "" {
 		return ocispec.Descriptor{}, tarball.Stats{}, fmt.Errorf("create %s: architecture and os are required", opts.Name)
 	}
+	opts.Created = canonicalCreated(opts.Created)
 	layer, stats, err := packInto(ctx, store, src, opts)
 	if err != nil {
 		return ocispec.Descriptor{}, stats, fmt.Errorf("create %s from %s: %w", opts.Name, src, err)
@@ -87,6 +89,16 @@ func packInto(ctx context.Context, store repository.Store, src tarball.Source, o
 		return ocispec.Descriptor{}, stats, fmt.Errorf("the store recorded %s (%d bytes) but the packer wrote %s (%d bytes)", layer.Digest, layer.Size, stats.OutputDigest, stats.OutputBytes)
 	}
 	return layer, stats, nil
+}
+
+// canonicalCreated is t in UTC and whole seconds: the config records the instant, never the
+// caller's time zone, and no more precisely than the tar's modification times (seconds).
+func canonicalCreated(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	c := time.Unix(t.Unix(), 0).UTC()
+	return &c
 }
 
 // CreatedFromEnv reads SOURCE_DATE_EPOCH (https://reproducible-builds.org/specs/source-date-epoch/):

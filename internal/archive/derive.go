@@ -33,7 +33,8 @@ type DeriveOptions struct {
 	SoftwareLoad *SoftwareLoadDescriptor
 	NodesGroup   string
 	Inputs       map[string]string
-	// Created is recorded as is; callers take it from SOURCE_DATE_EPOCH (see CreatedFromEnv).
+	// Created is recorded in UTC, in whole seconds; callers take it from SOURCE_DATE_EPOCH
+	// (see CreatedFromEnv).
 	Created *time.Time
 }
 
@@ -42,6 +43,7 @@ type DeriveOptions struct {
 // is referenced, never copied, so the cost follows the configuration and not the image.
 func Derive(ctx context.Context, store repository.Store, opts DeriveOptions) (DeriveResult, error) {
 	var res DeriveResult
+	opts.Created = canonicalCreated(opts.Created)
 	base, err := Load(ctx, store, opts.Base)
 	if err != nil {
 		return res, fmt.Errorf("derive %s: %w", opts.Name, err)
