@@ -36,13 +36,14 @@ func (s *Remote) fetchCached(ctx context.Context, target ocispec.Descriptor) (io
 		// The cache is an optimisation: serve from the registry without it.
 		return rc, nil
 	}
-	return &cacheFiller{rc: rc, tmp: tmp, final: final}, nil
+	return &cacheFiller{rc: rc, cache: s.cache, tmp: tmp, final: final}, nil
 }
 
 // cacheFiller copies what the caller reads into a temp file in the cache and commits it when
 // the (verifying) remote reader reaches a good end.
 type cacheFiller struct {
 	rc    io.ReadCloser
+	cache *Local
 	tmp   *os.File
 	final string
 	dead  bool // the cache copy failed; keep serving
@@ -57,7 +58,7 @@ func (c *cacheFiller) Read(p []byte) (int, error) {
 	}
 	if err == io.EOF && c.tmp != nil {
 		// The verifying reader returns io.EOF only for a blob that matched its descriptor.
-		if !c.dead && commitTemp(c.tmp, c.final) == nil {
+		if !c.dead && c.cache.commitBlob(c.tmp, c.final) == nil {
 			c.tmp = nil
 		}
 	}

@@ -179,13 +179,18 @@ func syncDir(dir string) error {
 // its own file description, and flock excludes between descriptions).
 type fileLock struct{ f *os.File }
 
-func lockFile(path string) (*fileLock, error) {
+func lockFile(path string) (*fileLock, error) { return flockFile(path, syscall.LOCK_EX) }
+
+// lockFileShared takes the lock shared: holders exclude lockFile's, not each other.
+func lockFileShared(path string) (*fileLock, error) { return flockFile(path, syscall.LOCK_SH) }
+
+func flockFile(path string, how int) (*fileLock, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
 	}
 	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		err = syscall.Flock(int(f.Fd()), how)
 		if !errors.Is(err, syscall.EINTR) {
 			break
 		}

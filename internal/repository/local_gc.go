@@ -18,7 +18,8 @@ import (
 // record) and follows config, layers, the manifests of an
 // index and a subject; then every recorded referrer whose subject is marked is marked too,
 // until nothing changes. The whole run holds the index lock, so no name can be added to an
-// unmarked blob meanwhile (Tag checks its blobs under the same lock). Blobs younger than the
+// unmarked blob meanwhile (Tag checks its blobs under the same lock), nor a blob be stored or
+// reused between the listing and the removal (writers hold it shared). Blobs younger than the
 // grace period survive: their writer may not have named them yet. Temp files go only when
 // their writer's lock is free (the writer died) and they are older than the grace period.
 func (s *Local) GC(ctx context.Context, dryRun bool) (GCReport, error) {

@@ -26,9 +26,11 @@ func (s *Local) Push(ctx context.Context, expected ocispec.Descriptor, r io.Read
 		return fmt.Errorf("push %s: negative size: %w", expected.Digest, content.ErrInvalidDescriptorSize)
 	}
 	final := s.BlobPath(expected.Digest)
-	if _, err := os.Stat(final); err == nil {
-		now := time.Now()
-		os.Chtimes(final, now, now)
+	present, err := s.touchBlob(final)
+	if err != nil {
+		return fmt.Errorf("push %s: %w", expected.Digest, err)
+	}
+	if present {
 		// A writer may have died between landing a referrer and recording it; the caller
 		// takes "already exists" for done, so the record is made now or never.
 		if err := s.recordExistingReferrer(expected); err != nil {
@@ -64,7 +66,7 @@ func (s *Local) Push(ctx context.Context, expected ocispec.Descriptor, r io.Read
 		discardTemp(f)
 		return err
 	}
-	if err := commitTemp(f, final); err != nil {
+	if err := s.commitBlob(f, final); err != nil {
 		discardTemp(f)
 		return fmt.Errorf("push %s: %w", expected.Digest, err)
 	}
@@ -72,6 +74,36 @@ func (s *Local) Push(ctx context.Context, expected ocispec.Descriptor, r io.Read
 		return s.recordReferrer(expected, manifest.Bytes())
 	}
 	return nil
+}
+
+// A blob lands (commitBlob) or has its grace restarted (touchBlob) under the store lock held
+// shared. GC holds it exclusively from listing garbage to removing it, so it never removes a
+// blob a writer has just stored or reused: the writer either comes first (the blob is young
+// and spared) or after (the blob is gone and written again).
+
+// touchBlob restarts the GC grace of the blob at path and reports whether it is there.
+func (s *Local) touchBlob(path string) (bool, error) {
+	l, err := lockFileShared(filepath.Join(s.root, lockFileName))
+	if err != nil {
+		return false, err
+	}
+	defer l.unlock()
+	if _, err := os.Stat(path); err != nil {
+		return false, nil
+	}
+	now := time.Now()
+	os.Chtimes(path, now, now)
+	return true, nil
+}
+
+// commitBlob renames a written temp file into place as the blob at path.
+func (s *Local) commitBlob(f *os.File, path string) error {
+	l, err := lockFileShared(filepath.Join(s.root, lockFileName))
+	if err != nil {
+		return err
+	}
+	defer l.unlock()
+	return commitTemp(f, path)
 }
 
 // recordExistingReferrer records a manifest already in the store when it is a referrer.
@@ -109,7 +141,7 @@ func (in *localIngester) Commit(_ context.Context, mediaType string) (ocispec.De
 	if err != nil {
 		return desc, err
 	}
-	if err := commitTemp(in.f, in.s.BlobPath(desc.Digest)); err != nil {
+	if err := in.s.commitBlob(in.f, in.s.BlobPath(desc.Digest)); err != nil {
 		discardTemp(in.f)
 		return ocispec.Descriptor{}, fmt.Errorf("ingest %s: %w", desc.Digest, err)
 	}
