@@ -47,24 +47,22 @@ func (r *DeployableReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	name := DeployableName(g.Spec.ClusterRef.Name, g.Name)
+	keep := name
+	if g.Spec.ArchiveRef == nil || !g.DeletionTimestamp.IsZero() {
+		keep = ""
+	}
+	if err := r.deleteOthers(ctx, &g, keep); err != nil || keep == "" {
+		return ctrl.Result{}, err
+	}
 	var existing fcv1.FlashArchive
 	err := r.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: name}, &existing)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, fmt.Errorf("get FlashArchive %s: %w", name, err)
 	}
 	exists := err == nil
-	ours := exists && metav1.IsControlledBy(&existing, &g)
-	if exists && !ours {
+	if exists && !metav1.IsControlledBy(&existing, &g) {
 		r.Recorder.Eventf(&g, &existing, "Warning", "DeployableNameTaken", "CreateDeployable",
 			"FlashArchive %s exists and was not made for this group: the controller leaves it alone", name)
-		return ctrl.Result{}, nil
-	}
-	if g.Spec.ArchiveRef == nil || !g.DeletionTimestamp.IsZero() {
-		if ours {
-			if err := r.Delete(ctx, &existing); client.IgnoreNotFound(err) != nil {
-				return ctrl.Result{}, fmt.Errorf("delete FlashArchive %s: %w", name, err)
-			}
-		}
 		return ctrl.Result{}, nil
 	}
 	if !exists {
@@ -101,6 +99,27 @@ func (r *DeployableReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		logf.FromContext(ctx).Info("created deployable", "archive", name)
 	}
 	return ctrl.Result{}, nil
+}
+
+// deleteOthers deletes the deployables made for the group except the one named keep: the
+// group no longer names an archive, is going, or moved to another Cluster (whose name is
+// part of the deployable's).
+func (r *DeployableReconciler) deleteOthers(ctx context.Context, g *fcv1.NodesGroup, keep string) error {
+	var list fcv1.FlashArchiveList
+	if err := r.List(ctx, &list, client.InNamespace(g.Namespace), client.MatchingLabels{LabelNodesGroup: g.Name}); err != nil {
+		return fmt.Errorf("list deployables of NodesGroup %s: %w", g.Name, err)
+	}
+	for i := range list.Items {
+		fa := &list.Items[i]
+		if fa.Name == keep || !metav1.IsControlledBy(fa, g) || !fa.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if err := r.Delete(ctx, fa); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("delete FlashArchive %s: %w", fa.Name, err)
+		}
+		logf.FromContext(ctx).Info("deleted deployable", "archive", fa.Name)
+	}
+	return nil
 }
 
 // modelReady reports whether the group's Cluster says its model is complete and valid, for

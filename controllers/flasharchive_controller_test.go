@@ -489,3 +489,24 @@ func TestFoundationServiceTemplatesFailClearlyAndComeFromConfigMaps(t *testing.T
 		t.Fatalf("nodes.conf from the ConfigMap: %q", got)
 	}
 }
+
+func TestADeployableGoesWhenItsGroupMovesToAnotherCluster(t *testing.T) {
+	ns := newNamespace(t)
+	createAll(t, ns, readManifests(t, sampleSite...))
+	archiveState(t, ns, "edge-dataless", fcv1.ArchivePending, metav1.ConditionFalse, "BaseNotReady", "debian12-base")
+	// The group now belongs to a cluster that does not exist yet: the deployable made for
+	// it as part of edge is no longer the group's, and must not linger as an orphan that
+	// waits for a group edge no longer has.
+	update(t, &fcv1.NodesGroup{ObjectMeta: objMeta(ns, "dataless")}, func(o client.Object) {
+		o.(*fcv1.NodesGroup).Spec.ClusterRef.Name = "edge-b"
+	})
+	eventually(t, "the deployable made for edge goes", func() error {
+		err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "edge-dataless"}, &fcv1.FlashArchive{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("FlashArchive edge-dataless still exists (%v)", err)
+	})
+	// The other groups keep theirs.
+	get(t, ns, "edge-masters", &fcv1.FlashArchive{})
+}
