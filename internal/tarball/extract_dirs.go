@@ -53,13 +53,23 @@ func (x *extractor) parent(name string, create bool) (int, string, error) {
 	for i := keep; i < len(comps); i++ {
 		walked := strings.Join(comps[:i+1], "/")
 		next, err := unix.Openat(fd, comps[i], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		made := false
 		if errors.Is(err, unix.ENOENT) && create {
 			if err = unix.Mkdirat(fd, comps[i], 0o755); err == nil || errors.Is(err, unix.EEXIST) {
+				made = err == nil
 				next, err = unix.Openat(fd, comps[i], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 			}
 		}
 		if err != nil {
 			return -1, "", x.componentError(walked, err)
+		}
+		// A parent the archive does not list is 0755 whatever the umask (an entry for it,
+		// later in the archive, sets its own mode at the end).
+		if made {
+			if err := unix.Fchmod(next, 0o755); err != nil {
+				unix.Close(next)
+				return -1, "", fmt.Errorf("chmod %s: %w", walked, err)
+			}
 		}
 		x.open = append(x.open, openDir{path: walked, fd: next})
 		fd = next

@@ -169,3 +169,17 @@ func TestExtractReplacesANestedEmptyDirectory(t *testing.T) {
 		}
 	}
 }
+
+// A parent an archive does not list is made 0755 whatever the umask: the small sections of an
+// archive rely on it (docs/archive-format.md), and the same archive must give the same tree.
+func TestExtractMakesUnlistedParents0755WhateverTheUmask(t *testing.T) {
+	old := unix.Umask(0o077)
+	defer unix.Umask(old)
+	dst := t.TempDir()
+	extractBytes(t, buildTar(t, []tarEntry{{name: "var/lib/flarecast/f", body: "x"}}), dst, ExtractOptions{})
+	for _, d := range []string{"var", "var/lib", "var/lib/flarecast"} {
+		if fi, err := os.Stat(filepath.Join(dst, d)); err != nil || fi.Mode().Perm() != 0o755 {
+			t.Errorf("%s: %v %v, want 0755", d, fi.Mode(), err)
+		}
+	}
+}
