@@ -50,6 +50,8 @@ type Executor interface {
 	State(ctx context.Context, namespace, name string) (State, error)
 	// Forget drops a finished job and what it kept; a running job is left alone.
 	Forget(ctx context.Context, namespace, name string) error
-	// ForgetOwner drops every finished job of an owner that is going away.
+	// ForgetOwner drops every job of an owner that is going away: finished ones with what
+	// they kept, running and waiting ones stopped (Local has stopped them when it returns;
+	// Job leaves its Jobs to the garbage collector, which deletes them with their owner).
 	ForgetOwner(ctx context.Context, namespace, owner string) error
 }

@@ -3,6 +3,7 @@ package executor
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -41,6 +42,15 @@ type Local struct {
 type job struct {
 	dir   string
 	state diskState
+	// proc is the build's process while it runs. cancel is closed when the job's owner goes
+	// away; done when the job's goroutine has ended (its process reaped).
+	proc         *os.Process
+	cancel, done chan struct{}
+	canceled     bool
+}
+
+func newJob(dir string, st diskState) *job {
+	return &job{dir: dir, state: st, cancel: make(chan struct{}), done: make(chan struct{})}
 }
 
 var _ Executor = (*Local)(nil)
@@ -80,7 +90,7 @@ func (l *Local) recover() error {
 		if err != nil {
 			return fmt.Errorf("local executor: %w", err)
 		}
-		j := &job{dir: dir, state: st}
+		j := newJob(dir, st)
 		l.jobs[key(st.Namespace, st.Name)] = j
 		switch st.Phase {
 		case Pending:
@@ -114,7 +124,7 @@ func (l *Local) Submit(_ context.Context, spec Spec) error {
 	if err := writeFileAtomic(filepath.Join(dir, requestFile), spec.Request); err != nil {
 		return fmt.Errorf("submit %s: %w", k, err)
 	}
-	j := &job{dir: dir, state: diskState{Namespace: spec.Namespace, Name: spec.Name, Owner: spec.Owner.Name, Phase: Pending}}
+	j := newJob(dir, diskState{Namespace: spec.Namespace, Name: spec.Name, Owner: spec.Owner.Name, Phase: Pending})
 	if err := writeState(dir, j.state); err != nil {
 		return fmt.Errorf("submit %s: %w", k, err)
 	}
@@ -127,16 +137,23 @@ func (l *Local) Submit(_ context.Context, spec Spec) error {
 // before l is shared.
 func (l *Local) start(j *job) {
 	go func() {
-		l.sem <- struct{}{}
+		defer close(j.done)
+		select {
+		case l.sem <- struct{}{}:
+		case <-j.cancel:
+			l.drop(j)
+			return
+		}
 		defer func() { <-l.sem }()
-		l.run(j)
-		if l.opts.OnDone != nil {
+		if l.run(j) && l.opts.OnDone != nil {
 			l.opts.OnDone(j.state.Namespace, j.state.Owner)
 		}
 	}()
 }
 
-func (l *Local) run(j *job) {
+// run runs the build and records its end; it reports false for a job whose owner went away
+// meanwhile (the job is dropped, not recorded).
+func (l *Local) run(j *job) bool {
 	// The parent-death signal follows the thread that started the child, not the process:
 	// keep this goroutine on its thread until the child is reaped, so the thread cannot end
 	// (and kill the build) while the manager lives.
@@ -151,19 +168,22 @@ func (l *Local) run(j *job) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logf, err := os.Create(filepath.Join(j.dir, logFile))
 	if err != nil {
-		l.finish(j, diskState{Phase: Failed, Message: fmt.Sprintf("build log: %v", err)})
-		return
+		return l.finish(j, diskState{Phase: Failed, Message: fmt.Sprintf("build log: %v", err)})
 	}
 	defer logf.Close()
 	var tail tailBuffer
 	cmd.Stdout, cmd.Stderr = logf, &teeWriter{logf, &tail}
 	if err := cmd.Start(); err != nil {
-		l.finish(j, diskState{Phase: Failed, Message: fmt.Sprintf("start %s: %v", l.opts.Command[0], err)})
-		return
+		return l.finish(j, diskState{Phase: Failed, Message: fmt.Sprintf("start %s: %v", l.opts.Command[0], err)})
 	}
 	l.mu.Lock()
+	j.proc = cmd.Process
 	j.state.Phase, j.state.PID = Running, cmd.Process.Pid
-	err = writeState(j.dir, j.state)
+	if j.canceled {
+		err = errors.New("canceled")
+	} else {
+		err = writeState(j.dir, j.state)
+	}
 	l.mu.Unlock()
 	if err != nil {
 		cmd.Process.Kill()
@@ -174,26 +194,49 @@ func (l *Local) run(j *job) {
 		if msg == "" {
 			msg = werr.Error()
 		}
-		l.finish(j, diskState{Phase: Failed, Message: fmt.Sprintf("build failed (%v): %s", werr, msg)})
-		return
+		return l.finish(j, diskState{Phase: Failed, Message: fmt.Sprintf("build failed (%v): %s", werr, msg)})
 	}
 	res, err := readResult(j.dir)
 	if err != nil {
-		l.finish(j, diskState{Phase: Failed, Message: err.Error()})
-		return
+		return l.finish(j, diskState{Phase: Failed, Message: err.Error()})
 	}
-	l.finish(j, diskState{Phase: Succeeded, Message: "built", Digest: res.Digest})
+	return l.finish(j, diskState{Phase: Succeeded, Message: "built", Digest: res.Digest})
 }
 
-func (l *Local) finish(j *job, st diskState) {
+// finish records the end of a job, or drops it when its owner went away; it reports whether
+// it recorded it.
+func (l *Local) finish(j *job, st diskState) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	j.proc = nil
+	if j.canceled {
+		l.dropLocked(j)
+		return false
+	}
 	st.Namespace, st.Name, st.Owner = j.state.Namespace, j.state.Name, j.state.Owner
 	j.state = st
 	if err := writeState(j.dir, st); err != nil {
 		// The state stays right in memory; a restart would find the job Running and retry it.
 		j.state.Message += fmt.Sprintf(" (state not saved: %v)", err)
 	}
+	return true
+}
+
+// drop removes a canceled job and its directory.
+func (l *Local) drop(j *job) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.dropLocked(j)
+}
+
+func (l *Local) dropLocked(j *job) {
+	k := key(j.state.Namespace, j.state.Name)
+	if l.jobs[k] == j {
+		delete(l.jobs, k)
+	}
+	// Nobody is left to read the directory; a failure to remove it leaves it to a restart,
+	// which finds the job finished or interrupted.
+	os.RemoveAll(j.dir)
 }
 
 // State implements Executor.
@@ -227,16 +270,39 @@ func (l *Local) Forget(_ context.Context, namespace, name string) error {
 	return nil
 }
 
-// ForgetOwner implements Executor.
+// ForgetOwner implements Executor. The owner's running builds are killed and its waiting ones
+// never start, as the Job executor's Jobs are deleted with their owner: a build left running
+// would name its archive after the owner's deletion untagged it, and nobody would forget it.
+// It returns once they have ended.
 func (l *Local) ForgetOwner(ctx context.Context, namespace, owner string) error {
 	l.mu.Lock()
 	var names []string
+	var active []*job
 	for _, j := range l.jobs {
-		if j.state.Namespace == namespace && j.state.Owner == owner {
-			names = append(names, j.state.Name)
+		if j.state.Namespace != namespace || j.state.Owner != owner {
+			continue
 		}
+		if j.state.Phase != Pending && j.state.Phase != Running {
+			names = append(names, j.state.Name)
+			continue
+		}
+		if !j.canceled {
+			j.canceled = true
+			close(j.cancel)
+			if j.proc != nil {
+				j.proc.Kill()
+			}
+		}
+		active = append(active, j)
 	}
 	l.mu.Unlock()
+	for _, j := range active {
+		select {
+		case <-j.done:
+		case <-ctx.Done():
+			return fmt.Errorf("forget builds of %s/%s: %w", namespace, owner, ctx.Err())
+		}
+	}
 	for _, n := range names {
 		if err := l.Forget(ctx, namespace, n); err != nil {
 			return err
