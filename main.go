@@ -3,28 +3,12 @@
 package main
 
 import (
-	"fmt"
+	"context"
 	"os"
 
 	"github.com/flarecast/flarecast/internal/cli"
 )
 
 func main() {
-	err := cli.NewRootCommand().Execute()
-	if err != nil {
-		var ee *cli.ExitError
-		// A bare ExitError has already printed what it had to say.
-		if !(asExit(err, &ee) && ee.Err == nil) {
-			fmt.Fprintln(os.Stderr, "flarecast:", err)
-		}
-	}
-	os.Exit(cli.ExitCode(err))
-}
-
-func asExit(err error, target **cli.ExitError) bool {
-	e, ok := err.(*cli.ExitError)
-	if ok {
-		*target = e
-	}
-	return ok
+	os.Exit(cli.Execute(context.Background(), cli.NewRootCommand(), os.Stdout, os.Stderr))
 }

@@ -18,15 +18,10 @@ func run(t *testing.T, stdin []byte, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := NewRootCommand()
 	var out, errb bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errb)
 	cmd.SetIn(bytes.NewReader(stdin))
 	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(context.Background())
-	if err != nil {
-		fmt.Fprintln(&errb, "flarecast:", err)
-	}
-	return out.String(), errb.String(), ExitCode(err)
+	code := Execute(context.Background(), cmd, &out, &errb)
+	return out.String(), errb.String(), code
 }
 
 func mustRun(t *testing.T, args ...string) string {

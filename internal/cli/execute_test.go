@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// With -o json, stdout is JSON whatever happens: a failure before any output writes an error
+// document (and still says it on stderr, with the same exit code); a command that wrote its
+// result before failing keeps that result as its only output.
+func TestJSONOutputOnFailure(t *testing.T) {
+	repo := filepath.Join(t.TempDir(), "repo")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"missing archive", []string{"archive", "--repo", repo, "info", "nope", "-o", "json"}, 1, "not found"},
+		{"unusable repository", []string{"archive", "--repo", "ftp://x/y", "ls", "-o", "json"}, 1, "unknown scheme"},
+		{"usage mistake", []string{"archive", "--repo", repo, "verify", "x", "--all", "-o", "json"}, 2, "not both"},
+		{"missing build request", []string{"archive", "build", "--request", filepath.Join(repo, "none.json"), "-o", "json"}, 1, "--request"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errs, code := run(t, nil, tc.args...)
+			var doc struct {
+				Error    string `json:"error"`
+				ExitCode int    `json:"exitCode"`
+			}
+			if err := json.Unmarshal([]byte(out), &doc); err != nil {
+				t.Fatalf("stdout is not JSON (%v): %q; stderr %q", err, out, errs)
+			}
+			if code != tc.code || doc.ExitCode != code || !strings.Contains(doc.Error, tc.want) || !strings.Contains(errs, tc.want) {
+				t.Fatalf("exit %d (document says %d), want %d; error %q and stderr %q should say %q", code, doc.ExitCode, tc.code, doc.Error, errs, tc.want)
+			}
+		})
+	}
+	// verify writes its results, then fails: they stay the one JSON document.
+	out, _, code := run(t, nil, "archive", "--repo", repo, "verify", "nope", "-o", "json")
+	var results []struct {
+		Archive string `json:"archive"`
+		OK      bool   `json:"ok"`
+	}
+	if err := json.Unmarshal([]byte(out), &results); err != nil || code != 1 || len(results) != 1 || results[0].OK {
+		t.Fatalf("verify of a missing archive: exit %d, %v, stdout %q", code, err, out)
+	}
+	// Text output gets no JSON.
+	if out, _, _ := run(t, nil, "archive", "--repo", repo, "info", "nope"); out != "" {
+		t.Fatalf("text mode failure wrote %q to stdout", out)
+	}
+}
