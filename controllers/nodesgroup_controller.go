@@ -76,11 +76,9 @@ func groupStatus(rec recorder.EventRecorder, g *fcv1.NodesGroup, res *model.Resu
 	for _, n := range g.Spec.Nodes {
 		st.Nodes = append(st.Nodes, fcv1.NodeStatus{Name: n.Name, Problems: byNode[n.Name]})
 	}
-	for _, n := range g.Status.Nodes {
-		if n.Phase == fcv1.NodeRunning {
-			st.Running++
-		}
-	}
+	// The install server's entry for a node removed from the spec stays (it owns it): count
+	// only the group's nodes, as the Cluster's nodesByPhase does.
+	st.Running = nodesByPhase([]fcv1.NodesGroup{*g})[string(fcv1.NodeRunning)]
 
 	var valid = condition(g, fcv1.ConditionValid, true, fcv1.ReasonValid, "the group's rules hold")
 	switch {

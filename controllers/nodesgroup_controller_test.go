@@ -74,3 +74,46 @@ func TestNodePhasesFromAnotherWriterSurviveAndAreCounted(t *testing.T) {
 		return nil
 	})
 }
+
+// TestRunningCountsOnlyTheGroupsNodes removes a Running node from a group: the install
+// server's entry for it stays in the status (it owns that entry), but the group no longer has
+// the node, so it must not count it, as the Cluster does not.
+func TestRunningCountsOnlyTheGroupsNodes(t *testing.T) {
+	ns := newNamespace(t)
+	createAll(t, ns, readManifests(t, sampleSite...))
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(fcv1.GroupVersion.WithKind("NodesGroup"))
+	u.SetNamespace(ns)
+	u.SetName("masters")
+	u.Object["status"] = map[string]any{"nodes": []any{
+		map[string]any{"name": "m1", "phase": "Running"},
+		map[string]any{"name": "m2", "phase": "Running"},
+	}}
+	if err := k8s.Status().Apply(context.Background(), client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("flarecast-installserver")); err != nil {
+		t.Fatalf("install server's apply: %v", err)
+	}
+	eventually(t, "group counts its running nodes", func() error {
+		if g := get(t, ns, "masters", &fcv1.NodesGroup{}); g.Status.Running != 2 {
+			return fmt.Errorf("running %d", g.Status.Running)
+		}
+		return nil
+	})
+	update(t, &fcv1.NodesGroup{ObjectMeta: objMeta(ns, "masters")}, func(o client.Object) {
+		g := o.(*fcv1.NodesGroup)
+		g.Spec.Nodes = g.Spec.Nodes[1:]
+	})
+	eventually(t, "the removed node is not counted", func() error {
+		g := get(t, ns, "masters", &fcv1.NodesGroup{})
+		if g.Status.ObservedGeneration != g.Generation || g.Status.Total != 1 || g.Status.Running != 1 {
+			return fmt.Errorf("generation %d/%d, total %d, running %d", g.Status.ObservedGeneration, g.Generation, g.Status.Total, g.Status.Running)
+		}
+		return nil
+	})
+	eventually(t, "the cluster agrees", func() error {
+		cl := get(t, ns, "edge", &fcv1.Cluster{})
+		if n := cl.Status.NodesByPhase["Running"]; n != 1 {
+			return fmt.Errorf("cluster counts %d running", n)
+		}
+		return nil
+	})
+}
