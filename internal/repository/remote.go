@@ -10,6 +10,7 @@ import (
 	"os"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -144,13 +145,11 @@ func (in *spoolIngester) Commit(ctx context.Context, mediaType string) (ocispec.
 		return desc, err
 	}
 	defer removeSpool(in.f)
-	if ok, err := in.s.repo.Exists(ctx, desc); err == nil && ok {
-		return desc, nil
-	}
 	if _, err := in.f.Seek(0, io.SeekStart); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("ingest %s: %w", desc.Digest, err)
 	}
-	if err := in.s.Push(ctx, desc, in.f); err != nil {
+	// Push asks whether the registry has the blob before sending it.
+	if err := in.s.Push(ctx, desc, in.f); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
 		return ocispec.Descriptor{}, err
 	}
 	return desc, nil
