@@ -26,13 +26,14 @@ type frameEncoder interface {
 const DefaultLevel = 3
 
 // sink is the end of the pack pipeline: it hashes and counts the tar, compresses it or not, and
-// hashes and counts what reaches the caller's writer.
+// counts what reaches the caller's writer. It does not hash that output: the caller's writer is
+// a repository ingester, which computes the blob's digest anyway.
 type sink interface {
 	io.Writer
 	// Close flushes everything to the underlying writer (which it does not close).
 	Close() error
-	// sums returns the sha256 and size of the tar and of the bytes written out.
-	sums() (tarSum string, tarSize int64, outSum string, outSize int64)
+	// sums returns the sha256 and size of the tar, and the size of the bytes written out.
+	sums() (tarSum string, tarSize int64, outSize int64)
 }
 
 func newSink(w io.Writer, c Compression, level int) (sink, error) {
@@ -68,9 +69,8 @@ func (s *plainSink) Write(p []byte) (int, error) { return s.out.Write(p) }
 
 func (s *plainSink) Close() error { return nil }
 
-func (s *plainSink) sums() (string, int64, string, int64) {
-	d := digestOf(s.out.h)
-	return d, s.out.n, d, s.out.n
+func (s *plainSink) sums() (string, int64, int64) {
+	return digestOf(s.out.h), s.out.n, s.out.n
 }
 
 // frame is one slice of tar on its way through compression.
@@ -83,7 +83,8 @@ type frame struct {
 // and writes the frames in order. Memory is bounded: at most cap(order)+1 frames exist at once.
 type frameSink struct {
 	enc     frameEncoder
-	out     counter
+	out     io.Writer
+	outSize int64
 	tarHash hash.Hash
 	tarSize int64
 
@@ -110,7 +111,7 @@ func newFrameSink(w io.Writer, level int) (*frameSink, error) {
 	}
 	s := &frameSink{
 		enc:     enc,
-		out:     counter{w: w, h: sha256.New()},
+		out:     w,
 		tarHash: sha256.New(),
 		work:    make(chan *frame, workers),
 		order:   make(chan *frame, workers+1),
@@ -144,7 +145,9 @@ func (s *frameSink) writeOut() {
 		<-f.ready
 		s.tarHash.Write(f.src)
 		if s.failed() == nil {
-			if _, err := s.out.Write(f.dst); err != nil {
+			n, err := s.out.Write(f.dst)
+			s.outSize += int64(n)
+			if err != nil {
 				s.fail(fmt.Errorf("write compressed tar: %w", err))
 			}
 		}
@@ -222,6 +225,6 @@ func (s *frameSink) Close() error {
 	return s.failed()
 }
 
-func (s *frameSink) sums() (string, int64, string, int64) {
-	return digestOf(s.tarHash), s.tarSize, digestOf(s.out.h), s.out.n
+func (s *frameSink) sums() (string, int64, int64) {
+	return digestOf(s.tarHash), s.tarSize, s.outSize
 }

@@ -121,6 +121,6 @@ func WriteEntries(w io.Writer, entries []Entry, opts PackOptions) (Stats, error)
 	if err != nil {
 		return st, fmt.Errorf("write entries: %w", err)
 	}
-	st.DiffID, st.TarBytes, st.OutputDigest, st.OutputBytes = out.sums()
+	st.DiffID, st.TarBytes, st.OutputBytes = out.sums()
 	return st, nil
 }

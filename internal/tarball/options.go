@@ -88,10 +88,10 @@ type Stats struct {
 	// the OCI layer diff_id.
 	TarBytes int64
 	DiffID   string
-	// OutputBytes and OutputDigest are the size and sha256 of the bytes written to the
-	// caller's writer (the compressed layer; equal to the tar's when Compression is Plain).
-	OutputBytes  int64
-	OutputDigest string
+	// OutputBytes is the size of what was written to the caller's writer (the compressed
+	// layer; the tar's size when Compression is Plain). Its digest is the writer's to compute:
+	// a repository ingester does, and hashing it here too would double that work.
+	OutputBytes int64
 }
 
 // Entries returns the number of entries written.

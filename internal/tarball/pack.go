@@ -34,6 +34,6 @@ func Pack(ctx context.Context, src Source, w io.Writer, opts PackOptions) (Stats
 	if err != nil {
 		return st, fmt.Errorf("pack %s: %w", src, err)
 	}
-	st.DiffID, st.TarBytes, st.OutputDigest, st.OutputBytes = out.sums()
+	st.DiffID, st.TarBytes, st.OutputBytes = out.sums()
 	return st, nil
 }
