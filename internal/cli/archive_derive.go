@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -198,10 +200,15 @@ func readJSONFile(flag, name string, v any) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", flag, err)
 	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return usageError(fmt.Errorf("%s %s: %w", flag, name, err))
+	}
+	// Decode stops after the first value: a second one or stray bytes mean a file that is not
+	// what its writer meant (two requests concatenated, a bad edit).
+	if _, err := dec.Token(); err != io.EOF {
+		return usageError(fmt.Errorf("%s %s: more than one JSON value (offset %d); the file must hold exactly one", flag, name, dec.InputOffset()))
 	}
 	return nil
 }
