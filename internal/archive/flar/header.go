@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -335,7 +336,14 @@ func (h *Header) validate() error {
 	}
 	seen := map[digest.Digest]SectionEntry{}
 	last := 0
+	var total int64
 	for i, s := range h.Sections {
+		// TotalSize adds with wrap-around; sizes past what a file can hold would make any
+		// total_size match.
+		if s.Size > math.MaxInt64-total {
+			return fmt.Errorf("section.%d: the sections add up to more than %d bytes", i+1, int64(math.MaxInt64))
+		}
+		total += s.Size
 		r := kindRank(s.Kind)
 		if r < 0 {
 			return fmt.Errorf("section.%d: unknown kind %q", i+1, clip(s.Kind))
