@@ -57,7 +57,7 @@ var _ Executor = (*Local)(nil)
 
 // NewLocal opens the state directory. Jobs a previous manager left Pending are started again;
 // those it left Running lost their process with it (builds die with the manager): they are
-// Failed and Retryable.
+// Failed and Retryable, as are those whose state.json cannot be read.
 func NewLocal(opts LocalOptions) (*Local, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 1
@@ -88,7 +88,13 @@ func (l *Local) recover() error {
 		dir := filepath.Dir(p)
 		st, err := readState(dir)
 		if err != nil {
-			return fmt.Errorf("local executor: %w", err)
+			// The directory names the job. What became of it is unknown: it runs again when
+			// submitted, like an interrupted one, instead of keeping every build from starting.
+			st = diskState{Namespace: filepath.Base(filepath.Dir(dir)), Name: filepath.Base(dir), Phase: Failed, Retryable: true,
+				Message: fmt.Sprintf("state lost (%v); it is run again when submitted", err)}
+			if err := writeState(dir, st); err != nil {
+				return fmt.Errorf("local executor: %w", err)
+			}
 		}
 		j := newJob(dir, st)
 		l.jobs[key(st.Namespace, st.Name)] = j
