@@ -181,7 +181,7 @@ Exit status 1 when any archive has a fault; the message names the archive and th
 				Blobs   []archive.Verified `json:"blobs,omitempty"`
 				Error   string             `json:"error,omitempty"`
 			}
-			var results []result
+			results := []result{}
 			failed := 0
 			for _, ref := range refs {
 				bar := newProgress(cmd, -1, "verifying "+ref)

@@ -51,3 +51,34 @@ func TestJSONOutputOnFailure(t *testing.T) {
 		t.Fatalf("text mode failure wrote %q to stdout", out)
 	}
 }
+
+// Lists in -o json are lists even when empty: a reader that iterates over them must not meet
+// null.
+func TestJSONListsAreNeverNull(t *testing.T) {
+	repo := filepath.Join(t.TempDir(), "repo")
+	for _, tc := range []struct {
+		args []string
+		list func(out []byte) (json.RawMessage, error)
+	}{
+		{[]string{"ls"}, func(out []byte) (json.RawMessage, error) { return out, nil }},
+		{[]string{"verify", "--all"}, func(out []byte) (json.RawMessage, error) { return out, nil }},
+		{[]string{"gc", "--dry-run"}, func(out []byte) (json.RawMessage, error) {
+			var rep struct {
+				Removed json.RawMessage `json:"removed"`
+			}
+			return rep.Removed, json.Unmarshal(out, &rep)
+		}},
+		{[]string{"gc"}, func(out []byte) (json.RawMessage, error) {
+			var rep struct {
+				Removed json.RawMessage `json:"removed"`
+			}
+			return rep.Removed, json.Unmarshal(out, &rep)
+		}},
+	} {
+		out, errs, code := run(t, nil, append([]string{"archive", "--repo", repo, "-o", "json"}, tc.args...)...)
+		list, err := tc.list([]byte(out))
+		if code != 0 || err != nil || strings.TrimSpace(string(list)) != "[]" {
+			t.Errorf("%v on an empty repository: exit %d, %v, list %s (stdout %q, stderr %q); want []", tc.args, code, err, list, out, errs)
+		}
+	}
+}

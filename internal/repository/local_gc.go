@@ -23,7 +23,7 @@ import (
 // grace period survive: their writer may not have named them yet. Temp files go only when
 // their writer's lock is free (the writer died) and they are older than the grace period.
 func (s *Local) GC(ctx context.Context, dryRun bool) (GCReport, error) {
-	var report GCReport
+	report := GCReport{Removed: []ocispec.Descriptor{}}
 	l, err := lockFile(filepath.Join(s.root, lockFileName))
 	if err != nil {
 		return report, err
