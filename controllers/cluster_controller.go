@@ -65,7 +65,8 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 }
 
 // loadModel gathers what model.Resolve needs for a cluster. A Machine or Network that is
-// named but absent is left nil: the model is then partial, not broken.
+// named but absent is left nil: the model is then partial, not broken. One being deleted is
+// passed on: the model counts it missing and says it is going.
 func loadModel(ctx context.Context, c client.Client, cl *fcv1.Cluster) (model.Input, error) {
 	in := model.Input{Cluster: cl}
 	groups, err := groupsOf(ctx, c, cl.Namespace, cl.Name)
@@ -77,7 +78,7 @@ func loadModel(ctx context.Context, c client.Client, cl *fcv1.Cluster) (model.In
 	if ref := cl.Spec.MachineRef; ref != nil {
 		var m fcv1.Machine
 		switch err := c.Get(ctx, types.NamespacedName{Namespace: cl.Namespace, Name: ref.Name}, &m); {
-		case err == nil && m.DeletionTimestamp.IsZero():
+		case err == nil:
 			in.Machine = &m
 		case err != nil && !apierrors.IsNotFound(err):
 			return in, fmt.Errorf("get Machine %s: %w", ref.Name, err)
@@ -86,7 +87,7 @@ func loadModel(ctx context.Context, c client.Client, cl *fcv1.Cluster) (model.In
 	if ref := cl.Spec.NetworkRef; ref != nil {
 		var n fcv1.Network
 		switch err := c.Get(ctx, types.NamespacedName{Namespace: cl.Namespace, Name: ref.Name}, &n); {
-		case err == nil && n.DeletionTimestamp.IsZero():
+		case err == nil:
 			in.Network = &n
 		case err != nil && !apierrors.IsNotFound(err):
 			return in, fmt.Errorf("get Network %s: %w", ref.Name, err)

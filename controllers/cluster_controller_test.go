@@ -169,6 +169,7 @@ func TestReferencedNetworkDeletionIsHeldUntilReferenceGoes(t *testing.T) {
 		return fmt.Errorf("no DeletionBlocked event for edge-net among %d events", len(evs.Items))
 	})
 	eventually(t, "cluster sees the Network going", clusterConditionReason(ns, "edge", fcv1.ConditionModelComplete, metav1.ConditionFalse, string(model.ReasonNetworkNotFound), "edge-net"))
+	eventually(t, "cluster says the Network is going, not absent", clusterConditionReason(ns, "edge", fcv1.ConditionModelComplete, metav1.ConditionFalse, string(model.ReasonNetworkNotFound), "Network edge-net is being deleted"))
 
 	update(t, &fcv1.Cluster{ObjectMeta: objMeta(ns, "edge")}, func(o client.Object) { o.(*fcv1.Cluster).Spec.NetworkRef = nil })
 	eventually(t, "network deleted once unreferenced", func() error {

@@ -3,6 +3,8 @@ package model
 import (
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/flarecast/flarecast/api/v1alpha1"
 )
 
@@ -46,6 +48,27 @@ func TestReferencedObjectNotFoundIsMissing(t *testing.T) {
 		"Machine site is not found: create it or correct spec.machineRef")
 	only(t, "missing network", res.Missing[1:], Problem{Kind: KindCluster, Name: "edge", Field: "spec.networkRef", Reason: ReasonNetworkNotFound},
 		"Network net is not found: create it or correct spec.networkRef")
+}
+
+// TestReferencedObjectBeingDeletedIsMissing: a Machine or Network being deleted still exists
+// (the in-use finalizer holds it for the Cluster), so "not found: create it" would send the
+// reader looking for an object that is there; the message says it is going and what to do.
+func TestReferencedObjectBeingDeletedIsMissing(t *testing.T) {
+	in := site()
+	now := metav1.Now()
+	in.Machine.DeletionTimestamp, in.Network.DeletionTimestamp = &now, &now
+	res := Resolve(in)
+	clean(t, &Result{Problems: res.Problems})
+	if len(res.Missing) != 2 {
+		t.Fatalf("missing:\n%s", render(res.Missing))
+	}
+	only(t, "machine going", res.Missing[:1], Problem{Kind: KindCluster, Name: "edge", Field: "spec.machineRef", Reason: ReasonMachineNotFound},
+		"Machine site is being deleted", "point spec.machineRef at another Machine")
+	only(t, "network going", res.Missing[1:], Problem{Kind: KindCluster, Name: "edge", Field: "spec.networkRef", Reason: ReasonNetworkNotFound},
+		"Network net is being deleted", "point spec.networkRef at another Network")
+	if res.Counts.Placed != 0 || res.Counts.Addressed != 0 {
+		t.Errorf("a Machine and Network being deleted still place and address nodes: %+v", res.Counts)
+	}
 }
 
 func TestClusterWithoutGroupsIsMissingThem(t *testing.T) {

@@ -9,11 +9,11 @@ type Reason string
 const (
 	// ReasonMachineRefMissing: the Cluster has no spec.machineRef yet.
 	ReasonMachineRefMissing Reason = "MachineRefMissing"
-	// ReasonMachineNotFound: the Machine spec.machineRef names does not exist.
+	// ReasonMachineNotFound: the Machine spec.machineRef names does not exist, or is being deleted.
 	ReasonMachineNotFound Reason = "MachineNotFound"
 	// ReasonNetworkRefMissing: the Cluster has no spec.networkRef yet.
 	ReasonNetworkRefMissing Reason = "NetworkRefMissing"
-	// ReasonNetworkNotFound: the Network spec.networkRef names does not exist.
+	// ReasonNetworkNotFound: the Network spec.networkRef names does not exist, or is being deleted.
 	ReasonNetworkNotFound Reason = "NetworkNotFound"
 	// ReasonNoNodesGroups: no NodesGroup names the Cluster yet.
 	ReasonNoNodesGroups Reason = "NoNodesGroups"

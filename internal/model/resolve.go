@@ -11,7 +11,8 @@ type Input struct {
 	Cluster *v1alpha1.Cluster
 	// Groups are the NodesGroups whose spec.clusterRef names the cluster.
 	Groups []v1alpha1.NodesGroup
-	// Machine is nil when not referenced yet or not found; likewise Network.
+	// Machine is nil when not referenced yet or not found; likewise Network. One being
+	// deleted (held by its in-use finalizer) is missing too, with a message that says so.
 	Machine *v1alpha1.Machine
 	Network *v1alpha1.Network
 }
@@ -100,6 +101,9 @@ func (r *resolver) references() {
 		r.missingf(ReasonMachineRefMissing, KindCluster, c.Name, "spec.machineRef", "", "no Machine yet: nodes cannot be placed on drawers and deployable archives need one; set spec.machineRef")
 	case r.in.Machine == nil:
 		r.missingf(ReasonMachineNotFound, KindCluster, c.Name, "spec.machineRef", "", "Machine %s is not found: create it or correct spec.machineRef", c.Spec.MachineRef.Name)
+	case r.in.Machine.DeletionTimestamp != nil:
+		r.missingf(ReasonMachineNotFound, KindCluster, c.Name, "spec.machineRef", "", "Machine %s is being deleted, held only while Clusters reference it: point spec.machineRef at another Machine, or remove spec.machineRef to let it go", c.Spec.MachineRef.Name)
+		r.in.Machine = nil // the later phases see a Machine that is going as absent
 	default:
 		r.machine = indexMachine(r.in.Machine)
 		r.problems = append(r.problems, ValidateMachine(r.in.Machine)...)
@@ -109,6 +113,9 @@ func (r *resolver) references() {
 		r.missingf(ReasonNetworkRefMissing, KindCluster, c.Name, "spec.networkRef", "", "no Network yet: nodes cannot be addressed and deployable archives need one; set spec.networkRef")
 	case r.in.Network == nil:
 		r.missingf(ReasonNetworkNotFound, KindCluster, c.Name, "spec.networkRef", "", "Network %s is not found: create it or correct spec.networkRef", c.Spec.NetworkRef.Name)
+	case r.in.Network.DeletionTimestamp != nil:
+		r.missingf(ReasonNetworkNotFound, KindCluster, c.Name, "spec.networkRef", "", "Network %s is being deleted, held only while Clusters reference it: point spec.networkRef at another Network, or remove spec.networkRef to let it go", c.Spec.NetworkRef.Name)
+		r.in.Network = nil
 	default:
 		r.nets = parseNets(r.in.Network)
 		r.prov = provisioning(r.nets)
