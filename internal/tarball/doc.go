@@ -55,7 +55,8 @@
 // directory per level of depth. Packing a tar source spools its file data to a temporary file
 // and keeps only the headers in memory to sort them. Extract streams too; it remembers the
 // directories it made (their modes and times are set last, so that a read-only directory can
-// still be filled) and the open directories on the current path.
+// still be filled: name, owner, mode, times and xattrs, refusing an archive whose directories
+// carry more than 64 MiB of xattr values) and the open directories on the current path.
 //
 // # Extraction as an unprivileged user
 //

@@ -32,19 +32,9 @@ func (x *extractor) restoreMeta(pfd int, base, name string, hdr *tar.Header) err
 			}
 		}
 	}
-	for _, k := range slices.Sorted(mapKeys(hdr.PAXRecords)) {
-		attr, ok := strings.CutPrefix(k, xattrPrefix)
-		if !ok {
-			continue
-		}
-		if !KeepXattr(attr) {
-			// What Pack drops as host state is not taken from an archive either: a
-			// trusted.overlay.* record would change what an overlay mount over the tree shows.
-			x.note(name, "xattr "+attr, errNotKept)
-			continue
-		}
-		if err := unix.Lsetxattr(x.procPath(pfd, base), attr, []byte(hdr.PAXRecords[k]), 0); err != nil {
-			x.note(name, "xattr "+attr, err)
+	for _, r := range x.keptXattrs(name, hdr) {
+		if err := unix.Lsetxattr(x.procPath(pfd, base), r.name, []byte(r.value), 0); err != nil {
+			x.note(name, "xattr "+r.name, err)
 		}
 	}
 	ts := []unix.Timespec{unix.NsecToTimespec(hdr.ModTime.UnixNano()), unix.NsecToTimespec(hdr.ModTime.UnixNano())}
@@ -57,8 +47,44 @@ func (x *extractor) restoreMeta(pfd int, base, name string, hdr *tar.Header) err
 	return nil
 }
 
-// errNotKept explains an xattr outside the namespaces an archive carries (see KeepXattr).
-var errNotKept = errors.New("not one of the namespaces an archive carries (host state)")
+const (
+	// maxXattrValue is the largest xattr value Linux accepts (XATTR_SIZE_MAX).
+	maxXattrValue = 64 << 10
+	// maxDirXattrBytes bounds the xattr values held for directories until finishDirs.
+	maxDirXattrBytes = 64 << 20
+)
+
+var (
+	// errNotKept explains an xattr outside the namespaces an archive carries (see KeepXattr).
+	errNotKept       = errors.New("not one of the namespaces an archive carries (host state)")
+	errXattrTooLarge = fmt.Errorf("value larger than the %d KiB Linux accepts", maxXattrValue>>10)
+)
+
+type xattr struct{ name, value string }
+
+// keptXattrs returns the xattrs of hdr that can be restored, sorted by name, and notes the
+// others: what Pack drops as host state is not taken from an archive either (a
+// trusted.overlay.* record would change what an overlay mount over the tree shows), and a
+// value no kernel accepts is not worth holding.
+func (x *extractor) keptXattrs(name string, hdr *tar.Header) []xattr {
+	var out []xattr
+	for _, k := range slices.Sorted(mapKeys(hdr.PAXRecords)) {
+		attr, ok := strings.CutPrefix(k, xattrPrefix)
+		if !ok {
+			continue
+		}
+		v := hdr.PAXRecords[k]
+		switch {
+		case !KeepXattr(attr):
+			x.note(name, "xattr "+attr, errNotKept)
+		case len(v) > maxXattrValue:
+			x.note(name, "xattr "+attr, errXattrTooLarge)
+		default:
+			out = append(out, xattr{attr, v})
+		}
+	}
+	return out
+}
 
 func (x *extractor) modeOf(pfd int, base string) uint32 {
 	var st unix.Stat_t

@@ -27,9 +27,11 @@ type extractor struct {
 	// is almost always on this path or one step below it.
 	open []openDir
 
-	dirs    []*tar.Header // directories whose mode and times are set at the end
-	written int64
-	buf     []byte
+	dirs []*tar.Header // directories whose mode and times are set at the end
+	// dirXattrBytes counts the xattr values held in dirs, bounded by maxDirXattrBytes.
+	dirXattrBytes int64
+	written       int64
+	buf           []byte
 }
 
 func newExtractor(dir string, opts ExtractOptions, rep *ExtractReport) (*extractor, error) {
@@ -106,8 +108,7 @@ func (x *extractor) entry(hdr *tar.Header, tr *tar.Reader) error {
 			return errors.New("the root of the archive must be a directory")
 		}
 		x.rep.count(tar.TypeDir, 0)
-		x.dirs = append(x.dirs, withName(hdr, "."))
-		return nil
+		return x.deferDir(hdr, ".")
 	}
 	switch hdr.Typeflag {
 	case tar.TypeReg, tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
@@ -135,9 +136,8 @@ func (x *extractor) entry(hdr *tar.Header, tr *tar.Reader) error {
 		if err := unix.Mkdirat(pfd, base, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("mkdir: %w", err)
 		}
-		x.dirs = append(x.dirs, withName(hdr, name))
 		x.rep.count(tar.TypeDir, 0)
-		return nil
+		return x.deferDir(hdr, name)
 	case tar.TypeReg:
 		if err := x.writeFile(pfd, base, hdr, tr); err != nil {
 			return err
@@ -164,10 +164,23 @@ func (x *extractor) entry(hdr *tar.Header, tr *tar.Reader) error {
 	return x.restoreMeta(pfd, base, name, hdr)
 }
 
-func withName(hdr *tar.Header, name string) *tar.Header {
-	h := *hdr
-	h.Name = name
-	return &h
+// deferDir keeps what finishDirs needs of a directory entry: its name, owner, mode, times and
+// the xattrs that can be restored, and nothing else of the header. A PAX header may hold a MiB
+// that zstd shrinks to a few bytes, and the directories are held until the end.
+func (x *extractor) deferDir(hdr *tar.Header, name string) error {
+	d := &tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: hdr.Mode, Uid: hdr.Uid, Gid: hdr.Gid, ModTime: hdr.ModTime, AccessTime: hdr.AccessTime}
+	for _, r := range x.keptXattrs(name, hdr) {
+		if d.PAXRecords == nil {
+			d.PAXRecords = make(map[string]string)
+		}
+		d.PAXRecords[xattrPrefix+r.name] = r.value
+		x.dirXattrBytes += int64(len(r.value))
+	}
+	if x.dirXattrBytes > maxDirXattrBytes {
+		return fmt.Errorf("directories hold more than %d MiB of xattrs in all, more than a root file system has; refusing to keep them until the end", maxDirXattrBytes>>20)
+	}
+	x.dirs = append(x.dirs, d)
+	return nil
 }
 
 func (x *extractor) writeFile(pfd int, base string, hdr *tar.Header, tr io.Reader) error {

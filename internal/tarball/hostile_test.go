@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -268,5 +269,43 @@ func TestExtractRestoresOnlyTheXattrsAnArchiveKeeps(t *testing.T) {
 	}
 	if v, err := getXattr(filepath.Join(dst, "d/f"), "user.note"); err != nil || string(v) != "kept" {
 		t.Errorf("user xattr: %q %v", v, err)
+	}
+}
+
+// zstdDirsWithXattr is a compressed tar of n directories, each with one user.* xattr of size
+// bytes: a few KiB of zstd for hundreds of MiB of PAX records.
+func zstdDirsWithXattr(t testing.TB, n, size int) []byte {
+	var entries []tarEntry
+	value := strings.Repeat("A", size)
+	for i := range n {
+		entries = append(entries, tarEntry{name: fmt.Sprintf("d%05d/", i), typ: tar.TypeDir, mode: 0o755, xattrs: map[string]string{"user.big": value}})
+	}
+	return compress(t, buildTar(t, entries))
+}
+
+// Directories are held until the end; a header is not. 300 directories with a MiB of xattr
+// each (40 KiB of zstd) used to take 600 MiB of heap; a value no kernel accepts is reported and
+// dropped at once.
+func TestExtractDoesNotHoldDirectoryHeaders(t *testing.T) {
+	data := zstdDirsWithXattr(t, 300, 1<<20-100)
+	dst := t.TempDir()
+	runtime.GC()
+	var rep ExtractReport
+	peak := peakHeap(func() { rep = extractBytes(t, data, dst, ExtractOptions{}) })
+	if peak > 128<<20 {
+		t.Errorf("peak heap %d MiB extracting %d KiB of zstd", peak>>20, len(data)>>10)
+	}
+	if n := strings.Count(rep.Summary(), "xattr user.big: 300"); n != 1 {
+		t.Errorf("report %q, want the 300 oversized xattrs listed", rep.Summary())
+	}
+}
+
+// Values the kernel might accept still add up: past 64 MiB of directory xattrs the archive is
+// refused rather than held.
+func TestExtractBoundsTheDirectoryXattrsItHolds(t *testing.T) {
+	data := zstdDirsWithXattr(t, 1100, 63<<10)
+	_, err := Extract(context.Background(), bytes.NewReader(data), t.TempDir(), ExtractOptions{})
+	if err == nil || !strings.Contains(err.Error(), "MiB of xattrs") {
+		t.Fatalf("Extract: %v, want it refused for its directory xattrs", err)
 	}
 }
