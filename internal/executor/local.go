@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // LocalOptions configure NewLocal.
@@ -119,6 +121,13 @@ func (l *Local) Submit(_ context.Context, spec Spec) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	k := key(spec.Namespace, spec.Name)
+	// They become directories under Dir, which Forget removes: "ns/.." would be Dir itself.
+	if errs := validation.IsDNS1123Label(spec.Namespace); len(errs) > 0 {
+		return fmt.Errorf("submit %s: namespace %q is not a valid Kubernetes namespace: %s", k, spec.Namespace, strings.Join(errs, "; "))
+	}
+	if errs := validation.IsDNS1123Subdomain(spec.Name); len(errs) > 0 {
+		return fmt.Errorf("submit %s: name %q is not a valid Kubernetes name: %s", k, spec.Name, strings.Join(errs, "; "))
+	}
 	if j, ok := l.jobs[k]; ok && !(j.state.Phase == Failed && j.state.Retryable) {
 		return nil
 	}
