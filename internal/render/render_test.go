@@ -174,3 +174,17 @@ func TestSoftwareLoadNamesEachGroupsArchiveAndIsStable(t *testing.T) {
 		t.Fatalf("error %v, want one naming the group without an archive", err)
 	}
 }
+
+// TestTwoServicesRenderingOnePathIsAnErrorNamingBoth: a group that runs two foundation
+// services whose templates land on the same path would get an archive the build refuses
+// ("file given twice"); the error says which services collide, so the Cluster can be fixed.
+func TestTwoServicesRenderingOnePathIsAnErrorNamingBoth(t *testing.T) {
+	in, res := sampleModel(t)
+	_, err := Files([]Template{
+		{Service: "cmm", Path: "/etc/hosts.d/site", Text: "a"},
+		{Service: "ntp", Path: "/etc/hosts.d/site", Text: "b"},
+	}, DataFrom(in.Cluster, res))
+	if err == nil || !strings.Contains(err.Error(), "cmm") || !strings.Contains(err.Error(), "ntp") || !strings.Contains(err.Error(), "/etc/hosts.d/site") {
+		t.Fatalf("err %v, want one naming both services and the path", err)
+	}
+}

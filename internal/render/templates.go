@@ -23,10 +23,16 @@ type Template struct {
 
 // Files renders the templates with data, in the order given. A template that names a field
 // the data lacks is an error (missingkey=error), so a typo never becomes an empty line in a
-// node's configuration.
+// node's configuration. Two templates that land on one path are an error naming both
+// services: the archive would refuse the second file, without saying where it came from.
 func Files(templates []Template, data Data) ([]archive.File, error) {
 	var out []archive.File
+	owner := map[string]string{}
 	for _, t := range templates {
+		if s, ok := owner[t.Path]; ok {
+			return nil, fmt.Errorf("foundation services %s and %s both have a template for %s: a node running both gets one file per path; move one of them", s, t.Service, t.Path)
+		}
+		owner[t.Path] = t.Service
 		tpl, err := template.New(path.Base(t.Path)).Option("missingkey=error").Parse(t.Text)
 		if err != nil {
 			return nil, fmt.Errorf("foundation service %s: template %s: %w", t.Service, t.Path, err)
