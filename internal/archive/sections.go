@@ -178,6 +178,18 @@ func validateFiles(section string, files []File) error {
 		}
 		seen[f.Path] = true
 	}
+	// The section's tar needs every ancestor of its files, and of its own metadata under
+	// reservedDir, to be a directory when it is applied.
+	for _, f := range files {
+		for d := path.Dir(f.Path); d != "/"; d = path.Dir(d) {
+			if seen[d] {
+				return fmt.Errorf("%s section: file %s must be a directory: %s lies below it", section, d, f.Path)
+			}
+		}
+		if strings.HasPrefix(reservedDir, f.Path+"/") {
+			return fmt.Errorf("%s section: file %s must be a directory: the section's own files lie below it, in %s", section, f.Path, reservedDir)
+		}
+	}
 	return nil
 }
 
