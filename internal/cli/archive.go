@@ -63,11 +63,8 @@ func (f *archiveFlags) open(ctx context.Context) (repository.Store, error) {
 }
 
 func openStore(ctx context.Context, location string) (repository.Store, error) {
-	s, err := repository.Open(ctx, location, repository.Options{})
-	if err != nil {
-		return nil, fmt.Errorf("open repository %s: %w", location, err)
-	}
-	return s, nil
+	// The store's errors name the location already, without credentials a user put in it.
+	return repository.Open(ctx, location, repository.Options{})
 }
 
 func (f *archiveFlags) checkOutput() error {

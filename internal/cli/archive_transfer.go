@@ -259,7 +259,7 @@ replaced, archives that were renamed away, an interrupted import's leftovers). B
 			}
 			store, err := repository.Open(cmd.Context(), f.repo, opts)
 			if err != nil {
-				return fmt.Errorf("open repository %s: %w", f.repo, err)
+				return err
 			}
 			defer store.Close()
 			rep, err := store.GC(cmd.Context(), dry)

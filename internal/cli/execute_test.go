@@ -82,3 +82,18 @@ func TestJSONListsAreNeverNull(t *testing.T) {
 		}
 	}
 }
+
+// A password typed into --repo or a push destination is never printed back.
+func TestCredentialsInALocationAreNotPrinted(t *testing.T) {
+	secret := "oci://bob:s3cret@127.0.0.1:5000/archives"
+	for _, args := range [][]string{
+		{"archive", "--repo", secret, "ls"},
+		{"archive", "--repo", secret, "gc", "-o", "json"},
+		{"archive", "--repo", filepath.Join(t.TempDir(), "repo"), "push", "base", secret},
+	} {
+		out, errs, code := run(t, nil, args...)
+		if code != 1 || strings.Contains(out+errs, "s3cret") || !strings.Contains(errs, "docker login") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want a refusal that does not print the password", args, code, out, errs)
+		}
+	}
+}

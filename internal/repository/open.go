@@ -33,6 +33,9 @@ func Open(ctx context.Context, location string, opts Options) (Store, error) {
 	if location == "" {
 		return nil, fmt.Errorf("open store: empty location; give a directory or %shost/repository", RemoteScheme)
 	}
+	if err := refuseCredentials(location); err != nil {
+		return nil, err
+	}
 	if strings.HasPrefix(location, RemoteScheme) {
 		s, err := OpenRemote(ctx, strings.TrimPrefix(location, RemoteScheme), opts)
 		if err != nil {
@@ -49,4 +52,26 @@ func Open(ctx context.Context, location string, opts Options) (Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// refuseCredentials refuses a location that carries credentials (scheme://user:password@host),
+// naming it without them: errors end up in terminals and logs. Credentials come from the
+// docker config.
+func refuseCredentials(location string) error {
+	i := strings.Index(location, "://")
+	if i < 0 {
+		return nil
+	}
+	rest := location[i+3:]
+	end := strings.IndexByte(rest, '/')
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndexByte(rest[:end], '@')
+	if at < 0 {
+		return nil
+	}
+	host := rest[at+1 : end]
+	return fmt.Errorf("open store %s: a location holds no credentials; remove them and log in with `docker login %s` (or point DOCKER_CONFIG at a config.json with credentials for %s)",
+		location[:i+3]+"REDACTED@"+rest[at+1:], host, host)
 }

@@ -32,6 +32,9 @@ var _ Store = (*Remote)(nil)
 // and accepts the credentials from the docker config.
 func OpenRemote(ctx context.Context, ref string, opts Options) (*Remote, error) {
 	location := RemoteScheme + ref
+	if err := refuseCredentials(location); err != nil {
+		return nil, err
+	}
 	r, err := registry.ParseReference(ref)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w; write %shost[:port]/repository", location, err, RemoteScheme)
