@@ -173,16 +173,7 @@ func clusterOfGroup(_ context.Context, o client.Object) []reconcile.Request {
 }
 
 func (r *ClusterReconciler) clustersUsing(index string) handler.MapFunc {
-	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		names, err := clustersReferencing(ctx, r.Client, index, o.GetNamespace(), o.GetName())
-		if err != nil {
-			logf.FromContext(ctx).Error(err, "list clusters", "index", index, "object", o.GetName())
-			return nil
-		}
-		reqs := make([]reconcile.Request, 0, len(names))
-		for _, n := range names {
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: n}})
-		}
-		return reqs
-	}
+	return viaClusters(r.Client, index, func(_ context.Context, namespace, cluster string) []reconcile.Request {
+		return []reconcile.Request{requestFor(namespace, cluster)}
+	})
 }

@@ -93,18 +93,7 @@ func (r *FlashArchiveReconciler) deployablesOfGroup(ctx context.Context, o clien
 }
 
 func (r *FlashArchiveReconciler) deployablesVia(index string) handler.MapFunc {
-	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		clusters, err := clustersReferencing(ctx, r.Client, index, o.GetNamespace(), o.GetName())
-		if err != nil {
-			logf.FromContext(ctx).Error(err, "list clusters", "index", index)
-			return nil
-		}
-		var reqs []reconcile.Request
-		for _, c := range clusters {
-			reqs = append(reqs, r.deployables(ctx, o.GetNamespace(), c)...)
-		}
-		return reqs
-	}
+	return viaClusters(r.Client, index, r.deployables)
 }
 
 // archivesUsingContent maps a ConfigMap or Secret to the archives whose content may come from

@@ -6,6 +6,9 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 )
@@ -57,6 +60,23 @@ func clustersReferencing(ctx context.Context, c client.Reader, index, namespace,
 		names = append(names, cl.Name)
 	}
 	return names, nil
+}
+
+// viaClusters maps a Machine or Network to the requests each Cluster that references it
+// (through index) asks for: the Cluster itself, its groups, its deployables.
+func viaClusters(c client.Reader, index string, each func(ctx context.Context, namespace, cluster string) []reconcile.Request) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		clusters, err := clustersReferencing(ctx, c, index, o.GetNamespace(), o.GetName())
+		if err != nil {
+			logf.FromContext(ctx).Error(err, "list clusters", "index", index, "object", o.GetName())
+			return nil
+		}
+		var reqs []reconcile.Request
+		for _, cl := range clusters {
+			reqs = append(reqs, each(ctx, o.GetNamespace(), cl)...)
+		}
+		return reqs
+	}
 }
 
 // groupsOf lists the NodesGroups that name a cluster.

@@ -145,16 +145,5 @@ func (r *NodesGroupReconciler) siblings(ctx context.Context, o client.Object) []
 }
 
 func (r *NodesGroupReconciler) groupsVia(index string) handler.MapFunc {
-	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		clusters, err := clustersReferencing(ctx, r.Client, index, o.GetNamespace(), o.GetName())
-		if err != nil {
-			logf.FromContext(ctx).Error(err, "list clusters", "index", index)
-			return nil
-		}
-		var reqs []reconcile.Request
-		for _, c := range clusters {
-			reqs = append(reqs, r.groupRequests(ctx, o.GetNamespace(), c)...)
-		}
-		return reqs
-	}
+	return viaClusters(r.Client, index, r.groupRequests)
 }
