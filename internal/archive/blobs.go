@@ -54,17 +54,30 @@ func (w *Written) add(n int64) {
 // pushBytes stores a small blob unless the store has it already; same bytes, same digest, so
 // a derive that repeats an earlier one writes nothing.
 func pushBytes(ctx context.Context, store repository.Store, mediaType string, b []byte, written *Written) (ocispec.Descriptor, error) {
-	desc := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}
+	desc, stored, err := PushBlob(ctx, store, mediaType, b)
+	if stored {
+		written.add(desc.Size)
+	}
+	return desc, err
+}
+
+// PushBlob stores the small blob b (a manifest, a config, a small section) unless the store
+// has it already, and says whether it did: a blob another writer stored first counts as
+// already there.
+func PushBlob(ctx context.Context, store repository.Store, mediaType string, b []byte) (desc ocispec.Descriptor, stored bool, err error) {
+	desc = ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}
 	ok, err := store.Exists(ctx, desc)
 	if err != nil {
-		return desc, fmt.Errorf("look for %s: %w", desc.Digest, err)
+		return desc, false, fmt.Errorf("look for %s: %w", desc.Digest, err)
 	}
 	if ok {
-		return desc, nil
+		return desc, false, nil
 	}
-	if err := store.Push(ctx, desc, bytes.NewReader(b)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
-		return desc, fmt.Errorf("store %s %s: %w", mediaType, desc.Digest, err)
+	if err := store.Push(ctx, desc, bytes.NewReader(b)); err != nil {
+		if errors.Is(err, errdef.ErrAlreadyExists) {
+			return desc, false, nil
+		}
+		return desc, false, fmt.Errorf("store %s %s: %w", mediaType, desc.Digest, err)
 	}
-	written.add(desc.Size)
-	return desc, nil
+	return desc, true, nil
 }

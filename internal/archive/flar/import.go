@@ -11,7 +11,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2/errdef"
 
 	"github.com/flarecast/flarecast/internal/archive"
 	"github.com/flarecast/flarecast/internal/repository"
@@ -334,7 +333,8 @@ func (im *importer) commit(ctx context.Context) (*ImportResult, error) {
 			if s.Kind != kind {
 				continue
 			}
-			stored, err := pushIfMissing(ctx, im.store, s, im.smalls[s.Digest])
+			// The bytes were checked against s.Digest when they were read.
+			_, stored, err := archive.PushBlob(ctx, im.store, s.MediaType, im.smalls[s.Digest])
 			if err != nil {
 				return nil, fmt.Errorf("store %s: %w", s, err)
 			}
@@ -353,21 +353,6 @@ func (im *importer) commit(ctx context.Context) (*ImportResult, error) {
 		}
 	}
 	return res, nil
-}
-
-func pushIfMissing(ctx context.Context, store repository.Store, s SectionEntry, b []byte) (bool, error) {
-	desc := ocispec.Descriptor{MediaType: s.MediaType, Digest: s.Digest, Size: s.Size}
-	ok, err := store.Exists(ctx, desc)
-	if err != nil || ok {
-		return false, err
-	}
-	if err := store.Push(ctx, desc, bytes.NewReader(b)); err != nil {
-		if errors.Is(err, errdef.ErrAlreadyExists) {
-			return false, nil
-		}
-		return false, err
-	}
-	return true, nil
 }
 
 type countingReader struct {
