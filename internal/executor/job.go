@@ -158,7 +158,7 @@ func (e *Job) State(ctx context.Context, namespace, name string) (State, error) 
 		case batchv1.JobComplete:
 			return State{Phase: Succeeded, Message: "Job " + name + " completed"}, nil
 		case batchv1.JobFailed:
-			return State{Phase: Failed, Message: fmt.Sprintf("Job %s failed: %s: %s (kubectl logs job/%s)", name, c.Reason, c.Message, name)}, nil
+			return State{Phase: Failed, Message: fmt.Sprintf("Job %s failed: %s: %s (kubectl logs -n %s job/%s)", name, c.Reason, c.Message, namespace, name)}, nil
 		}
 	}
 	if j.Status.Active > 0 {
