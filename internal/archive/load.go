@@ -88,9 +88,16 @@ func LoadDescriptor(ctx context.Context, store repository.Store, desc ocispec.De
 	return &Archive{Descriptor: desc, Manifest: m, Config: cfg}, nil
 }
 
-// CheckConsistent refuses an archive whose layers and config tell different stories
-// (a section without its diffID, or the other way round).
+// CheckConsistent refuses an archive whose manifest and config tell different stories: a
+// section without its diffID or the other way round, or an annotation (name, type, date) that
+// is not the config's.
 func CheckConsistent(m *ocispec.Manifest, cfg *Config) error {
+	want := configAnnotations(cfg)
+	for _, k := range []string{AnnotationName, AnnotationType, AnnotationCreated} {
+		if got, ok := m.Annotations[k]; got != want[k] || ok != (want[k] != "") {
+			return fmt.Errorf("archive %s: manifest annotation %s is %q, the config says %q", cfg.Name, k, got, want[k])
+		}
+	}
 	var inManifest []string
 	for _, s := range Sections(m) {
 		inManifest = append(inManifest, s.Name)

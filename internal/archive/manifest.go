@@ -35,17 +35,13 @@ func buildManifest(cfg *Config, config ocispec.Descriptor, sections []Section) (
 			layers = append(layers, d)
 		}
 	}
-	ann := map[string]string{AnnotationName: cfg.Name, AnnotationType: string(cfg.Type)}
-	if cfg.Created != nil {
-		ann[AnnotationCreated] = cfg.Created.UTC().Format(time.RFC3339)
-	}
 	m := ocispec.Manifest{
 		Versioned:    specs.Versioned{SchemaVersion: 2},
 		MediaType:    ocispec.MediaTypeImageManifest,
 		ArtifactType: ArtifactType,
 		Config:       config,
 		Layers:       layers,
-		Annotations:  ann,
+		Annotations:  configAnnotations(cfg),
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -55,6 +51,16 @@ func buildManifest(cfg *Config, config ocispec.Descriptor, sections []Section) (
 		return nil, fmt.Errorf("encode manifest of %s: %w", cfg.Name, err)
 	}
 	return b, nil
+}
+
+// configAnnotations are the manifest annotations that repeat the config, for registry listings
+// and tools that show a manifest but not its config.
+func configAnnotations(cfg *Config) map[string]string {
+	ann := map[string]string{AnnotationName: cfg.Name, AnnotationType: string(cfg.Type)}
+	if cfg.Created != nil {
+		ann[AnnotationCreated] = cfg.Created.UTC().Format(time.RFC3339)
+	}
+	return ann
 }
 
 // DecodeManifest parses a manifest and checks that it is a flarecast archive of this version:
