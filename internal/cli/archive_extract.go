@@ -22,20 +22,24 @@ diffID while it is read. With --deployable the archive must be a deployable one 
 installs).`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			if err := os.MkdirAll(a[1], 0o755); err != nil {
-				return fmt.Errorf("extract: %w", err)
-			}
 			store, err := f.open(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer store.Close()
+			_, statErr := os.Stat(a[1])
+			if err := os.MkdirAll(a[1], 0o755); err != nil {
+				return fmt.Errorf("extract: %w", err)
+			}
 			bar := newProgress(cmd, -1, "extracting")
 			reps, err := archive.Extract(cmd.Context(), store, a[0], a[1], archive.ExtractOptions{
 				RequireDeployable: deployable, Rootless: rootless || os.Geteuid() != 0, Progress: bar.add,
 			})
 			bar.finish()
 			if err != nil {
+				if os.IsNotExist(statErr) {
+					os.Remove(a[1]) // only when this command made it and nothing was written
+				}
 				return err
 			}
 			if f.json() {
