@@ -133,6 +133,18 @@ func (r *FlashArchiveReconciler) progress(ctx context.Context, fa *fcv1.FlashArc
 	if err != nil {
 		return st, "", err
 	}
+	if state.Phase == executor.Unknown {
+		recorded, err := r.recorded(ctx, fa, inputs, tag)
+		if err != nil {
+			return st, "", err
+		}
+		if recorded != nil {
+			st = *recorded
+			st.ObservedGeneration = fa.Generation
+			set(fcv1.ArchiveReady, true, ReasonBuilt, builtMessage(&st))
+			return st, "", nil
+		}
+	}
 	switch {
 	case state.Phase == executor.Unknown || (state.Phase == executor.Failed && state.Retryable):
 		if err := r.submit(ctx, fa, job, tag, p.inputs); err != nil {
@@ -152,6 +164,28 @@ func (r *FlashArchiveReconciler) progress(ctx context.Context, fa *fcv1.FlashArc
 		return st, job, nil
 	}
 	return st, "", nil
+}
+
+// recorded returns the status the API server holds when it records these inputs as built
+// and the repository still has the archive. The cache can lag behind the status this
+// reconciler wrote when it recorded a build and forgot its job (the Job executor deletes the
+// Job, which wakes the archive at once); without asking, the same inputs would be built again.
+func (r *FlashArchiveReconciler) recorded(ctx context.Context, fa *fcv1.FlashArchive, inputs digest.Digest, tag string) (*fcv1.FlashArchiveStatus, error) {
+	if r.APIReader == nil {
+		return nil, nil
+	}
+	var fresh fcv1.FlashArchive
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(fa), &fresh); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	st := fresh.Status
+	if fresh.UID != fa.UID || st.InputsDigest != string(inputs) || st.Phase != fcv1.ArchiveReady {
+		return nil, nil
+	}
+	if err := r.ensureTag(ctx, tag, st.Digest); err != nil {
+		return nil, nil
+	}
+	return &st, nil
 }
 
 // record reads a successful build's archive back from the repository (by the digest the
