@@ -51,12 +51,14 @@
 // # Memory
 //
 // Packing a directory streams: memory is bounded by the read-ahead budget and the frames in
-// flight (under 100 MiB in all; a test holds it to 128 MiB for 400 MB of tar), plus one map entry per multiply-linked file and the names of one
-// directory per level of depth. Packing a tar source spools its file data to a temporary file
-// and keeps only the headers in memory to sort them. Extract streams too; it remembers the
-// directories it made (their modes and times are set last, so that a read-only directory can
-// still be filled: name, owner, mode, times and xattrs, refusing an archive whose directories
-// carry more than 64 MiB of xattr values) and the open directories on the current path.
+// flight (under 100 MiB in all; a test holds it to 128 MiB for 400 MB of tar), plus one map
+// entry per multiply-linked file and the names of one directory per level of depth. Packing a
+// tar source spools its file data to a temporary file and keeps only the headers in memory to
+// sort them (refusing a tar whose xattr values exceed 64 KiB each, which no file system holds,
+// or 64 MiB in all). Extract streams too; it remembers the directories it made (their modes and
+// times are set last, so that a read-only directory can still be filled: name, owner, mode,
+// times and xattrs, refusing an archive whose directories carry more than 64 MiB of xattr
+// values) and the open directories on the current path.
 //
 // # Extraction as an unprivileged user
 //

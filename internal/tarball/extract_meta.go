@@ -50,8 +50,9 @@ func (x *extractor) restoreMeta(pfd int, base, name string, hdr *tar.Header) err
 const (
 	// maxXattrValue is the largest xattr value Linux accepts (XATTR_SIZE_MAX).
 	maxXattrValue = 64 << 10
-	// maxDirXattrBytes bounds the xattr values held for directories until finishDirs.
-	maxDirXattrBytes = 64 << 20
+	// maxHeldXattrBytes bounds the xattr values held in memory: for directories until
+	// finishDirs, for the headers of a TarSource until they are sorted.
+	maxHeldXattrBytes = 64 << 20
 )
 
 var (

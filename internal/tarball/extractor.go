@@ -28,7 +28,7 @@ type extractor struct {
 	open []openDir
 
 	dirs []*tar.Header // directories whose mode and times are set at the end
-	// dirXattrBytes counts the xattr values held in dirs, bounded by maxDirXattrBytes.
+	// dirXattrBytes counts the xattr values held in dirs, bounded by maxHeldXattrBytes.
 	dirXattrBytes int64
 	written       int64
 	buf           []byte
@@ -176,8 +176,8 @@ func (x *extractor) deferDir(hdr *tar.Header, name string) error {
 		d.PAXRecords[xattrPrefix+r.name] = r.value
 		x.dirXattrBytes += int64(len(r.value))
 	}
-	if x.dirXattrBytes > maxDirXattrBytes {
-		return fmt.Errorf("directories hold more than %d MiB of xattrs in all, more than a root file system has; refusing to keep them until the end", maxDirXattrBytes>>20)
+	if x.dirXattrBytes > maxHeldXattrBytes {
+		return fmt.Errorf("directories hold more than %d MiB of xattrs in all, more than a root file system has; refusing to keep them until the end", maxHeldXattrBytes>>20)
 	}
 	x.dirs = append(x.dirs, d)
 	return nil

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"github.com/klauspost/compress/zstd"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -307,5 +308,24 @@ func TestExtractBoundsTheDirectoryXattrsItHolds(t *testing.T) {
 	_, err := Extract(context.Background(), bytes.NewReader(data), t.TempDir(), ExtractOptions{})
 	if err == nil || !strings.Contains(err.Error(), "MiB of xattrs") {
 		t.Fatalf("Extract: %v, want it refused for its directory xattrs", err)
+	}
+}
+
+// A TarSource keeps its headers until it has sorted them: a made-up tar whose xattrs no file
+// system could hold (a value over 64 KiB, or 64 MiB of them in all) is refused, not held.
+func TestTarSourceRefusesXattrsNoTreeHas(t *testing.T) {
+	for name, tc := range map[string]struct {
+		data []byte
+		want string
+	}{
+		"value larger than Linux allows": {zstdDirsWithXattr(t, 300, 1<<20-100), "Linux allows"},
+		"too many in all":                {zstdDirsWithXattr(t, 1100, 63<<10), "MiB of xattrs"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Pack(context.Background(), TarSource(bytes.NewReader(tc.data)), io.Discard, PackOptions{TempDir: t.TempDir()})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Pack: %v, want it refused (%q)", err, tc.want)
+			}
+		})
 	}
 }

@@ -159,6 +159,13 @@ func Normalize(hdr *tar.Header, epoch int64, preserveTimes bool) error {
 			records[k] = v
 		}
 	}
+	for k, v := range records {
+		// No file system holds such a value: it can only come from a made-up tar, whose
+		// headers a TarSource keeps in memory until it has sorted them.
+		if len(v) > maxXattrValue {
+			return fmt.Errorf("normalize %q: xattr %s of %d bytes, more than the %d Linux allows", hdr.Name, strings.TrimPrefix(k, xattrPrefix), len(v), maxXattrValue)
+		}
+	}
 	hdr.Xattrs = nil
 	hdr.PAXRecords = nil
 	// A hard link shares the file's inode; its xattrs are recorded once, with the file.

@@ -65,7 +65,7 @@ func readSpooled(ctx context.Context, r io.Reader, spool *os.File, opts PackOpti
 	tr := tar.NewReader(r)
 	byName := make(map[string]int)
 	var entries []spooled
-	var off int64
+	var off, xattrBytes int64
 	prev := "(start of stream)"
 	for {
 		if err := ctx.Err(); err != nil {
@@ -87,6 +87,13 @@ func readSpooled(ctx context.Context, r io.Reader, spool *os.File, opts PackOpti
 		}
 		if err := Normalize(hdr, opts.SourceDateEpoch, opts.PreserveTimes); err != nil {
 			return nil, err
+		}
+		// Headers stay in memory until the sort; a PAX header shrinks to a few bytes of zstd.
+		for _, v := range hdr.PAXRecords {
+			xattrBytes += int64(len(v))
+		}
+		if xattrBytes > maxHeldXattrBytes {
+			return nil, fmt.Errorf("%s: the entries hold more than %d MiB of xattrs in all, more than a root file system has", hdr.Name, maxHeldXattrBytes>>20)
 		}
 		e := spooled{hdr: hdr, off: off}
 		if hdr.Typeflag == tar.TypeReg && hdr.Size > 0 {
