@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -54,12 +56,42 @@ Exit status: 0 on success, 1 when the operation failed or found a fault, 2 on a 
 	return asGroup(cmd)
 }
 
-// open checks the shared flags and opens the repository.
+// open checks the shared flags and opens the repository, creating it when it is a directory
+// that is not there yet: for the commands that store archives.
 func (f *archiveFlags) open(ctx context.Context) (repository.Store, error) {
 	if err := f.checkOutput(); err != nil {
 		return nil, err
 	}
 	return openStore(ctx, f.repo)
+}
+
+// openExisting is open for the commands that only read the repository or need archives
+// already in it.
+func (f *archiveFlags) openExisting(ctx context.Context) (repository.Store, error) {
+	if err := f.checkOutput(); err != nil {
+		return nil, err
+	}
+	return openExistingStore(ctx, f.repo)
+}
+
+// openExistingStore refuses a directory that is not there: to a reader it is a mistyped
+// location (or the default ./flarecast-repo in the wrong directory), not a new empty
+// repository to create and report empty.
+func openExistingStore(ctx context.Context, location string) (repository.Store, error) {
+	if err := mustExist(location); err != nil {
+		return nil, err
+	}
+	return openStore(ctx, location)
+}
+
+func mustExist(location string) error {
+	if strings.Contains(location, "://") {
+		return nil // a registry, or a scheme Open explains
+	}
+	if _, err := os.Stat(location); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("repository %s does not exist; check --repo (or $FLARECAST_REPO), or store an archive there first (archive create, import or pull)", location)
+	}
+	return nil
 }
 
 func openStore(ctx context.Context, location string) (repository.Store, error) {

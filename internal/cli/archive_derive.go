@@ -50,7 +50,7 @@ The last line printed is the new archive's manifest digest.`,
 			if err != nil {
 				return err
 			}
-			store, err := f.open(cmd.Context())
+			store, err := f.openExisting(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -22,7 +22,7 @@ diffID while it is read. With --deployable the archive must be a deployable one 
 installs).`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			store, err := f.open(cmd.Context())
+			store, err := f.openExisting(cmd.Context())
 			if err != nil {
 				return err
 			}

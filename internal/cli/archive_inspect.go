@@ -19,7 +19,7 @@ func newArchiveInfoCommand(f *archiveFlags) *cobra.Command {
 		Short: "Show an archive's identification, sections and lineage",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			store, err := f.open(cmd.Context())
+			store, err := f.openExisting(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -99,7 +99,7 @@ func newArchiveListCommand(f *archiveFlags) *cobra.Command {
 		Short:   "List the archives of the repository",
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			store, err := f.open(cmd.Context())
+			store, err := f.openExisting(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -161,7 +161,7 @@ Exit status 1 when any archive has a fault; the message names the archive and th
 			return nil
 		}),
 		RunE: func(cmd *cobra.Command, refs []string) error {
-			store, err := f.open(cmd.Context())
+			store, err := f.openExisting(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -35,7 +35,7 @@ one software load.`,
 			if file == "-" && stdoutIsTerminal(cmd) {
 				return usageError(fmt.Errorf("refusing to write an export file to a terminal; redirect stdout or give --file FILE"))
 			}
-			store, err := f.open(cmd.Context())
+			store, err := f.openExisting(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -183,7 +183,7 @@ func newArchivePushCommand(f *archiveFlags) *cobra.Command {
 		Short: "Copy an archive to another repository (a directory or oci://host/repository)",
 		Args:  args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			src, err := f.open(cmd.Context())
+			src, err := f.openExisting(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -212,7 +212,7 @@ func newArchivePullCommand(f *archiveFlags) *cobra.Command {
 				return err
 			}
 			defer dst.Close()
-			src, err := openStore(cmd.Context(), a[0])
+			src, err := openExistingStore(cmd.Context(), a[0])
 			if err != nil {
 				return err
 			}
@@ -251,6 +251,9 @@ replaced, archives that were renamed away, an interrupted import's leftovers). B
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f.checkOutput(); err != nil {
+				return err
+			}
+			if err := mustExist(f.repo); err != nil {
 				return err
 			}
 			opts := repository.Options{GCGrace: grace}

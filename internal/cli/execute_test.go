@@ -5,13 +5,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/flarecast/flarecast/internal/repository"
 )
 
 // With -o json, stdout is JSON whatever happens: a failure before any output writes an error
 // document (and still says it on stderr, with the same exit code); a command that wrote its
 // result before failing keeps that result as its only output.
 func TestJSONOutputOnFailure(t *testing.T) {
-	repo := filepath.Join(t.TempDir(), "repo")
+	repo := emptyRepository(t)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -55,7 +57,7 @@ func TestJSONOutputOnFailure(t *testing.T) {
 // Lists in -o json are lists even when empty: a reader that iterates over them must not meet
 // null.
 func TestJSONListsAreNeverNull(t *testing.T) {
-	repo := filepath.Join(t.TempDir(), "repo")
+	repo := emptyRepository(t)
 	for _, tc := range []struct {
 		args []string
 		list func(out []byte) (json.RawMessage, error)
@@ -89,11 +91,24 @@ func TestCredentialsInALocationAreNotPrinted(t *testing.T) {
 	for _, args := range [][]string{
 		{"archive", "--repo", secret, "ls"},
 		{"archive", "--repo", secret, "gc", "-o", "json"},
-		{"archive", "--repo", filepath.Join(t.TempDir(), "repo"), "push", "base", secret},
+		{"archive", "--repo", emptyRepository(t), "push", "base", secret},
 	} {
 		out, errs, code := run(t, nil, args...)
 		if code != 1 || strings.Contains(out+errs, "s3cret") || !strings.Contains(errs, "docker login") {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want a refusal that does not print the password", args, code, out, errs)
 		}
 	}
+}
+
+// emptyRepository makes a repository with no archive (no command makes one: a reader refuses
+// a missing directory, a writer stores something).
+func emptyRepository(t *testing.T) string {
+	t.Helper()
+	repo := filepath.Join(t.TempDir(), "repo")
+	s, err := repository.OpenLocal(repo, repository.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	return repo
 }
