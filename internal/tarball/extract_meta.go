@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -69,7 +70,7 @@ type xattr struct{ name, value string }
 // value no kernel accepts is not worth holding.
 func (x *extractor) keptXattrs(name string, hdr *tar.Header) []xattr {
 	var out []xattr
-	for _, k := range slices.Sorted(mapKeys(hdr.PAXRecords)) {
+	for _, k := range slices.Sorted(maps.Keys(hdr.PAXRecords)) {
 		attr, ok := strings.CutPrefix(k, xattrPrefix)
 		if !ok {
 			continue
@@ -99,16 +100,6 @@ func (x *extractor) modeOf(pfd int, base string) uint32 {
 // again, for system calls that take no directory descriptor.
 func (x *extractor) procPath(pfd int, base string) string {
 	return fmt.Sprintf("/proc/self/fd/%d/%s", pfd, base)
-}
-
-func mapKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // finishDirs gives directories their mode, owner, xattrs and times, deepest first so that
