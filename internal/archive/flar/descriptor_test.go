@@ -10,6 +10,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/flarecast/flarecast/internal/archive"
 )
 
 // rewriteManifest rebuilds an export file of one archive with its manifest changed by edit: the
@@ -75,5 +77,62 @@ func TestImportRefusesAManifestWhoseDescriptorSizesAreWrong(t *testing.T) {
 	dst, _ := openStore(t)
 	if _, err := Import(context.Background(), dst, bytes.NewReader(rewriteManifest(t, good, func(*ocispec.Manifest) {})), ImportOptions{}); err != nil {
 		t.Fatalf("unchanged manifest refused: %v", err)
+	}
+}
+
+// A file may leave out a section the store already holds; that section's tar is still checked
+// against the diffID the file's config gives it, as the file's own sections are.
+func TestImportChecksTheSectionsItTakesFromTheStore(t *testing.T) {
+	ctx := context.Background()
+	src, _ := openStore(t)
+	softwareLoad(t, src, 20<<10)
+	good := exportBytes(t, src, "base")
+	h, _, err := ReadHeader(bytes.NewReader(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	contents := map[string][]byte{}
+	for i, s := range h.Sections {
+		off := sectionOffset(t, good, i+1)
+		contents[s.Kind] = good[off : off+int(s.Size)]
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(contents[KindConfig], &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["name"] = "lying"
+	cfg["diffIDs"] = map[string]string{"archive": digest.FromString("not the tar").String()}
+	cb, _ := json.Marshal(cfg)
+	var m ocispec.Manifest
+	if err := json.Unmarshal(contents[KindManifest], &m); err != nil {
+		t.Fatal(err)
+	}
+	m.Config.Digest, m.Config.Size = digest.FromBytes(cb), int64(len(cb))
+	m.Annotations["io.flarecast.archive.name"] = "lying"
+	mb, _ := json.Marshal(m)
+	lying := &Header{ExportedBy: "test",
+		Archives: []ArchiveEntry{{Tag: "lying", Type: "Generic", Digest: digest.FromBytes(mb), Size: int64(len(mb))}},
+		Sections: []SectionEntry{
+			{Kind: KindManifest, MediaType: m.MediaType, Digest: digest.FromBytes(mb), Size: int64(len(mb))},
+			{Kind: KindConfig, MediaType: m.Config.MediaType, Digest: m.Config.Digest, Size: m.Config.Size},
+		}}
+	var file bytes.Buffer
+	if err := lying.Write(&file); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range [][]byte{mb, cb} {
+		fmt.Fprintf(&file, "section_begin=section.%d\n%s\nsection_end=section.%d\n", i+1, c, i+1)
+	}
+	dst, _ := openStore(t)
+	softwareLoad(t, dst, 20<<10) // holds the binary section the file leaves out
+	if _, err := Import(ctx, dst, &file, ImportOptions{}); err == nil || !strings.Contains(err.Error(), "diffID") {
+		if err == nil {
+			_, verr := archive.Verify(ctx, dst, "lying", archive.VerifyOptions{})
+			t.Fatalf("Import accepted it; Verify of the result: %v", verr)
+		}
+		t.Fatalf("Import: %v, want the diffID refused", err)
+	}
+	if _, err := dst.Resolve(ctx, "lying"); err == nil {
+		t.Fatal("the refused archive was named")
 	}
 }

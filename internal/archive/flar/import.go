@@ -11,6 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/errdef"
 
 	"github.com/flarecast/flarecast/internal/archive"
 	"github.com/flarecast/flarecast/internal/repository"
@@ -37,7 +38,8 @@ type ImportResult struct {
 
 // Import reads an export file from r into store. Every section is checked against the digest
 // the header gives while it streams, layers also against the diffID their config records; the
-// manifests are checked to reach only blobs that the file or the store holds. Blobs go into
+// manifests are checked to reach only blobs that the file or the store holds (a layer taken
+// from the store is read and checked against its diffID as well). Blobs go into
 // the store uncommitted and are committed, and the archives named, only once the whole file
 // has been read and verified: a damaged or truncated file leaves the store as it was.
 func Import(ctx context.Context, store repository.Store, r io.Reader, opts ImportOptions) (*ImportResult, error) {
@@ -281,7 +283,7 @@ func (im *importer) layer(ctx context.Context, s SectionEntry) error {
 // checkReachable makes sure that every blob a manifest names is in the file or in the store,
 // so the import never names an archive it cannot install.
 func (im *importer) checkReachable(ctx context.Context) error {
-	inFile := map[digest.Digest]bool{}
+	inFile, checked := map[digest.Digest]bool{}, map[digest.Digest]bool{}
 	for _, s := range im.header.Sections {
 		inFile[s.Digest] = true
 	}
@@ -296,17 +298,39 @@ func (im *importer) checkReachable(ctx context.Context) error {
 			return fmt.Errorf("manifest %s: its config %s is not in the file", md, m.Config.Digest)
 		}
 		for _, l := range m.Layers {
-			if inFile[l.Digest] {
+			if inFile[l.Digest] || checked[l.Digest] {
 				continue
 			}
-			ok, err := im.store.Exists(ctx, l)
-			if err != nil {
-				return fmt.Errorf("manifest %s: look up %s: %w", md, l.Digest, err)
+			if err := im.checkStored(ctx, l); err != nil {
+				return fmt.Errorf("manifest %s: %w", md, err)
 			}
-			if !ok {
-				return fmt.Errorf("manifest %s: section %s is neither in the file nor in the store", md, l.Digest)
-			}
+			checked[l.Digest] = true
 		}
+	}
+	return nil
+}
+
+// checkStored reads a section the file leaves out from the store and checks it as the file's
+// own sections are: the store's Fetch checks size and digest, and the tar inside must have the
+// diffID the file's config gives it.
+func (im *importer) checkStored(ctx context.Context, l ocispec.Descriptor) error {
+	rc, err := im.store.Fetch(ctx, l)
+	if errors.Is(err, errdef.ErrNotFound) {
+		return fmt.Errorf("section %s is neither in the file nor in the store", l.Digest)
+	}
+	if err != nil {
+		return fmt.Errorf("section %s, from the store: %w", l.Digest, err)
+	}
+	defer rc.Close()
+	diff, _, derr := archive.DiffID(rc)
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		return fmt.Errorf("section %s, from the store: %w", l.Digest, err)
+	}
+	if derr != nil {
+		return fmt.Errorf("section %s, from the store: %w", l.Digest, derr)
+	}
+	if want := im.expectDiffID[l.Digest]; diff != want {
+		return fmt.Errorf("section %s, from the store: the tar inside has diffID %s, the file's config says %s", l.Digest, diff, want)
 	}
 	return nil
 }
