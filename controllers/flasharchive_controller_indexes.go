@@ -48,12 +48,16 @@ func archivesReferencing(ctx context.Context, c client.Reader, index, namespace,
 }
 
 // archiveReferrers are the FlashArchives derived from an archive: it may not go while they
-// exist.
-var archiveReferrers = referrers{Kind: "FlashArchive", Field: "spec.baseRef", List: func(ctx context.Context, c client.Reader, ns, name string) ([]string, error) {
+// exist. A deployable's baseRef is written from its group, so that is where to clear it.
+var archiveReferrers = referrers{Kind: "FlashArchive", List: func(ctx context.Context, c client.Reader, ns, name string) ([]string, string, error) {
 	items, err := archivesReferencing(ctx, c, indexArchiveBase, ns, name)
 	names := make([]string, 0, len(items))
+	field := "spec.baseRef"
 	for _, fa := range items {
 		names = append(names, fa.Name)
+		if fa.Spec.Type == fcv1.ArchiveDeployable {
+			field = "spec.baseRef (of a deployable: its NodesGroup's spec.archiveRef)"
+		}
 	}
-	return names, err
+	return names, field, err
 }}

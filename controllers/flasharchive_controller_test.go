@@ -510,3 +510,18 @@ func TestADeployableGoesWhenItsGroupMovesToAnotherCluster(t *testing.T) {
 	// The other groups keep theirs.
 	get(t, ns, "edge-masters", &fcv1.FlashArchive{})
 }
+
+func TestABaseHeldByDeployablesSaysToClearTheGroupsArchiveRef(t *testing.T) {
+	ns := newNamespace(t)
+	createAll(t, ns, readManifests(t, sampleSite...))
+	archiveState(t, ns, "edge-masters", fcv1.ArchivePending, metav1.ConditionFalse, "BaseNotReady", "debian12-base")
+	if err := k8s.Delete(context.Background(), &fcv1.FlashArchive{ObjectMeta: objMeta(ns, "debian12-base")}); err != nil {
+		t.Fatal(err)
+	}
+	// The controller writes a deployable's baseRef from its group: clearing it there would be
+	// undone, so the message must send the reader to the group.
+	eventually(t, "deletion blocked, naming the field to clear", func() error {
+		fa := get(t, ns, "debian12-base", &fcv1.FlashArchive{})
+		return wantCondition(fa, fa.Status.Conditions, fcv1.ConditionInUse, metav1.ConditionTrue, fcv1.ReasonDeletionBlocked, "NodesGroup's spec.archiveRef")
+	})
+}

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,18 +33,19 @@ type usage struct {
 	Released bool
 }
 
-// referrers says which kind references an object, through which field, and how to list the
-// referencing objects (from the cache, through a field index).
+// referrers says which kind references an object and how to list the referencing objects
+// (from the cache, through a field index): their names, and the field a person clears there
+// to let the object go.
 type referrers struct {
-	Kind  string
-	Field string
-	List  func(ctx context.Context, c client.Reader, namespace, name string) ([]string, error)
+	Kind string
+	List func(ctx context.Context, c client.Reader, namespace, name string) (names []string, field string, err error)
 }
 
 // clusterReferrers are the Clusters that name an object in the field behind index.
 func clusterReferrers(index, field string) referrers {
-	return referrers{Kind: "Cluster", Field: field, List: func(ctx context.Context, c client.Reader, ns, name string) ([]string, error) {
-		return clustersReferencing(ctx, c, index, ns, name)
+	return referrers{Kind: "Cluster", List: func(ctx context.Context, c client.Reader, ns, name string) ([]string, string, error) {
+		names, err := clustersReferencing(ctx, c, index, ns, name)
+		return names, field, err
 	}}
 }
 
@@ -55,10 +57,13 @@ func reconcileUsage(ctx context.Context, c client.Client, obj client.Object, ref
 		return usage{}, err
 	}
 	kind := gvk.Kind
-	users, err := refs.List(ctx, c, obj.GetNamespace(), obj.GetName())
+	users, field, err := refs.List(ctx, c, obj.GetNamespace(), obj.GetName())
 	if err != nil {
 		return usage{}, fmt.Errorf("list %ss using %s %s: %w", refs.Kind, kind, obj.GetName(), err)
 	}
+	// The cache lists in no particular order: sorted, the status and messages are the same
+	// from one pass to the next and are not written again for nothing.
+	sort.Strings(users)
 	if obj.GetDeletionTimestamp().IsZero() {
 		if controllerutil.AddFinalizer(obj, inUseFinalizer) {
 			if err := c.Update(ctx, obj); err != nil {
@@ -81,7 +86,7 @@ func reconcileUsage(ctx context.Context, c client.Client, obj client.Object, ref
 	if !obj.GetDeletionTimestamp().IsZero() {
 		inUse = condition(obj, fcv1.ConditionInUse, true, fcv1.ReasonDeletionBlocked,
 			fmt.Sprintf("deletion waits: %s %s still references this %s; remove %s there first",
-				refs.Kind, strings.Join(users, ", "), kind, refs.Field))
+				refs.Kind, strings.Join(users, ", "), kind, field))
 	}
 	return usage{UsedBy: users, InUse: inUse}, nil
 }
