@@ -164,6 +164,14 @@ func planDeployable(ctx context.Context, r *FlashArchiveReconciler, fa *fcv1.Fla
 	if base == nil || err != nil {
 		return p, err
 	}
+	arch, err := archOf(ctx, r.Client, base)
+	if err != nil {
+		return plan{}, err
+	}
+	if arch != "" && arch != group.Spec.Arch {
+		return failed(ReasonArchMismatch, "spec.baseRef: FlashArchive %s holds a root file system for %s, but NodesGroup %s runs %s nodes: point the group's spec.archiveRef at an %s archive, or change its spec.arch",
+			base.Name, arch, group.Name, group.Spec.Arch, group.Spec.Arch), nil
+	}
 	load, p, err := softwareLoad(ctx, r.Client, &cl, in.Groups, map[string]string{group.Name: base.Status.Digest})
 	if load == nil || err != nil {
 		return p, err
@@ -183,6 +191,28 @@ func planDeployable(ctx context.Context, r *FlashArchiveReconciler, fa *fcv1.Fla
 	inputs := &build.Inputs{Type: archive.Deployable, Base: digest.Digest(base.Status.Digest), Configuration: conf,
 		Cluster: &build.Cluster{Files: files, Nodes: render.NodeTable(res)}, SoftwareLoad: load, NodesGroup: group.Name}
 	return plan{inputs: inputs, baseDigest: base.Status.Digest}, nil
+}
+
+// archOf is the architecture of an archive's root file system: a Generic archive's
+// spec.arch, else that of the archive it derives from; "" when the chain is broken (the
+// build of a derived archive needs its base Ready, so that is a transient state).
+func archOf(ctx context.Context, c client.Reader, fa *fcv1.FlashArchive) (fcv1.Arch, error) {
+	// A chain is a Generic archive and the Configured ones layered on it; the bound only
+	// stops a cycle of baseRefs, which no archive of the chain could be built from anyway.
+	for range 32 {
+		if fa.Spec.Type == fcv1.ArchiveGeneric || fa.Spec.BaseRef == nil {
+			return fa.Spec.Arch, nil
+		}
+		var base fcv1.FlashArchive
+		if err := c.Get(ctx, client.ObjectKey{Namespace: fa.Namespace, Name: fa.Spec.BaseRef.Name}, &base); err != nil {
+			if apierrors.IsNotFound(err) {
+				return "", nil
+			}
+			return "", fmt.Errorf("get FlashArchive %s: %w", fa.Spec.BaseRef.Name, err)
+		}
+		fa = &base
+	}
+	return "", nil
 }
 
 func groupNamed(groups []fcv1.NodesGroup, name string) *fcv1.NodesGroup {

@@ -22,6 +22,9 @@ const (
 	ReasonNodesGroupNotFound = "NodesGroupNotFound"
 	// ReasonModelNotReady: a deployable waits for its cluster's model to be complete and valid.
 	ReasonModelNotReady = "ModelNotReady"
+	// ReasonArchMismatch: a deployable's base holds a root file system of another arch than
+	// its group's nodes.
+	ReasonArchMismatch = "ArchMismatch"
 	// ReasonTemplateFailed: a foundation-service template did not render.
 	ReasonTemplateFailed = "TemplateFailed"
 	// ReasonResultMissing: the executor says the build succeeded but the repository does not

@@ -525,3 +525,19 @@ func TestABaseHeldByDeployablesSaysToClearTheGroupsArchiveRef(t *testing.T) {
 		return wantCondition(fa, fa.Status.Conditions, fcv1.ConditionInUse, metav1.ConditionTrue, fcv1.ReasonDeletionBlocked, "NodesGroup's spec.archiveRef")
 	})
 }
+
+func TestADeployableOfAnotherArchThanItsGroupFails(t *testing.T) {
+	ns := newNamespace(t)
+	url, dgst := tinyRootfs(t)
+	var objs []client.Object
+	for _, o := range readManifests(t, sampleSite...) {
+		if fa, ok := o.(*fcv1.FlashArchive); ok && fa.Name == "debian12-base" {
+			fa.Spec.Source = &fcv1.ArchiveSource{Rootfs: &fcv1.RootfsSource{URL: url, Digest: dgst}}
+			fa.Spec.Arch = "arm64" // the groups run amd64 nodes
+		}
+		objs = append(objs, o)
+	}
+	createAll(t, ns, objs)
+	archiveState(t, ns, "debian12-base", fcv1.ArchiveReady, metav1.ConditionTrue, "Built", "")
+	archiveState(t, ns, "edge-masters", fcv1.ArchiveFailed, metav1.ConditionFalse, "ArchMismatch", "spec.archiveRef")
+}
