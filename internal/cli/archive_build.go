@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/flarecast/flarecast/internal/executor"
+	"github.com/flarecast/flarecast/internal/atomicfile"
 	"github.com/flarecast/flarecast/internal/executor/build"
 )
 
@@ -39,7 +39,7 @@ and, with --result, written atomically to FILE.`,
 				if err != nil {
 					return err
 				}
-				if err := executor.WriteFileAtomic(resultFile, b); err != nil {
+				if err := atomicfile.WriteBytes(resultFile, b, 0o644); err != nil {
 					return fmt.Errorf("--result: %w", err)
 				}
 			}

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flarecast/flarecast/internal/archive/flar"
+	"github.com/flarecast/flarecast/internal/atomicfile"
 	"github.com/flarecast/flarecast/internal/repository"
 )
 
@@ -56,7 +56,7 @@ one software load.`,
 				if err := bw.Flush(); err != nil {
 					return fmt.Errorf("export: write: %w", err)
 				}
-			} else if err := writeFileAtomically(file, write); err != nil {
+			} else if err := atomicfile.Write(file, 0o644, write); err != nil {
 				return err
 			}
 			msg := cmd.ErrOrStderr()
@@ -73,39 +73,6 @@ one software load.`,
 	cmd.Flags().StringVarP(&file, "file", "f", "", "export file to write (- for stdout)")
 	cmd.Flags().BoolVar(&load, "software-load", false, "require the deployable archives of one software load and record it")
 	return cmd
-}
-
-// writeFileAtomically writes path through a temporary file beside it, renamed into place only
-// once write succeeded and the bytes are on disk: a failed export never leaves a file that
-// looks complete.
-func writeFileAtomically(path string, write func(io.Writer) error) error {
-	fh, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	defer os.Remove(fh.Name()) // fails harmlessly after the rename
-	defer fh.Close()
-	bw := bufio.NewWriterSize(fh, 1<<20)
-	if err := write(bw); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("export: write %s: %w", path, err)
-	}
-	// CreateTemp makes the file private; an export file is meant to be shared.
-	if err := fh.Chmod(0o644); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	if err := fh.Sync(); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	if err := fh.Close(); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	if err := os.Rename(fh.Name(), path); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	return nil
 }
 
 func stdoutIsTerminal(cmd *cobra.Command) bool {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/flarecast/flarecast/internal/atomicfile"
 )
 
 // LocalOptions configure NewLocal.
@@ -136,7 +138,7 @@ func (l *Local) Submit(_ context.Context, spec Spec) error {
 		return fmt.Errorf("submit %s: %w", k, err)
 	}
 	os.Remove(filepath.Join(dir, resultFile))
-	if err := writeFileAtomic(filepath.Join(dir, requestFile), spec.Request); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(dir, requestFile), spec.Request, 0o600); err != nil {
 		return fmt.Errorf("submit %s: %w", k, err)
 	}
 	j := newJob(dir, diskState{Namespace: spec.Namespace, Name: spec.Name, Owner: spec.Owner.Name, Phase: Pending})

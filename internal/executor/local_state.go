@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/flarecast/flarecast/internal/atomicfile"
 )
 
 // Files of a job's directory.
@@ -44,7 +46,7 @@ func writeState(dir string, st diskState) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, stateFile), b)
+	return atomicfile.WriteBytes(filepath.Join(dir, stateFile), b, 0o600)
 }
 
 // result is the part of result.json (what `archive build --result` writes) the executor reads.
@@ -62,28 +64,4 @@ func readResult(dir string) (result, error) {
 		return r, fmt.Errorf("the build's result %s is not a result: %v", filepath.Join(dir, resultFile), err)
 	}
 	return r, nil
-}
-
-// WriteFileAtomic writes data to path so that a reader sees the old content or the new, never
-// a part: a temporary file in the same directory, synced, then renamed over path.
-func WriteFileAtomic(path string, data []byte) error { return writeFileAtomic(path, data) }
-
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // fails harmlessly after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

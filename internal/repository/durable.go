@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/flarecast/flarecast/internal/atomicfile"
 )
 
 // tempPrefix marks files that are being written. Every writer holds an exclusive flock on its
@@ -130,7 +132,7 @@ func commitTemp(f *os.File, final string) error {
 		return fmt.Errorf("rename %s: %w", f.Name(), err)
 	}
 	crashPoint("renamed")
-	if err := syncDir(filepath.Dir(final)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(final)); err != nil {
 		return err
 	}
 	return f.Close()
@@ -159,18 +161,6 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := commitTemp(f, path); err != nil {
 		discardTemp(f)
 		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/flarecast/flarecast/internal/atomicfile"
 )
 
 // GC removes the blobs no name reaches, and temp files of writers that are gone.
@@ -66,7 +68,7 @@ func (s *Local) GC(ctx context.Context, dryRun bool) (GCReport, error) {
 		}
 	}
 	for _, alg := range s.algorithms() {
-		if err := syncDir(filepath.Join(s.root, "blobs", alg)); err != nil {
+		if err := atomicfile.SyncDir(filepath.Join(s.root, "blobs", alg)); err != nil {
 			return report, err
 		}
 	}
