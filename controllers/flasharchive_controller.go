@@ -45,7 +45,7 @@ type FlashArchiveReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=create;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=create;delete
 
 // Reconcile plans the archive's build, drives it through the executor and patches status.
 func (r *FlashArchiveReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -254,11 +254,12 @@ func (r *FlashArchiveReconciler) release(ctx context.Context, fa *fcv1.FlashArch
 	if !controllerutil.ContainsFinalizer(fa, archiveFinalizer) {
 		return nil
 	}
-	if err := r.Store.Untag(ctx, archiveTag(fa)); err != nil && !errors.Is(err, errdef.ErrNotFound) {
-		return fmt.Errorf("untag %s: %w", archiveTag(fa), err)
-	}
+	// Builds first: one still running would tag the name again after the untag.
 	if err := r.Executor.ForgetOwner(ctx, fa.Namespace, fa.Name); err != nil {
 		return fmt.Errorf("forget the builds of FlashArchive %s/%s: %w", fa.Namespace, fa.Name, err)
+	}
+	if err := r.Store.Untag(ctx, archiveTag(fa)); err != nil && !errors.Is(err, errdef.ErrNotFound) {
+		return fmt.Errorf("untag %s: %w", archiveTag(fa), err)
 	}
 	controllerutil.RemoveFinalizer(fa, archiveFinalizer)
 	if err := r.Update(ctx, fa); err != nil {

@@ -108,7 +108,7 @@ func setJobStatus(t *testing.T, job *batchv1.Job, succeeded bool) {
 
 // TestJobExecutorBuildsInAJobAndFollowsItsStatus plays the kubelet, which envtest lacks: it
 // runs the Job's command (flarecast archive build with the request from the Job's
-// ConfigMap) and writes the Job's status; the FlashArchive follows the Job.
+// Secret) and writes the Job's status; the FlashArchive follows the Job.
 func TestJobExecutorBuildsInAJobAndFollowsItsStatus(t *testing.T) {
 	ns := newNamespace(t)
 	repo := t.TempDir()
@@ -141,20 +141,20 @@ func TestJobExecutorBuildsInAJobAndFollowsItsStatus(t *testing.T) {
 		vols[v.Name] = v
 	}
 	if mounts["repository"] != repo || vols["repository"].PersistentVolumeClaim == nil || vols["repository"].PersistentVolumeClaim.ClaimName != "archives" ||
-		mounts["request"] != "/etc/flarecast/request" || vols["request"].ConfigMap == nil || vols["request"].ConfigMap.Name != job.Name ||
+		mounts["request"] != "/etc/flarecast/request" || vols["request"].Secret == nil || vols["request"].Secret.SecretName != job.Name ||
 		mounts["tmp"] != "/tmp" || vols["tmp"].EmptyDir == nil {
 		t.Fatalf("Job volumes %+v mounts %+v", pod.Volumes, c.VolumeMounts)
 	}
 	archiveState(t, ns, "base", fcv1.ArchiveBuilding, metav1.ConditionFalse, "Building", job.Name)
 
-	// The pod: the request from the ConfigMap, run by the command the Job names.
-	cm := get(t, ns, job.Name, &corev1.ConfigMap{})
+	// The pod: the request from the Secret, run by the command the Job names.
+	sec := get(t, ns, job.Name, &corev1.Secret{})
 	var req build.Request
-	if err := json.Unmarshal([]byte(cm.Data["request.json"]), &req); err != nil || req.Tag != ns+".base" || req.Repository != repo {
+	if err := json.Unmarshal(sec.Data["request.json"], &req); err != nil || req.Tag != ns+".base" || req.Repository != repo {
 		t.Fatalf("request %+v (%v)", req, err)
 	}
 	reqFile := filepath.Join(t.TempDir(), "request.json")
-	os.WriteFile(reqFile, []byte(cm.Data["request.json"]), 0o644)
+	os.WriteFile(reqFile, sec.Data["request.json"], 0o600)
 	if code := runCLI([]string{"archive", "build", "--request", reqFile}); code != 0 {
 		t.Fatalf("archive build exited %d", code)
 	}

@@ -39,7 +39,7 @@ type JobOptions struct {
 }
 
 // Job runs each build as a batch/v1 Job in the owner's namespace, with the request in a
-// ConfigMap of the same name. Both are owned by the job's owner, so its controller, which
+// Secret of the same name (a request carries the content of Secret-sourced install scripts). Both are owned by the job's owner, so its controller, which
 // Owns Jobs, hears of each change, and deleting the owner deletes them.
 type Job struct{ opts JobOptions }
 
@@ -69,9 +69,9 @@ func (e *Job) Submit(ctx context.Context, spec Spec) error {
 	if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("submit %s/%s: %w", spec.Namespace, spec.Name, err)
 	}
-	cm := &corev1.ConfigMap{ObjectMeta: e.meta(spec), Data: map[string]string{requestKey: string(spec.Request)}}
-	if err := e.opts.Client.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("submit %s/%s: request ConfigMap: %w", spec.Namespace, spec.Name, err)
+	sec := &corev1.Secret{ObjectMeta: e.meta(spec), Data: map[string][]byte{requestKey: spec.Request}}
+	if err := e.opts.Client.Create(ctx, sec); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("submit %s/%s: request Secret: %w", spec.Namespace, spec.Name, err)
 	}
 	if err := e.opts.Client.Create(ctx, e.JobFor(spec)); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("submit %s/%s: %w", spec.Namespace, spec.Name, err)
@@ -115,7 +115,7 @@ func (e *Job) JobFor(spec Spec) *batchv1.Job {
 		Containers: []corev1.Container{c},
 		Volumes: []corev1.Volume{
 			{Name: "request", VolumeSource: corev1.VolumeSource{
-				ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: spec.Name}},
+				Secret: &corev1.SecretVolumeSource{SecretName: spec.Name},
 			}},
 			{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 		},
@@ -167,11 +167,46 @@ func (e *Job) State(ctx context.Context, namespace, name string) (State, error) 
 	return State{Phase: Pending, Message: "Job " + name + " is waiting for its pod"}, nil
 }
 
-// ForgetOwner implements Executor: the owner's Jobs and ConfigMaps are owned by it, so the
-// garbage collector deletes them with it.
-func (e *Job) ForgetOwner(context.Context, string, string) error { return nil }
+// ForgetOwner implements Executor: it deletes the owner's Jobs (their pods with them) and
+// request Secrets now, rather than leave them to the garbage collector once the owner is
+// gone, so that no build still running tags an archive its owner's deletion just untagged.
+func (e *Job) ForgetOwner(ctx context.Context, namespace, owner string) error {
+	sel := client.MatchingLabels{LabelManagedBy: managedBy, LabelComponent: component}
+	var jobs batchv1.JobList
+	if err := e.opts.Client.List(ctx, &jobs, client.InNamespace(namespace), sel); err != nil {
+		return fmt.Errorf("forget the Jobs of %s/%s: %w", namespace, owner, err)
+	}
+	for i := range jobs.Items {
+		if ownedBy(jobs.Items[i].OwnerReferences, owner) {
+			if err := e.opts.Client.Delete(ctx, &jobs.Items[i], client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("forget Job %s/%s: %w", namespace, jobs.Items[i].Name, err)
+			}
+		}
+	}
+	var secrets corev1.SecretList
+	if err := e.opts.Client.List(ctx, &secrets, client.InNamespace(namespace), sel); err != nil {
+		return fmt.Errorf("forget the request Secrets of %s/%s: %w", namespace, owner, err)
+	}
+	for i := range secrets.Items {
+		if ownedBy(secrets.Items[i].OwnerReferences, owner) {
+			if err := e.opts.Client.Delete(ctx, &secrets.Items[i]); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("forget Secret %s/%s: %w", namespace, secrets.Items[i].Name, err)
+			}
+		}
+	}
+	return nil
+}
 
-// Forget implements Executor: it deletes a finished Job (with its pods) and its ConfigMap.
+func ownedBy(refs []metav1.OwnerReference, owner string) bool {
+	for _, r := range refs {
+		if r.Name == owner {
+			return true
+		}
+	}
+	return false
+}
+
+// Forget implements Executor: it deletes a finished Job (with its pods) and its Secret.
 func (e *Job) Forget(ctx context.Context, namespace, name string) error {
 	st, err := e.State(ctx, namespace, name)
 	if err != nil || st.Phase == Pending || st.Phase == Running {
@@ -181,9 +216,9 @@ func (e *Job) Forget(ctx context.Context, namespace, name string) error {
 	if err := e.opts.Client.Delete(ctx, j, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("forget Job %s/%s: %w", namespace, name, err)
 	}
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
-	if err := e.opts.Client.Delete(ctx, cm); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("forget ConfigMap %s/%s: %w", namespace, name, err)
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+	if err := e.opts.Client.Delete(ctx, sec); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("forget Secret %s/%s: %w", namespace, name, err)
 	}
 	return nil
 }
