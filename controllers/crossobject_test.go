@@ -64,6 +64,20 @@ func TestCrossObjectRulesSetValidFalseAndRecover(t *testing.T) {
 			n := o.(*fcv1.Network)
 			n.Spec.Addresses[1].Node = "m9"
 		}}, "Cluster", "edge", string(model.ReasonUnknownNode), "m9"},
+		// The same rule shows on the Network, the object to fix, and follows the objects it
+		// depends on there too: the groups (a node leaves) and the Machine (a shelf goes).
+		{"ExplicitAddressNamesANodeShowsOnTheNetwork", edit{"Network", "edge-net", func(o client.Object) {
+			n := o.(*fcv1.Network)
+			n.Spec.Addresses[1].Node = "m9"
+		}}, "Network", "edge-net", string(model.ReasonUnknownNode), "m9"},
+		{"NodeLeavingItsGroupShowsOnTheNetwork", edit{"NodesGroup", "masters", func(o client.Object) {
+			g := o.(*fcv1.NodesGroup)
+			g.Spec.Nodes = g.Spec.Nodes[:1]
+		}}, "Network", "edge-net", string(model.ReasonUnknownNode), "node m2 is in no NodesGroup"},
+		{"NetworkSwitchesExistInTheMachine", edit{"Machine", "edge-site", func(o client.Object) {
+			m := o.(*fcv1.Machine)
+			m.Spec.Shelves = m.Spec.Shelves[:1]
+		}}, "Network", "edge-net", string(model.ReasonSwitchNotInMachine), "shelf1/sw0"},
 		{"SwitchPortLinkedOnce", edit{"Machine", "edge-site", func(o client.Object) {
 			m := o.(*fcv1.Machine)
 			m.Spec.Shelves[0].Drawers[1].Boards[0].NICs[0].Link.Port = 1

@@ -3,19 +3,24 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sort"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/model"
 )
 
-// NetworkReconciler checks a Network's own rules and guards it while Clusters reference it.
+// NetworkReconciler checks a Network's rules, its own and those that span the Clusters that
+// use it, and guards it while Clusters reference it.
 type NetworkReconciler struct {
 	client.Client
 	Recorder recorder.EventRecorder
@@ -31,7 +36,11 @@ func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err != nil || u.Released {
 		return ctrl.Result{}, err
 	}
-	conds := setConditions(r.Recorder, &n, n.Status.Conditions, u.InUse, validCondition(&n, "Network", model.ValidateNetwork(&n)))
+	problems, err := networkProblems(ctx, r.Client, &n, u.UsedBy)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	conds := setConditions(r.Recorder, &n, n.Status.Conditions, u.InUse, validCondition(&n, "Network", problems))
 	st := fcv1.NetworkStatus{ObservedGeneration: n.Generation, Conditions: conds, UsedBy: u.UsedBy}
 	if err := applyStatus(ctx, r.Client, &n, &st); err != nil {
 		return ctrl.Result{}, fmt.Errorf("patch status of Network %s: %w", req.NamespacedName, err)
@@ -39,9 +48,71 @@ func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	return ctrl.Result{}, nil
 }
 
-// SetupWithManager watches Networks and the Clusters that reference them.
+// networkProblems are the problems on a Network: its own rules, and, for each Cluster that
+// uses it, the rules that span that Cluster's model (an address for a node no group has, a
+// switch the Machine lacks), so they show on the object a person must fix, each once.
+func networkProblems(ctx context.Context, c client.Client, n *fcv1.Network, users []string) ([]model.Problem, error) {
+	if len(users) == 0 {
+		return model.ValidateNetwork(n), nil
+	}
+	seen := map[string]bool{}
+	var out []model.Problem
+	for _, name := range users {
+		var cl fcv1.Cluster
+		if err := c.Get(ctx, client.ObjectKey{Namespace: n.Namespace, Name: name}, &cl); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return nil, fmt.Errorf("get Cluster %s: %w", name, err)
+		}
+		in, err := loadModel(ctx, c, &cl)
+		if err != nil {
+			return nil, err
+		}
+		// Resolve checks the Network's own rules too, with the Cluster's.
+		for _, p := range model.Resolve(in).ProblemsFor(model.KindNetwork, n.Name) {
+			if !seen[p.String()] {
+				seen[p.String()] = true
+				out = append(out, p)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out, nil
+}
+
+// networkOfClusters maps the Clusters named by clusters(o) to the Networks they use.
+func (r *NetworkReconciler) networkOfClusters(clusters func(context.Context, client.Object) []string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var reqs []reconcile.Request
+		for _, name := range clusters(ctx, o) {
+			var cl fcv1.Cluster
+			if err := r.Get(ctx, client.ObjectKey{Namespace: o.GetNamespace(), Name: name}, &cl); err != nil || cl.Spec.NetworkRef == nil {
+				continue
+			}
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: cl.Spec.NetworkRef.Name}})
+		}
+		return reqs
+	}
+}
+
+// SetupWithManager watches Networks, the Clusters that reference them, and what those
+// Clusters' rules about a Network depend on: their NodesGroups and their Machine.
 func (r *NetworkReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	gen := builder.WithPredicates(predicate.GenerationChangedPredicate{})
+	groupCluster := func(_ context.Context, o client.Object) []string {
+		return []string{o.(*fcv1.NodesGroup).Spec.ClusterRef.Name}
+	}
+	machineClusters := func(ctx context.Context, o client.Object) []string {
+		names, err := clustersReferencing(ctx, r.Client, indexClusterMachine, o.GetNamespace(), o.GetName())
+		if err != nil {
+			logf.FromContext(ctx).Error(err, "list clusters", "machine", o.GetName())
+		}
+		return names
+	}
 	return ctrl.NewControllerManagedBy(mgr).
+		Watches(&fcv1.NodesGroup{}, handler.EnqueueRequestsFromMapFunc(r.networkOfClusters(groupCluster)), gen).
+		Watches(&fcv1.Machine{}, handler.EnqueueRequestsFromMapFunc(r.networkOfClusters(machineClusters)), gen).
 		For(&fcv1.Network{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, finalizerOrDeletionChanged()))).
 		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(referrersOf(func(c *fcv1.Cluster) (string, string) {
 			now := ""
