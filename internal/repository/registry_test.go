@@ -171,7 +171,7 @@ func TestRegistryCredentialsComeFromDockerConfig(t *testing.T) {
 	}
 }
 
-func TestOpenRegistryErrorsSayWhatToDo(t *testing.T) {
+func TestOpenRegistryErrorsSayHowToFixThem(t *testing.T) {
 	ctx := context.Background()
 	dead := freeAddr(t) // nothing listens there once freeAddr returns
 	opts := Options{DockerConfig: dockerConfig(t, "example.invalid", "x", "y")}
