@@ -354,6 +354,38 @@ func TestVerifyChecksTheTarInsideAgainstItsDiffID(t *testing.T) {
 	}
 }
 
+// A hostile archive whose binary section inflates far past the tar size its config records
+// (a zstd or sparse bomb, with digests that all match) is refused once past that size by
+// Extract and Verify alike, instead of being read to its end.
+func TestSectionLargerThanItsRecordedTarSizeIsRefused(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	createGeneric(t, s, "base", 256<<10)
+	a, _ := Load(ctx, s, "base")
+	cfg := *a.Config
+	cfg.Name = "bomb"
+	cfg.TarSizes = map[string]int64{SectionArchive: 4096}
+	if _, err := writeArchive(ctx, s, &cfg, Sections(a.Manifest), "bomb", nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	_, err := Extract(ctx, s, "bomb", dir, ExtractOptions{Rootless: true})
+	if err == nil || !strings.Contains(err.Error(), "section archive") || !strings.Contains(err.Error(), "MaxBytes") {
+		t.Fatalf("Extract: err %v, want the section refused past its recorded size", err)
+	}
+	_, err = Verify(ctx, s, "bomb", VerifyOptions{})
+	if err == nil || !errors.Is(err, ErrTarTooLarge) || !strings.Contains(err.Error(), "section archive") {
+		t.Fatalf("Verify: err %v, want ErrTarTooLarge in section archive", err)
+	}
+	// The honest archive still extracts and verifies with its own sizes.
+	if _, err := Extract(ctx, s, "base", t.TempDir(), ExtractOptions{Rootless: true}); err != nil {
+		t.Fatalf("Extract base: %v", err)
+	}
+	if _, err := Verify(ctx, s, "base", VerifyOptions{}); err != nil {
+		t.Fatalf("Verify base: %v", err)
+	}
+}
+
 func flipByte(t *testing.T, path string, off int64) {
 	t.Helper()
 	b, err := os.ReadFile(path)

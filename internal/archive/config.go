@@ -36,6 +36,10 @@ type Config struct {
 	// DiffIDs maps each section name to the sha256 of its uncompressed tar, so Verify can check
 	// the content and not only the compressed bytes.
 	DiffIDs map[string]digest.Digest `json:"diffIDs"`
+	// TarSizes maps each section name to the size in bytes of its uncompressed tar. Extract,
+	// Verify and Import stop reading a section there, so a section that expands without end
+	// (a zstd or sparse bomb in a hostile archive) is refused instead of read for ever.
+	TarSizes map[string]int64 `json:"tarSizes"`
 	// NodesGroup is the group a deployable archive is made for.
 	NodesGroup string `json:"nodesGroup,omitempty"`
 	// SoftwareLoad is the software-load descriptor of a deployable archive.
@@ -123,6 +127,18 @@ func (c *Config) Validate() error {
 		}
 		if c.SoftwareLoad.Group(c.NodesGroup) == nil {
 			return fmt.Errorf("archive %s: nodes group %s is not in the software-load descriptor of cluster %s", c.Name, c.NodesGroup, c.SoftwareLoad.Cluster)
+		}
+	}
+	if len(c.TarSizes) != len(c.DiffIDs) {
+		return fmt.Errorf("archive %s: tarSizes has %d sections, diffIDs %d: every section needs both", c.Name, len(c.TarSizes), len(c.DiffIDs))
+	}
+	for name, n := range c.TarSizes {
+		if _, ok := c.DiffIDs[name]; !ok {
+			return fmt.Errorf("archive %s: tarSizes names section %q, which has no diffID", c.Name, name)
+		}
+		// A tar is at least its two zero end blocks.
+		if n < 1024 {
+			return fmt.Errorf("archive %s: tar size of section %s is %d bytes, less than an empty tar", c.Name, name, n)
 		}
 	}
 	return nil

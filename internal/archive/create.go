@@ -62,6 +62,7 @@ func Create(ctx context.Context, store repository.Store, src tarball.Source, opt
 		Inputs:           maps.Clone(opts.Inputs),
 		FlarecastVersion: version.Version,
 		DiffIDs:          map[string]digest.Digest{SectionArchive: digest.Digest(stats.DiffID)},
+		TarSizes:         map[string]int64{SectionArchive: stats.TarBytes},
 	}
 	desc, err := writeArchive(ctx, store, cfg, []Section{{Name: SectionArchive, Descriptor: layer}}, tagOf(opts.Tag, opts.Name), nil)
 	return desc, stats, err

@@ -61,24 +61,26 @@ func Derive(ctx context.Context, store repository.Store, opts DeriveOptions) (De
 		sections[s.Name] = s.Descriptor
 	}
 	if opts.Configuration != nil {
-		blob, diffID, err := renderConfiguration(opts.Configuration, opts.Created)
+		ps, err := renderConfiguration(opts.Configuration, opts.Created)
 		if err != nil {
 			return res, fmt.Errorf("derive %s: %w", opts.Name, err)
 		}
-		if sections[SectionConfiguration], err = pushBytes(ctx, store, MediaTypeConfigurationLayer, blob, &res.Written); err != nil {
+		if sections[SectionConfiguration], err = pushBytes(ctx, store, MediaTypeConfigurationLayer, ps.blob, &res.Written); err != nil {
 			return res, fmt.Errorf("derive %s: configuration section: %w", opts.Name, err)
 		}
-		cfg.DiffIDs[SectionConfiguration] = diffID
+		cfg.DiffIDs[SectionConfiguration] = ps.diffID
+		cfg.TarSizes[SectionConfiguration] = ps.tarBytes
 	}
 	if opts.Type == Deployable {
-		blob, diffID, err := renderCluster(opts.Cluster, opts.SoftwareLoad, opts.Created)
+		ps, err := renderCluster(opts.Cluster, opts.SoftwareLoad, opts.Created)
 		if err != nil {
 			return res, fmt.Errorf("derive %s: %w", opts.Name, err)
 		}
-		if sections[SectionCluster], err = pushBytes(ctx, store, MediaTypeClusterLayer, blob, &res.Written); err != nil {
+		if sections[SectionCluster], err = pushBytes(ctx, store, MediaTypeClusterLayer, ps.blob, &res.Written); err != nil {
 			return res, fmt.Errorf("derive %s: cluster section: %w", opts.Name, err)
 		}
-		cfg.DiffIDs[SectionCluster] = diffID
+		cfg.DiffIDs[SectionCluster] = ps.diffID
+		cfg.TarSizes[SectionCluster] = ps.tarBytes
 	}
 	var list []Section
 	for name, d := range sections {
@@ -157,6 +159,7 @@ func derivedConfig(base *Archive, opts *DeriveOptions) *Config {
 		Lineage:          append(slices.Clone(base.Config.Lineage), base.Descriptor.Digest),
 		FlarecastVersion: version.Version,
 		DiffIDs:          maps.Clone(base.Config.DiffIDs),
+		TarSizes:         maps.Clone(base.Config.TarSizes),
 	}
 	if opts.Type == Deployable {
 		cfg.NodesGroup = opts.NodesGroup

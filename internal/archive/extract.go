@@ -61,7 +61,7 @@ func Extract(ctx context.Context, store repository.Store, ref, dir string, opts 
 	}
 	var out []SectionReport
 	for _, s := range Sections(a.Manifest) {
-		rep, err := extractSection(ctx, store, s, dir, a.Config.DiffIDs[s.Name], opts)
+		rep, err := extractSection(ctx, store, s, dir, a.Config.DiffIDs[s.Name], a.Config.TarSizes[s.Name], opts)
 		if err != nil {
 			return out, fmt.Errorf("extract %s: section %s (%s): %w", ref, s.Name, s.Descriptor.Digest, err)
 		}
@@ -70,13 +70,15 @@ func Extract(ctx context.Context, store repository.Store, ref, dir string, opts 
 	return out, nil
 }
 
-func extractSection(ctx context.Context, store repository.Store, s Section, dir string, want digest.Digest, opts ExtractOptions) (tarball.ExtractReport, error) {
+func extractSection(ctx context.Context, store repository.Store, s Section, dir string, want digest.Digest, size int64, opts ExtractOptions) (tarball.ExtractReport, error) {
 	rc, err := store.Fetch(ctx, s.Descriptor)
 	if err != nil {
 		return tarball.ExtractReport{}, fmt.Errorf("fetch: %w", err)
 	}
 	defer rc.Close()
-	rep, err := tarball.Extract(ctx, rc, dir, tarball.ExtractOptions{Rootless: opts.Rootless, Progress: opts.Progress})
+	// The config's tar size bounds what the section may expand to: a hostile archive whose
+	// section inflates without end is refused once past it, not read for ever.
+	rep, err := tarball.Extract(ctx, rc, dir, tarball.ExtractOptions{Rootless: opts.Rootless, Progress: opts.Progress, MaxBytes: size})
 	if err != nil {
 		return rep, err
 	}

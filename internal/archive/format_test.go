@@ -22,6 +22,7 @@ func genericConfig() *Config {
 	return &Config{
 		SchemaVersion: ConfigSchemaVersion, Name: "base", Type: Generic, Architecture: "amd64", OS: "linux",
 		FlarecastVersion: "test", DiffIDs: map[string]digest.Digest{SectionArchive: digest.FromString("tar")},
+		TarSizes: map[string]int64{SectionArchive: 10240},
 	}
 }
 
@@ -29,6 +30,7 @@ func deployableConfig() *Config {
 	c := genericConfig()
 	c.Name, c.Type, c.Lineage, c.NodesGroup = "web-prod", Deployable, []digest.Digest{dBase}, "web"
 	c.DiffIDs[SectionCluster] = digest.FromString("cluster tar")
+	c.TarSizes[SectionCluster] = 4096
 	c.SoftwareLoad = &SoftwareLoadDescriptor{Cluster: "prod", Domain: 7, Groups: []GroupLoad{{Name: "web", Archive: dBase, Nodes: []string{"n1"}}}}
 	return c
 }
@@ -76,6 +78,12 @@ func TestDecodeConfigRefusesBrokenRules(t *testing.T) {
 			c.Type, c.Lineage, c.DiffIDs[SectionCluster] = Configured, []digest.Digest{dBase}, dCluster
 		}, "only a deployable archive has a cluster section"},
 		{"generic with a software load", func(c *Config) { c.SoftwareLoad = deployableConfig().SoftwareLoad }, "only a deployable"},
+		{"a section without its tar size", func(c *Config) { delete(c.TarSizes, SectionArchive) }, "every section needs both"},
+		{"a tar size for a section without a diffID", func(c *Config) {
+			delete(c.TarSizes, SectionArchive)
+			c.TarSizes[SectionConfiguration] = 2048
+		}, "which has no diffID"},
+		{"a tar size below an empty tar", func(c *Config) { c.TarSizes[SectionArchive] = 512 }, "less than an empty tar"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

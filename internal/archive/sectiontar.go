@@ -15,7 +15,15 @@ import (
 // normalization (owner root, times at the epoch). Parent directories are not listed: on
 // extraction over a root file system the existing ones keep their modes and the missing ones
 // are created 0755.
-func packFiles(files []sectionFile, created *time.Time) ([]byte, digest.Digest, error) {
+// packedSection is a small section packed: its compressed bytes, and the diffID and size of
+// the tar inside, which the config records.
+type packedSection struct {
+	blob     []byte
+	diffID   digest.Digest
+	tarBytes int64
+}
+
+func packFiles(files []sectionFile, created *time.Time) (packedSection, error) {
 	entries := make([]tarball.Entry, 0, len(files))
 	for _, f := range files {
 		entries = append(entries, tarball.Entry{Path: f.name, Mode: unixMode(f.mode), Content: f.data})
@@ -27,9 +35,9 @@ func packFiles(files []sectionFile, created *time.Time) ([]byte, digest.Digest, 
 	var buf bytes.Buffer
 	st, err := tarball.WriteEntries(&buf, entries, opts)
 	if err != nil {
-		return nil, "", err
+		return packedSection{}, err
 	}
-	return buf.Bytes(), digest.Digest(st.DiffID), nil
+	return packedSection{blob: buf.Bytes(), diffID: digest.Digest(st.DiffID), tarBytes: st.TarBytes}, nil
 }
 
 // unixMode turns tar permission bits (with setuid, setgid, sticky) into an fs.FileMode.
@@ -47,26 +55,26 @@ func unixMode(m int64) fs.FileMode {
 	return mode
 }
 
-func renderConfiguration(c *Configuration, created *time.Time) ([]byte, digest.Digest, error) {
+func renderConfiguration(c *Configuration, created *time.Time) (packedSection, error) {
 	files, err := configurationFiles(c)
 	if err != nil {
-		return nil, "", err
+		return packedSection{}, err
 	}
-	b, d, err := packFiles(files, created)
+	ps, err := packFiles(files, created)
 	if err != nil {
-		return nil, "", fmt.Errorf("pack the %s section: %w", SectionConfiguration, err)
+		return packedSection{}, fmt.Errorf("pack the %s section: %w", SectionConfiguration, err)
 	}
-	return b, d, nil
+	return ps, nil
 }
 
-func renderCluster(c *ClusterSection, load *SoftwareLoadDescriptor, created *time.Time) ([]byte, digest.Digest, error) {
+func renderCluster(c *ClusterSection, load *SoftwareLoadDescriptor, created *time.Time) (packedSection, error) {
 	files, err := clusterFiles(c, load)
 	if err != nil {
-		return nil, "", err
+		return packedSection{}, err
 	}
-	b, d, err := packFiles(files, created)
+	ps, err := packFiles(files, created)
 	if err != nil {
-		return nil, "", fmt.Errorf("pack the %s section: %w", SectionCluster, err)
+		return packedSection{}, fmt.Errorf("pack the %s section: %w", SectionCluster, err)
 	}
-	return b, d, nil
+	return ps, nil
 }

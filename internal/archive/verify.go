@@ -42,7 +42,7 @@ func Verify(ctx context.Context, store repository.Store, ref string, opts Verify
 		total += s.Descriptor.Size
 	}
 	for _, s := range Sections(a.Manifest) {
-		v, err := verifySection(ctx, store, s, a.Config.DiffIDs[s.Name], func(n int64) {
+		v, err := verifySection(ctx, store, s, a.Config.DiffIDs[s.Name], a.Config.TarSizes[s.Name], func(n int64) {
 			done += n
 			if opts.Progress != nil {
 				opts.Progress(done, total)
@@ -59,14 +59,14 @@ func Verify(ctx context.Context, store repository.Store, ref string, opts Verify
 // verifySection reads a section once. The digest and size are the store's to check: its Fetch
 // fails the last read of a blob that does not match its descriptor (the Store contract), so
 // only the tar inside is hashed here.
-func verifySection(ctx context.Context, store repository.Store, s Section, wantDiff digest.Digest, progress func(int64)) (Verified, error) {
+func verifySection(ctx context.Context, store repository.Store, s Section, wantDiff digest.Digest, wantSize int64, progress func(int64)) (Verified, error) {
 	rc, err := store.Fetch(ctx, s.Descriptor)
 	if err != nil {
 		return Verified{}, fmt.Errorf("fetch: %w", err)
 	}
 	defer rc.Close()
 	raw := io.TeeReader(rc, &countWriter{progress: progress})
-	diff, _, derr := DiffID(raw)
+	diff, n, derr := DiffID(raw, wantSize)
 	// The decoder may stop at the end of the last frame, or give up on damaged bytes; reading
 	// on to the end is what lets the store's reader judge the blob, and its verdict (the
 	// bytes are damaged) comes before the decoder's.
@@ -78,6 +78,9 @@ func verifySection(ctx context.Context, store repository.Store, s Section, wantD
 	}
 	if diff != wantDiff {
 		return Verified{}, fmt.Errorf("the tar inside has diffID %s, the config says %s", diff, wantDiff)
+	}
+	if n != wantSize {
+		return Verified{}, fmt.Errorf("the tar inside is %d bytes, the config says %d", n, wantSize)
 	}
 	return Verified{Name: s.Name, Digest: s.Descriptor.Digest, Size: s.Descriptor.Size, DiffID: diff}, nil
 }

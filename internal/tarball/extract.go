@@ -109,10 +109,9 @@ type limitReader struct {
 	left int64
 }
 
+// Read lets through left bytes and asks for one more: a stream that ends exactly at the limit
+// reads its EOF, one that goes on is refused.
 func (l *limitReader) Read(p []byte) (int, error) {
-	if l.left <= 0 {
-		return 0, errTooLarge
-	}
 	n, err := l.r.Read(p[:min(int64(len(p)), l.left+1)])
 	if int64(n) > l.left {
 		n = int(l.left)

@@ -329,3 +329,16 @@ func TestTarSourceRefusesXattrsNoTreeHas(t *testing.T) {
 		})
 	}
 }
+
+// A tar exactly as large as MaxBytes is accepted, one byte more is refused: the bound is the
+// recorded size of a section, so the boundary itself must pass.
+func TestMaxBytesAcceptsATarOfExactlyThatSize(t *testing.T) {
+	data := buildTar(t, []tarEntry{{name: "a", body: "12345"}})
+	if _, err := Extract(context.Background(), bytes.NewReader(data), newSandbox(t).target, ExtractOptions{MaxBytes: int64(len(data))}); err != nil {
+		t.Fatalf("a tar of exactly MaxBytes (%d) refused: %v", len(data), err)
+	}
+	_, err := Extract(context.Background(), bytes.NewReader(data), newSandbox(t).target, ExtractOptions{MaxBytes: int64(len(data)) - 1})
+	if err == nil || !strings.Contains(err.Error(), "MaxBytes") {
+		t.Fatalf("a tar one byte over MaxBytes: %v", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -135,4 +136,47 @@ func TestImportChecksTheSectionsItTakesFromTheStore(t *testing.T) {
 	if _, err := dst.Resolve(ctx, "lying"); err == nil {
 		t.Fatal("the refused archive was named")
 	}
+}
+
+// An export file whose config gives a section a smaller tar than the section inflates to (a
+// bomb whose digests all match) is refused once the decoder passes that size, and the store
+// is left as it was.
+func TestImportRefusesASectionLargerThanItsRecordedTarSize(t *testing.T) {
+	ctx := context.Background()
+	src, _ := openStore(t)
+	softwareLoad(t, src, 64<<10)
+	a, err := archive.Load(ctx, src, "base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *a.Config
+	cfg.TarSizes = map[string]int64{archive.SectionArchive: 2048}
+	cb, err := archive.EncodeConfig(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cdesc := ocispec.Descriptor{MediaType: archive.MediaTypeConfig, Digest: digest.FromBytes(cb), Size: int64(len(cb))}
+	if err := src.Push(ctx, cdesc, bytes.NewReader(cb)); err != nil {
+		t.Fatal(err)
+	}
+	m := *a.Manifest
+	m.Config = cdesc
+	mb, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mdesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(mb), Size: int64(len(mb)), ArtifactType: archive.ArtifactType}
+	if err := src.Push(ctx, mdesc, bytes.NewReader(mb)); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Tag(ctx, mdesc, "bomb"); err != nil {
+		t.Fatal(err)
+	}
+	file := exportBytes(t, src, "bomb")
+	dst, dir := openStore(t)
+	_, err = Import(ctx, dst, bytes.NewReader(file), ImportOptions{})
+	if err == nil || !errors.Is(err, archive.ErrTarTooLarge) {
+		t.Fatalf("Import: err %v, want ErrTarTooLarge", err)
+	}
+	assertUntouched(t, dst, dir)
 }

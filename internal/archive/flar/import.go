@@ -49,7 +49,7 @@ func Import(ctx context.Context, store repository.Store, r io.Reader, opts Impor
 		return nil, fmt.Errorf("import: %w", err)
 	}
 	im := &importer{store: store, header: h, br: br, manifests: map[digest.Digest]*ocispec.Manifest{}, smalls: map[digest.Digest][]byte{},
-		configs: map[digest.Digest]*archive.Config{}, expectDiffID: map[digest.Digest]digest.Digest{}, expectDesc: map[digest.Digest]ocispec.Descriptor{}}
+		configs: map[digest.Digest]*archive.Config{}, expectDiffID: map[digest.Digest]digest.Digest{}, expectTarSize: map[digest.Digest]int64{}, expectDesc: map[digest.Digest]ocispec.Descriptor{}}
 	defer im.abort()
 	if opts.Progress != nil {
 		total := h.TotalSize()
@@ -84,9 +84,12 @@ type importer struct {
 	// expectDiffID maps a layer digest to the diffID its configs record; expectDesc to the
 	// descriptor its manifests give it (media type and size must match the section's).
 	expectDiffID map[digest.Digest]digest.Digest
-	expectDesc   map[digest.Digest]ocispec.Descriptor
-	pending      []pendingLayer
-	present      int
+	// expectTarSize maps a layer digest to the size of the tar inside its configs record: the
+	// decoder stops there, so a section that inflates without end is refused, not read.
+	expectTarSize map[digest.Digest]int64
+	expectDesc    map[digest.Digest]ocispec.Descriptor
+	pending       []pendingLayer
+	present       int
 }
 
 type pendingLayer struct {
@@ -203,6 +206,11 @@ func (im *importer) config(s SectionEntry, b []byte) error {
 				return fmt.Errorf("layer %s has diffID %s in one config and %s in another", sec.Descriptor.Digest, prev, want)
 			}
 			im.expectDiffID[sec.Descriptor.Digest] = want
+			size := cfg.TarSizes[sec.Name]
+			if prev, ok := im.expectTarSize[sec.Descriptor.Digest]; ok && prev != size {
+				return fmt.Errorf("layer %s has a tar of %d bytes in one config and %d in another", sec.Descriptor.Digest, prev, size)
+			}
+			im.expectTarSize[sec.Descriptor.Digest] = size
 			d := sec.Descriptor
 			if prev, ok := im.expectDesc[d.Digest]; ok && (prev.MediaType != d.MediaType || prev.Size != d.Size) {
 				return fmt.Errorf("layer %s is %s of %d bytes in one manifest and %s of %d in another", d.Digest, prev.MediaType, prev.Size, d.MediaType, d.Size)
@@ -243,13 +251,15 @@ func (im *importer) layer(ctx context.Context, s SectionEntry) error {
 	pr, pw := io.Pipe()
 	type result struct {
 		d   digest.Digest
+		n   int64
 		err error
 	}
+	size := im.expectTarSize[s.Digest]
 	done := make(chan result, 1)
 	go func() {
-		d, _, err := archive.DiffID(pr)
+		d, n, err := archive.DiffID(pr, size)
 		pr.CloseWithError(err) // unblock the writer if decoding stopped early
-		done <- result{d, err}
+		done <- result{d, n, err}
 	}()
 	// The decoder may give up on a damaged stream; the bytes still go to the digest so the
 	// verdict names the real fault.
@@ -264,6 +274,8 @@ func (im *importer) layer(ctx context.Context, s SectionEntry) error {
 			err = fmt.Errorf("the digest matches but the tar inside cannot be decompressed: %w", diff.err)
 		} else if diff.d != want {
 			err = fmt.Errorf("the tar inside has diffID %s, its config says %s: the archive is inconsistent", diff.d, want)
+		} else if diff.n != size {
+			err = fmt.Errorf("the tar inside is %d bytes, its config says %d: the archive is inconsistent", diff.n, size)
 		}
 	}
 	if err != nil {
@@ -322,7 +334,8 @@ func (im *importer) checkStored(ctx context.Context, l ocispec.Descriptor) error
 		return fmt.Errorf("section %s, from the store: %w", l.Digest, err)
 	}
 	defer rc.Close()
-	diff, _, derr := archive.DiffID(rc)
+	size := im.expectTarSize[l.Digest]
+	diff, n, derr := archive.DiffID(rc, size)
 	if _, err := io.Copy(io.Discard, rc); err != nil {
 		return fmt.Errorf("section %s, from the store: %w", l.Digest, err)
 	}
@@ -331,6 +344,9 @@ func (im *importer) checkStored(ctx context.Context, l ocispec.Descriptor) error
 	}
 	if want := im.expectDiffID[l.Digest]; diff != want {
 		return fmt.Errorf("section %s, from the store: the tar inside has diffID %s, the file's config says %s", l.Digest, diff, want)
+	}
+	if n != size {
+		return fmt.Errorf("section %s, from the store: the tar inside is %d bytes, the file's config says %d", l.Digest, n, size)
 	}
 	return nil
 }
