@@ -109,6 +109,9 @@ func (e *Job) JobFor(spec Spec) *batchv1.Job {
 	pod := corev1.PodSpec{
 		RestartPolicy:      corev1.RestartPolicyNever,
 		ServiceAccountName: e.opts.ServiceAccount,
+		// A build reads its request from a file and writes to the repository: it has no
+		// business with the API server, so its pod gets no token to reach it with.
+		AutomountServiceAccountToken: &no,
 		SecurityContext: &corev1.PodSecurityContext{
 			RunAsNonRoot: &yes, SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},

@@ -24,3 +24,16 @@ func TestNewJobRefusesWhatABuildPodCouldNotUse(t *testing.T) {
 		})
 	}
 }
+
+// A build pod gets no service-account token: it never talks to the API server, so a
+// compromised build (it unpacks outside input) has no credentials to use.
+func TestBuildPodsMountNoServiceAccountToken(t *testing.T) {
+	e, err := NewJob(JobOptions{Image: "i"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := e.JobFor(Spec{Namespace: "ns", Name: "base-build-0123456789"}).Spec.Template.Spec
+	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+		t.Fatalf("automountServiceAccountToken %v, want false", pod.AutomountServiceAccountToken)
+	}
+}
