@@ -72,6 +72,9 @@ func Derive(ctx context.Context, store repository.Store, opts DeriveOptions) (De
 		cfg.TarSizes[SectionConfiguration] = ps.tarBytes
 	}
 	if opts.Type == Deployable {
+		if err := checkClusterOverConfiguration(ctx, store, base, &opts); err != nil {
+			return res, fmt.Errorf("derive %s: %w", opts.Name, err)
+		}
 		ps, err := renderCluster(opts.Cluster, opts.SoftwareLoad, opts.Created)
 		if err != nil {
 			return res, fmt.Errorf("derive %s: %w", opts.Name, err)
@@ -205,3 +208,31 @@ func tagOf(tag, name string) string {
 
 // IsDigest reports whether ref is a manifest digest rather than a name.
 func IsDigest(ref string) bool { return digest.Digest(ref).Validate() == nil }
+
+// checkClusterOverConfiguration applies the rule between a deployable's cluster section and
+// the configuration section under it: the one given now, or the base's, read from the store.
+func checkClusterOverConfiguration(ctx context.Context, store repository.Store, base *Archive, opts *DeriveOptions) error {
+	var conf []string
+	switch {
+	case opts.Configuration != nil:
+		for _, f := range opts.Configuration.Files {
+			conf = append(conf, f.Path)
+		}
+	default:
+		for _, s := range Sections(base.Manifest) {
+			if s.Name != SectionConfiguration {
+				continue
+			}
+			files, err := sectionFiles(ctx, store, s.Descriptor, base.Config.TarSizes[s.Name])
+			if err != nil {
+				return fmt.Errorf("the base's configuration section: %w", err)
+			}
+			conf = files
+		}
+	}
+	var cluster []string
+	for _, f := range opts.Cluster.Files {
+		cluster = append(cluster, f.Path)
+	}
+	return checkAcrossSections(cluster, conf)
+}
