@@ -40,6 +40,9 @@ type ClusterReconciler struct {
 func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var cl fcv1.Cluster
 	if err := r.Get(ctx, req.NamespacedName, &cl); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetFindings(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !cl.DeletionTimestamp.IsZero() {
@@ -52,6 +55,7 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, err
 	}
 	res := model.Resolve(in)
+	recordFindings(cl.Namespace, cl.Name, res)
 	status := clusterStatus(r.Recorder, &cl, in, res)
 	if err := r.archives(ctx, &cl, in.Groups, res, &status); err != nil {
 		return ctrl.Result{}, err
