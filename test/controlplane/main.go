@@ -5,7 +5,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -67,9 +66,12 @@ func run(kubeconfig, crds string) error {
 	}
 	fmt.Printf("API server %s ready; kubeconfig %s\n", cfg.Host, kubeconfig)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	<-ctx.Done()
+	// The handler stays installed while the deferred Stop runs: a second signal (demo-down
+	// and the demo's own exit trap both send one) must not kill this process half-way and
+	// orphan etcd.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
 	fmt.Println("stopping the API server and etcd")
 	return nil
 }
