@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
@@ -81,38 +80,25 @@ func networkProblems(ctx context.Context, c client.Client, n *fcv1.Network, user
 	return out, nil
 }
 
-// networkOfClusters maps the Clusters named by clusters(o) to the Networks they use.
-func (r *NetworkReconciler) networkOfClusters(clusters func(context.Context, client.Object) []string) handler.MapFunc {
-	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		var reqs []reconcile.Request
-		for _, name := range clusters(ctx, o) {
-			var cl fcv1.Cluster
-			if err := r.Get(ctx, client.ObjectKey{Namespace: o.GetNamespace(), Name: name}, &cl); err != nil || cl.Spec.NetworkRef == nil {
-				continue
-			}
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: cl.Spec.NetworkRef.Name}})
-		}
-		return reqs
+// networkOf is the Network a Cluster uses, as a request.
+func (r *NetworkReconciler) networkOf(ctx context.Context, namespace, cluster string) []reconcile.Request {
+	var cl fcv1.Cluster
+	if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: cluster}, &cl); err != nil || cl.Spec.NetworkRef == nil {
+		return nil
 	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: namespace, Name: cl.Spec.NetworkRef.Name}}}
 }
 
 // SetupWithManager watches Networks, the Clusters that reference them, and what those
 // Clusters' rules about a Network depend on: their NodesGroups and their Machine.
 func (r *NetworkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	gen := builder.WithPredicates(predicate.GenerationChangedPredicate{})
-	groupCluster := func(_ context.Context, o client.Object) []string {
-		return []string{o.(*fcv1.NodesGroup).Spec.ClusterRef.Name}
-	}
-	machineClusters := func(ctx context.Context, o client.Object) []string {
-		names, err := clustersReferencing(ctx, r.Client, indexClusterMachine, o.GetNamespace(), o.GetName())
-		if err != nil {
-			logf.FromContext(ctx).Error(err, "list clusters", "machine", o.GetName())
-		}
-		return names
+	groupNetwork := func(ctx context.Context, o client.Object) []reconcile.Request {
+		return r.networkOf(ctx, o.GetNamespace(), o.(*fcv1.NodesGroup).Spec.ClusterRef.Name)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		Watches(&fcv1.NodesGroup{}, handler.EnqueueRequestsFromMapFunc(r.networkOfClusters(groupCluster)), gen).
-		Watches(&fcv1.Machine{}, handler.EnqueueRequestsFromMapFunc(r.networkOfClusters(machineClusters)), gen).
+		Watches(&fcv1.NodesGroup{}, handler.EnqueueRequestsFromMapFunc(groupNetwork), gen).
+		Watches(&fcv1.Machine{}, handler.EnqueueRequestsFromMapFunc(viaClusters(r.Client, indexClusterMachine, r.networkOf)), gen).
 		For(&fcv1.Network{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, finalizerOrDeletionChanged()))).
 		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(referrersOf(func(c *fcv1.Cluster) (string, string) {
 			now := ""
