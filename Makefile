@@ -63,7 +63,7 @@ deps: ## Install the test peers: envtest binaries, OCI registry and crane, Debia
 
 .PHONY: test
 test: deps verify-generated lint ## Run every test against real peers (API server, registry, tar, zstd).
-	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) go test -count=1 -timeout 15m ./...
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) KUBEBUILDER_CONTROLPLANE_START_TIMEOUT=$${KUBEBUILDER_CONTROLPLANE_START_TIMEOUT:-2m} go test -count=1 -timeout 15m ./...
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 60s).

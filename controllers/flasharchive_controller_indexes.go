@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -15,6 +16,9 @@ import (
 const (
 	indexArchiveBase    = "spec.baseRef.name"
 	indexArchiveCluster = "spec.clusterRef.name"
+	// indexGroupArchive finds the NodesGroups that name an archive in spec.archiveRef: they
+	// hold it as firmly as a derived archive does, since their next deployable is made from it.
+	indexGroupArchive = "spec.archiveRef.name"
 )
 
 func setupArchiveIndexes(ctx context.Context, mgr ctrl.Manager) error {
@@ -35,6 +39,14 @@ func setupArchiveIndexes(ctx context.Context, mgr ctrl.Manager) error {
 	}); err != nil {
 		return fmt.Errorf("index FlashArchive by cluster: %w", err)
 	}
+	if err := idx.IndexField(ctx, &fcv1.NodesGroup{}, indexGroupArchive, func(o client.Object) []string {
+		if ref := o.(*fcv1.NodesGroup).Spec.ArchiveRef; ref != nil {
+			return []string{ref.Name}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("index NodesGroup by archive: %w", err)
+	}
 	return nil
 }
 
@@ -47,17 +59,36 @@ func archivesReferencing(ctx context.Context, c client.Reader, index, namespace,
 	return list.Items, nil
 }
 
-// archiveReferrers are the FlashArchives derived from an archive: it may not go while they
-// exist. A deployable's baseRef is written from its group, so that is where to clear it.
-var archiveReferrers = referrers{Kind: "FlashArchive", List: func(ctx context.Context, c client.Reader, ns, name string) ([]string, string, error) {
+// archiveReferrers are what holds an archive: the FlashArchives derived from it, and the
+// NodesGroups that name it in spec.archiveRef (their deployable is made from it, and one
+// deleted under them would leave the group with nothing to install). Names carry their kind,
+// since both kinds may hold the same archive.
+var archiveReferrers = referrers{Kind: "FlashArchive or NodesGroup", Qualified: true, List: func(ctx context.Context, c client.Reader, ns, name string) ([]string, string, error) {
 	items, err := archivesReferencing(ctx, c, indexArchiveBase, ns, name)
-	names := make([]string, 0, len(items))
-	field := "spec.baseRef"
-	for _, fa := range items {
-		names = append(names, fa.Name)
-		if fa.Spec.Type == fcv1.ArchiveDeployable {
-			field = "spec.baseRef (of a deployable: its NodesGroup's spec.archiveRef)"
-		}
+	if err != nil {
+		return nil, "", err
 	}
-	return names, field, err
+	var groups fcv1.NodesGroupList
+	if err := c.List(ctx, &groups, client.InNamespace(ns), client.MatchingFields{indexGroupArchive: name}); err != nil {
+		return nil, "", err
+	}
+	names := make([]string, 0, len(items)+len(groups.Items))
+	var fields []string
+	derived, deployable := false, false
+	for _, fa := range items {
+		names = append(names, "FlashArchive/"+fa.Name)
+		derived = derived || fa.Spec.Type != fcv1.ArchiveDeployable
+		deployable = deployable || fa.Spec.Type == fcv1.ArchiveDeployable
+	}
+	for _, g := range groups.Items {
+		names = append(names, "NodesGroup/"+g.Name)
+	}
+	if derived {
+		fields = append(fields, "spec.baseRef (FlashArchive)")
+	}
+	if deployable || len(groups.Items) > 0 {
+		// A deployable's baseRef is written from its group: clearing it there would be undone.
+		fields = append(fields, "spec.archiveRef (NodesGroup)")
+	}
+	return names, strings.Join(fields, " and "), nil
 }}

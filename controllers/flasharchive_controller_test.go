@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/controllers"
 	"github.com/flarecast/flarecast/internal/archive"
 	"github.com/flarecast/flarecast/internal/repository"
 )
@@ -298,7 +299,7 @@ func TestDeletionIsHeldWhileADerivedArchiveExistsThenUntags(t *testing.T) {
 	eventually(t, "base held", func() error {
 		fa := get(t, ns, "base", &fcv1.FlashArchive{})
 		return wantCondition(fa, fa.Status.Conditions, fcv1.ConditionInUse, metav1.ConditionTrue, "DeletionBlocked",
-			"deletion waits: FlashArchive conf still references this FlashArchive; remove spec.baseRef there first")
+			"deletion waits: FlashArchive/conf still references this FlashArchive; remove spec.baseRef (FlashArchive) there first")
 	})
 	if _, err := openRepo(t).Resolve(ctx, ns+".base"); err != nil {
 		t.Fatalf("a held archive was untagged: %v", err)
@@ -515,6 +516,11 @@ func TestABaseHeldByDeployablesSaysToClearTheGroupsArchiveRef(t *testing.T) {
 	ns := newNamespace(t)
 	createAll(t, ns, readManifests(t, sampleSite...))
 	archiveState(t, ns, "edge-masters", fcv1.ArchivePending, metav1.ConditionFalse, "BaseNotReady", "debian12-base")
+	// A finalizer holds only once the controller has put it there.
+	eventually(t, "base in use", func() error {
+		fa := get(t, ns, "debian12-base", &fcv1.FlashArchive{})
+		return wantCondition(fa, fa.Status.Conditions, fcv1.ConditionInUse, metav1.ConditionTrue, fcv1.ReasonReferenced, "FlashArchive/edge-masters")
+	})
 	if err := k8s.Delete(context.Background(), &fcv1.FlashArchive{ObjectMeta: objMeta(ns, "debian12-base")}); err != nil {
 		t.Fatal(err)
 	}
@@ -522,7 +528,7 @@ func TestABaseHeldByDeployablesSaysToClearTheGroupsArchiveRef(t *testing.T) {
 	// undone, so the message must send the reader to the group.
 	eventually(t, "deletion blocked, naming the field to clear", func() error {
 		fa := get(t, ns, "debian12-base", &fcv1.FlashArchive{})
-		return wantCondition(fa, fa.Status.Conditions, fcv1.ConditionInUse, metav1.ConditionTrue, fcv1.ReasonDeletionBlocked, "NodesGroup's spec.archiveRef")
+		return wantCondition(fa, fa.Status.Conditions, fcv1.ConditionInUse, metav1.ConditionTrue, fcv1.ReasonDeletionBlocked, "spec.archiveRef (NodesGroup)")
 	})
 }
 
@@ -540,4 +546,108 @@ func TestADeployableOfAnotherArchThanItsGroupFails(t *testing.T) {
 	createAll(t, ns, objs)
 	archiveState(t, ns, "debian12-base", fcv1.ArchiveReady, metav1.ConditionTrue, "Built", "")
 	archiveState(t, ns, "edge-masters", fcv1.ArchiveFailed, metav1.ConditionFalse, "ArchMismatch", "spec.archiveRef")
+}
+
+// bareGroup is a NodesGroup with only what admission requires, naming archive and a Cluster
+// that does not exist (so no deployable is made from it).
+func bareGroup(ns, name, archive string) *fcv1.NodesGroup {
+	g := &fcv1.NodesGroup{ObjectMeta: objMeta(ns, name), Spec: fcv1.NodesGroupSpec{
+		ClusterRef: fcv1.LocalObjectReference{Name: "nowhere"},
+		Role:       fcv1.RoleNonMasterEligible, NodeType: fcv1.NodeTypeDiskfull,
+		OS: fcv1.OSSpec{Name: "debian", Version: "12"}, Arch: "amd64",
+	}}
+	if archive != "" {
+		g.Spec.ArchiveRef = &fcv1.LocalObjectReference{Name: archive}
+	}
+	return g
+}
+
+func TestAnArchiveANodesGroupNamesIsInUseAndHeldUntilTheGroupLetsGo(t *testing.T) {
+	ns := newNamespace(t)
+	url, dgst := tinyRootfs(t)
+	createAll(t, ns, []client.Object{genericArchive(ns, "base", url, dgst), bareGroup(ns, "workers", "base")})
+	eventually(t, "base in use by the group", func() error {
+		fa := get(t, ns, "base", &fcv1.FlashArchive{})
+		return wantCondition(fa, fa.Status.Conditions, fcv1.ConditionInUse, metav1.ConditionTrue, fcv1.ReasonReferenced, "referenced by NodesGroup/workers")
+	})
+	archiveState(t, ns, "base", fcv1.ArchiveReady, metav1.ConditionTrue, "Built", "")
+	ctx := context.Background()
+	if err := k8s.Delete(ctx, &fcv1.FlashArchive{ObjectMeta: objMeta(ns, "base")}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "deletion held, naming the group's field", func() error {
+		fa := get(t, ns, "base", &fcv1.FlashArchive{})
+		return wantCondition(fa, fa.Status.Conditions, fcv1.ConditionInUse, metav1.ConditionTrue, fcv1.ReasonDeletionBlocked,
+			"deletion waits: NodesGroup/workers still references this FlashArchive; remove spec.archiveRef (NodesGroup) there first")
+	})
+	if _, err := openRepo(t).Resolve(ctx, ns+".base"); err != nil {
+		t.Fatalf("an archive a group names was untagged: %v", err)
+	}
+	// The group moves to another archive: the old one loses its holder and goes.
+	update(t, &fcv1.NodesGroup{ObjectMeta: objMeta(ns, "workers")}, func(o client.Object) {
+		o.(*fcv1.NodesGroup).Spec.ArchiveRef.Name = "other"
+	})
+	eventually(t, "base gone once the group names another archive", func() error {
+		err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "base"}, &fcv1.FlashArchive{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("FlashArchive base still exists (%v)", err)
+	})
+}
+
+func TestAGroupWhoseNameIsTooLongForALabelGetsItsDeployable(t *testing.T) {
+	ns := newNamespace(t)
+	long := "dataless-" + strings.Repeat("x", 55) // 64 characters: a valid name, not a label value
+	var objs []client.Object
+	for _, o := range readManifests(t, sampleSite...) {
+		if g, ok := o.(*fcv1.NodesGroup); ok && g.Name == "dataless" {
+			g.Name = long
+		}
+		objs = append(objs, o)
+	}
+	createAll(t, ns, objs)
+	name := "edge-" + long
+	fa := archiveState(t, ns, name, fcv1.ArchivePending, metav1.ConditionFalse, "BaseNotReady", "debian12-base")
+	if v := fa.Labels[controllers.LabelNodesGroup]; len(v) > 63 || v == long || !strings.HasPrefix(v, "sha256-") {
+		t.Errorf("label %s=%q: want a digest of the name that fits a label value", controllers.LabelNodesGroup, v)
+	}
+	if v := fa.Annotations[controllers.LabelNodesGroup]; v != long {
+		t.Errorf("annotation %s=%q, want the full group name", controllers.LabelNodesGroup, v)
+	}
+	eventually(t, "the group says its deployable is made", func() error {
+		g := get(t, ns, long, &fcv1.NodesGroup{})
+		return wantCondition(g, g.Status.Conditions, controllers.ConditionDeployable, metav1.ConditionTrue, controllers.ReasonDeployableMade, name)
+	})
+	// The Valid condition, written by another reconciler, is still there beside it.
+	g := get(t, ns, long, &fcv1.NodesGroup{})
+	if err := wantCondition(g, g.Status.Conditions, fcv1.ConditionValid, metav1.ConditionTrue, fcv1.ReasonValid, ""); err != nil {
+		t.Error(err)
+	}
+	// The group names no archive any more: its deployable goes (found through the digest
+	// label), and so does the condition.
+	update(t, &fcv1.NodesGroup{ObjectMeta: objMeta(ns, long)}, func(o client.Object) { o.(*fcv1.NodesGroup).Spec.ArchiveRef = nil })
+	eventually(t, "deployable and condition gone", func() error {
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &fcv1.FlashArchive{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("FlashArchive %s: %v", name, err)
+		}
+		g := get(t, ns, long, &fcv1.NodesGroup{})
+		if c := meta.FindStatusCondition(g.Status.Conditions, controllers.ConditionDeployable); c != nil {
+			return fmt.Errorf("Deployable condition still there: %+v", c)
+		}
+		return nil
+	})
+}
+
+func TestADeployableNameTakenByAnotherArchiveIsACondition(t *testing.T) {
+	ns := newNamespace(t)
+	url, dgst := tinyRootfs(t)
+	// Someone's own archive already has the name the masters' deployable would get.
+	objs := append([]client.Object{genericArchive(ns, "edge-masters", url, dgst)}, readManifests(t, sampleSite...)...)
+	createAll(t, ns, objs)
+	eventually(t, "the group says why it has no deployable", func() error {
+		g := get(t, ns, "masters", &fcv1.NodesGroup{})
+		return wantCondition(g, g.Status.Conditions, controllers.ConditionDeployable, metav1.ConditionFalse, controllers.ReasonDeployableNameTaken,
+			"FlashArchive edge-masters exists and was not made for this group")
+	})
 }

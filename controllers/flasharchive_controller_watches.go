@@ -30,6 +30,9 @@ func (r *FlashArchiveReconciler) SetupWithManager(mgr ctrl.Manager, done <-chan 
 		Watches(&fcv1.FlashArchive{}, handler.EnqueueRequestsFromMapFunc(r.relatedArchives)).
 		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.deployablesOfCluster), gen).
 		Watches(&fcv1.NodesGroup{}, handler.EnqueueRequestsFromMapFunc(r.deployablesOfGroup), gen).
+		// Both the archive a group names now and the one it named before (the map function
+		// sees the old and the new object of an update): one gains a holder, the other loses it.
+		Watches(&fcv1.NodesGroup{}, handler.EnqueueRequestsFromMapFunc(archiveOfGroup), gen).
 		Watches(&fcv1.Machine{}, handler.EnqueueRequestsFromMapFunc(r.deployablesVia(indexClusterMachine)), gen).
 		Watches(&fcv1.Network{}, handler.EnqueueRequestsFromMapFunc(r.deployablesVia(indexClusterNetwork)), gen).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.archivesUsingContent("ConfigMap")), builder.OnlyMetadata).
@@ -90,6 +93,14 @@ func (r *FlashArchiveReconciler) deployablesOfCluster(ctx context.Context, o cli
 
 func (r *FlashArchiveReconciler) deployablesOfGroup(ctx context.Context, o client.Object) []reconcile.Request {
 	return r.deployables(ctx, o.GetNamespace(), o.(*fcv1.NodesGroup).Spec.ClusterRef.Name)
+}
+
+func archiveOfGroup(_ context.Context, o client.Object) []reconcile.Request {
+	g := o.(*fcv1.NodesGroup)
+	if g.Spec.ArchiveRef == nil {
+		return nil
+	}
+	return []reconcile.Request{requestFor(g.Namespace, g.Spec.ArchiveRef.Name)}
 }
 
 func (r *FlashArchiveReconciler) deployablesVia(index string) handler.MapFunc {

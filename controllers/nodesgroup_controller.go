@@ -3,9 +3,11 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -88,7 +90,10 @@ func groupStatus(rec recorder.EventRecorder, g *fcv1.NodesGroup, res *model.Resu
 	case len(problems) > 0:
 		valid = condition(g, fcv1.ConditionValid, false, reasonOf(problems, ReasonMultipleProblems), summarize(problems, messageLimit))
 	}
-	st.Conditions = setConditions(rec, g, g.Status.Conditions, valid)
+	// Only the conditions this reconciler writes: the Deployable condition has its own field
+	// manager, and applying a copy of it here would keep it alive after its owner drops it.
+	own := slices.DeleteFunc(slices.Clone(g.Status.Conditions), func(c metav1.Condition) bool { return c.Type != fcv1.ConditionValid })
+	st.Conditions = setConditions(rec, g, own, valid)
 	return st
 }
 

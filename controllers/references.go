@@ -39,7 +39,10 @@ type usage struct {
 // to let the object go.
 type referrers struct {
 	Kind string
-	List func(ctx context.Context, c client.Reader, namespace, name string) (names []string, field string, err error)
+	// Qualified says the names List returns already carry their kind ("NodesGroup/edge"),
+	// because more than one kind may reference the object.
+	Qualified bool
+	List      func(ctx context.Context, c client.Reader, namespace, name string) (names []string, field string, err error)
 }
 
 // clusterReferrers are the Clusters that name an object in the field behind index.
@@ -80,14 +83,21 @@ func reconcileUsage(ctx context.Context, c client.Client, obj client.Object, ref
 		return usage{Released: true}, nil
 	}
 
+	who := strings.Join(users, ", ")
+	if !refs.Qualified {
+		who = refs.Kind + " " + who
+	}
 	inUse := condition(obj, fcv1.ConditionInUse, false, fcv1.ReasonNotReferenced, "no "+refs.Kind+" references it")
 	if len(users) > 0 {
-		inUse = condition(obj, fcv1.ConditionInUse, true, fcv1.ReasonReferenced, "referenced by "+refs.Kind+" "+strings.Join(users, ", "))
+		inUse = condition(obj, fcv1.ConditionInUse, true, fcv1.ReasonReferenced, "referenced by "+who)
 	}
 	if !obj.GetDeletionTimestamp().IsZero() {
+		verb := "references"
+		if len(users) > 1 {
+			verb = "reference"
+		}
 		inUse = condition(obj, fcv1.ConditionInUse, true, fcv1.ReasonDeletionBlocked,
-			fmt.Sprintf("deletion waits: %s %s still references this %s; remove %s there first",
-				refs.Kind, strings.Join(users, ", "), kind, field))
+			fmt.Sprintf("deletion waits: %s still %s this %s; remove %s there first", who, verb, kind, field))
 	}
 	return usage{UsedBy: users, InUse: inUse}, nil
 }

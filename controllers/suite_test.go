@@ -29,7 +29,7 @@ import (
 var (
 	k8s     client.Client
 	cfg     *rest.Config
-	timeout = 30 * time.Second
+	timeout = 60 * time.Second
 )
 
 func TestMain(m *testing.M) {
