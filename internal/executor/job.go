@@ -20,6 +20,8 @@ const (
 	component      = "archive-build"
 	requestKey     = "request.json"
 	requestDir     = "/etc/flarecast/request"
+	// buildWorkDir is an emptyDir of the pod's: downloads and spooled contents go with it.
+	buildWorkDir = "/var/lib/flarecast/work"
 )
 
 // JobOptions configure NewJob.
@@ -91,13 +93,14 @@ var noRetries int32
 
 // JobFor is the Job that runs spec's build.
 func (e *Job) JobFor(spec Spec) *batchv1.Job {
-	args := append(append([]string(nil), e.opts.Command[1:]...), "--request", requestDir+"/"+requestKey)
+	args := append(append([]string(nil), e.opts.Command[1:]...), "--request", requestDir+"/"+requestKey, "--work-dir", buildWorkDir)
 	no, yes := false, true
 	c := corev1.Container{
 		Name: "build", Image: e.opts.Image, Command: []string{e.opts.Command[0]}, Args: args,
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: "request", MountPath: requestDir, ReadOnly: true},
-			// Downloads and the spool of a repacked tar go to the temporary directory.
+			// Downloads and the spool of a repacked tar go to the work directory.
+			{Name: "work", MountPath: buildWorkDir},
 			{Name: "tmp", MountPath: "/tmp"},
 		},
 		// What the restricted Pod Security Standard asks, so builds run in any namespace.
@@ -120,6 +123,7 @@ func (e *Job) JobFor(spec Spec) *batchv1.Job {
 			{Name: "request", VolumeSource: corev1.VolumeSource{
 				Secret: &corev1.SecretVolumeSource{SecretName: spec.Name},
 			}},
+			{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 			{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 		},
 	}
