@@ -72,11 +72,11 @@ func (r *FlashArchiveReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		}
 		st := fa.Status
 		st.Conditions = setConditions(r.Recorder, &fa, fa.Status.Conditions, u.InUse)
-		return ctrl.Result{}, r.apply(ctx, &fa, &st)
+		return raced(r.apply(ctx, &fa, &st))
 	}
 	if controllerutil.AddFinalizer(&fa, archiveFinalizer) {
 		if err := r.Update(ctx, &fa); err != nil {
-			return ctrl.Result{}, fmt.Errorf("add finalizer to FlashArchive %s: %w", req.NamespacedName, err)
+			return raced(fmt.Errorf("add finalizer to FlashArchive %s: %w", req.NamespacedName, err))
 		}
 	}
 	planner, ok := planners[fa.Spec.Type]

@@ -61,7 +61,7 @@ func archiveOptions() controllers.ArchiveOptions {
 		Repository: repoDir,
 		Executor:   controllers.ExecutorLocal,
 		Local: executor.LocalOptions{Dir: buildsDir, Command: []string{self, "archive", "build"},
-			Env: []string{asCLI + "=1"}, Concurrency: 2},
+			Env: []string{asCLI + "=1"}, Concurrency: executor.DefaultConcurrency},
 		// The tests' tarballs are in their temporary directories.
 		Limits: build.Limits{AllowFileSources: []string{os.TempDir()}},
 	}

@@ -198,7 +198,8 @@ type FlashArchiveStatus struct {
 
 // BuildProgress is how far a running build has got.
 type BuildProgress struct {
-	// Stage is download (an http(s) source), read (a file:// source) or pack.
+	// Stage is start (before the build reports), download (an http(s) source), read (a
+	// file:// source) or pack.
 	Stage string `json:"stage"`
 	// Bytes read in the stage so far.
 	Bytes int64 `json:"bytes"`

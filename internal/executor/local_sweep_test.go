@@ -109,3 +109,36 @@ func TestARestartSweepsWhatInterruptedBuildsLeft(t *testing.T) {
 		}
 	}
 }
+
+// What builds left in a state directory whose manager is gone is listed, then removed; a job a
+// live process runs is left alone.
+func TestLeftoversAreListedThenRemoved(t *testing.T) {
+	dir := t.TempDir()
+	for name, st := range map[string]diskState{
+		"crashed": {Phase: Running, PID: 1 << 30}, // no such process
+		"live":    {Phase: Running, PID: os.Getpid()},
+	} {
+		job := filepath.Join(dir, "ns", name)
+		os.MkdirAll(filepath.Join(job, workDir), 0o755)
+		os.WriteFile(filepath.Join(job, workDir, "spool"), []byte("12345"), 0o644)
+		os.WriteFile(filepath.Join(job, requestFile), []byte(`{}`), 0o600)
+		st.Namespace, st.Name = "ns", name
+		if err := writeState(job, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crashed := filepath.Join(dir, "ns", "crashed")
+	want := []Leftover{{Path: filepath.Join(crashed, requestFile), Bytes: 2}, {Path: filepath.Join(crashed, workDir), Bytes: 5}}
+	for _, dry := range []bool{true, false} {
+		got, err := Leftovers(dir, dry)
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("dry run %v: %v %v, want %v", dry, got, err, want)
+		}
+	}
+	if got, _ := Leftovers(dir, true); len(got) != 0 {
+		t.Fatalf("after removal: %v", got)
+	}
+	if got := files(t, filepath.Join(dir, "ns", "live")); !slices.Equal(got, []string{requestFile, stateFile, workDir}) {
+		t.Fatalf("a live job's directory holds %v", got)
+	}
+}
