@@ -126,6 +126,8 @@ func TestJobExecutorBuildsInAJobAndFollowsItsStatus(t *testing.T) {
 	c := pod.Containers[0]
 	if owner := job.OwnerReferences[0]; owner.Kind != "FlashArchive" || owner.Controller == nil || !*owner.Controller ||
 		job.Spec.BackoffLimit == nil || *job.Spec.BackoffLimit != 0 || pod.RestartPolicy != corev1.RestartPolicyNever ||
+		// The default 2h buildTimeout, and a minute for a build that does not stop itself.
+		job.Spec.ActiveDeadlineSeconds == nil || *job.Spec.ActiveDeadlineSeconds != 7260 ||
 		pod.ServiceAccountName != "builder" || c.Image != "registry.example/flarecast:test" ||
 		strings.Join(append(c.Command, c.Args...), " ") != "/flarecast archive build --request /etc/flarecast/request/request.json --work-dir /var/lib/flarecast/work" ||
 		pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot ||

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -28,6 +29,10 @@ type Spec struct {
 	Owner metav1.OwnerReference
 	// Request is the build request, JSON.
 	Request []byte
+	// Deadline, when positive, bounds the job's run: the executor stops it after that long.
+	// A build bounds itself first (its own timeout, with a precise reason); this is the
+	// backstop for one that does not.
+	Deadline time.Duration
 }
 
 // State is what became of a job.

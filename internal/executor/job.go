@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -91,6 +92,14 @@ func (e *Job) meta(spec Spec) metav1.ObjectMeta {
 
 var noRetries int32
 
+func deadlineSeconds(d time.Duration) *int64 {
+	if d <= 0 {
+		return nil
+	}
+	s := int64((d + time.Second - 1) / time.Second)
+	return &s
+}
+
 // JobFor is the Job that runs spec's build.
 func (e *Job) JobFor(spec Spec) *batchv1.Job {
 	args := append(append([]string(nil), e.opts.Command[1:]...), "--request", requestDir+"/"+requestKey, "--work-dir", buildWorkDir)
@@ -138,7 +147,8 @@ func (e *Job) JobFor(spec Spec) *batchv1.Job {
 		Spec: batchv1.JobSpec{
 			// A build that failed fails again on the same inputs: the controller reports it
 			// rather than the Job retrying it.
-			BackoffLimit: &noRetries,
+			BackoffLimit:          &noRetries,
+			ActiveDeadlineSeconds: deadlineSeconds(spec.Deadline),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{LabelManagedBy: managedBy, LabelComponent: component}},
 				Spec:       pod,

@@ -11,7 +11,9 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -147,7 +149,7 @@ func (l *Local) Submit(_ context.Context, spec Spec) error {
 	if err := atomicfile.WriteBytes(filepath.Join(dir, requestFile), spec.Request, 0o600); err != nil {
 		return fmt.Errorf("submit %s: %w", k, err)
 	}
-	j := newJob(dir, diskState{Namespace: spec.Namespace, Name: spec.Name, Owner: spec.Owner.Name, Phase: Pending})
+	j := newJob(dir, diskState{Namespace: spec.Namespace, Name: spec.Name, Owner: spec.Owner.Name, Phase: Pending, Deadline: spec.Deadline})
 	if err := writeState(dir, j.state); err != nil {
 		return fmt.Errorf("submit %s: %w", k, err)
 	}
@@ -212,7 +214,16 @@ func (l *Local) run(j *job) bool {
 	if err != nil {
 		cmd.Process.Kill()
 	}
+	var overdue atomic.Bool
+	if d := j.state.Deadline; d > 0 {
+		stop := time.AfterFunc(d, func() { overdue.Store(true); cmd.Process.Kill() })
+		defer stop.Stop()
+	}
 	werr := cmd.Wait()
+	if werr != nil && overdue.Load() {
+		return l.finish(j, diskState{Phase: Failed, Reason: "BuildTimeout",
+			Message: fmt.Sprintf("the build ran past its deadline of %s and was stopped", j.state.Deadline)})
+	}
 	if werr != nil {
 		if reason, msg := failureOf(j.dir); reason != "" {
 			return l.finish(j, diskState{Phase: Failed, Reason: reason, Message: msg})
@@ -243,7 +254,7 @@ func (l *Local) finish(j *job, st diskState) bool {
 		l.dropLocked(j)
 		return false
 	}
-	st.Namespace, st.Name, st.Owner = j.state.Namespace, j.state.Name, j.state.Owner
+	st.Namespace, st.Name, st.Owner, st.Deadline = j.state.Namespace, j.state.Name, j.state.Owner, j.state.Deadline
 	j.state = st
 	if err := writeState(j.dir, st); err != nil {
 		// The state stays right in memory; a restart would find the job Running and retry it.

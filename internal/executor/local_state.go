@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/flarecast/flarecast/internal/atomicfile"
 )
@@ -31,6 +32,8 @@ type diskState struct {
 	PID       int    `json:"pid,omitempty"`
 	Retryable bool   `json:"retryable,omitempty"`
 	Reason    string `json:"reason,omitempty"`
+	// Deadline is the job's Spec.Deadline, kept for a job a restart starts again.
+	Deadline time.Duration `json:"deadline,omitempty"`
 }
 
 func readState(dir string) (diskState, error) {

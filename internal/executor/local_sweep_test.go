@@ -142,3 +142,20 @@ func TestLeftoversAreListedThenRemoved(t *testing.T) {
 		t.Fatalf("a live job's directory holds %v", got)
 	}
 }
+
+// A build that does not stop at its own timeout is stopped at the job's deadline.
+func TestABuildPastItsDeadlineIsStopped(t *testing.T) {
+	d := newDone()
+	l, err := NewLocal(LocalOptions{Dir: t.TempDir(), Command: sh(`exec sleep 60`), OnDone: d.on})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := l.Submit(ctx, Spec{Namespace: "ns", Name: "job", Owner: owner("job"), Request: []byte(`{}`), Deadline: 300 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	d.wait(t, "ns/job")
+	if st, _ := l.State(ctx, "ns", "job"); st.Phase != Failed || st.Reason != "BuildTimeout" || st.Message != "the build ran past its deadline of 300ms and was stopped" {
+		t.Fatalf("state %+v", st)
+	}
+}
