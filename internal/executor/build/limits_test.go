@@ -244,15 +244,17 @@ func sparseBomb() []byte {
 	return b.Bytes()
 }
 
-// zstdBomb is a tar.zst of one file of n zero bytes: a few KB that unpack to n.
-func zstdBomb(t *testing.T, n int64) []byte {
+// zstdBomb is a tar.zst of files of size zero bytes each, n bytes in all: a few KB that
+// unpack to n. One large file is stopped by its declared size; many small ones by the count
+// of the stream.
+func zstdBomb(t *testing.T, n, size int64) []byte {
 	var b bytes.Buffer
 	enc, _ := zstd.NewWriter(&b)
 	tw := tar.NewWriter(enc)
-	tw.WriteHeader(&tar.Header{Name: "zeros", Mode: 0o644, Size: n, Typeflag: tar.TypeReg})
-	zero := make([]byte, 1<<20)
-	for left := n; left > 0; left -= int64(len(zero)) {
-		tw.Write(zero[:min(left, int64(len(zero)))])
+	zero := make([]byte, size)
+	for i := int64(0); i*size < n; i++ {
+		tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("zeros-%d", i), Mode: 0o644, Size: size, Typeflag: tar.TypeReg})
+		tw.Write(zero)
 	}
 	tw.Close()
 	enc.Close()
@@ -260,7 +262,8 @@ func zstdBomb(t *testing.T, n int64) []byte {
 }
 
 func TestBombsAreStoppedAtMaxSize(t *testing.T) {
-	for name, data := range map[string][]byte{"sparse": sparseBomb(), "zstd": zstdBomb(t, 256<<20)} {
+	for name, data := range map[string][]byte{"sparse": sparseBomb(), "zstd, one file": zstdBomb(t, 256<<20, 256<<20),
+		"zstd, many files": zstdBomb(t, 64<<20, 64<<10)} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			p := filepath.Join(dir, "bomb.tar")
