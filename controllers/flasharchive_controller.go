@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"oras.land/oras-go/v2/errdef"
@@ -42,6 +45,12 @@ type FlashArchiveReconciler struct {
 	// read results back and untag deleted archives.
 	Repository string
 	Store      repository.Store
+	// InputsKey keys the Secret content of the inputs digest (see build.Inputs.Digest): it
+	// never leaves the manager, so a digest anyone may read cannot be tested against guesses.
+	InputsKey []byte
+	// Limits are the manager's bounds of every build (allowed sources included); an
+	// archive's spec.limits override the time and size ones.
+	Limits build.Limits
 }
 
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
@@ -55,19 +64,19 @@ func (r *FlashArchiveReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	u, err := reconcileUsage(ctx, r.Client, &fa, archiveReferrers)
 	if err != nil {
-		return ctrl.Result{}, err
+		return raced(err)
 	}
 	if !fa.DeletionTimestamp.IsZero() {
 		if u.Released {
-			return ctrl.Result{}, r.release(ctx, &fa)
+			return raced(r.release(ctx, &fa))
 		}
 		st := fa.Status
 		st.Conditions = setConditions(r.Recorder, &fa, fa.Status.Conditions, u.InUse)
-		return ctrl.Result{}, r.apply(ctx, &fa, &st)
+		return raced(r.apply(ctx, &fa, &st))
 	}
 	if controllerutil.AddFinalizer(&fa, archiveFinalizer) {
 		if err := r.Update(ctx, &fa); err != nil {
-			return ctrl.Result{}, fmt.Errorf("add finalizer to FlashArchive %s: %w", req.NamespacedName, err)
+			return raced(fmt.Errorf("add finalizer to FlashArchive %s: %w", req.NamespacedName, err))
 		}
 	}
 	planner, ok := planners[fa.Spec.Type]
@@ -79,7 +88,11 @@ func (r *FlashArchiveReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	st, done, err := r.progress(ctx, &fa, p)
+	lim, msg := r.limitsFor(&fa)
+	if msg != "" {
+		p = failed(ReasonInvalidSpec, "%s", msg)
+	}
+	st, done, err := r.progress(ctx, &fa, p, lim)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -93,7 +106,29 @@ func (r *FlashArchiveReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			logf.FromContext(ctx).Error(err, "forget finished build", "job", done)
 		}
 	}
+	if st.Progress != nil {
+		// Progress is time-based: the executor says when the build ends, not each byte.
+		return ctrl.Result{RequeueAfter: progressInterval}, nil
+	}
 	return ctrl.Result{}, nil
+}
+
+// progressInterval is how often a running build's progress is copied into the status.
+const progressInterval = 2 * time.Second
+
+// raced lets a write that lost a race with another writer go quietly: the object is gone
+// (its last finalizer removed by an earlier pass whose event is still on its way) or changed
+// (the next pass sees the change). Neither is the controller failing.
+func raced(err error) (ctrl.Result, error) {
+	switch {
+	case err == nil:
+		return ctrl.Result{}, nil
+	case apierrors.IsNotFound(err):
+		return ctrl.Result{}, nil
+	case apierrors.IsConflict(err):
+		return ctrl.Result{Requeue: true}, nil
+	}
+	return ctrl.Result{}, err
 }
 
 func (r *FlashArchiveReconciler) apply(ctx context.Context, fa *fcv1.FlashArchive, st *fcv1.FlashArchiveStatus) error {
@@ -105,10 +140,11 @@ func (r *FlashArchiveReconciler) apply(ctx context.Context, fa *fcv1.FlashArchiv
 
 // progress moves the build of the planned inputs one step and returns the new status, whose
 // first condition is Ready, and the name of a job whose result it just recorded.
-func (r *FlashArchiveReconciler) progress(ctx context.Context, fa *fcv1.FlashArchive, p plan) (fcv1.FlashArchiveStatus, string, error) {
+func (r *FlashArchiveReconciler) progress(ctx context.Context, fa *fcv1.FlashArchive, p plan, lim build.Limits) (fcv1.FlashArchiveStatus, string, error) {
 	st := fa.Status
 	st.ObservedGeneration = fa.Generation
 	st.Conditions = nil
+	st.Progress = nil
 	set := func(phase fcv1.ArchivePhase, ok bool, reason, msg string) {
 		st.Phase = phase
 		st.Conditions = []metav1.Condition{condition(fa, fcv1.ConditionReady, ok, reason, msg)}
@@ -117,7 +153,7 @@ func (r *FlashArchiveReconciler) progress(ctx context.Context, fa *fcv1.FlashArc
 		set(p.phase, false, p.reason, p.message)
 		return st, "", nil
 	}
-	inputs := p.inputs.Digest()
+	inputs := p.inputs.Digest(r.InputsKey)
 	tag := archiveTag(fa)
 	if st.InputsDigest == string(inputs) && st.Phase == fcv1.ArchiveReady {
 		err := r.ensureTag(ctx, tag, st.Digest)
@@ -128,7 +164,7 @@ func (r *FlashArchiveReconciler) progress(ctx context.Context, fa *fcv1.FlashArc
 		// The repository lost the archive (a new volume, a manual gc): build it again.
 		logf.FromContext(ctx).Info("built archive is gone from the repository; building it again", "reason", err.Error())
 	}
-	job := jobName(fa, inputs)
+	job := jobName(fa, inputs, lim)
 	state, err := r.Executor.State(ctx, fa.Namespace, job)
 	if err != nil {
 		return st, "", err
@@ -147,14 +183,21 @@ func (r *FlashArchiveReconciler) progress(ctx context.Context, fa *fcv1.FlashArc
 	}
 	switch {
 	case state.Phase == executor.Unknown || (state.Phase == executor.Failed && state.Retryable):
-		if err := r.submit(ctx, fa, job, tag, p.inputs); err != nil {
+		if err := r.submit(ctx, fa, job, tag, p.inputs, inputs, lim); err != nil {
 			return st, "", err
 		}
 		set(fcv1.ArchiveBuilding, false, ReasonBuilding, fmt.Sprintf("build of inputs %s submitted as %s", short(inputs), job))
 	case state.Phase == executor.Pending || state.Phase == executor.Running:
-		set(fcv1.ArchiveBuilding, false, ReasonBuilding, fmt.Sprintf("build %s of inputs %s is %s", job, short(inputs), strings.ToLower(string(state.Phase))))
+		msg := fmt.Sprintf("build %s of inputs %s is %s", job, short(inputs), strings.ToLower(string(state.Phase)))
+		if pr := state.Progress; pr != nil {
+			st.Progress = &fcv1.BuildProgress{Stage: pr.Stage, Bytes: pr.Bytes, Total: pr.Total}
+			msg += ": " + progressMessage(st.Progress)
+		} else if state.Phase == executor.Running {
+			st.Progress = &fcv1.BuildProgress{Stage: "start"}
+		}
+		set(fcv1.ArchiveBuilding, false, ReasonBuilding, msg)
 	case state.Phase == executor.Failed:
-		set(fcv1.ArchiveFailed, false, ReasonBuildFailed, state.Message)
+		set(fcv1.ArchiveFailed, false, cmp.Or(state.Reason, ReasonBuildFailed), state.Message)
 	default:
 		if err := r.record(ctx, &st, state, tag, inputs, p.baseDigest); err != nil {
 			set(fcv1.ArchiveFailed, false, ReasonResultMissing, fmt.Sprintf("build %s succeeded but its result is not in %s: %v", job, r.Repository, err))
@@ -216,8 +259,9 @@ func builtMessage(st *fcv1.FlashArchiveStatus) string {
 	return fmt.Sprintf("built %s from inputs %s, stored at %s", st.Digest, short(digest.Digest(st.InputsDigest)), st.Location)
 }
 
-func (r *FlashArchiveReconciler) submit(ctx context.Context, fa *fcv1.FlashArchive, job, tag string, in *build.Inputs) error {
-	req, err := json.Marshal(build.Request{Archive: fa.Namespace + "/" + fa.Name, Repository: r.Repository, Tag: tag, Inputs: *in})
+func (r *FlashArchiveReconciler) submit(ctx context.Context, fa *fcv1.FlashArchive, job, tag string, in *build.Inputs, inputs digest.Digest, lim build.Limits) error {
+	req, err := json.Marshal(build.Request{Archive: fa.Namespace + "/" + fa.Name, Repository: r.Repository, Tag: tag, Inputs: *in,
+		InputsDigest: inputs, Limits: lim})
 	if err != nil {
 		return err
 	}
@@ -226,10 +270,13 @@ func (r *FlashArchiveReconciler) submit(ctx context.Context, fa *fcv1.FlashArchi
 		return err
 	}
 	owner := *metav1.NewControllerRef(fa, gvk)
-	if err := r.Executor.Submit(ctx, executor.Spec{Namespace: fa.Namespace, Name: job, Owner: owner, Request: req}); err != nil {
+	// The build stops itself at its buildTimeout; the executor's deadline, a minute later, is
+	// for a build that does not.
+	deadline := cmp.Or(lim.BuildTimeout, build.DefaultLimits.BuildTimeout) + time.Minute
+	if err := r.Executor.Submit(ctx, executor.Spec{Namespace: fa.Namespace, Name: job, Owner: owner, Request: req, Deadline: deadline}); err != nil {
 		return fmt.Errorf("submit build of FlashArchive %s/%s: %w", fa.Namespace, fa.Name, err)
 	}
-	logf.FromContext(ctx).Info("submitted build", "job", job, "inputs", in.Digest())
+	logf.FromContext(ctx).Info("submitted build", "job", job, "inputs", inputs)
 	return nil
 }
 
@@ -263,6 +310,7 @@ func (r *FlashArchiveReconciler) release(ctx context.Context, fa *fcv1.FlashArch
 	}
 	controllerutil.RemoveFinalizer(fa, archiveFinalizer)
 	if err := r.Update(ctx, fa); err != nil {
+		// Wrapped with %w: raced tells a lost race (not found, conflict) from a failure.
 		return fmt.Errorf("remove finalizer from FlashArchive %s/%s: %w", fa.Namespace, fa.Name, err)
 	}
 	r.Recorder.Eventf(fa, nil, "Normal", "Untagged", "Delete", "untagged %s in %s; its blobs go at the next garbage collection", archiveTag(fa), r.Repository)
@@ -285,14 +333,16 @@ func archiveTag(fa *fcv1.FlashArchive) string {
 const RebuildAnnotation = "flarecast.io/rebuild"
 
 // jobName is the build's name in the executor: the same archive (by UID: a re-created archive
-// starts afresh), inputs and rebuild annotation give the same name, so a build is submitted
-// once; it fits a Job's 63 characters.
-func jobName(fa *fcv1.FlashArchive, inputs digest.Digest) string {
+// starts afresh), inputs, limits and rebuild annotation give the same name, so a build is
+// submitted once (and one that a limit stopped runs again when the limit changes); it fits
+// a Job's 63 characters.
+func jobName(fa *fcv1.FlashArchive, inputs digest.Digest, lim build.Limits) string {
 	prefix := strings.ReplaceAll(fa.Name, ".", "-")
 	if len(prefix) > 46 {
 		prefix = strings.TrimRight(prefix[:46], "-")
 	}
-	key := strings.Join([]string{string(fa.UID), fa.Name, string(inputs), fa.Annotations[RebuildAnnotation]}, "\x00")
+	limits, _ := json.Marshal(lim) // plain fields: cannot fail
+	key := strings.Join([]string{string(fa.UID), fa.Name, string(inputs), fa.Annotations[RebuildAnnotation], string(limits)}, "\x00")
 	return prefix + "-build-" + hash(key)[:10]
 }
 

@@ -71,7 +71,7 @@ func configuration(ctx context.Context, c client.Reader, namespace, field string
 		if err != nil {
 			return nil, err
 		}
-		out.Files = append(out.Files, build.File{Path: f.Path, Mode: uint32(f.Mode), Data: data})
+		out.Files = append(out.Files, build.File{Path: f.Path, Mode: uint32(f.Mode), Data: data, FromSecret: f.Source.SecretKeyRef != nil})
 	}
 	for _, s := range conf.Scripts {
 		data, err := content(ctx, c, namespace, s.Source, fmt.Sprintf("%s.scripts[%s]", field, s.Name))
@@ -82,7 +82,8 @@ func configuration(ctx context.Context, c client.Reader, namespace, field string
 		if stage == "" {
 			stage = fcv1.StageAfterServices
 		}
-		out.Scripts = append(out.Scripts, build.Script{Name: s.Name, Stage: archive.Stage(stage), Order: int(s.Order), Data: data})
+		out.Scripts = append(out.Scripts, build.Script{Name: s.Name, Stage: archive.Stage(stage), Order: int(s.Order), Data: data,
+			FromSecret: s.Source.SecretKeyRef != nil})
 	}
 	return out, nil
 }

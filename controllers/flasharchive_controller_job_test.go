@@ -46,7 +46,8 @@ func startJobManager(t *testing.T, ns, repo string) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	err = controllers.SetupArchives(ctx, mgr, controllers.ArchiveOptions{Repository: repo, Executor: controllers.ExecutorJob,
-		Job: executor.JobOptions{Image: "registry.example/flarecast:test", RepositoryClaim: "archives", RepositoryPath: repo, ServiceAccount: "builder"}})
+		Job:    executor.JobOptions{Image: "registry.example/flarecast:test", RepositoryClaim: "archives", RepositoryPath: repo, ServiceAccount: "builder"},
+		Limits: build.Limits{AllowFileSources: []string{os.TempDir()}}})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -125,8 +126,10 @@ func TestJobExecutorBuildsInAJobAndFollowsItsStatus(t *testing.T) {
 	c := pod.Containers[0]
 	if owner := job.OwnerReferences[0]; owner.Kind != "FlashArchive" || owner.Controller == nil || !*owner.Controller ||
 		job.Spec.BackoffLimit == nil || *job.Spec.BackoffLimit != 0 || pod.RestartPolicy != corev1.RestartPolicyNever ||
+		// The default 2h buildTimeout, and a minute for a build that does not stop itself.
+		job.Spec.ActiveDeadlineSeconds == nil || *job.Spec.ActiveDeadlineSeconds != 7260 ||
 		pod.ServiceAccountName != "builder" || c.Image != "registry.example/flarecast:test" ||
-		strings.Join(append(c.Command, c.Args...), " ") != "/flarecast archive build --request /etc/flarecast/request/request.json" ||
+		strings.Join(append(c.Command, c.Args...), " ") != "/flarecast archive build --request /etc/flarecast/request/request.json --work-dir /var/lib/flarecast/work" ||
 		pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot ||
 		c.SecurityContext == nil || c.SecurityContext.AllowPrivilegeEscalation == nil || *c.SecurityContext.AllowPrivilegeEscalation ||
 		len(job.Name) > 63 {
@@ -142,7 +145,7 @@ func TestJobExecutorBuildsInAJobAndFollowsItsStatus(t *testing.T) {
 	}
 	if mounts["repository"] != repo || vols["repository"].PersistentVolumeClaim == nil || vols["repository"].PersistentVolumeClaim.ClaimName != "archives" ||
 		mounts["request"] != "/etc/flarecast/request" || vols["request"].Secret == nil || vols["request"].Secret.SecretName != job.Name ||
-		mounts["tmp"] != "/tmp" || vols["tmp"].EmptyDir == nil {
+		mounts["tmp"] != "/tmp" || vols["tmp"].EmptyDir == nil || mounts["work"] != "/var/lib/flarecast/work" || vols["work"].EmptyDir == nil {
 		t.Fatalf("Job volumes %+v mounts %+v", pod.Volumes, c.VolumeMounts)
 	}
 	archiveState(t, ns, "base", fcv1.ArchiveBuilding, metav1.ConditionFalse, "Building", job.Name)

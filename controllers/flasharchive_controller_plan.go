@@ -263,6 +263,8 @@ func clusterFiles(ctx context.Context, c client.Reader, cl *fcv1.Cluster, g *fcv
 		runs[s] = true
 	}
 	var templates []render.Template
+	// A file rendered from a template kept in a Secret may hold the Secret's bytes.
+	secret := map[string]bool{}
 	for _, s := range cl.Spec.FoundationServices {
 		if !runs[s.Name] {
 			continue
@@ -273,6 +275,9 @@ func clusterFiles(ctx context.Context, c client.Reader, cl *fcv1.Cluster, g *fcv
 				return nil, err
 			}
 			templates = append(templates, render.Template{Service: s.Name, Path: t.Path, Mode: uint32(t.Mode), Text: string(text)})
+			if t.Source.SecretKeyRef != nil {
+				secret[t.Path] = true
+			}
 		}
 	}
 	files, err := render.Files(templates, render.DataFrom(cl, res))
@@ -281,7 +286,7 @@ func clusterFiles(ctx context.Context, c client.Reader, cl *fcv1.Cluster, g *fcv
 	}
 	out := make([]build.File, 0, len(files))
 	for _, f := range files {
-		out = append(out, build.File{Path: f.Path, Mode: f.Mode, Data: f.Data})
+		out = append(out, build.File{Path: f.Path, Mode: f.Mode, Data: f.Data, FromSecret: secret[f.Path]})
 	}
 	return out, nil
 }

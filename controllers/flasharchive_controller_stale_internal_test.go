@@ -50,7 +50,7 @@ func TestABuildRecordedButNotYetInTheCacheIsNotSubmittedAgain(t *testing.T) {
 	defer store.Close()
 	in := &build.Inputs{Type: archive.Generic, Arch: "amd64",
 		Rootfs: &build.Rootfs{URL: "file:///rootfs.tar", Digest: digest.FromString("rootfs")}}
-	inputs := in.Digest()
+	inputs := in.Digest(nil)
 
 	stale := &fcv1.FlashArchive{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "base", UID: "u1", Generation: 1}}
 	stale.Status = fcv1.FlashArchiveStatus{Phase: fcv1.ArchiveBuilding, ObservedGeneration: 1}
@@ -75,7 +75,7 @@ func TestABuildRecordedButNotYetInTheCacheIsNotSubmittedAgain(t *testing.T) {
 	if err := r.Get(ctx, client.ObjectKeyFromObject(stale), &cached); err != nil {
 		t.Fatal(err)
 	}
-	st, _, err := r.progress(ctx, &cached, plan{inputs: in})
+	st, _, err := r.progress(ctx, &cached, plan{inputs: in}, build.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestABuildRecordedButNotYetInTheCacheIsNotSubmittedAgain(t *testing.T) {
 	}
 	defer lost.Close()
 	r.Store = lost
-	if _, _, err := r.progress(ctx, &cached, plan{inputs: in}); err != nil {
+	if _, _, err := r.progress(ctx, &cached, plan{inputs: in}, build.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	if len(exec.specs) != 1 {

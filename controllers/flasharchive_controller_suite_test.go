@@ -13,6 +13,7 @@ import (
 	"github.com/flarecast/flarecast/controllers"
 	"github.com/flarecast/flarecast/internal/cli"
 	"github.com/flarecast/flarecast/internal/executor"
+	"github.com/flarecast/flarecast/internal/executor/build"
 )
 
 // asCLI makes the test binary run as the flarecast command (see TestMain): the local
@@ -60,6 +61,8 @@ func archiveOptions() controllers.ArchiveOptions {
 		Repository: repoDir,
 		Executor:   controllers.ExecutorLocal,
 		Local: executor.LocalOptions{Dir: buildsDir, Command: []string{self, "archive", "build"},
-			Env: []string{asCLI + "=1"}, Concurrency: 2},
+			Env: []string{asCLI + "=1"}, Concurrency: executor.DefaultConcurrency},
+		// The tests' tarballs are in their temporary directories.
+		Limits: build.Limits{AllowFileSources: []string{os.TempDir()}},
 	}
 }

@@ -139,7 +139,7 @@ func TestARootfsWithAnotherDigestFailsTheBuild(t *testing.T) {
 	url, _ := tinyRootfs(t)
 	wrong := string(digest.FromString("not this tarball"))
 	createAll(t, ns, []client.Object{genericArchive(ns, "base", url, wrong)})
-	archiveState(t, ns, "base", fcv1.ArchiveFailed, metav1.ConditionFalse, "BuildFailed", "spec.source.rootfs.digest says "+wrong)
+	archiveState(t, ns, "base", fcv1.ArchiveFailed, metav1.ConditionFalse, "DigestMismatch", "spec.source.rootfs.digest says "+wrong)
 	if _, err := openRepo(t).Resolve(context.Background(), ns+".base"); err == nil {
 		t.Fatal("a refused rootfs was tagged in the repository")
 	}
@@ -168,7 +168,7 @@ func TestAFailedBuildRunsAgainWhenAskedTo(t *testing.T) {
 		t.Fatal(err)
 	}
 	createAll(t, ns, []client.Object{genericArchive(ns, "base", url, dgst)})
-	archiveState(t, ns, "base", fcv1.ArchiveFailed, metav1.ConditionFalse, "BuildFailed", "no such file or directory")
+	archiveState(t, ns, "base", fcv1.ArchiveFailed, metav1.ConditionFalse, "SourceNotAllowed", "not a readable regular file under the directories")
 	// The tarball comes back; the inputs are the same, so nothing runs until asked.
 	if err := os.Rename(moved, path); err != nil {
 		t.Fatal(err)

@@ -5,11 +5,13 @@ import (
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/executor"
+	"github.com/flarecast/flarecast/internal/executor/build"
 	"github.com/flarecast/flarecast/internal/repository"
 )
 
@@ -29,6 +31,12 @@ type ArchiveOptions struct {
 	Local executor.LocalOptions
 	// Job is the job executor's configuration; its Client is set by Setup.
 	Job executor.JobOptions
+	// InputsKeySecret holds the key of the inputs digest (made on first start); default
+	// default/flarecast-inputs-key.
+	InputsKeySecret types.NamespacedName
+	// Limits bound every build: allowed sources, timeouts, sizes (zero fields: the build's
+	// defaults); a FlashArchive's spec.limits override the time and size ones.
+	Limits build.Limits
 }
 
 // Setup registers the field indexes and every reconciler with a manager.
@@ -72,9 +80,17 @@ func setupArchives(ctx context.Context, mgr ctrl.Manager, o ArchiveOptions) erro
 	if err != nil {
 		return fmt.Errorf("archive repository: %w", err)
 	}
+	keyName := o.InputsKeySecret
+	if keyName.Name == "" {
+		keyName = types.NamespacedName{Namespace: "default", Name: DefaultInputsKeySecret}
+	}
+	key, err := inputsKey(ctx, mgr.GetClient(), mgr.GetAPIReader(), keyName)
+	if err != nil {
+		return err
+	}
 	r := &FlashArchiveReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("flarecast-manager"),
-		Repository: o.Repository, Store: store,
+		Repository: o.Repository, Store: store, InputsKey: key, Limits: o.Limits,
 	}
 	var done chan event.GenericEvent
 	switch o.Executor {

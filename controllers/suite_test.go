@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	uzap "go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -47,7 +48,8 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run `make test`, which builds kube-apiserver and etcd into bin/k8s (hack/envtest-assets.sh)")
 		return 1
 	}
-	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel())))
+	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel()),
+		zap.RawZapOpts(uzap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, managerLog.core()) }))))
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,

@@ -104,7 +104,8 @@ up() {
   rm -rf "$state/repo" "$state/builds"
   setsid bin/flarecast manager --kubeconfig "$state/kubeconfig" --metrics-bind-address 127.0.0.1:0 \
     --health-probe-bind-address 127.0.0.1:0 --log-development \
-    --repo "$state/repo" --executor local --executor-state-dir "$state/builds" >"$state/manager.log" 2>&1 &
+    --repo "$state/repo" --executor local --executor-state-dir "$state/builds" \
+    --allow-file-source "$PWD/$state" >"$state/manager.log" 2>&1 &
   echo $! >"$state/manager.pid"
 
   echo

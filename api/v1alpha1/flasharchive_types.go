@@ -56,6 +56,45 @@ type FlashArchiveSpec struct {
 	// replaces the base's section, it never stacks.
 	// +optional
 	Configuration *Configuration `json:"configuration,omitempty"`
+	// Limits bound this archive's build in time and size; what it leaves unset, the
+	// manager's flags decide.
+	// +optional
+	Limits *BuildLimits `json:"limits,omitempty"`
+}
+
+// BuildLimits bound a build: each download step, the whole build, and the size of a source.
+// A bound that passes ends the build Failed, with a reason naming it.
+type BuildLimits struct {
+	// ConnectTimeout bounds connecting (TCP and TLS) to a source's server, as "30s".
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +optional
+	ConnectTimeout string `json:"connectTimeout,omitempty"`
+	// FirstByteTimeout bounds the wait for the response headers once the request is sent.
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +optional
+	FirstByteTimeout string `json:"firstByteTimeout,omitempty"`
+	// IdleTimeout bounds a pause in the body of a download.
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +optional
+	IdleTimeout string `json:"idleTimeout,omitempty"`
+	// DownloadTimeout bounds a whole download.
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +optional
+	DownloadTimeout string `json:"downloadTimeout,omitempty"`
+	// BuildTimeout bounds the whole build, download and packing included.
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +optional
+	BuildTimeout string `json:"buildTimeout,omitempty"`
+	// MaxSize bounds the source as fetched and the uncompressed tar it holds, as "8Gi".
+	// +kubebuilder:validation:Pattern=`^[0-9]+(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$`
+	// +kubebuilder:validation:MaxLength=32
+	// +optional
+	MaxSize string `json:"maxSize,omitempty"`
 }
 
 // ArchiveSource is exactly one way to get a root file system.
@@ -151,6 +190,22 @@ type FlashArchiveStatus struct {
 	// BaseDigest is the manifest digest of the base archive.
 	// +optional
 	BaseDigest string `json:"baseDigest,omitempty"`
+	// Progress is how far the running build has got; it goes when the build ends, and a
+	// failed build's message says how far it got.
+	// +optional
+	Progress *BuildProgress `json:"progress,omitempty"`
+}
+
+// BuildProgress is how far a running build has got.
+type BuildProgress struct {
+	// Stage is start (before the build reports), download (an http(s) source), read (a
+	// file:// source) or pack.
+	Stage string `json:"stage"`
+	// Bytes read in the stage so far.
+	Bytes int64 `json:"bytes"`
+	// Total is the size the source declared, when it did.
+	// +optional
+	Total int64 `json:"total,omitempty"`
 }
 
 // FlashArchive is a system image: generic, configured or deployable.

@@ -32,6 +32,10 @@ type CreateOptions struct {
 	Level int
 	// Progress is called with the number of file-content bytes read from the source.
 	Progress func(n int64)
+	// TempDir and MaxBytes are the tarball.PackOptions of a tar source: where its contents
+	// spool, and the bound of its uncompressed size.
+	TempDir  string
+	MaxBytes int64
 }
 
 // Create packs a root file system (a directory or a tar stream) into the binary section of a
@@ -74,7 +78,7 @@ func packInto(ctx context.Context, store repository.Store, src tarball.Source, o
 		return ocispec.Descriptor{}, tarball.Stats{}, err
 	}
 	defer ing.Abort() // no-op after Commit
-	popts := tarball.PackOptions{Level: opts.Level, Progress: opts.Progress}
+	popts := tarball.PackOptions{Level: opts.Level, Progress: opts.Progress, TempDir: opts.TempDir, MaxBytes: opts.MaxBytes}
 	if opts.Created != nil {
 		popts.SourceDateEpoch = opts.Created.Unix()
 	}

@@ -209,6 +209,7 @@ func copyArchive(cmd *cobra.Command, f *archiveFlags, src, dst repository.Store,
 func newArchiveGCCommand(f *archiveFlags) *cobra.Command {
 	var dry bool
 	var grace time.Duration
+	var stateDir string
 	cmd := &cobra.Command{
 		Use:   "gc",
 		Short: "Remove the blobs no named archive reaches",
@@ -236,6 +237,9 @@ replaced, archives that were renamed away, an interrupted import's leftovers). B
 			if err != nil {
 				return err
 			}
+			if stateDir != "" {
+				return gcBuildLeftovers(cmd, f, stateDir, dry, rep)
+			}
 			if f.json() {
 				return printJSON(cmd.OutOrStdout(), rep)
 			}
@@ -249,5 +253,6 @@ replaced, archives that were renamed away, an interrupted import's leftovers). B
 	}
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "only report what would be removed")
 	cmd.Flags().DurationVar(&grace, "grace", repository.DefaultGCGrace, "spare unreachable blobs younger than this (0: none)")
+	cmd.Flags().StringVar(&stateDir, "executor-state-dir", "", "also report and remove what builds left in this local executor state directory")
 	return cmd
 }

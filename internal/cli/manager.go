@@ -1,12 +1,18 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -20,6 +26,7 @@ import (
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/controllers"
 	"github.com/flarecast/flarecast/internal/executor"
+	"github.com/flarecast/flarecast/internal/executor/build"
 	"github.com/flarecast/flarecast/internal/version"
 )
 
@@ -41,6 +48,9 @@ type archiveBuildOptions struct {
 	repo, executor, stateDir       string
 	concurrency                    int
 	jobImage, jobClaim, jobAccount string
+	inputsKeySecret                string
+	limits                         build.Limits
+	maxSize                        string
 }
 
 func newManagerCommand() *cobra.Command {
@@ -71,11 +81,32 @@ NodesGroup's deployable archive once its cluster's model is complete.`,
 	f.StringVar(&o.archives.repo, "repo", repo, "archive repository: a directory or oci://host[:port]/repository ($FLARECAST_REPO sets the default)")
 	f.StringVar(&o.archives.executor, "executor", controllers.ExecutorLocal, "what runs archive builds: local (subprocesses of the manager) or job (a Kubernetes Job per build)")
 	f.StringVar(&o.archives.stateDir, "executor-state-dir", "./flarecast-builds", "local executor: where each build's request, state and log are kept")
-	f.IntVar(&o.archives.concurrency, "executor-concurrency", 1, "local executor: builds running at once")
+	f.IntVar(&o.archives.concurrency, "executor-concurrency", executor.DefaultConcurrency, "local executor: builds running at once")
 	f.StringVar(&o.archives.jobImage, "job-image", "ghcr.io/flarecast/flarecast:"+version.Version, "job executor: the image whose /flarecast runs the builds (flarecast archive build)")
 	f.StringVar(&o.archives.jobClaim, "job-repository-claim", "", "job executor: PersistentVolumeClaim holding the repository directory, mounted in build pods at --repo")
 	f.StringVar(&o.archives.jobAccount, "job-service-account", "", "job executor: service account of the build pods")
+	addBuildLimitFlags(f, &o.archives)
 	return cmd
+}
+
+// addBuildLimitFlags adds the flags that bound what a namespace's FlashArchives can make the
+// manager fetch, for how long and how much (see docs/security.md).
+func addBuildLimitFlags(f *pflag.FlagSet, a *archiveBuildOptions) {
+	ns := cmp.Or(os.Getenv("POD_NAMESPACE"), "default")
+	f.StringVar(&a.inputsKeySecret, "inputs-key-secret", ns+"/"+controllers.DefaultInputsKeySecret,
+		"NAMESPACE/NAME of the Secret holding the key of the inputs digest (made on first start; every manager of an installation must use the same)")
+	f.StringArrayVar(&a.limits.AllowFileSources, "allow-file-source", nil,
+		"a directory file:// rootfs sources may be read from (repeatable); none: file:// is refused")
+	f.StringArrayVar(&a.limits.AllowHosts, "allow-source-host", nil,
+		"a host (or host:port) http(s) rootfs sources may be fetched from (repeatable); none: any host")
+	d := build.DefaultLimits
+	f.DurationVar(&a.limits.ConnectTimeout, "source-connect-timeout", d.ConnectTimeout, "default bound of connecting to a source's server (spec.limits.connectTimeout)")
+	f.DurationVar(&a.limits.FirstByteTimeout, "source-first-byte-timeout", d.FirstByteTimeout, "default bound of the wait for a source's response headers (spec.limits.firstByteTimeout)")
+	f.DurationVar(&a.limits.IdleTimeout, "source-idle-timeout", d.IdleTimeout, "default bound of a pause in a source's body (spec.limits.idleTimeout)")
+	f.DurationVar(&a.limits.DownloadTimeout, "source-download-timeout", d.DownloadTimeout, "default bound of a whole download (spec.limits.downloadTimeout)")
+	f.DurationVar(&a.limits.BuildTimeout, "build-timeout", d.BuildTimeout, "default bound of a whole build (spec.limits.buildTimeout)")
+	f.StringVar(&a.maxSize, "max-source-size", resource.NewQuantity(d.MaxSize, resource.BinarySI).String(),
+		"default bound of a source's size, fetched and unpacked (spec.limits.maxSize)")
 }
 
 // Scheme returns the scheme the manager and the tests use: core kinds and flarecast's.
@@ -110,7 +141,11 @@ func runManager(cmd *cobra.Command, o managerOptions) error {
 		return fmt.Errorf("create manager: %w", err)
 	}
 	ctx := ctrl.SetupSignalHandler()
-	if err := controllers.Setup(ctx, mgr, o.archives.controllerOptions()); err != nil {
+	archives, err := o.archives.controllerOptions()
+	if err != nil {
+		return err
+	}
+	if err := controllers.Setup(ctx, mgr, archives); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -127,14 +162,34 @@ func runManager(cmd *cobra.Command, o managerOptions) error {
 	return nil
 }
 
-func (a archiveBuildOptions) controllerOptions() controllers.ArchiveOptions {
-	return controllers.ArchiveOptions{
+func (a archiveBuildOptions) controllerOptions() (controllers.ArchiveOptions, error) {
+	o := controllers.ArchiveOptions{
 		Repository: a.repo,
 		Executor:   a.executor,
 		Local:      executor.LocalOptions{Dir: a.stateDir, Concurrency: a.concurrency},
 		Job: executor.JobOptions{Image: a.jobImage, RepositoryClaim: a.jobClaim, RepositoryPath: a.repo,
 			ServiceAccount: a.jobAccount},
+		Limits: a.limits,
 	}
+	ns, name, ok := strings.Cut(a.inputsKeySecret, "/")
+	if !ok || ns == "" || name == "" {
+		return o, usageError(fmt.Errorf("--inputs-key-secret %q: want NAMESPACE/NAME", a.inputsKeySecret))
+	}
+	o.InputsKeySecret = types.NamespacedName{Namespace: ns, Name: name}
+	q, err := resource.ParseQuantity(a.maxSize)
+	if err != nil || q.Value() <= 0 {
+		return o, usageError(fmt.Errorf("--max-source-size %q: want a positive size such as 32Gi", a.maxSize))
+	}
+	o.Limits.MaxSize = q.Value()
+	for i, d := range o.Limits.AllowFileSources {
+		// A relative directory would mean another one for each build's working directory.
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return o, usageError(fmt.Errorf("--allow-file-source %q: %w", d, err))
+		}
+		o.Limits.AllowFileSources[i] = abs
+	}
+	return o, nil
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {

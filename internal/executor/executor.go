@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -28,6 +29,10 @@ type Spec struct {
 	Owner metav1.OwnerReference
 	// Request is the build request, JSON.
 	Request []byte
+	// Deadline, when positive, bounds the job's run: the executor stops it after that long.
+	// A build bounds itself first (its own timeout, with a precise reason); this is the
+	// backstop for one that does not.
+	Deadline time.Duration
 }
 
 // State is what became of a job.
@@ -39,6 +44,18 @@ type State struct {
 	// Retryable is set on a Failed job that did not fail by itself (its process went away
 	// with a manager that stopped): submitting it again runs it again.
 	Retryable bool
+	// Reason is, for a Failed job that a limit or a check of the build stopped, the build's
+	// CamelCase reason (DownloadTimeout, SourceTooLarge…); empty otherwise.
+	Reason string
+	// Progress is how far a Running job has got, when the executor knows.
+	Progress *Progress
+}
+
+// Progress is how far a running build has got, as `archive build --progress` writes it.
+type Progress struct {
+	Stage string `json:"stage"`
+	Bytes int64  `json:"bytes"`
+	Total int64  `json:"total,omitempty"`
 }
 
 // Executor runs build jobs.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -20,6 +21,8 @@ const (
 	component      = "archive-build"
 	requestKey     = "request.json"
 	requestDir     = "/etc/flarecast/request"
+	// buildWorkDir is an emptyDir of the pod's: downloads and spooled contents go with it.
+	buildWorkDir = "/var/lib/flarecast/work"
 )
 
 // JobOptions configure NewJob.
@@ -89,15 +92,24 @@ func (e *Job) meta(spec Spec) metav1.ObjectMeta {
 
 var noRetries int32
 
+func deadlineSeconds(d time.Duration) *int64 {
+	if d <= 0 {
+		return nil
+	}
+	s := int64((d + time.Second - 1) / time.Second)
+	return &s
+}
+
 // JobFor is the Job that runs spec's build.
 func (e *Job) JobFor(spec Spec) *batchv1.Job {
-	args := append(append([]string(nil), e.opts.Command[1:]...), "--request", requestDir+"/"+requestKey)
+	args := append(append([]string(nil), e.opts.Command[1:]...), "--request", requestDir+"/"+requestKey, "--work-dir", buildWorkDir)
 	no, yes := false, true
 	c := corev1.Container{
 		Name: "build", Image: e.opts.Image, Command: []string{e.opts.Command[0]}, Args: args,
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: "request", MountPath: requestDir, ReadOnly: true},
-			// Downloads and the spool of a repacked tar go to the temporary directory.
+			// Downloads and the spool of a repacked tar go to the work directory.
+			{Name: "work", MountPath: buildWorkDir},
 			{Name: "tmp", MountPath: "/tmp"},
 		},
 		// What the restricted Pod Security Standard asks, so builds run in any namespace.
@@ -120,6 +132,7 @@ func (e *Job) JobFor(spec Spec) *batchv1.Job {
 			{Name: "request", VolumeSource: corev1.VolumeSource{
 				Secret: &corev1.SecretVolumeSource{SecretName: spec.Name},
 			}},
+			{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 			{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 		},
 	}
@@ -134,7 +147,8 @@ func (e *Job) JobFor(spec Spec) *batchv1.Job {
 		Spec: batchv1.JobSpec{
 			// A build that failed fails again on the same inputs: the controller reports it
 			// rather than the Job retrying it.
-			BackoffLimit: &noRetries,
+			BackoffLimit:          &noRetries,
+			ActiveDeadlineSeconds: deadlineSeconds(spec.Deadline),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{LabelManagedBy: managedBy, LabelComponent: component}},
 				Spec:       pod,

@@ -11,7 +11,9 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -27,13 +29,17 @@ type LocalOptions struct {
 	Command []string
 	// Env is added to the command's environment.
 	Env []string
-	// Concurrency bounds the builds running at once (default 1): packing is disk and CPU
-	// bound, and the manager's host has other work.
+	// Concurrency bounds the builds running at once (default DefaultConcurrency): packing is
+	// disk and CPU bound, and the manager's host has other work; but one slow download must
+	// not hold every other archive.
 	Concurrency int
 	// OnDone is called (from the job's goroutine) when a job ends, with its namespace and the
 	// name of its owner. It must not block for long: builds wait for it.
 	OnDone func(namespace, owner string)
 }
+
+// DefaultConcurrency is the builds a Local executor runs at once unless told.
+const DefaultConcurrency = 4
 
 // Local runs builds as subprocesses of the manager.
 type Local struct {
@@ -61,10 +67,11 @@ var _ Executor = (*Local)(nil)
 
 // NewLocal opens the state directory. Jobs a previous manager left Pending are started again;
 // those it left Running lost their process with it (builds die with the manager): they are
-// Failed and Retryable, as are those whose state.json cannot be read.
+// Failed and Retryable, as are those whose state.json cannot be read. What their builds left
+// (requests, downloads, spool files) is removed first: no build runs at that point.
 func NewLocal(opts LocalOptions) (*Local, error) {
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = 1
+		opts.Concurrency = DefaultConcurrency
 	}
 	if len(opts.Command) == 0 {
 		self, err := os.Executable()
@@ -100,6 +107,7 @@ func (l *Local) recover() error {
 				return fmt.Errorf("local executor: %w", err)
 			}
 		}
+		sweep(dir, st.Phase == Pending)
 		j := newJob(dir, st)
 		l.jobs[key(st.Namespace, st.Name)] = j
 		switch st.Phase {
@@ -141,7 +149,7 @@ func (l *Local) Submit(_ context.Context, spec Spec) error {
 	if err := atomicfile.WriteBytes(filepath.Join(dir, requestFile), spec.Request, 0o600); err != nil {
 		return fmt.Errorf("submit %s: %w", k, err)
 	}
-	j := newJob(dir, diskState{Namespace: spec.Namespace, Name: spec.Name, Owner: spec.Owner.Name, Phase: Pending})
+	j := newJob(dir, diskState{Namespace: spec.Namespace, Name: spec.Name, Owner: spec.Owner.Name, Phase: Pending, Deadline: spec.Deadline})
 	if err := writeState(dir, j.state); err != nil {
 		return fmt.Errorf("submit %s: %w", k, err)
 	}
@@ -177,7 +185,8 @@ func (l *Local) run(j *job) bool {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	args := append(append([]string(nil), l.opts.Command[1:]...),
-		"--request", filepath.Join(j.dir, requestFile), "--result", filepath.Join(j.dir, resultFile))
+		"--request", filepath.Join(j.dir, requestFile), "--result", filepath.Join(j.dir, resultFile),
+		"--progress", filepath.Join(j.dir, progressFile), "--work-dir", filepath.Join(j.dir, workDir))
 	cmd := exec.Command(l.opts.Command[0], args...)
 	cmd.Env = append(os.Environ(), l.opts.Env...)
 	// A build dies with the manager: a restarted manager then knows that a job left Running
@@ -205,8 +214,20 @@ func (l *Local) run(j *job) bool {
 	if err != nil {
 		cmd.Process.Kill()
 	}
+	var overdue atomic.Bool
+	if d := j.state.Deadline; d > 0 {
+		stop := time.AfterFunc(d, func() { overdue.Store(true); cmd.Process.Kill() })
+		defer stop.Stop()
+	}
 	werr := cmd.Wait()
+	if werr != nil && overdue.Load() {
+		return l.finish(j, diskState{Phase: Failed, Reason: "BuildTimeout",
+			Message: fmt.Sprintf("the build ran past its deadline of %s and was stopped", j.state.Deadline)})
+	}
 	if werr != nil {
+		if reason, msg := failureOf(j.dir); reason != "" {
+			return l.finish(j, diskState{Phase: Failed, Reason: reason, Message: msg})
+		}
 		msg := strings.TrimSpace(tail.String())
 		if msg == "" {
 			msg = werr.Error()
@@ -226,11 +247,14 @@ func (l *Local) finish(j *job, st diskState) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	j.proc = nil
+	// The build is over: what it needed while it ran goes, whether it succeeded or not; the
+	// request goes too (it may hold Secret content), and a retry writes it again.
+	sweep(j.dir, false)
 	if j.canceled {
 		l.dropLocked(j)
 		return false
 	}
-	st.Namespace, st.Name, st.Owner = j.state.Namespace, j.state.Name, j.state.Owner
+	st.Namespace, st.Name, st.Owner, st.Deadline = j.state.Namespace, j.state.Name, j.state.Owner, j.state.Deadline
 	j.state = st
 	if err := writeState(j.dir, st); err != nil {
 		// The state stays right in memory; a restart would find the job Running and retry it.
@@ -265,7 +289,11 @@ func (l *Local) State(_ context.Context, namespace, name string) (State, error) 
 		return State{}, nil
 	}
 	s := j.state
-	return State{Phase: s.Phase, Message: s.Message, Digest: s.Digest, Retryable: s.Retryable}, nil
+	st := State{Phase: s.Phase, Message: s.Message, Digest: s.Digest, Retryable: s.Retryable, Reason: s.Reason}
+	if s.Phase == Running {
+		st.Progress = readProgress(j.dir)
+	}
+	return st, nil
 }
 
 // Forget implements Executor.

@@ -101,8 +101,12 @@ func Extract(ctx context.Context, r io.Reader, dir string, opts ExtractOptions) 
 	return rep, nil
 }
 
-// errTooLarge is returned once an archive passes ExtractOptions.MaxBytes.
+// errTooLarge is returned once an archive passes ExtractOptions.MaxBytes (or a tar source
+// PackOptions.MaxBytes).
 var errTooLarge = errors.New("archive larger than the MaxBytes limit")
+
+// ErrTooLarge is in the chain of the error of an Extract or a Pack stopped by MaxBytes.
+var ErrTooLarge = errTooLarge
 
 type limitReader struct {
 	r    io.Reader

@@ -58,6 +58,10 @@ type PackOptions struct {
 	// TempDir is where a TarSource spools file contents while it sorts entries (os.TempDir()
 	// when empty).
 	TempDir string
+	// MaxBytes, when positive, bounds a TarSource: the uncompressed tar stream, and the file
+	// contents it declares (a sparse entry is small in the stream and large once read), are
+	// counted as they come and refused past it (ErrTooLarge), before more is spooled.
+	MaxBytes int64
 }
 
 // SourceDateEpochFromEnv reads $SOURCE_DATE_EPOCH (https://reproducible-builds.org/specs/source-date-epoch/):

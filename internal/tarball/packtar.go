@@ -33,6 +33,9 @@ func packTar(ctx context.Context, r io.Reader, tw *tar.Writer, opts PackOptions,
 		return err
 	}
 	defer release()
+	if opts.MaxBytes > 0 {
+		tarStream = &limitReader{r: tarStream, left: opts.MaxBytes}
+	}
 	entries, err := readSpooled(ctx, tarStream, spool, opts)
 	if err != nil {
 		return err
@@ -96,6 +99,9 @@ func readSpooled(ctx context.Context, r io.Reader, spool *os.File, opts PackOpti
 			return nil, fmt.Errorf("%s: the entries hold more than %d MiB of xattrs in all, more than a root file system has", hdr.Name, maxHeldXattrBytes>>20)
 		}
 		e := spooled{hdr: hdr, off: off}
+		if opts.MaxBytes > 0 && hdr.Typeflag == tar.TypeReg && off+hdr.Size > opts.MaxBytes {
+			return nil, fmt.Errorf("%s: %d bytes, after %d spooled: %w", hdr.Name, hdr.Size, off, errTooLarge)
+		}
 		if hdr.Typeflag == tar.TypeReg && hdr.Size > 0 {
 			n, err := io.Copy(spool, tr)
 			if err != nil {

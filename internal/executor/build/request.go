@@ -1,6 +1,9 @@
 package build
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 
@@ -28,6 +31,13 @@ type Request struct {
 	// Tag is the archive's name in the repository.
 	Tag    string `json:"tag"`
 	Inputs Inputs `json:"inputs"`
+	// InputsDigest is the inputs digest the controller computed with its key (see
+	// Inputs.Digest), recorded in the archive's config. A build cannot compute it when the
+	// inputs hold Secret content: the key never leaves the manager.
+	InputsDigest digest.Digest `json:"inputsDigest,omitempty"`
+	// Limits bound what the build may fetch, for how long and how much; they are not inputs
+	// (the same archive comes out whatever they are, or none does).
+	Limits Limits `json:"limits,omitempty"`
 }
 
 // Inputs is everything an archive is made from. Its digest (InputsDigest) changes exactly
@@ -58,6 +68,11 @@ type File struct {
 	Path string `json:"path"`
 	Mode uint32 `json:"mode"`
 	Data []byte `json:"data"`
+	// FromSecret marks content read from a Secret: the inputs digest covers a keyed MAC of
+	// it, never the bytes, so a digest that anyone may read cannot be tested against guesses.
+	FromSecret bool `json:"fromSecret,omitempty"`
+	// MAC stands for Data in the JSON the inputs digest hashes; never set in a request.
+	MAC string `json:"mac,omitempty"`
 }
 
 // Script is an install script with its content.
@@ -66,6 +81,9 @@ type Script struct {
 	Stage archive.Stage `json:"stage"`
 	Order int           `json:"order"`
 	Data  []byte        `json:"data"`
+	// FromSecret and MAC: as File's.
+	FromSecret bool   `json:"fromSecret,omitempty"`
+	MAC        string `json:"mac,omitempty"`
 }
 
 // Configuration is a configuration section with its content.
@@ -82,10 +100,89 @@ type Cluster struct {
 }
 
 // Digest is the inputs digest: the sha256 of the inputs' JSON, which is canonical (struct
-// fields in order, the descriptor normalized by its maker).
-func (in *Inputs) Digest() digest.Digest {
-	b, _ := json.Marshal(in) // plain structs, strings and bytes: cannot fail
+// fields in order, the descriptor normalized by its maker), where the content of every file
+// and script read from a Secret is replaced by its HMAC-SHA256 under key. Inputs without
+// Secret content digest to the same value whatever the key. With the key kept by the
+// manager alone, the digest still changes exactly when the content does, but reveals nothing
+// of it: a plain hash of a low-entropy Secret falls to a dictionary in seconds.
+func (in *Inputs) Digest(key []byte) digest.Digest {
+	sealed := *in
+	if c := in.Configuration; c != nil {
+		cc := *c
+		cc.Files, cc.Scripts = sealFiles(c.Files, key), sealScripts(c.Scripts, key)
+		sealed.Configuration = &cc
+	}
+	if c := in.Cluster; c != nil {
+		cc := *c
+		cc.Files = sealFiles(c.Files, key)
+		sealed.Cluster = &cc
+	}
+	b, _ := json.Marshal(&sealed) // plain structs, strings and bytes: cannot fail
 	return digest.FromBytes(b)
+}
+
+// HasSecretContent reports whether any file or script came from a Secret.
+func (in *Inputs) HasSecretContent() bool {
+	var files []File
+	if c := in.Configuration; c != nil {
+		files = append(files, c.Files...)
+		for _, s := range c.Scripts {
+			if s.FromSecret {
+				return true
+			}
+		}
+	}
+	if c := in.Cluster; c != nil {
+		files = append(files, c.Files...)
+	}
+	for _, f := range files {
+		if f.FromSecret {
+			return true
+		}
+	}
+	return false
+}
+
+// mac is the keyed MAC that stands for Secret content in the inputs digest.
+func mac(key, data []byte) string {
+	h := hmac.New(sha256.New, key)
+	h.Write(data)
+	return "hmac-sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+func sealFiles(in []File, key []byte) []File {
+	out := append([]File(nil), in...)
+	for i := range out {
+		if out[i].FromSecret {
+			out[i].MAC, out[i].Data = mac(key, out[i].Data), nil
+		}
+	}
+	return out
+}
+
+func sealScripts(in []Script, key []byte) []Script {
+	out := append([]Script(nil), in...)
+	for i := range out {
+		if out[i].FromSecret {
+			out[i].MAC, out[i].Data = mac(key, out[i].Data), nil
+		}
+	}
+	return out
+}
+
+// inputsDigest is the digest the build records: the controller's, or, for a request made by
+// hand without Secret content, the one computed here.
+func (r *Request) inputsDigest() (digest.Digest, error) {
+	if r.InputsDigest != "" {
+		if err := r.InputsDigest.Validate(); err != nil {
+			return "", fmt.Errorf("build request for %s: inputsDigest %q: %w", r.Archive, r.InputsDigest, err)
+		}
+		return r.InputsDigest, nil
+	}
+	if r.Inputs.HasSecretContent() {
+		return "", fmt.Errorf("build request for %s: the inputs hold Secret content, so the request must carry its inputsDigest (the manager computes it with a key a build never sees)", r.Archive)
+	}
+	return r.Inputs.Digest(nil), nil
 }
 
 // Validate checks that the request says what to build, from what, and where.
@@ -108,6 +205,9 @@ func (r *Request) Validate() error {
 		}
 	default:
 		return fmt.Errorf("build request for %s: unknown type %q", r.Archive, in.Type)
+	}
+	if _, err := r.inputsDigest(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -4,17 +4,19 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 
 	"github.com/opencontainers/go-digest"
 )
 
 // openRootfs returns the tarball of src as a file positioned at its start, after checking
 // its digest: nothing is packed from bytes that do not match. A remote tarball is downloaded
-// to a temporary file first (removed by the returned cleanup) and hashed as it lands.
-func openRootfs(ctx context.Context, src *Rootfs, client *http.Client) (*os.File, func(), error) {
+// into workDir first (removed by the returned cleanup) and hashed as it lands.
+func openRootfs(ctx context.Context, src *Rootfs, lim Limits, workDir string, progress func(Progress)) (*os.File, func(), error) {
 	u, err := url.Parse(src.URL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("rootfs URL %q: %w", src.URL, err)
@@ -25,23 +27,17 @@ func openRootfs(ctx context.Context, src *Rootfs, client *http.Client) (*os.File
 	cleanup := func() {}
 	switch u.Scheme {
 	case "file":
-		if u.Host != "" && u.Host != "localhost" {
-			return nil, nil, fmt.Errorf("rootfs URL %s: a file:// URL names a local path (file:///path)", src.URL)
-		}
-		if f, err = os.Open(u.Path); err != nil {
-			return nil, nil, fmt.Errorf("rootfs %s: %w", src.URL, err)
+		if f, err = openFileSource(u, src.URL, lim); err != nil {
+			return nil, nil, err
 		}
 		cleanup = func() { f.Close() }
-		got, err = alg.FromReader(f)
-		if err == nil {
-			_, err = f.Seek(0, io.SeekStart)
-		}
+		got, err = hashFile(f, alg, lim.MaxSize, src.URL, progress)
 		if err != nil {
 			cleanup()
-			return nil, nil, fmt.Errorf("rootfs %s: read: %w", src.URL, err)
+			return nil, nil, err
 		}
 	case "http", "https":
-		if f, got, err = download(ctx, src.URL, alg, client); err != nil {
+		if f, got, err = download(ctx, src.URL, alg, lim, workDir, progress); err != nil {
 			return nil, nil, err
 		}
 		cleanup = func() { f.Close(); os.Remove(f.Name()) }
@@ -50,39 +46,80 @@ func openRootfs(ctx context.Context, src *Rootfs, client *http.Client) (*os.File
 	}
 	if got != src.Digest {
 		cleanup()
-		return nil, nil, fmt.Errorf("rootfs %s has digest %s, but spec.source.rootfs.digest says %s: the tarball changed or the digest is wrong", src.URL, got, src.Digest)
+		// The content's digest is not named: of a file the namespace could not read, it would
+		// be enough to build it under its digest, or to test a guess of its content.
+		return nil, nil, failure(ReasonDigestMismatch, 0, "rootfs %s does not have the digest spec.source.rootfs.digest says %s: the tarball changed or the digest is wrong", src.URL, src.Digest)
 	}
 	return f, cleanup, nil
 }
 
-// download writes the body at rawURL to a temporary file, positioned at its start, and
-// returns it with the body's digest.
-func download(ctx context.Context, rawURL string, alg digest.Algorithm, client *http.Client) (*os.File, digest.Digest, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
-	if err != nil {
-		return nil, "", fmt.Errorf("rootfs %s: %w", rawURL, err)
+// openFileSource opens a file:// source when it lies, symbolic links resolved, under one of
+// the directories the limits allow. Whatever stops it (outside, missing, unreadable, not a
+// regular file) gives the same message, so that a namespace learns nothing of the manager's
+// files, not even whether one exists.
+func openFileSource(u *url.URL, raw string, lim Limits) (*os.File, error) {
+	refused := failure(ReasonSourceNotAllowed, 0, "rootfs %s: not a readable regular file under the directories this manager allows file:// sources from (--allow-file-source)", raw)
+	if u.Host != "" && u.Host != "localhost" {
+		return nil, fmt.Errorf("rootfs URL %s: a file:// URL names a local path (file:///path)", raw)
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, "", fmt.Errorf("rootfs %s: %w", rawURL, err)
+	p := u.Path
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p || !underAny(p, lim.AllowFileSources, false) {
+		return nil, refused
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, "", fmt.Errorf("rootfs %s: the server answered %s", rawURL, resp.Status)
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil || !underAny(real, lim.AllowFileSources, true) {
+		return nil, refused
 	}
-	f, err := os.CreateTemp("", "flarecast-rootfs-*.tar")
+	// O_NONBLOCK: a FIFO must not hold the build; O_NOFOLLOW: the path was resolved above.
+	f, err := os.OpenFile(real, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
 	if err != nil {
-		return nil, "", fmt.Errorf("rootfs %s: %w", rawURL, err)
+		return nil, refused
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, refused
+	}
+	return f, nil
+}
+
+// underAny reports whether p is one of dirs or below one; resolve compares with the
+// directories' own symbolic links resolved.
+func underAny(p string, dirs []string, resolve bool) bool {
+	for _, d := range dirs {
+		d = filepath.Clean(d)
+		if resolve {
+			r, err := filepath.EvalSymlinks(d)
+			if err != nil {
+				continue
+			}
+			d = r
+		}
+		if p == d || strings.HasPrefix(p, strings.TrimSuffix(d, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// hashFile digests an allowed local file, bounded by maxSize, and rewinds it.
+func hashFile(f *os.File, alg digest.Algorithm, maxSize int64, raw string, progress func(Progress)) (digest.Digest, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("rootfs %s: %w", raw, err)
+	}
+	if fi.Size() > maxSize {
+		return "", failure(ReasonSourceTooLarge, 0, "rootfs %s is %s, more than the %s maxSize allows", raw, sizeOf(fi.Size()), sizeOf(maxSize))
 	}
 	d := alg.Digester()
-	_, err = io.Copy(io.MultiWriter(f, d.Hash()), resp.Body)
+	n, err := io.Copy(d.Hash(), &countingReader{r: io.LimitReader(f, maxSize+1), report: progressOf(progress, StageRead, fi.Size())})
+	if err == nil && n > maxSize {
+		return "", failure(ReasonSourceTooLarge, n, "rootfs %s grew past the %s maxSize while it was read", raw, sizeOf(maxSize))
+	}
 	if err == nil {
 		_, err = f.Seek(0, io.SeekStart)
 	}
 	if err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, "", fmt.Errorf("rootfs %s: download: %w", rawURL, err)
+		return "", fmt.Errorf("rootfs %s: read: %w", raw, err)
 	}
-	return f, d.Digest(), nil
+	return d.Digest(), nil
 }

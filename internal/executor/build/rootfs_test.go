@@ -26,11 +26,11 @@ func TestRootfsDigestOfAnyAlgorithmIsChecked(t *testing.T) {
 	for _, alg := range []digest.Algorithm{digest.SHA256, digest.SHA384, digest.SHA512} {
 		d := alg.FromBytes(data)
 		for _, url := range []string{"file://" + p, srv.URL + "/rootfs.tar.gz"} {
-			if _, err := Run(ctx, generic(t.TempDir(), url, d), Options{}); err != nil {
+			if _, err := Run(ctx, generic(t.TempDir(), url, d), opts(t)); err != nil {
 				t.Errorf("%s rootfs digest from %s: %v", alg, url, err)
 			}
 			wrong := alg.FromString("something else")
-			if _, err := Run(ctx, generic(t.TempDir(), url, wrong), Options{}); err == nil {
+			if _, err := Run(ctx, generic(t.TempDir(), url, wrong), opts(t)); err == nil {
 				t.Errorf("%s: a wrong digest from %s was accepted", alg, url)
 			}
 		}

@@ -2,8 +2,9 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net/http"
+	"os"
 
 	"github.com/opencontainers/go-digest"
 
@@ -29,18 +30,51 @@ type Section struct {
 	Size      int64         `json:"size"`
 }
 
-// Options tune Run; the zero value uses http.DefaultClient.
+// Options tune Run.
 type Options struct {
-	HTTPClient *http.Client
+	// WorkDir holds what the build writes besides the repository (a downloaded tarball, the
+	// spool of a repacked tar), in a directory of its own that Run removes when it returns.
+	// Required: the executor gives its state directory, never the system's temporary one, so
+	// that what a build leaves when it is killed is found and removed.
+	WorkDir string
+	// Progress, when set, hears how far the build has got (calls come from one goroutine).
+	Progress func(Progress)
 }
 
-// Run builds what the request asks and tags it in the repository.
+// Run builds what the request asks and tags it in the repository, within the request's
+// limits: a bound that passes ends it with a *Failure.
 func Run(ctx context.Context, req *Request, opts Options) (*Result, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = http.DefaultClient
+	if opts.WorkDir == "" {
+		return nil, fmt.Errorf("build %s: a work directory is required", req.Archive)
+	}
+	if err := os.MkdirAll(opts.WorkDir, 0o700); err != nil {
+		return nil, fmt.Errorf("build %s: work directory: %w", req.Archive, err)
+	}
+	work, err := os.MkdirTemp(opts.WorkDir, "build-")
+	if err != nil {
+		return nil, fmt.Errorf("build %s: work directory: %w", req.Archive, err)
+	}
+	defer os.RemoveAll(work)
+	lim := req.Limits.withDefaults()
+	cause := &timeoutError{reason: ReasonBuildTimeout, after: lim.BuildTimeout, what: "the build took longer than its buildTimeout"}
+	ctx, cancel := context.WithTimeoutCause(ctx, lim.BuildTimeout, cause)
+	defer cancel()
+	res, err := run(ctx, req, lim, work, opts.Progress)
+	if err != nil && errors.Is(context.Cause(ctx), cause) {
+		if _, ok := AsFailure(err); !ok {
+			err = failure(ReasonBuildTimeout, 0, "build %s: %s: %v", req.Archive, cause, err)
+		}
+	}
+	return res, err
+}
+
+func run(ctx context.Context, req *Request, lim Limits, work string, progress func(Progress)) (*Result, error) {
+	inputsDigest, err := req.inputsDigest()
+	if err != nil {
+		return nil, err
 	}
 	store, err := repository.Open(ctx, req.Repository, repository.Options{})
 	if err != nil {
@@ -48,7 +82,7 @@ func Run(ctx context.Context, req *Request, opts Options) (*Result, error) {
 	}
 	defer store.Close()
 	in := &req.Inputs
-	inputs := map[string]string{InputInputsDigest: string(in.Digest()), InputFlashArchive: req.Archive}
+	inputs := map[string]string{InputInputsDigest: string(inputsDigest), InputFlashArchive: req.Archive}
 	if in.Distribution != "" {
 		inputs[InputDistribution] = in.Distribution
 	}
@@ -56,14 +90,21 @@ func Run(ctx context.Context, req *Request, opts Options) (*Result, error) {
 	switch in.Type {
 	case archive.Generic:
 		inputs[InputRootfsURL], inputs[InputRootfsDigest] = in.Rootfs.URL, string(in.Rootfs.Digest)
-		f, cleanup, err := openRootfs(ctx, in.Rootfs, opts.HTTPClient)
+		f, cleanup, err := openRootfs(ctx, in.Rootfs, lim, work, progress)
 		if err != nil {
 			return nil, fmt.Errorf("build %s: %w", req.Archive, err)
 		}
 		defer cleanup()
+		var packed int64
+		report := progressOf(progress, StagePack, 0)
 		d, _, err := archive.Create(ctx, store, tarball.TarSource(f), archive.CreateOptions{
 			Name: req.Tag, Architecture: in.Arch, OS: "linux", Inputs: inputs,
+			TempDir: work, MaxBytes: lim.MaxSize,
+			Progress: func(n int64) { packed += n; report(packed) },
 		})
+		if errors.Is(err, tarball.ErrTooLarge) {
+			return nil, failure(ReasonSourceTooLarge, packed, "build %s: rootfs %s unpacks to more than the %s maxSize allows; stopped there", req.Archive, in.Rootfs.URL, sizeOf(lim.MaxSize))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("build %s: %w", req.Archive, err)
 		}
@@ -79,7 +120,7 @@ func Run(ctx context.Context, req *Request, opts Options) (*Result, error) {
 		}
 		desc = res.Descriptor.Digest
 	}
-	return Describe(ctx, store, string(desc), in.Digest())
+	return Describe(ctx, store, string(desc), inputsDigest)
 }
 
 // Describe reads an archive back from the store (by name or digest) and checks that it was
