@@ -65,7 +65,7 @@ func chooseBoot(m *dhcpv4.DHCPv4, b *Boot) boot {
 func (s *Server) proxy(r *request) *dhcpv4.DHCPv4 {
 	vc := r.msg.ClassIdentifier()
 	if !strings.HasPrefix(vc, vendorPXE) && !strings.HasPrefix(vc, vendorHTTP) {
-		s.ignore("proxyDHCP answers PXE and HTTP boot clients only", "mac", r.mac, "vendorClass", vc)
+		s.ignore("proxyDHCP answers PXE and HTTP boot clients only", "mac", macValue(r.mac), "vendorClass", vc)
 		return nil
 	}
 	var mt dhcpv4.MessageType
@@ -75,12 +75,12 @@ func (s *Server) proxy(r *request) *dhcpv4.DHCPv4 {
 	case r.port == PXEPort && (got == dhcpv4.MessageTypeRequest || got == dhcpv4.MessageTypeInform):
 		mt = dhcpv4.MessageTypeAck
 	default:
-		s.ignore("proxyDHCP answers DISCOVER on 67 and REQUEST on 4011 only", "mac", r.mac, "type", got, "port", r.port)
+		s.ignore("proxyDHCP answers DISCOVER on 67 and REQUEST on 4011 only", "mac", macValue(r.mac), "type", got, "port", r.port)
 		return nil
 	}
 	b := chooseBoot(r.msg, &r.node.Boot)
 	if b.file == "" {
-		s.ignore("no boot file for this client", "node", r.node.Name, "mac", r.mac, "arch", r.msg.ClientArch())
+		s.ignore("no boot file for this client", "node", r.node.Name, "mac", macValue(r.mac), "arch", r.msg.ClientArch())
 		return nil
 	}
 	s.learn(r)

@@ -2,6 +2,7 @@ package dhcp
 
 import (
 	"bytes"
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
@@ -73,7 +74,7 @@ func (s *Server) identify(r *request) bool {
 	if raw := r.msg.Options.Get(dhcpv4.OptionRelayAgentInformation); raw != nil {
 		rai := r.msg.RelayAgentInfo()
 		if rai == nil {
-			s.ignore("relay agent information does not parse", "mac", r.mac, "from", r.from)
+			s.ignore("relay agent information does not parse", "mac", macValue(r.mac), "from", r.from)
 			return false
 		}
 		circuit := string(rai.Get(dhcpv4.AgentCircuitIDSubOption))
@@ -98,14 +99,14 @@ func (s *Server) identify(r *request) bool {
 			return true
 		}
 	}
-	s.ignore("unknown client", "mac", r.mac, "from", r.from, "relay", r.msg.GatewayIPAddr, "type", r.msg.MessageType())
+	s.ignore("unknown client", "mac", macValue(r.mac), "from", r.from, "relay", r.msg.GatewayIPAddr, "type", r.msg.MessageType())
 	return false
 }
 
 // serve is the authoritative server: addresses and boot options.
 func (s *Server) serve(r *request) *dhcpv4.DHCPv4 {
 	if r.port != ServerPort {
-		s.ignore("not the DHCP port", "mac", r.mac, "port", r.port)
+		s.ignore("not the DHCP port", "mac", macValue(r.mac), "port", r.port)
 		return nil
 	}
 	switch mt := r.msg.MessageType(); mt {
@@ -129,7 +130,7 @@ func (s *Server) serve(r *request) *dhcpv4.DHCPv4 {
 		s.configure(resp, r)
 		return resp
 	default:
-		s.ignore("message type a server does not answer", "mac", r.mac, "type", mt)
+		s.ignore("message type a server does not answer", "mac", macValue(r.mac), "type", mt)
 		return nil
 	}
 }
@@ -144,7 +145,7 @@ func (s *Server) request(r *request) *dhcpv4.DHCPv4 {
 	switch {
 	case sid != nil: // SELECTING: the client answers one server's offer.
 		if ip4(sid) != s.cfg.ServerAddr {
-			s.ignore("client took another server's offer", "mac", r.mac, "server", sid)
+			s.ignore("client took another server's offer", "mac", macValue(r.mac), "server", sid)
 			return nil
 		}
 		got = ip4(asked)
@@ -153,11 +154,11 @@ func (s *Server) request(r *request) *dhcpv4.DHCPv4 {
 	case ciaddr.IsValid() && !ciaddr.IsUnspecified(): // RENEWING or REBINDING.
 		got = ciaddr
 	default:
-		s.ignore("request names no address", "mac", r.mac)
+		s.ignore("request names no address", "mac", macValue(r.mac))
 		return nil
 	}
 	if got != want {
-		s.log.Info("dhcp: NAK, the client asks for an address that is not its own", "node", r.node.Name, "mac", r.mac, "asked", got, "address", want)
+		s.log.Info("dhcp: NAK, the client asks for an address that is not its own", "node", r.node.Name, "mac", macValue(r.mac), "asked", got, "address", want)
 		resp := s.reply(r, dhcpv4.MessageTypeNak)
 		resp.UpdateOption(dhcpv4.OptMessage("address " + got.String() + " is not this client's"))
 		return resp
@@ -177,11 +178,11 @@ func (s *Server) request(r *request) *dhcpv4.DHCPv4 {
 
 func (s *Server) release(r *request) {
 	if sid := r.msg.ServerIdentifier(); sid != nil && ip4(sid) != s.cfg.ServerAddr {
-		s.ignore("release for another server", "mac", r.mac)
+		s.ignore("release for another server", "mac", macValue(r.mac))
 		return
 	}
 	if a := ip4(r.msg.ClientIPAddr); s.st.release(a, r.mac) {
-		s.log.Info("dhcp: lease released", "node", r.node.Name, "mac", r.mac, "address", a)
+		s.log.Info("dhcp: lease released", "node", r.node.Name, "mac", macValue(r.mac), "address", a)
 	}
 }
 
@@ -190,12 +191,12 @@ func (s *Server) release(r *request) {
 func (s *Server) decline(r *request) {
 	a := ip4(r.msg.RequestedIPAddress())
 	if a != r.node.Address.Addr() {
-		s.ignore("decline of an address that is not the client's", "mac", r.mac, "address", a)
+		s.ignore("decline of an address that is not the client's", "mac", macValue(r.mac), "address", a)
 		return
 	}
 	until := s.now().Add(s.cfg.DeclineHold)
 	s.st.decline(a, until)
-	s.log.Warn("dhcp: client declined its address, another host seems to use it", "node", r.node.Name, "mac", r.mac, "address", a, "heldUntil", until)
+	s.log.Warn("dhcp: client declined its address, another host seems to use it", "node", r.node.Name, "mac", macValue(r.mac), "address", a, "heldUntil", until)
 }
 
 // addressFree says whether the node's address may be handed out now: not declined, and not
@@ -203,7 +204,7 @@ func (s *Server) decline(r *request) {
 func (s *Server) addressFree(r *request) bool {
 	a, now := r.node.Address.Addr(), s.now()
 	if until, ok := s.st.declinedUntil(a, now); ok {
-		s.log.Warn("dhcp: no answer: the node's address was declined", "node", r.node.Name, "mac", r.mac, "address", a, "heldUntil", until)
+		s.log.Warn("dhcp: no answer: the node's address was declined", "node", r.node.Name, "mac", macValue(r.mac), "address", a, "heldUntil", until)
 		return false
 	}
 	if l, ok := s.st.holder(a, r.node.Name, now); ok {
@@ -224,9 +225,9 @@ func (s *Server) learn(r *request) {
 		return
 	}
 	if err := s.st.flush(); err != nil {
-		s.log.Error("dhcp: the MAC seen on a switch port is not saved", "node", r.node.Name, "mac", r.mac, "error", err)
+		s.log.Error("dhcp: the MAC seen on a switch port is not saved", "node", r.node.Name, "mac", macValue(r.mac), "error", err)
 	}
-	s.log.Info("dhcp: MAC seen on the node's switch port", "node", r.node.Name, "mac", r.mac, "circuitID", r.circuit, "remoteID", r.remote)
+	s.log.Info("dhcp: MAC seen on the node's switch port", "node", r.node.Name, "mac", macValue(r.mac), "circuitID", r.circuit, "remoteID", r.remote)
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.Bound(b)
 	}
@@ -334,6 +335,11 @@ func (s *Server) destination(r *request, resp *dhcpv4.DHCPv4) netip.AddrPort {
 	}
 	return netip.AddrPortFrom(limitedBroadcast, ClientPort)
 }
+
+// macValue logs a MAC as text, formatted only when the line is written.
+type macValue net.HardwareAddr
+
+func (m macValue) LogValue() slog.Value { return slog.StringValue(net.HardwareAddr(m).String()) }
 
 var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 
