@@ -540,3 +540,22 @@ func TestMalformedPacketsGetSilence(t *testing.T) {
 		t.Fatal("the good packet got no answer")
 	}
 }
+
+// BenchmarkHandleDORA is the CPU cost of one DISCOVER and one REQUEST (the handler only: no
+// sockets), the server side of one perfdhcp 4-way exchange.
+func BenchmarkHandleDORA(b *testing.B) {
+	s, _ := newTestServer(b, Config{}, testTable())
+	s.log = slog.New(slog.DiscardHandler)
+	disc := packet(b, dhcpv4.MessageTypeDiscover, macA, dhcpv4.WithRelay(relayAddr.AsSlice())).ToBytes()
+	req := packet(b, dhcpv4.MessageTypeRequest, macA, dhcpv4.WithRelay(relayAddr.AsSlice()),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(serverAddr.AsSlice())), dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP("198.18.0.10")))).ToBytes()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, ok := s.handle(disc, fromRelay, ServerPort); !ok {
+			b.Fatal("no offer")
+		}
+		if _, _, ok := s.handle(req, fromRelay, ServerPort); !ok {
+			b.Fatal("no ack")
+		}
+	}
+}

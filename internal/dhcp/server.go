@@ -60,6 +60,9 @@ type Config struct {
 	Observer      Observer
 }
 
+// receiveBuffer is the socket receive queue asked for: about 8000 requests.
+const receiveBuffer = 4 << 20
+
 // Server is the DHCP service. Create it with New, open its sockets with Listen (in the network
 // namespace the caller's thread is in), run it with Serve; SetTable may be called at any time.
 type Server struct {
@@ -139,6 +142,10 @@ func (s *Server) Listen() error {
 			}
 			return fmt.Errorf("dhcp: listen on %s port %d: %w", s.cfg.Interface, p, err)
 		}
+		// A rack powered on at once sends its DISCOVERs in one burst; a deep receive queue
+		// holds them while the server is not on a CPU, instead of the kernel dropping them.
+		// The kernel caps it at net.core.rmem_max; a smaller queue is no error.
+		_ = c.SetReadBuffer(receiveBuffer)
 		conns[p] = c
 	}
 	s.conns = conns
