@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
 )
 
 // clientNode is a node as the real-client tests serve it.
@@ -98,14 +100,13 @@ func TestRealClientsGetTheModelsLease(t *testing.T) {
 	if err := os.WriteFile(conf, []byte("request subnet-mask, broadcast-address, routers, domain-name, domain-name-servers, host-name;\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dhclient := func() {
+	dhclient := func() *proc {
 		t.Helper()
 		// -d keeps it in the foreground, so the test owns the process; -1 tries once.
-		cmd := clients["dhclient"].start("dhclient", "dhclient", "-4", "-d", "-1", "-v", "-cf", conf,
+		return clients["dhclient"].start("dhclient", "dhclient", "-4", "-d", "-1", "-v", "-cf", conf,
 			"-lf", filepath.Join(ddir, "leases"), "-pf", filepath.Join(ddir, "pid"), "-sf", clientScript(t, ddir), "eth0")
-		t.Cleanup(func() { cmd.Process.Kill() })
 	}
-	dhclient()
+	first := dhclient()
 	eventually(t, 20*time.Second, "dhclient BOUND", func() bool { return readEnv(filepath.Join(ddir, "BOUND.env")) != nil })
 	wantEnv(t, readEnv(filepath.Join(ddir, "BOUND.env")), map[string]string{
 		"new_ip_address": "198.18.0.11", "new_subnet_mask": "255.255.255.0", "new_routers": "198.18.0.1",
@@ -122,6 +123,7 @@ func TestRealClientsGetTheModelsLease(t *testing.T) {
 	}
 
 	// Restart: a new server from the same lease file.
+	first.stop()
 	stop()
 	if l := leasesIn(t, leaseFile); !strings.Contains(l, "198.18.0.10") || !strings.Contains(l, "198.18.0.11") {
 		t.Fatalf("lease file after stop:\n%s", l)
@@ -174,7 +176,11 @@ func TestRelayedClientsLeaseFollowsTheSwitchPort(t *testing.T) {
 
 	tab := &Table{
 		Nodes: []Node{
-			clientNode("node-c", nil, "198.18.2.20/24", "198.18.2.1"),
+			func() Node {
+				n := clientNode("node-c", nil, "198.18.2.20/24", "198.18.2.1")
+				n.LeaseTime = 8 * time.Second
+				return n
+			}(),
 			clientNode("node-d", nil, "198.18.3.20/24", "198.18.3.1"),
 		},
 		Ports: []Port{{CircuitID: "p7", Node: "node-c"}, {CircuitID: "p8", Node: "node-d"}},
@@ -185,11 +191,20 @@ func TestRelayedClientsLeaseFollowsTheSwitchPort(t *testing.T) {
 	stop := runServer(t, srv, s)
 	relay := rly.start("dhcrelay", "dhcrelay", "-4", "-d", "--no-pid", "-a", "-iu", "r0", "-id", "p7", "-id", "p8", "198.18.1.1")
 
+	// ISC dhclient behind port 7. Its lease is short so that it renews (at half the lease)
+	// during the test; it sends renewals from a UDP socket and reads answers from a packet
+	// socket, so it never misses an ACK that comes back fast.
 	dir7 := t.TempDir()
-	udhcpc := port7.start("udhcpc on port 7", "udhcpc", "-f", "-i", "eth0", "-s", clientScript(t, dir7), "-t", "10", "-T", "1")
-	eventually(t, 20*time.Second, "a lease behind port 7", func() bool { return readEnv(filepath.Join(dir7, "bound.env")) != nil })
-	wantEnv(t, readEnv(filepath.Join(dir7, "bound.env")), map[string]string{
-		"ip": "198.18.2.20", "hostname": "node-c", "router": "198.18.2.1", "boot_file": "undionly.kpxe", "serverid": "198.18.1.1",
+	conf := filepath.Join(dir7, "dhclient.conf")
+	if err := os.WriteFile(conf, []byte("request subnet-mask, routers, domain-name, host-name;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port7.start("dhclient on port 7", "dhclient", "-4", "-d", "-1", "-v", "-cf", conf, "-lf", filepath.Join(dir7, "leases"),
+		"-pf", filepath.Join(dir7, "pid"), "-sf", clientScript(t, dir7), "eth0")
+	eventually(t, 20*time.Second, "a lease behind port 7", func() bool { return readEnv(filepath.Join(dir7, "BOUND.env")) != nil })
+	wantEnv(t, readEnv(filepath.Join(dir7, "BOUND.env")), map[string]string{
+		"new_ip_address": "198.18.2.20", "new_host_name": "node-c", "new_routers": "198.18.2.1", "new_filename": "undionly.kpxe",
+		"new_dhcp_server_identifier": "198.18.1.1",
 	})
 	obs.mu.Lock()
 	heard := append([]Binding(nil), obs.bindings...)
@@ -200,13 +215,12 @@ func TestRelayedClientsLeaseFollowsTheSwitchPort(t *testing.T) {
 
 	// Without the relay, and after a restart, the renewal reaches the server by unicast with
 	// no option 82: only the saved binding tells it which node this MAC is.
-	relay.Process.Kill()
+	relay.stop()
 	stop()
 	s2, _ := serverFor(t, cfg, tab)
 	runServer(t, srv, s2)
-	udhcpc.Process.Signal(syscall.SIGUSR1)
-	eventually(t, 10*time.Second, "a unicast renewal after the restart", func() bool { return readEnv(filepath.Join(dir7, "renew.env")) != nil })
-	wantEnv(t, readEnv(filepath.Join(dir7, "renew.env")), map[string]string{"ip": "198.18.2.20", "hostname": "node-c"})
+	eventually(t, 15*time.Second, "a unicast renewal after the restart", func() bool { return readEnv(filepath.Join(dir7, "RENEW.env")) != nil })
+	wantEnv(t, readEnv(filepath.Join(dir7, "RENEW.env")), map[string]string{"new_ip_address": "198.18.2.20", "new_host_name": "node-c"})
 
 	// Recabled to port 8: the lease follows the port.
 	rly.start("dhcrelay again", "dhcrelay", "-4", "-d", "--no-pid", "-a", "-iu", "r0", "-id", "p7", "-id", "p8", "198.18.1.1")
@@ -219,5 +233,42 @@ func TestRelayedClientsLeaseFollowsTheSwitchPort(t *testing.T) {
 	bs := s2.Bindings()
 	if len(bs) != 1 || bs[0].Node != "node-d" || bs[0].CircuitID != "p8" {
 		t.Fatalf("bindings after recabling: %v", bs)
+	}
+}
+
+// TestProxyAnswersOnBothPorts: in proxy mode the server listens on 67 and 4011, and the 4011
+// answer goes back to the port the PXE client asked from.
+func TestProxyAnswersOnBothPorts(t *testing.T) {
+	needPeers(t)
+	srv, cli := newNetns(t, "srv"), newNetns(t, "pxe")
+	link(t, srv, "s0", cli, "eth0", macA.String())
+	srv.ip("addr", "add", "198.18.5.1/24", "dev", "s0")
+	cli.ip("addr", "add", "198.18.5.77/24", "dev", "eth0")
+	tab := &Table{Nodes: []Node{clientNode("node-a", macA, "198.18.5.10/24", "198.18.5.1")}}
+	s, _ := serverFor(t, Config{Interface: "s0", ServerAddr: netip.MustParseAddr("198.18.5.1"), Mode: ModeProxy}, tab)
+	runServer(t, srv, s)
+
+	var conn *net.UDPConn
+	if err := inNetns(cli.name, func() (err error) {
+		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP("198.18.5.77"), Port: 0})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := packet(t, dhcpv4.MessageTypeRequest, macA, dhcpv4.WithClientIP(net.ParseIP("198.18.5.77")),
+		dhcpv4.WithOption(dhcpv4.OptClientArch(iana.INTEL_X86PC)), dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00000:UNDI:002001")))
+	if _, err := conn.WriteToUDP(req.ToBytes(), &net.UDPAddr{IP: net.ParseIP("198.18.5.1"), Port: PXEPort}); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 1500)
+	n, _, err := conn.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatalf("no answer on 4011: %v", err)
+	}
+	ack, err := dhcpv4.FromBytes(buf[:n])
+	if err != nil || ack.MessageType() != dhcpv4.MessageTypeAck || ack.BootFileName != "undionly.kpxe" || !ack.YourIPAddr.IsUnspecified() {
+		t.Fatalf("answer %v, %v", ack, err)
 	}
 }

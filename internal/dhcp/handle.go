@@ -58,7 +58,8 @@ func (s *Server) handle(pkt []byte, from netip.AddrPort, port int) (reply []byte
 	if resp == nil {
 		return nil, to, false
 	}
-	return resp.ToBytes(), s.destination(r, resp), true
+	to = s.destination(r, resp) // first: it may set the broadcast flag
+	return resp.ToBytes(), to, true
 }
 
 // ignore logs why a packet gets no answer. Strangers are expected on a shared segment, so this
@@ -170,6 +171,7 @@ func (s *Server) request(r *request) *dhcpv4.DHCPv4 {
 	resp := s.lease(r, dhcpv4.MessageTypeAck)
 	l := Lease{Node: r.node.Name, MAC: r.mac, Address: want, Expires: s.now().Add(r.node.LeaseTime)}
 	s.st.grant(l)
+	s.log.Debug("dhcp: ACK", "node", r.node.Name, "mac", macValue(r.mac), "address", want, "relay", r.msg.GatewayIPAddr)
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.Leased(l)
 	}

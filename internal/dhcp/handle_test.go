@@ -559,3 +559,14 @@ func BenchmarkHandleDORA(b *testing.B) {
 		}
 	}
 }
+
+func TestNAKThroughARelayAsksForBroadcast(t *testing.T) {
+	s, _ := newTestServer(t, Config{}, testTable())
+	m := packet(t, dhcpv4.MessageTypeRequest, macA, dhcpv4.WithRelay(relayAddr.AsSlice()),
+		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP("198.18.0.99"))))
+	resp, to := exchange(t, s, m, fromRelay, ServerPort)
+	// RFC 2131 4.3.2: the relay must broadcast a NAK, the client may have no usable address.
+	if resp == nil || resp.MessageType() != dhcpv4.MessageTypeNak || !resp.IsBroadcast() || to != fromRelay {
+		t.Fatalf("got %v to %s", resp, to)
+	}
+}

@@ -94,9 +94,21 @@ func (n *netns) command(args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", n.name}, args...)...)
 }
 
-// start runs a process in the namespace until the test ends; its output goes to the test log
-// if the test fails.
-func (n *netns) start(name string, args ...string) *exec.Cmd {
+// proc is a process the test started in a namespace.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// stop kills the process and waits until it is gone (its sockets closed).
+func (p *proc) stop() {
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+// start runs a process in the namespace until stopped or the test ends; its output goes to the
+// test log if the test fails.
+func (n *netns) start(name string, args ...string) *proc {
 	n.t.Helper()
 	cmd := n.command(args...)
 	var out bytes.Buffer
@@ -104,16 +116,15 @@ func (n *netns) start(name string, args ...string) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		n.t.Fatalf("start %s: %v", name, err)
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.done) }()
 	n.t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
+		p.stop()
 		if n.t.Failed() {
 			n.t.Logf("%s output:\n%s", name, out.String())
 		}
 	})
-	return cmd
+	return p
 }
 
 // link connects a and b with a veth pair, aName in a and bName in b.
@@ -212,22 +223,29 @@ func readEnv(path string) map[string]string {
 	return env
 }
 
-// clientScript writes a DHCP client hook that records each event's environment in
-// dir/<event>.env and, for udhcpc, applies the lease (address and default route), so that a
-// later renewal can go by unicast as in real life.
+// clientScript writes a DHCP client hook (for udhcpc, which passes the event as $1, and for
+// dhclient, which passes it as $reason) that applies a new lease (address and default route),
+// so that a later renewal goes by unicast as in real life, and then records the event's
+// environment in dir/<event>.env.
 func clientScript(t *testing.T, dir string) string {
 	t.Helper()
 	path := filepath.Join(dir, "hook.sh")
+	// The record is written last, so that a test that sees it knows the lease is applied.
 	script := `#!/bin/sh
 event="${1:-$reason}"
-env > "` + dir + `/$event.env.tmp" && mv "` + dir + `/$event.env.tmp" "` + dir + `/$event.env"
 case "$event" in
 bound)
   ip addr flush dev "$interface"
   ip addr add "$ip/$subnet" dev "$interface"
   [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
   ;;
+BOUND|REBOOT)
+  ip addr flush dev "$interface"
+  ip addr add "$new_ip_address/$new_subnet_mask" dev "$interface"
+  [ -n "$new_routers" ] && ip route replace default via "${new_routers%% *}" dev "$interface"
+  ;;
 esac
+env > "` + dir + `/$event.env.tmp" && mv "` + dir + `/$event.env.tmp" "` + dir + `/$event.env"
 exit 0
 `
 	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {

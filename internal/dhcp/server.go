@@ -33,8 +33,8 @@ func (m Mode) String() string {
 	return "server"
 }
 
-// Observer hears what the server learns. Its methods are called on the packet path, so they
-// must return quickly (queue the work).
+// Observer hears what the server learns. Its methods are called on the packet path, from
+// several goroutines at once, so they must be safe for that and return quickly (queue the work).
 type Observer interface {
 	// Bound: a relay reported a MAC on a node's switch port (first sight, or a new MAC or port).
 	Bound(Binding)
