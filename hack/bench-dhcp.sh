@@ -76,27 +76,35 @@ start_server() {
 # rcvbuf NS: UDP datagrams the namespace's kernel dropped because a socket's queue was full.
 rcvbuf() { ip netns exec "$1" awk '/^Udp:/ && ++n == 2 {print $6}' /proc/net/snmp; }
 
-# run SIDE RATE prints "drops-DO drops-RA sent-DO queue-full-server queue-full-perfdhcp" for
+# cpu PID: CPU time the process has used, in clock ticks (user + system, all threads).
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# run SIDE RATE prints "drops-DO drops-RA sent-DO queue-full-server queue-full-perfdhcp
+# server-CPU-µs-per-exchange" for
 # one run on a fresh server. A run in which perfdhcp itself fell short (it could not send at the
 # rate, or its own socket queue overflowed: it is one process receiving for 10000 clients, on
 # CPUs it shares) measured perfdhcp, not the server, and is run again, twice at most; the last
 # try counts whatever it shows.
 run() {
-  local try out s0 c0 qs qc
+  local try out s0 c0 qs qc t0 t1
   for try in 1 2 3; do
     start_server "$1"
-    s0=$(rcvbuf "$srv") c0=$(rcvbuf "$cli")
+    s0=$(rcvbuf "$srv") c0=$(rcvbuf "$cli") t0=$(cpu "$server_pid")
     ip netns exec "$cli" perfdhcp -4 -l c0 -r "$2" -p "$PERIOD" -W 1000000 -R "$CLIENTS" -b mac="$BASE_MAC" 198.18.4.1 >"$work/perf.out" 2>&1 || true
+    t1=$(cpu "$server_pid")
     stop_server
     qs=$(($(rcvbuf "$srv") - s0)) qc=$(($(rcvbuf "$cli") - c0))
-    out=$(awk '/^sent packets:/ {s[++n]=$3} /^drops:/ {d[++m]=$2} END {print (d[1]==""?-1:d[1]), (d[2]==""?-1:d[2]), s[1]+0}' "$work/perf.out")
-    [ "${out##* }" -ge $(($2 * PERIOD * 95 / 100)) ] && [ "$qc" = 0 ] && break
+    out=$(awk -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '/^sent packets:/ {s[++n]=$3} /^received packets:/ {r[++k]=$3} /^drops:/ {d[++m]=$2}
+      END {print (d[1]==""?-1:d[1]), (d[2]==""?-1:d[2]), s[1]+0, (r[2] > 0 ? int(ticks * 1e6 / hz / r[2]) : -1)}' "$work/perf.out")
+    read -r _ _ sent _ <<<"$out"
+    [ "$sent" -ge $(($2 * PERIOD * 95 / 100)) ] && [ "$qc" = 0 ] && break
   done
-  echo "$out $qs $qc"
+  read -r a b sent us <<<"$out"
+  echo "$a $b $sent $qs $qc $us"
 }
 
-declare -A best
-echo "round side rate drops(DO) drops(RA) sent(DO) queue-full(server) queue-full(perfdhcp)"
+declare -A best cpus
+echo "round side rate drops(DO) drops(RA) sent(DO) queue-full(server) queue-full(perfdhcp) server-CPU-µs/exchange"
 for round in $(seq "$ROUNDS"); do
   order=($SIDES)
   if [ $((round % 2)) = 0 ]; then order=($(printf '%s\n' "${order[@]}" | tac)); fi
@@ -105,8 +113,9 @@ for round in $(seq "$ROUNDS"); do
   for rate in $RATES; do
     for s in "${order[@]}"; do
       [ "${alive[$s]}" = 1 ] || continue
-      read -r dDO dRA sent qs qc < <(run "$s" "$rate")
-      echo "$round $s $rate $dDO $dRA $sent $qs $qc"
+      read -r dDO dRA sent qs qc us < <(run "$s" "$rate")
+      echo "$round $s $rate $dDO $dRA $sent $qs $qc $us"
+      cpus[$s]+=" $us"
       # Held: nothing dropped, and perfdhcp really sent at that rate (95 %).
       if [ "$dDO" = 0 ] && [ "$dRA" = 0 ] && [ "$sent" -ge $((rate * PERIOD * 95 / 100)) ]; then
         best[$round,$s]=$rate
@@ -124,6 +133,8 @@ echo "highest rate with 0 % drops (exchanges/s), per round:"
 for s in $SIDES; do
   line="$s:"; for round in $(seq "$ROUNDS"); do line+=" ${best[$round,$s]}"; done; echo "  $line"
 done
+echo "server CPU per completed 4-way exchange (µs), every run:"
+for s in $SIDES; do echo "  $s:${cpus[$s]}"; done
 first=${SIDES%% *}
 for s in $SIDES; do
   [ "$s" = "$first" ] && continue
