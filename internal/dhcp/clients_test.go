@@ -54,7 +54,8 @@ func wantEnv(t *testing.T, env map[string]string, want map[string]string) {
 
 // TestRealClientsGetTheModelsLease: busybox udhcpc and ISC dhclient, each in its own
 // namespace on the server's bridge, get the address, host name and boot file of their node; a
-// stranger's MAC gets nothing; after a restart from the lease file both get their address again.
+// stranger's MAC gets nothing; after a restart from the lease file both get their address again;
+// a table swapped in while the server runs is in force for the next exchange.
 func TestRealClientsGetTheModelsLease(t *testing.T) {
 	needPeers(t, "udhcpc", "dhclient")
 	srv := newNetns(t, "srv")
@@ -142,6 +143,21 @@ func TestRealClientsGetTheModelsLease(t *testing.T) {
 	dhclient()
 	eventually(t, 20*time.Second, "dhclient REBOOT", func() bool { return readEnv(filepath.Join(ddir, "REBOOT.env")) != nil })
 	wantEnv(t, readEnv(filepath.Join(ddir, "REBOOT.env")), map[string]string{"new_ip_address": "198.18.0.11"})
+
+	// The model changes while the server runs: the next exchange sees the new table, on the
+	// same socket. udhcpc asks for its old address and is offered the new one.
+	moved := &Table{Nodes: []Node{
+		clientNode("node-a", macA, "198.18.0.12/24", "198.18.0.1"),
+		clientNode("node-b", macB, "198.18.0.11/24", "198.18.0.1"),
+	}}
+	if err := s2.SetTable(moved); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(udir, "bound.env"))
+	if err := udhcpc("-r", "198.18.0.10"); err != nil {
+		t.Fatalf("udhcpc after the table changed: %v", err)
+	}
+	wantEnv(t, readEnv(filepath.Join(udir, "bound.env")), map[string]string{"ip": "198.18.0.12", "hostname": "node-a"})
 }
 
 func leasesIn(t *testing.T, path string) string {
