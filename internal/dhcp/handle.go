@@ -2,6 +2,7 @@ package dhcp
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -65,6 +66,10 @@ func (s *Server) handle(pkt []byte, from netip.AddrPort, port int) (reply []byte
 // ignore logs why a packet gets no answer. Strangers are expected on a shared segment, so this
 // is debug: a log line per stranger's packet at info would drown the site's real events.
 func (s *Server) ignore(reason string, args ...any) {
+	// Checked first: a flood of strangers should cost no message building when debug is off.
+	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
 	s.log.Debug("dhcp: no answer: "+reason, args...)
 }
 
