@@ -194,7 +194,7 @@ func TestRelayedClientsLeaseFollowsTheSwitchPort(t *testing.T) {
 		Nodes: []Node{
 			func() Node {
 				n := clientNode("node-c", nil, "198.18.2.20/24", "198.18.2.1")
-				n.LeaseTime = 8 * time.Second
+				n.LeaseTime = 12 * time.Second
 				return n
 			}(),
 			clientNode("node-d", nil, "198.18.3.20/24", "198.18.3.1"),
@@ -207,8 +207,8 @@ func TestRelayedClientsLeaseFollowsTheSwitchPort(t *testing.T) {
 	stop := runServer(t, srv, s)
 	relay := rly.start("dhcrelay", "dhcrelay", "-4", "-d", "--no-pid", "-a", "-iu", "r0", "-id", "p7", "-id", "p8", "198.18.1.1")
 
-	// ISC dhclient behind port 7. Its lease is short so that it renews (at half the lease)
-	// during the test; it sends renewals from a UDP socket and reads answers from a packet
+	// ISC dhclient behind port 7. Its lease is short so that it renews (at half the lease,
+	// 6 s, retrying by unicast until 10.5 s) during the test, with room for a slow restart; it sends renewals from a UDP socket and reads answers from a packet
 	// socket, so it never misses an ACK that comes back fast.
 	dir7 := t.TempDir()
 	conf := filepath.Join(dir7, "dhclient.conf")
@@ -235,7 +235,7 @@ func TestRelayedClientsLeaseFollowsTheSwitchPort(t *testing.T) {
 	stop()
 	s2, _ := serverFor(t, cfg, tab)
 	runServer(t, srv, s2)
-	eventually(t, 15*time.Second, "a unicast renewal after the restart", func() bool { return readEnv(filepath.Join(dir7, "RENEW.env")) != nil })
+	eventually(t, 20*time.Second, "a unicast renewal after the restart", func() bool { return readEnv(filepath.Join(dir7, "RENEW.env")) != nil })
 	wantEnv(t, readEnv(filepath.Join(dir7, "RENEW.env")), map[string]string{"new_ip_address": "198.18.2.20", "new_host_name": "node-c"})
 
 	// Recabled to port 8: the lease follows the port.
