@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian tools the tests use as real peers (GNU tar, zstd, attr/libcap tools),
+# Installs the Debian tools the tests use as real peers (GNU tar, zstd, attr/libcap tools,
+# iproute2 and the DHCP clients, relay and server the DHCP tests and benchmark run against),
 # when they are missing and this machine can install them; otherwise says what to install.
 set -euo pipefail
 need=()
@@ -12,11 +13,27 @@ command -v sgdisk >/dev/null || need+=(gdisk)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v mkfs.xfs >/dev/null || need+=(xfsprogs)
 command -v mkfs.vfat >/dev/null || need+=(dosfstools)
+command -v ip >/dev/null || need+=(iproute2)
+command -v udhcpc >/dev/null || need+=(udhcpc)
+command -v dhclient >/dev/null || need+=(isc-dhcp-client)
+command -v dhcrelay >/dev/null || need+=(isc-dhcp-relay)
+command -v kea-dhcp4 >/dev/null || need+=(kea-dhcp4-server)
+command -v perfdhcp >/dev/null || need+=(kea-admin)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "installing Debian packages: ${need[*]}" >&2
   apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  # The DHCP packages start their daemons on install; nothing may answer DHCP on this machine's
+  # real interfaces, so the install runs with daemon starts denied (unless a policy exists).
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+  fi
+  rc=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null || rc=$?
+  [ -z "$policy" ] || rm -f "$policy"
+  exit $rc
 else
   echo "missing tools; install the Debian packages: ${need[*]}" >&2
   exit 1
