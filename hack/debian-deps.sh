@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian tools the tests use as real peers (GNU tar, zstd, attr/libcap tools,
+# Installs the Debian tools the tests use as real peers (GNU tar, zstd, attr/libcap tools, the disk tools,
 # iproute2 and the DHCP clients, relay and server the DHCP tests and benchmark run against),
 # when they are missing and this machine can install them; otherwise says what to install.
 set -euo pipefail
