@@ -27,7 +27,7 @@ func (r *MachineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.Get(ctx, req.NamespacedName, &m); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	u, err := reconcileUsage(ctx, r.Client, &m, clusterReferrers(indexClusterMachine, "spec.machineRef"))
+	u, err := reconcileUsage(ctx, r.Client, &m, clusterReferrers(indexClusterMachine, "spec.machineRefs"))
 	if err != nil || u.Released {
 		return ctrl.Result{}, err
 	}
@@ -47,12 +47,12 @@ func (r *MachineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 func (r *MachineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fcv1.Machine{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, finalizerOrDeletionChanged()))).
-		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(referrersOf(func(c *fcv1.Cluster) (string, string) {
-			now := ""
-			if c.Spec.MachineRef != nil {
-				now = c.Spec.MachineRef.Name
+		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(referrersOf(func(c *fcv1.Cluster) []string {
+			names := append([]string(nil), c.Status.Machines...)
+			for _, ref := range c.Spec.MachineRefs {
+				names = append(names, ref.Name)
 			}
-			return now, c.Status.Machine
+			return names
 		}))).
 		Named("machine").
 		Complete(r)

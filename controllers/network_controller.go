@@ -100,12 +100,12 @@ func (r *NetworkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&fcv1.NodesGroup{}, handler.EnqueueRequestsFromMapFunc(groupNetwork), gen).
 		Watches(&fcv1.Machine{}, handler.EnqueueRequestsFromMapFunc(viaClusters(r.Client, indexClusterMachine, r.networkOf)), gen).
 		For(&fcv1.Network{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, finalizerOrDeletionChanged()))).
-		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(referrersOf(func(c *fcv1.Cluster) (string, string) {
+		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(referrersOf(func(c *fcv1.Cluster) []string {
 			now := ""
 			if c.Spec.NetworkRef != nil {
 				now = c.Spec.NetworkRef.Name
 			}
-			return now, c.Status.Network
+			return []string{now, c.Status.Network}
 		}))).
 		Named("network").
 		Complete(r)
