@@ -85,14 +85,8 @@ func loadModel(ctx context.Context, c client.Client, cl *fcv1.Cluster) (model.In
 	}
 	sort.Slice(groups, func(i, j int) bool { return groups[i].Name < groups[j].Name })
 	in.Groups = groups
-	for _, ref := range cl.Spec.MachineRefs {
-		var m fcv1.Machine
-		switch err := c.Get(ctx, types.NamespacedName{Namespace: cl.Namespace, Name: ref.Name}, &m); {
-		case err == nil:
-			in.Machines = append(in.Machines, &m)
-		case !apierrors.IsNotFound(err):
-			return in, fmt.Errorf("get Machine %s: %w", ref.Name, err)
-		}
+	if in.Machines, err = machinesOf(ctx, c, cl); err != nil {
+		return in, err
 	}
 	if ref := cl.Spec.NetworkRef; ref != nil {
 		var n fcv1.Network
@@ -104,6 +98,21 @@ func loadModel(ctx context.Context, c client.Client, cl *fcv1.Cluster) (model.In
 		}
 	}
 	return in, nil
+}
+
+// machinesOf gets the Machines of a cluster's spec.machineRefs that exist.
+func machinesOf(ctx context.Context, c client.Reader, cl *fcv1.Cluster) ([]*fcv1.Machine, error) {
+	var out []*fcv1.Machine
+	for _, ref := range cl.Spec.MachineRefs {
+		var m fcv1.Machine
+		switch err := c.Get(ctx, types.NamespacedName{Namespace: cl.Namespace, Name: ref.Name}, &m); {
+		case err == nil:
+			out = append(out, &m)
+		case !apierrors.IsNotFound(err):
+			return nil, fmt.Errorf("get Machine %s: %w", ref.Name, err)
+		}
+	}
+	return out, nil
 }
 
 func clusterStatus(rec recorder.EventRecorder, cl *fcv1.Cluster, in model.Input, res *model.Result) fcv1.ClusterStatus {
