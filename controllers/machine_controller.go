@@ -27,7 +27,7 @@ func (r *MachineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.Get(ctx, req.NamespacedName, &m); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	u, err := reconcileUsage(ctx, r.Client, &m, clusterReferrers(indexClusterMachine, "spec.machineRefs"))
+	u, err := reconcileUsage(ctx, r.Client, &m, clusterReferrers(indexClusterMachine, "its entry of spec.machineRefs"))
 	if err != nil || u.Released {
 		return ctrl.Result{}, err
 	}
