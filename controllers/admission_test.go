@@ -55,35 +55,35 @@ func TestCELRulesRejectBadObjectsAtAdmission(t *testing.T) {
 			return g
 		}, "nodes[].drawer: two nodes of the group run on the same drawer"},
 		{"PortBeyondItsSwitch", func() client.Object {
-			m := pick("Machine", "edge-site").(*fcv1.Machine)
+			m := pick("Machine", "edge-rack1").(*fcv1.Machine)
 			m.Spec.Shelves[0].Drawers[0].Boards[0].NICs[0].Link.Port = 25
 			return m
 		}, "link.port: port index is beyond the number of ports of its switch"},
 		{"LinkToASwitchOfAnotherShelf", func() client.Object {
-			m := pick("Machine", "edge-site").(*fcv1.Machine)
+			m := pick("Machine", "edge-rack1").(*fcv1.Machine)
 			m.Spec.Shelves[0].Drawers[0].Boards[0].NICs[0].Link.Switch = "sw9"
 			return m
 		}, "link.switch: must name a switch of this shelf"},
 		{"SliceLargerThanItsDisk", func() client.Object {
-			m := pick("Machine", "edge-site").(*fcv1.Machine)
+			m := pick("Machine", "edge-rack1").(*fcv1.Machine)
 			big := "1Ti"
 			m.Spec.Shelves[0].Drawers[0].Disks[0].Slices[1].Size = &big
 			return m
 		}, "slices[].size: a slice is larger than its disk"},
 		{"SlicesAddUpToMoreThanTheDisk", func() client.Object {
-			m := pick("Machine", "edge-site").(*fcv1.Machine)
+			m := pick("Machine", "edge-rack1").(*fcv1.Machine)
 			s := "410Gi" // 512Mi + 64Gi + 410Gi + 8Gi > 480Gi
 			m.Spec.Shelves[0].Drawers[0].Disks[0].Slices[2].Size = &s
 			return m
 		}, "slices: the slices' sizes add up to more than the disk's size"},
 		{"DuplicateMACsOnABoard", func() client.Object {
-			m := pick("Machine", "edge-site").(*fcv1.Machine)
+			m := pick("Machine", "edge-rack1").(*fcv1.Machine)
 			nics := m.Spec.Shelves[0].Drawers[0].Boards[0].NICs
 			nics[1].MAC = nics[0].MAC
 			return m
 		}, "nics[].mac: MAC addresses must be unique on a board"},
 		{"MalformedMAC", func() client.Object {
-			m := pick("Machine", "edge-site").(*fcv1.Machine)
+			m := pick("Machine", "edge-rack1").(*fcv1.Machine)
 			m.Spec.Shelves[0].Drawers[0].Boards[0].NICs[0].MAC = "52:54:00:FC:00:ZZ"
 			return m
 		}, "mac: Invalid value"},

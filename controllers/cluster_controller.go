@@ -55,6 +55,11 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, err
 	}
 	res := model.Resolve(in)
+	site, err := siteProblems(ctx, r.Client, &cl, res)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	res = res.WithSite(cl.Name, site)
 	recordFindings(cl.Namespace, cl.Name, res)
 	status := clusterStatus(r.Recorder, &cl, in, res)
 	if err := r.archives(ctx, &cl, in.Groups, res, &status); err != nil {
@@ -69,8 +74,9 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 }
 
 // loadModel gathers what model.Resolve needs for a cluster. A Machine or Network that is
-// named but absent is left nil: the model is then partial, not broken. One being deleted is
-// passed on: the model counts it missing and says it is going.
+// named but absent is left out: the model is then partial, not broken. One being deleted is
+// passed on: the in-use finalizer holds it for this cluster, and the model keeps it, with a
+// warning that it is going.
 func loadModel(ctx context.Context, c client.Client, cl *fcv1.Cluster) (model.Input, error) {
 	in := model.Input{Cluster: cl}
 	groups, err := groupsOf(ctx, c, cl.Namespace, cl.Name)
@@ -79,14 +85,8 @@ func loadModel(ctx context.Context, c client.Client, cl *fcv1.Cluster) (model.In
 	}
 	sort.Slice(groups, func(i, j int) bool { return groups[i].Name < groups[j].Name })
 	in.Groups = groups
-	if ref := cl.Spec.MachineRef; ref != nil {
-		var m fcv1.Machine
-		switch err := c.Get(ctx, types.NamespacedName{Namespace: cl.Namespace, Name: ref.Name}, &m); {
-		case err == nil:
-			in.Machine = &m
-		case err != nil && !apierrors.IsNotFound(err):
-			return in, fmt.Errorf("get Machine %s: %w", ref.Name, err)
-		}
+	if in.Machines, err = machinesOf(ctx, c, cl); err != nil {
+		return in, err
 	}
 	if ref := cl.Spec.NetworkRef; ref != nil {
 		var n fcv1.Network
@@ -98,6 +98,21 @@ func loadModel(ctx context.Context, c client.Client, cl *fcv1.Cluster) (model.In
 		}
 	}
 	return in, nil
+}
+
+// machinesOf gets the Machines of a cluster's spec.machineRefs that exist.
+func machinesOf(ctx context.Context, c client.Reader, cl *fcv1.Cluster) ([]*fcv1.Machine, error) {
+	var out []*fcv1.Machine
+	for _, ref := range cl.Spec.MachineRefs {
+		var m fcv1.Machine
+		switch err := c.Get(ctx, types.NamespacedName{Namespace: cl.Namespace, Name: ref.Name}, &m); {
+		case err == nil:
+			out = append(out, &m)
+		case !apierrors.IsNotFound(err):
+			return nil, fmt.Errorf("get Machine %s: %w", ref.Name, err)
+		}
+	}
+	return out, nil
 }
 
 func clusterStatus(rec recorder.EventRecorder, cl *fcv1.Cluster, in model.Input, res *model.Result) fcv1.ClusterStatus {
@@ -112,9 +127,10 @@ func clusterStatus(rec recorder.EventRecorder, cl *fcv1.Cluster, in model.Input,
 	for _, g := range in.Groups {
 		st.NodesGroups = append(st.NodesGroups, g.Name)
 	}
-	if in.Machine != nil {
-		st.Machine = in.Machine.Name
+	for _, m := range in.Machines {
+		st.Machines = append(st.Machines, m.Name)
 	}
+	sort.Strings(st.Machines)
 	if in.Network != nil {
 		st.Network = in.Network.Name
 	}
@@ -155,29 +171,30 @@ func nodesByPhase(groups []fcv1.NodesGroup) map[string]int32 {
 	return counts
 }
 
-// SetupWithManager watches Clusters and what their model is made of.
+// SetupWithManager watches Clusters and what their model is made of. A change to one
+// cluster of a site, or to what its model is made of, re-checks the other clusters of the
+// site too: the rules across the site are theirs as well.
 func (r *ClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	gen := builder.WithPredicates(predicate.GenerationChangedPredicate{})
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&fcv1.Cluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&fcv1.NodesGroup{}, handler.EnqueueRequestsFromMapFunc(clusterOfGroup)).
-		Watches(&fcv1.Machine{}, handler.EnqueueRequestsFromMapFunc(r.clustersUsing(indexClusterMachine)),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&fcv1.Network{}, handler.EnqueueRequestsFromMapFunc(r.clustersUsing(indexClusterNetwork)),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&fcv1.Cluster{}, gen).
+		Watches(&fcv1.Cluster{}, r.siteMatesOfCluster(), gen).
+		Watches(&fcv1.NodesGroup{}, handler.EnqueueRequestsFromMapFunc(r.clusterOfGroup)).
+		Watches(&fcv1.Machine{}, handler.EnqueueRequestsFromMapFunc(r.clustersUsing(indexClusterMachine)), gen).
+		Watches(&fcv1.Network{}, handler.EnqueueRequestsFromMapFunc(r.clustersUsing(indexClusterNetwork)), gen).
 		Watches(&fcv1.FlashArchive{}, handler.EnqueueRequestsFromMapFunc(r.clustersOfArchive)).
 		Named("cluster").
 		Complete(r)
 }
 
-// clusterOfGroup maps a NodesGroup to the Cluster it names. Group status changes (node phases)
-// matter to the Cluster's counts, so every change enqueues it.
-func clusterOfGroup(_ context.Context, o client.Object) []reconcile.Request {
+// clusterOfGroup maps a NodesGroup to the Cluster it names, and that Cluster's site mates.
+// Group status changes (node phases) matter to the Cluster's counts, so every change
+// enqueues it.
+func (r *ClusterReconciler) clusterOfGroup(ctx context.Context, o client.Object) []reconcile.Request {
 	g := o.(*fcv1.NodesGroup)
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: g.Namespace, Name: g.Spec.ClusterRef.Name}}}
+	return r.withSiteMates(ctx, g.Namespace, g.Spec.ClusterRef.Name)
 }
 
 func (r *ClusterReconciler) clustersUsing(index string) handler.MapFunc {
-	return viaClusters(r.Client, index, func(_ context.Context, namespace, cluster string) []reconcile.Request {
-		return []reconcile.Request{requestFor(namespace, cluster)}
-	})
+	return viaClusters(r.Client, index, r.withSiteMates)
 }

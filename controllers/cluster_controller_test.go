@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -53,8 +54,8 @@ func TestSampleSiteIsCompleteAndValid(t *testing.T) {
 		if got := strings.Join(cl.Status.NodesGroups, ","); got != "dataless,diskless,masters" {
 			return fmt.Errorf("nodesGroups %s", got)
 		}
-		if cl.Status.Machine != "edge-site" || cl.Status.Network != "edge-net" {
-			return fmt.Errorf("machine %q network %q", cl.Status.Machine, cl.Status.Network)
+		if strings.Join(cl.Status.Machines, ",") != "edge-rack1,edge-rack2" || cl.Status.Network != "edge-net" {
+			return fmt.Errorf("machines %q network %q", cl.Status.Machines, cl.Status.Network)
 		}
 		return nil
 	})
@@ -67,16 +68,18 @@ func TestSampleSiteIsCompleteAndValid(t *testing.T) {
 			return wantCondition(ng, ng.Status.Conditions, fcv1.ConditionValid, metav1.ConditionTrue, fcv1.ReasonValid, "")
 		})
 	}
-	eventually(t, "Machine edge-site in use and valid", func() error {
-		m := get(t, ns, "edge-site", &fcv1.Machine{})
-		if strings.Join(m.Status.UsedBy, ",") != "edge" || m.Status.Drawers != 8 {
-			return fmt.Errorf("usedBy %v drawers %d", m.Status.UsedBy, m.Status.Drawers)
-		}
-		if err := wantCondition(m, m.Status.Conditions, fcv1.ConditionInUse, metav1.ConditionTrue, fcv1.ReasonReferenced, "edge"); err != nil {
-			return err
-		}
-		return wantCondition(m, m.Status.Conditions, fcv1.ConditionValid, metav1.ConditionTrue, "", "")
-	})
+	for _, rack := range []string{"edge-rack1", "edge-rack2"} {
+		eventually(t, "Machine "+rack+" in use and valid", func() error {
+			m := get(t, ns, rack, &fcv1.Machine{})
+			if strings.Join(m.Status.UsedBy, ",") != "edge" || m.Status.Drawers != 4 {
+				return fmt.Errorf("usedBy %v drawers %d", m.Status.UsedBy, m.Status.Drawers)
+			}
+			if err := wantCondition(m, m.Status.Conditions, fcv1.ConditionInUse, metav1.ConditionTrue, fcv1.ReasonReferenced, "edge"); err != nil {
+				return err
+			}
+			return wantCondition(m, m.Status.Conditions, fcv1.ConditionValid, metav1.ConditionTrue, "", "")
+		})
+	}
 	eventually(t, "Network edge-net in use and valid", func() error {
 		n := get(t, ns, "edge-net", &fcv1.Network{})
 		if strings.Join(n.Status.UsedBy, ",") != "edge" {
@@ -109,15 +112,15 @@ func TestMachineChangeReevaluatesClusterThroughWatch(t *testing.T) {
 	createAll(t, ns, readManifests(t, sampleSite...))
 	eventually(t, "edge valid", clusterCondition(ns, "edge", fcv1.ConditionValid, metav1.ConditionTrue, ""))
 
-	// Take drawer shelf1/d4 out of the Machine: node n8 runs there.
-	m := &fcv1.Machine{ObjectMeta: objMeta(ns, "edge-site")}
+	// Take drawer edge-rack2/shelf0/d4 out of its Machine: node n8 runs there.
+	m := &fcv1.Machine{ObjectMeta: objMeta(ns, "edge-rack2")}
 	var saved []fcv1.Drawer
 	update(t, m, func(o client.Object) {
-		shelf := &o.(*fcv1.Machine).Spec.Shelves[1]
+		shelf := &o.(*fcv1.Machine).Spec.Shelves[0]
 		saved = shelf.Drawers
 		shelf.Drawers = saved[:3]
 	})
-	eventually(t, "edge invalid: n8 lost its drawer", clusterConditionReason(ns, "edge", fcv1.ConditionValid, metav1.ConditionFalse, string(model.ReasonDrawerNotFound), "shelf1/d4"))
+	eventually(t, "edge invalid: n8 lost its drawer", clusterConditionReason(ns, "edge", fcv1.ConditionValid, metav1.ConditionFalse, string(model.ReasonDrawerNotFound), "drawer edge-rack2/shelf0/d4 is not in Machine edge-rack2"))
 	eventually(t, "diskless group names n8", func() error {
 		g := get(t, ns, "diskless", &fcv1.NodesGroup{})
 		for _, n := range g.Status.Nodes {
@@ -128,14 +131,20 @@ func TestMachineChangeReevaluatesClusterThroughWatch(t *testing.T) {
 		return fmt.Errorf("no problem recorded on node n8: %+v", g.Status.Nodes)
 	})
 
-	update(t, m, func(o client.Object) { o.(*fcv1.Machine).Spec.Shelves[1].Drawers = saved })
+	update(t, m, func(o client.Object) { o.(*fcv1.Machine).Spec.Shelves[0].Drawers = saved })
 	eventually(t, "edge valid again", clusterCondition(ns, "edge", fcv1.ConditionValid, metav1.ConditionTrue, ""))
 }
 
-func TestReferencedNetworkDeletionIsHeldUntilReferenceGoes(t *testing.T) {
+// TestAHeldNetworkAndMachineStayInTheModel: deleting a Network and a Machine that a Cluster
+// uses waits on the in-use finalizer; meanwhile they still exist and the model keeps them, with
+// a warning naming what holds them, so the built deployables stay Ready. Once the Cluster lets
+// the Network go, it is deleted.
+func TestAHeldNetworkAndMachineStayInTheModel(t *testing.T) {
 	ns := newNamespace(t)
-	createAll(t, ns, readManifests(t, sampleSite...))
-	eventually(t, "edge complete", clusterCondition(ns, "edge", fcv1.ConditionModelComplete, metav1.ConditionTrue, ""))
+	sampleSiteBuildable(t, ns)
+	for _, g := range sampleGroups {
+		archiveState(t, ns, "edge-"+g, fcv1.ArchiveReady, metav1.ConditionTrue, "Built", "")
+	}
 	eventually(t, "network guarded", func() error {
 		n := get(t, ns, "edge-net", &fcv1.Network{})
 		for _, f := range n.Finalizers {
@@ -146,8 +155,10 @@ func TestReferencedNetworkDeletionIsHeldUntilReferenceGoes(t *testing.T) {
 		return fmt.Errorf("finalizers %v", n.Finalizers)
 	})
 
-	if err := k8s.Delete(context.Background(), &fcv1.Network{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "edge-net"}}); err != nil {
-		t.Fatal(err)
+	for _, o := range []client.Object{&fcv1.Network{ObjectMeta: objMeta(ns, "edge-net")}, &fcv1.Machine{ObjectMeta: objMeta(ns, "edge-rack2")}} {
+		if err := k8s.Delete(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
 	}
 	eventually(t, "deletion blocked and explained", func() error {
 		n := get(t, ns, "edge-net", &fcv1.Network{})
@@ -168,8 +179,20 @@ func TestReferencedNetworkDeletionIsHeldUntilReferenceGoes(t *testing.T) {
 		}
 		return fmt.Errorf("no DeletionBlocked event for edge-net among %d events", len(evs.Items))
 	})
-	eventually(t, "cluster sees the Network going", clusterConditionReason(ns, "edge", fcv1.ConditionModelComplete, metav1.ConditionFalse, string(model.ReasonNetworkNotFound), "edge-net"))
-	eventually(t, "cluster says the Network is going, not absent", clusterConditionReason(ns, "edge", fcv1.ConditionModelComplete, metav1.ConditionFalse, string(model.ReasonNetworkNotFound), "Network edge-net is being deleted"))
+	eventually(t, "cluster warns that the Network is going", clusterConditionReason(ns, "edge", fcv1.ConditionValid, metav1.ConditionTrue, fcv1.ReasonValid,
+		"Cluster/edge: spec.networkRef: Network edge-net is being deleted, held by finalizer flarecast.io/in-use while Cluster edge references it"))
+	eventually(t, "and that the Machine is going", clusterConditionReason(ns, "edge", fcv1.ConditionValid, metav1.ConditionTrue, fcv1.ReasonValid,
+		"Cluster/edge: spec.machineRefs[edge-rack2]: Machine edge-rack2 is being deleted, held by finalizer flarecast.io/in-use"))
+	eventually(t, "the model is still complete", clusterCondition(ns, "edge", fcv1.ConditionModelComplete, metav1.ConditionTrue, ""))
+	// The deployables are planned again on the Network's change: they stay built.
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		for _, g := range sampleGroups {
+			fa := get(t, ns, "edge-"+g, &fcv1.FlashArchive{})
+			if err := wantCondition(fa, fa.Status.Conditions, fcv1.ConditionReady, metav1.ConditionTrue, "Built", ""); err != nil || fa.Status.Phase != fcv1.ArchiveReady {
+				t.Fatalf("deployable %s disturbed by a held deletion: %s %v", fa.Name, fa.Status.Phase, err)
+			}
+		}
+	}
 
 	update(t, &fcv1.Cluster{ObjectMeta: objMeta(ns, "edge")}, func(o client.Object) { o.(*fcv1.Cluster).Spec.NetworkRef = nil })
 	eventually(t, "network deleted once unreferenced", func() error {

@@ -35,17 +35,20 @@ func TestCrossObjectRulesSetValidFalseAndRecover(t *testing.T) {
 			o.(*fcv1.NodesGroup).Spec.Nodes[0].ID = 1
 		}}, "Cluster", "edge", string(model.ReasonDuplicateNodeID), "id 1"},
 		{"DrawerUsedByOneNodeOnly", edit{"NodesGroup", "dataless", func(o client.Object) {
-			o.(*fcv1.NodesGroup).Spec.Nodes[0].Drawer = "shelf0/d1"
-		}}, "Cluster", "edge", string(model.ReasonDrawerInUse), "drawer shelf0/d1 already runs node"},
+			o.(*fcv1.NodesGroup).Spec.Nodes[0].Drawer = "edge-rack1/shelf0/d1"
+		}}, "Cluster", "edge", string(model.ReasonDrawerInUse), "drawer edge-rack1/shelf0/d1 already runs node dl3 of NodesGroup dataless"},
+		{"DrawerNamesItsMachineInAClusterOfSeveral", edit{"NodesGroup", "diskless", func(o client.Object) {
+			o.(*fcv1.NodesGroup).Spec.Nodes[0].Drawer = "shelf0/d3"
+		}}, "NodesGroup", "diskless", string(model.ReasonDrawerNeedsMachine), "drawer shelf0/d3 names no Machine, but Cluster edge runs on 2 Machines (edge-rack1, edge-rack2)"},
 		{"DrawerMustExist", edit{"NodesGroup", "diskless", func(o client.Object) {
-			o.(*fcv1.NodesGroup).Spec.Nodes[0].Drawer = "shelf0/d9"
-		}}, "NodesGroup", "diskless", string(model.ReasonDrawerNotFound), "shelf0/d9"},
+			o.(*fcv1.NodesGroup).Spec.Nodes[0].Drawer = "edge-rack1/shelf0/d9"
+		}}, "NodesGroup", "diskless", string(model.ReasonDrawerNotFound), "drawer edge-rack1/shelf0/d9 is not in Machine edge-rack1"},
 		{"TwoMasterEligibleNodesRequired", edit{"NodesGroup", "masters", func(o client.Object) {
 			g := o.(*fcv1.NodesGroup)
 			g.Spec.Nodes = g.Spec.Nodes[:1]
 		}}, "Cluster", "edge", controllers.ReasonMultipleProblems, "master-eligible"},
 		{"MasterEligibleNodeNeedsARootFilesystem", edit{"NodesGroup", "masters", func(o client.Object) {
-			o.(*fcv1.NodesGroup).Spec.Nodes[1].Drawer = "shelf1/d3"
+			o.(*fcv1.NodesGroup).Spec.Nodes[1].Drawer = "edge-rack2/shelf0/d3"
 		}}, "NodesGroup", "masters", controllers.ReasonMultipleProblems, "m2"}, // and DrawerInUse, FilesystemMissing
 		{"RequiredFilesystemFitsTheDisk", edit{"NodesGroup", "masters", func(o client.Object) {
 			o.(*fcv1.NodesGroup).Spec.RequiredFilesystems[0].MinSize = "100Gi"
@@ -74,14 +77,25 @@ func TestCrossObjectRulesSetValidFalseAndRecover(t *testing.T) {
 			g := o.(*fcv1.NodesGroup)
 			g.Spec.Nodes = g.Spec.Nodes[:1]
 		}}, "Network", "edge-net", string(model.ReasonUnknownNode), "node m2 is in no NodesGroup"},
-		{"NetworkSwitchesExistInTheMachine", edit{"Machine", "edge-site", func(o client.Object) {
+		{"NetworkSwitchesExistInTheMachine", edit{"Machine", "edge-rack2", func(o client.Object) {
 			m := o.(*fcv1.Machine)
-			m.Spec.Shelves = m.Spec.Shelves[:1]
-		}}, "Network", "edge-net", string(model.ReasonSwitchNotInMachine), "shelf1/sw0"},
-		{"SwitchPortLinkedOnce", edit{"Machine", "edge-site", func(o client.Object) {
+			m.Spec.Shelves[0].Name = "shelf1"
+		}}, "Network", "edge-net", string(model.ReasonSwitchNotInMachine), "switch edge-rack2/shelf0/sw0 is not in Machine edge-rack2"},
+		{"SwitchPortLinkedOnce", edit{"Machine", "edge-rack1", func(o client.Object) {
 			m := o.(*fcv1.Machine)
 			m.Spec.Shelves[0].Drawers[1].Boards[0].NICs[0].Link.Port = 1
-		}}, "Machine", "edge-site", string(model.ReasonSwitchPortInUse), "port"},
+		}}, "Machine", "edge-rack1", string(model.ReasonSwitchPortInUse), "port"},
+		// Each Machine alone holds together; the cluster that runs on both sees the MAC twice.
+		{"MACUniqueAcrossTheMachinesOfTheCluster", edit{"Machine", "edge-rack2", func(o client.Object) {
+			m := o.(*fcv1.Machine)
+			m.Spec.Shelves[0].Drawers[0].Boards[0].NICs[0].MAC = "52:54:00:fc:00:10" // edge-rack1's d1 eth0
+		}}, "Cluster", "edge", string(model.ReasonDuplicateMAC), "MAC 52:54:00:fc:00:10 is already the MAC of NIC eth0 of drawer shelf0/d1 board cpu0 of Machine edge-rack1, which Cluster edge also runs on"},
+		// ... and on the Machine the problem is filed on, which a change to the other Machine
+		// of the cluster re-checks.
+		{"MACUniqueAcrossTheMachinesShowsOnTheMachine", edit{"Machine", "edge-rack1", func(o client.Object) {
+			m := o.(*fcv1.Machine)
+			m.Spec.Shelves[0].Drawers[0].Boards[0].NICs[0].MAC = "52:54:00:fc:01:10" // edge-rack2's d1 eth0
+		}}, "Machine", "edge-rack2", string(model.ReasonDuplicateMAC), "MAC 52:54:00:fc:01:10 is already the MAC of NIC eth0 of drawer shelf0/d1 board cpu0 of Machine edge-rack1"},
 		{"NetworksDoNotOverlap", edit{"Network", "edge-net", func(o client.Object) {
 			n := o.(*fcv1.Network)
 			n.Spec.Networks[1].CIDR = "198.18.128.0/17"

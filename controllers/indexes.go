@@ -11,14 +11,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/internal/model"
 )
 
 // Field index names. Watch handlers list through them, so a change to a Machine re-evaluates
 // exactly the Clusters that reference it, from the cache, without a scan.
 const (
 	indexGroupCluster   = "spec.clusterRef.name"
-	indexClusterMachine = "spec.machineRef.name"
+	indexClusterMachine = "spec.machineRefs.name"
 	indexClusterNetwork = "spec.networkRef.name"
+	// indexClusterSite finds the Clusters of a site: a change to one re-checks the others.
+	indexClusterSite = "spec.installServer.site"
 )
 
 // SetupIndexes registers the field indexes every reconciler relies on. Call it once per
@@ -31,12 +34,22 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 		return fmt.Errorf("index NodesGroup by cluster: %w", err)
 	}
 	if err := idx.IndexField(ctx, &fcv1.Cluster{}, indexClusterMachine, func(o client.Object) []string {
-		if ref := o.(*fcv1.Cluster).Spec.MachineRef; ref != nil {
-			return []string{ref.Name}
+		refs := o.(*fcv1.Cluster).Spec.MachineRefs
+		names := make([]string, 0, len(refs))
+		for _, ref := range refs {
+			names = append(names, ref.Name)
+		}
+		return names
+	}); err != nil {
+		return fmt.Errorf("index Cluster by machine: %w", err)
+	}
+	if err := idx.IndexField(ctx, &fcv1.Cluster{}, indexClusterSite, func(o client.Object) []string {
+		if site := model.SiteOf(o.(*fcv1.Cluster)); site != "" {
+			return []string{site}
 		}
 		return nil
 	}); err != nil {
-		return fmt.Errorf("index Cluster by machine: %w", err)
+		return fmt.Errorf("index Cluster by site: %w", err)
 	}
 	if err := idx.IndexField(ctx, &fcv1.Cluster{}, indexClusterNetwork, func(o client.Object) []string {
 		if ref := o.(*fcv1.Cluster).Spec.NetworkRef; ref != nil {

@@ -27,11 +27,15 @@ func (r *MachineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.Get(ctx, req.NamespacedName, &m); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	u, err := reconcileUsage(ctx, r.Client, &m, clusterReferrers(indexClusterMachine, "spec.machineRef"))
+	u, err := reconcileUsage(ctx, r.Client, &m, clusterReferrers(indexClusterMachine, "its entry of spec.machineRefs"))
 	if err != nil || u.Released {
 		return ctrl.Result{}, err
 	}
-	conds := setConditions(r.Recorder, &m, m.Status.Conditions, u.InUse, validCondition(&m, "Machine", model.ValidateMachine(&m)))
+	problems, err := machineProblems(ctx, r.Client, &m, u.UsedBy)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	conds := setConditions(r.Recorder, &m, m.Status.Conditions, u.InUse, validCondition(&m, "Machine", problems))
 	var drawers int32
 	for _, s := range m.Spec.Shelves {
 		drawers += int32(len(s.Drawers))
@@ -43,16 +47,38 @@ func (r *MachineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	return ctrl.Result{}, nil
 }
 
-// SetupWithManager watches Machines and the Clusters that reference them.
+// machineProblems are the problems on a Machine: its own rules, and, for each Cluster that
+// runs on it, the rules across that Cluster's Machines (a MAC once in all of them), so a
+// conflict shows on the Machine to fix and not only on the Cluster.
+func machineProblems(ctx context.Context, c client.Client, m *fcv1.Machine, users []string) ([]model.Problem, error) {
+	return filedOn(ctx, c, m.Namespace, users, model.ValidateMachine(m), func(cl *fcv1.Cluster) ([]model.Problem, error) {
+		ms, err := machinesOf(ctx, c, cl)
+		if err != nil {
+			return nil, err
+		}
+		var out []model.Problem
+		for _, p := range model.ValidateMachines(cl.Name, ms) {
+			if p.Kind == model.KindMachine && p.Name == m.Name {
+				out = append(out, p)
+			}
+		}
+		return out, nil
+	})
+}
+
+// SetupWithManager watches Machines and the Clusters that reference them. A change to one
+// Machine of a cluster that makes or clears a problem on another (a MAC they share) reaches
+// that other through its Cluster, whose status the change moves (TestCrossObjectRules…
+// MACUniqueAcrossTheMachinesShowsOnTheMachine edits one Machine and watches the other).
 func (r *MachineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fcv1.Machine{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, finalizerOrDeletionChanged()))).
-		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(referrersOf(func(c *fcv1.Cluster) (string, string) {
-			now := ""
-			if c.Spec.MachineRef != nil {
-				now = c.Spec.MachineRef.Name
+		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(referrersOf(func(c *fcv1.Cluster) []string {
+			names := append([]string(nil), c.Status.Machines...)
+			for _, ref := range c.Spec.MachineRefs {
+				names = append(names, ref.Name)
 			}
-			return now, c.Status.Machine
+			return names
 		}))).
 		Named("machine").
 		Complete(r)

@@ -51,30 +51,42 @@ func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 // uses it, the rules that span that Cluster's model (an address for a node no group has, a
 // switch the Machine lacks), so they show on the object a person must fix, each once.
 func networkProblems(ctx context.Context, c client.Client, n *fcv1.Network, users []string) ([]model.Problem, error) {
-	if len(users) == 0 {
-		return model.ValidateNetwork(n), nil
-	}
-	seen := map[string]bool{}
-	var out []model.Problem
-	for _, name := range users {
-		var cl fcv1.Cluster
-		if err := c.Get(ctx, client.ObjectKey{Namespace: n.Namespace, Name: name}, &cl); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			return nil, fmt.Errorf("get Cluster %s: %w", name, err)
-		}
-		in, err := loadModel(ctx, c, &cl)
+	return filedOn(ctx, c, n.Namespace, users, model.ValidateNetwork(n), func(cl *fcv1.Cluster) ([]model.Problem, error) {
+		in, err := loadModel(ctx, c, cl)
 		if err != nil {
 			return nil, err
 		}
-		// Resolve checks the Network's own rules too, with the Cluster's.
-		for _, p := range model.Resolve(in).ProblemsFor(model.KindNetwork, n.Name) {
+		return model.Resolve(in).ProblemsFor(model.KindNetwork, n.Name), nil
+	})
+}
+
+// filedOn gathers the problems on a referenced object: its own, and those each Cluster that
+// uses it finds on it (find), each once, sorted.
+func filedOn(ctx context.Context, c client.Client, namespace string, users []string, own []model.Problem, find func(*fcv1.Cluster) ([]model.Problem, error)) ([]model.Problem, error) {
+	seen := map[string]bool{}
+	var out []model.Problem
+	add := func(ps []model.Problem) {
+		for _, p := range ps {
 			if !seen[p.String()] {
 				seen[p.String()] = true
 				out = append(out, p)
 			}
 		}
+	}
+	add(own)
+	for _, name := range users {
+		var cl fcv1.Cluster
+		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &cl); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return nil, fmt.Errorf("get Cluster %s: %w", name, err)
+		}
+		ps, err := find(&cl)
+		if err != nil {
+			return nil, err
+		}
+		add(ps)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out, nil
@@ -100,12 +112,12 @@ func (r *NetworkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&fcv1.NodesGroup{}, handler.EnqueueRequestsFromMapFunc(groupNetwork), gen).
 		Watches(&fcv1.Machine{}, handler.EnqueueRequestsFromMapFunc(viaClusters(r.Client, indexClusterMachine, r.networkOf)), gen).
 		For(&fcv1.Network{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, finalizerOrDeletionChanged()))).
-		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(referrersOf(func(c *fcv1.Cluster) (string, string) {
+		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(referrersOf(func(c *fcv1.Cluster) []string {
 			now := ""
 			if c.Spec.NetworkRef != nil {
 				now = c.Spec.NetworkRef.Name
 			}
-			return now, c.Status.Network
+			return []string{now, c.Status.Network}
 		}))).
 		Named("network").
 		Complete(r)

@@ -110,14 +110,13 @@ func validCondition(obj client.Object, kind string, problems []model.Problem) me
 	return condition(obj, fcv1.ConditionValid, true, fcv1.ReasonValid, "the "+strings.ToLower(kind)+" model holds together")
 }
 
-// referrersOf maps a Cluster to the object of one kind it references, and to the one it
+// referrersOf maps a Cluster to the objects of one kind it references, and to those it
 // referenced before (from the status), so dropping a reference releases the old object.
-func referrersOf(ref func(*fcv1.Cluster) (now, before string)) func(context.Context, client.Object) []reconcile.Request {
+func referrersOf(refs func(*fcv1.Cluster) []string) func(context.Context, client.Object) []reconcile.Request {
 	return func(_ context.Context, o client.Object) []reconcile.Request {
 		cl := o.(*fcv1.Cluster)
-		now, before := ref(cl)
 		var reqs []reconcile.Request
-		for _, n := range []string{now, before} {
+		for _, n := range refs(cl) {
 			if n != "" {
 				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: cl.Namespace, Name: n}})
 			}

@@ -24,7 +24,7 @@ func TestUsedByIsTheSameWhateverOrderTheCacheLists(t *testing.T) {
 	m := &fcv1.Machine{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "site"}}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(m).Build()
 	refs := referrers{Kind: "Cluster", List: func(context.Context, client.Reader, string, string) ([]string, string, error) {
-		return []string{"edge-b", "edge-a", "edge-c"}, "spec.machineRef", nil
+		return []string{"edge-b", "edge-a", "edge-c"}, "spec.machineRefs", nil
 	}}
 	u, err := reconcileUsage(context.Background(), c, m, refs)
 	if err != nil {

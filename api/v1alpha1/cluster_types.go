@@ -19,16 +19,21 @@ const (
 // +kubebuilder:validation:Enum=Local;Pod
 type InstallServerMode string
 
-// ClusterSpec is the seed's cluster model: a domain, the machine and network it runs on, and the
+// ClusterSpec is the seed's cluster model: a domain, the machines and network it runs on, and the
 // foundation services its groups share. The NodesGroups name their Cluster.
 type ClusterSpec struct {
 	// Domain is the cluster's domain number; derived addresses embed it.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=65535
 	Domain int32 `json:"domain"`
-	// MachineRef names the Machine the cluster runs on; absent, the model is partial.
+	// MachineRefs name the Machines the cluster runs on (one per rack, or per group of
+	// shelves); empty, the model is partial. A node's drawer names its Machine
+	// (rack3/shelf0/d2), or only shelf/drawer when the cluster has one Machine.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=256
 	// +optional
-	MachineRef *LocalObjectReference `json:"machineRef,omitempty"`
+	MachineRefs []LocalObjectReference `json:"machineRefs,omitempty"`
 	// NetworkRef names the Network of the cluster; absent, the model is partial.
 	// +optional
 	NetworkRef *LocalObjectReference `json:"networkRef,omitempty"`
@@ -63,6 +68,14 @@ type FoundationService struct {
 
 // InstallServerSpec says how the site's install server runs.
 type InstallServerSpec struct {
+	// Site names the install server that serves the cluster: the Clusters of a namespace
+	// with the same site share one install server (one DHCP and boot service), so their
+	// MACs, provisioning addresses and node names must not collide, and their settings
+	// here must agree. Absent, the cluster has an install server of its own.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Site string `json:"site,omitempty"`
 	// +kubebuilder:default=Local
 	// +optional
 	Mode InstallServerMode `json:"mode,omitempty"`
@@ -112,8 +125,9 @@ type ClusterStatus struct {
 	// NodesGroups lists the groups that name this cluster.
 	// +optional
 	NodesGroups []string `json:"nodesGroups,omitempty"`
+	// Machines are the Machines the model was resolved with.
 	// +optional
-	Machine string `json:"machine,omitempty"`
+	Machines []string `json:"machines,omitempty"`
 	// +optional
 	Network string `json:"network,omitempty"`
 	// +optional

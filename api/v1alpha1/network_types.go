@@ -57,10 +57,12 @@ type IPNetwork struct {
 	// Router names the gateway of the network.
 	// +optional
 	Router string `json:"router,omitempty"`
-	// Switches are the switches (shelf/switch) this network runs on: a node is on the
-	// network through the NIC of its board that is cabled to one of them.
-	// +kubebuilder:validation:MaxItems=32
-	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// Switches are the switches (machine/shelf/switch, or shelf/switch for a cluster on one
+	// Machine) this network runs on: a node is on the network through the NIC of its board
+	// that is cabled to one of them.
+	// +kubebuilder:validation:MaxItems=1024
+	// +kubebuilder:validation:items:Pattern=`^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:items:MaxLength=253
 	// +listType=set
 	// +optional
 	Switches []string `json:"switches,omitempty"`

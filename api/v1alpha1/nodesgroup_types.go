@@ -121,9 +121,12 @@ type Node struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=65534
 	ID int32 `json:"id"`
-	// Drawer is shelf/drawer of the Machine the node runs on; absent, the node is not placed yet.
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
-	// +kubebuilder:validation:MaxLength=127
+	// Drawer is machine/shelf/drawer of the cluster's Machine the node runs on, or
+	// shelf/drawer when the cluster has one Machine; absent, the node is not placed yet. At
+	// most 253 characters, the length of an object name, which keeps the group's CEL rule on
+	// drawers within the API server's cost budget.
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	Drawer string `json:"drawer,omitempty"`
 }

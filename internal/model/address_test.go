@@ -174,7 +174,7 @@ func TestExplicitAddressNamesANodeOfTheCluster(t *testing.T) {
 func TestExplicitAddressOnANetworkOfTheNode(t *testing.T) {
 	in := site()
 	addNetwork(in, v1alpha1.IPNetwork{Name: "storage", CIDR: "198.19.0.0/24", Addressing: v1alpha1.AddressingStatic, Switches: []string{"shelf0/sw1"}})
-	in.Machine.Spec.Shelves[0].Switches = append(in.Machine.Spec.Shelves[0].Switches, v1alpha1.Switch{Name: "sw1", Ports: 8})
+	in.Machines[0].Spec.Shelves[0].Switches = append(in.Machines[0].Spec.Shelves[0].Switches, v1alpha1.Switch{Name: "sw1", Ports: 8})
 	in.Network.Spec.Addresses = []v1alpha1.Address{{Node: "m1", Network: "storage", IP: "198.19.0.5"}}
 	only(t, "problems", Resolve(in).Problems, Problem{Kind: KindNetwork, Name: "net", Field: "spec.addresses[m1,storage]", Node: "m1", Reason: ReasonNodeNotOnNetwork},
 		"node m1 is not on network storage: no NIC of board b0 on drawer shelf0/d1 is cabled to its switches")

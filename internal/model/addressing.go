@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/flarecast/flarecast/api/v1alpha1"
@@ -18,18 +17,19 @@ func (r *resolver) networks() {
 	}
 	nw := r.in.Network.Name
 	provSwitchless := false
+	// on[i] holds the machine/shelf/switch keys network i runs on.
+	on := make([]map[string]bool, len(r.nets))
 	for i, net := range r.nets {
+		on[i] = make(map[string]bool, len(net.Switches))
 		if i == r.prov && len(net.Switches) == 0 {
 			provSwitchless = true
-			r.missingf(ReasonNoProvisioningSwitches, KindNetwork, nw, netPath(net.Name)+".switches", "", "network %s is the provisioning network but lists no switches, so no node is on it yet: list the switches (shelf/switch) its NICs are cabled to", net.Name)
+			r.missingf(ReasonNoProvisioningSwitches, KindNetwork, nw, netPath(net.Name)+".switches", "", "network %s is the provisioning network but lists no switches, so no node is on it yet: list the switches (%s) its NICs are cabled to", net.Name, r.switchRef())
 		}
-		if r.machine == nil {
+		if len(r.machineRefs) == 0 {
 			continue
 		}
 		for _, sw := range net.Switches {
-			if _, ok := r.machine.switches[sw]; !ok {
-				r.problem(ReasonSwitchNotInMachine, KindNetwork, nw, netPath(net.Name)+".switches", "", "switch %s is not in Machine %s: list switches of the Machine as shelf/switch", sw, r.machine.name)
-			}
+			r.switchOf(net, sw, on[i])
 		}
 	}
 	for _, n := range r.nodes {
@@ -38,8 +38,8 @@ func (r *resolver) networks() {
 		}
 		for i, net := range r.nets {
 			var cabled []int // indexes in n.out.NICs
-			for k, nic := range n.out.NICs {
-				if nic.Switch != "" && slices.Contains(net.Switches, nic.Switch) {
+			for k, key := range n.switches {
+				if key != "" && on[i][key] {
 					cabled = append(cabled, k)
 				}
 			}
@@ -69,12 +69,51 @@ func (r *resolver) networks() {
 				for _, k := range cabled {
 					names = append(names, n.out.NICs[k].Name)
 				}
-				r.problem(ReasonInterfaceNotCabled, KindNodesGroup, n.group.Name, field, n.spec.Name, "network %s uses interface %s, but the NICs of board %s on drawer %s cabled to its switches are %s: rename the NIC in Machine %s or change the network's interface", net.Name, net.iface, n.board.Name, n.spec.Drawer, strings.Join(names, ", "), r.machine.name)
+				r.problem(ReasonInterfaceNotCabled, KindNodesGroup, n.group.Name, field, n.spec.Name, "network %s uses interface %s, but the NICs of board %s on drawer %s cabled to its switches are %s: rename the NIC in Machine %s or change the network's interface", net.Name, net.iface, n.board.Name, n.spec.Drawer, strings.Join(names, ", "), n.drawer.machine)
 			case i == r.prov && !provSwitchless:
 				r.problem(ReasonNoNICOnNetwork, KindNodesGroup, n.group.Name, field, n.spec.Name, "drawer %s has no NIC on network %s, the provisioning network every node boots on: cable a NIC of board %s to one of its switches (%s)", n.spec.Drawer, net.Name, n.board.Name, strings.Join(net.Switches, ", "))
 			}
 		}
 	}
+}
+
+// switchOf checks one entry of a network's switches and adds its machine/shelf/switch key to on.
+func (r *resolver) switchOf(net parsedNet, sw string, on map[string]bool) {
+	nw, field := r.in.Network.Name, netPath(net.Name)+".switches"
+	mname, local, ok := r.locate(sw)
+	switch {
+	case !ok:
+		r.problem(ReasonSwitchNeedsMachine, KindNetwork, nw, field, "", "switch %s of network %s names no Machine, but Cluster %s runs on %d Machines (%s): write it as machine/shelf/switch, such as %s/%s", sw, net.Name, r.cluster, len(r.machineRefs), strings.Join(r.machineRefs, ", "), r.machineRefs[0], sw)
+		return
+	case !r.referenced(mname):
+		r.problem(ReasonSwitchNotInMachine, KindNetwork, nw, field, "", "switch %s is on Machine %s, which is not a Machine of Cluster %s: list switches of its Machines (%s) as machine/shelf/switch", sw, mname, r.cluster, strings.Join(r.machineRefs, ", "))
+		return
+	}
+	m, found := r.machines[mname]
+	if !found {
+		return // the Cluster says the Machine is missing
+	}
+	if _, ok := m.switches[local]; !ok {
+		r.problem(ReasonSwitchNotInMachine, KindNetwork, nw, field, "", "switch %s is not in Machine %s: list switches of %s", sw, mname, r.switchForm())
+		return
+	}
+	on[mname+"/"+local] = true
+}
+
+// switchForm says how a network names the switches of this cluster.
+func (r *resolver) switchForm() string {
+	if len(r.machineRefs) > 1 {
+		return "the cluster's Machines as machine/shelf/switch"
+	}
+	return "the Machine as shelf/switch"
+}
+
+// switchRef is the form of a switch reference in this cluster.
+func (r *resolver) switchRef() string {
+	if len(r.machineRefs) > 1 {
+		return "machine/shelf/switch"
+	}
+	return "shelf/switch"
 }
 
 // addresses gives each node its address on every network it is on: the explicit one, else the

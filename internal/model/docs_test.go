@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/flarecast/flarecast/api/v1alpha1"
 )
 
@@ -97,8 +99,8 @@ func TestDocsQuoteTheMessagesTheModelGives(t *testing.T) {
 			in.Network.Spec.Addresses = []v1alpha1.Address{{Node: "m1", Network: "internal", IP: "198.18.0.11"}, {Node: "m2", Network: "internal", IP: "198.18.0.12"}, {Node: "n3", Network: "internal", IP: "198.18.0.13"}}
 		}},
 		{"no-network", func(in *Input) { in.Cluster.Spec.NetworkRef = nil; in.Network = nil }},
-		{"no-machine", func(in *Input) { in.Cluster.Spec.MachineRef = nil; in.Machine = nil }},
-		{"not-found", func(in *Input) { in.Machine = nil }},
+		{"no-machine", func(in *Input) { in.Cluster.Spec.MachineRefs = nil; in.Machines = nil }},
+		{"not-found", func(in *Input) { in.Machines = nil }},
 		{"no-groups", func(in *Input) { in.Groups = nil }},
 		{"no-nodes", func(in *Input) { group(*in, "workers").Spec.Nodes = nil }},
 		{"interface", func(in *Input) {
@@ -108,7 +110,46 @@ func TestDocsQuoteTheMessagesTheModelGives(t *testing.T) {
 		}},
 	}
 
+	// The site over two Machines, rack1 and rack2.
+	scs = append(scs, []sc{
+		{"racks-short-drawer", func(in *Input) { *in = racks(); group(*in, "workers").Spec.Nodes[0].Drawer = "shelf0/d2" }},
+		{"racks-other-machine", func(in *Input) { *in = racks(); group(*in, "workers").Spec.Nodes[0].Drawer = "rack9/shelf0/d2" }},
+		{"racks-drawer-twice", func(in *Input) { *in = racks(); group(*in, "workers").Spec.Nodes[0].Drawer = "rack2/shelf0/d1" }},
+		{"racks-mac", func(in *Input) {
+			*in = racks()
+			rackDrawer(*in, "rack2", "d2").Boards[0].NICs[0].MAC = "02:00:00:00:00:01"
+		}},
+		{"racks-short-switch", func(in *Input) {
+			*in = racks()
+			in.Network.Spec.Networks[0].Switches = []string{"rack1/shelf0/sw0", "rack2/shelf0/sw0", "shelf0/sw0"}
+		}},
+		{"racks-other-switch", func(in *Input) {
+			*in = racks()
+			in.Network.Spec.Networks[0].Switches = []string{"rack1/shelf0/sw0", "rack2/shelf0/sw0", "rack9/shelf0/sw0"}
+		}},
+		{"deleting", func(in *Input) {
+			now := metav1.Now()
+			in.Machines[0].DeletionTimestamp, in.Network.DeletionTimestamp = &now, &now
+			in.Machines[0].Finalizers, in.Network.Finalizers = []string{"flarecast.io/in-use"}, []string{"flarecast.io/in-use"}
+		}},
+	}...)
+
 	produced := map[string]Reason{}
+	// The site dc1 of two clusters, edge and core.
+	for _, f := range []func(edge, core *Input){
+		func(_, core *Input) {
+			core.Machines[0].Spec.Shelves[0].Drawers[2].Boards[0].NICs[0].MAC = "02:00:00:00:00:01"
+		},
+		func(_, core *Input) { core.Cluster.Spec.Domain = 3 },
+		func(_, core *Input) { group(*core, "workers").Spec.Nodes[0].Name = "m1" },
+		func(_, core *Input) { core.Cluster.Spec.InstallServer.Interface = "eth1" },
+	} {
+		edge, core := twoClusters()
+		f(&edge, &core)
+		for _, p := range resolveSite(edge, core) {
+			produced[p.String()] = p.Reason
+		}
+	}
 	for _, s := range scs {
 		in := site()
 		s.f(&in)

@@ -40,7 +40,7 @@ func site() Input {
 	}}
 	c := &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "edge"}, Spec: v1alpha1.ClusterSpec{
 		Domain:             3,
-		MachineRef:         &v1alpha1.LocalObjectReference{Name: "site"},
+		MachineRefs:        []v1alpha1.LocalObjectReference{{Name: "site"}},
 		NetworkRef:         &v1alpha1.LocalObjectReference{Name: "net"},
 		FoundationServices: []v1alpha1.FoundationService{{Name: "cmm"}},
 	}}
@@ -55,9 +55,9 @@ func site() Input {
 	masters.Spec.Services = []string{"cmm"}
 	masters.Spec.RequiredFilesystems = []v1alpha1.RequiredFilesystem{{MountPoint: "/var", MinSize: "50Gi"}}
 	return Input{
-		Cluster: c,
-		Machine: m,
-		Network: n,
+		Cluster:  c,
+		Machines: []*v1alpha1.Machine{m},
+		Network:  n,
 		Groups: []v1alpha1.NodesGroup{
 			masters,
 			group("dataless", v1alpha1.RoleNonMasterEligible, v1alpha1.NodeTypeDataless, v1alpha1.Node{Name: "n3", ID: 3, Drawer: "shelf0/d3"}),
@@ -78,9 +78,9 @@ func group(in Input, name string) *v1alpha1.NodesGroup {
 
 // drawerOf returns a drawer of shelf0.
 func drawerOf(in Input, name string) *v1alpha1.Drawer {
-	for i := range in.Machine.Spec.Shelves[0].Drawers {
-		if in.Machine.Spec.Shelves[0].Drawers[i].Name == name {
-			return &in.Machine.Spec.Shelves[0].Drawers[i]
+	for i := range in.Machines[0].Spec.Shelves[0].Drawers {
+		if in.Machines[0].Spec.Shelves[0].Drawers[i].Name == name {
+			return &in.Machines[0].Spec.Shelves[0].Drawers[i]
 		}
 	}
 	panic("no drawer " + name)

@@ -8,34 +8,37 @@ import (
 	"github.com/flarecast/flarecast/api/v1alpha1"
 )
 
-// drawer is a drawer of the Machine with its disks parsed.
+// drawer is a drawer of a Machine with its disks parsed.
 type drawer struct {
-	shelf, name string
-	spec        *v1alpha1.Drawer
-	disks       []Disk
+	machine, shelf, name string
+	spec                 *v1alpha1.Drawer
+	disks                []Disk
 	// usable is each mount point's usable size in bytes, a rest slice taking what the
 	// sized slices leave of its disk.
 	usable map[string]int64
 }
 
-func (d *drawer) key() string { return d.shelf + "/" + d.name }
+// key is the drawer's name across the Machines of a cluster: machine/shelf/drawer.
+func (d *drawer) key() string { return d.machine + "/" + d.shelf + "/" + d.name }
 
-// machine indexes a Machine for placing nodes: drawers and switches by "shelf/name".
+// machine indexes a Machine for placing nodes: drawers and switches by "shelf/name", the
+// Machine's own names for them.
 type machine struct {
 	name     string
+	spec     *v1alpha1.Machine
 	drawers  map[string]*drawer
 	switches map[string]int32 // ports per switch
 }
 
 func indexMachine(m *v1alpha1.Machine) *machine {
-	ix := &machine{name: m.Name, drawers: map[string]*drawer{}, switches: map[string]int32{}}
+	ix := &machine{name: m.Name, spec: m, drawers: map[string]*drawer{}, switches: map[string]int32{}}
 	for si := range m.Spec.Shelves {
 		sh := &m.Spec.Shelves[si]
 		for _, sw := range sh.Switches {
 			ix.switches[sh.Name+"/"+sw.Name] = sw.Ports
 		}
 		for di := range sh.Drawers {
-			d := &drawer{shelf: sh.Name, name: sh.Drawers[di].Name, spec: &sh.Drawers[di], usable: map[string]int64{}}
+			d := &drawer{machine: m.Name, shelf: sh.Name, name: sh.Drawers[di].Name, spec: &sh.Drawers[di], usable: map[string]int64{}}
 			for _, k := range d.spec.Disks {
 				disk, _ := parseDisk(k)
 				d.disks = append(d.disks, disk)
@@ -56,10 +59,27 @@ func indexMachine(m *v1alpha1.Machine) *machine {
 					}
 				}
 			}
-			ix.drawers[d.key()] = d
+			ix.drawers[sh.Name+"/"+d.name] = d
 		}
 	}
 	return ix
+}
+
+func (m *machine) hasShelf(name string) bool {
+	for _, s := range m.spec.Spec.Shelves {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *machine) shelves() string {
+	var names []string
+	for _, s := range m.spec.Spec.Shelves {
+		names = append(names, s.Name)
+	}
+	return listOrNone(names)
 }
 
 // parseDisk converts a disk, returning the parse errors of its sizes by field suffix.

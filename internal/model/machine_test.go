@@ -8,7 +8,7 @@ import (
 
 func machineOnly(t *testing.T, in Input, want Problem, substrings ...string) {
 	t.Helper()
-	only(t, "ValidateMachine", ValidateMachine(in.Machine), want, substrings...)
+	only(t, "ValidateMachine", ValidateMachine(in.Machines[0]), want, substrings...)
 	// Resolve reports the Machine's problems too, so Valid=False reaches the Cluster.
 	only(t, "Resolve", Resolve(in).ProblemsFor(KindMachine, "site"), want, substrings...)
 }

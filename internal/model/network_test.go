@@ -73,7 +73,7 @@ func TestFirstNetworkProvisionsWhenNoneIsMarked(t *testing.T) {
 	in := site()
 	in.Network.Spec.Networks[0].Provisioning = false
 	in.Network.Spec.Networks = append([]v1alpha1.IPNetwork{{Name: "boot", CIDR: "198.19.0.0/16", Switches: []string{"shelf0/sw9"}}}, in.Network.Spec.Networks...)
-	in.Machine.Spec.Shelves[0].Switches = append(in.Machine.Spec.Shelves[0].Switches, v1alpha1.Switch{Name: "sw9", Ports: 8})
+	in.Machines[0].Spec.Shelves[0].Switches = append(in.Machines[0].Spec.Shelves[0].Switches, v1alpha1.Switch{Name: "sw9", Ports: 8})
 	res := Resolve(in)
 	if res.ProvisioningNetwork != "boot" {
 		t.Fatalf("provisioning network %q", res.ProvisioningNetwork)

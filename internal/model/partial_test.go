@@ -26,11 +26,11 @@ func TestNetworkRefAbsentIsMissing(t *testing.T) {
 
 func TestMachineRefAbsentIsMissing(t *testing.T) {
 	in := site()
-	in.Cluster.Spec.MachineRef = nil
-	in.Machine = nil
+	in.Cluster.Spec.MachineRefs = nil
+	in.Machines = nil
 	res := Resolve(in)
 	clean(t, &Result{Problems: res.Problems})
-	only(t, "missing", res.Missing, Problem{Kind: KindCluster, Name: "edge", Field: "spec.machineRef", Reason: ReasonMachineRefMissing},
+	only(t, "missing", res.Missing, Problem{Kind: KindCluster, Name: "edge", Field: "spec.machineRefs", Reason: ReasonMachineRefMissing},
 		"no Machine yet: nodes cannot be placed on drawers")
 	if res.Counts.Placed != 0 || res.Counts.Total != 4 {
 		t.Errorf("counts %+v", res.Counts)
@@ -39,36 +39,39 @@ func TestMachineRefAbsentIsMissing(t *testing.T) {
 
 func TestReferencedObjectNotFoundIsMissing(t *testing.T) {
 	in := site()
-	in.Machine, in.Network = nil, nil
+	in.Machines, in.Network = nil, nil
 	res := Resolve(in)
 	if len(res.Missing) != 2 {
 		t.Fatalf("missing:\n%s", render(res.Missing))
 	}
-	only(t, "missing machine", res.Missing[:1], Problem{Kind: KindCluster, Name: "edge", Field: "spec.machineRef", Reason: ReasonMachineNotFound},
-		"Machine site is not found: create it or correct spec.machineRef")
+	only(t, "missing machine", res.Missing[:1], Problem{Kind: KindCluster, Name: "edge", Field: "spec.machineRefs[site]", Reason: ReasonMachineNotFound},
+		"Machine site is not found: create it or correct spec.machineRefs")
 	only(t, "missing network", res.Missing[1:], Problem{Kind: KindCluster, Name: "edge", Field: "spec.networkRef", Reason: ReasonNetworkNotFound},
 		"Network net is not found: create it or correct spec.networkRef")
 }
 
-// TestReferencedObjectBeingDeletedIsMissing: a Machine or Network being deleted still exists
-// (the in-use finalizer holds it for the Cluster), so "not found: create it" would send the
-// reader looking for an object that is there; the message says it is going and what to do.
-func TestReferencedObjectBeingDeletedIsMissing(t *testing.T) {
+// TestReferencedObjectBeingDeletedStaysInTheModel: a Machine or Network being deleted still
+// exists (the in-use finalizer holds it for the Cluster, which is what the finalizer is for),
+// so the model keeps using it and stays complete: the deployables are not disturbed. A
+// warning says it is going, what holds it, and what lets it go.
+func TestReferencedObjectBeingDeletedStaysInTheModel(t *testing.T) {
 	in := site()
 	now := metav1.Now()
-	in.Machine.DeletionTimestamp, in.Network.DeletionTimestamp = &now, &now
+	in.Machines[0].DeletionTimestamp, in.Network.DeletionTimestamp = &now, &now
+	in.Machines[0].Finalizers = []string{"flarecast.io/in-use"}
+	in.Network.Finalizers = []string{"flarecast.io/in-use"}
 	res := Resolve(in)
-	clean(t, &Result{Problems: res.Problems})
-	if len(res.Missing) != 2 {
-		t.Fatalf("missing:\n%s", render(res.Missing))
+	clean(t, &Result{Problems: res.Problems, Missing: res.Missing})
+	if !res.Steps.Deployable || res.Counts.Placed != 4 || res.Counts.Addressed != 4 {
+		t.Fatalf("a Machine and Network held by their finalizer drop out of the model: deployable %v, counts %+v", res.Steps.Deployable, res.Counts)
 	}
-	only(t, "machine going", res.Missing[:1], Problem{Kind: KindCluster, Name: "edge", Field: "spec.machineRef", Reason: ReasonMachineNotFound},
-		"Machine site is being deleted", "point spec.machineRef at another Machine")
-	only(t, "network going", res.Missing[1:], Problem{Kind: KindCluster, Name: "edge", Field: "spec.networkRef", Reason: ReasonNetworkNotFound},
-		"Network net is being deleted", "point spec.networkRef at another Network")
-	if res.Counts.Placed != 0 || res.Counts.Addressed != 0 {
-		t.Errorf("a Machine and Network being deleted still place and address nodes: %+v", res.Counts)
+	if len(res.Warnings) != 2 {
+		t.Fatalf("warnings:\n%s", render(res.Warnings))
 	}
+	only(t, "machine going", res.Warnings[:1], Problem{Kind: KindCluster, Name: "edge", Field: "spec.machineRefs[site]", Reason: ReasonMachineDeleting},
+		"Machine site is being deleted, held by finalizer flarecast.io/in-use while Cluster edge references it", "remove it from spec.machineRefs")
+	only(t, "network going", res.Warnings[1:], Problem{Kind: KindCluster, Name: "edge", Field: "spec.networkRef", Reason: ReasonNetworkDeleting},
+		"Network net is being deleted, held by finalizer flarecast.io/in-use while Cluster edge references it", "point spec.networkRef at another Network")
 }
 
 func TestClusterWithoutGroupsIsMissingThem(t *testing.T) {
@@ -92,7 +95,7 @@ func TestGroupWithoutNodesIsMissingThem(t *testing.T) {
 // A partial model (groups only) allows the generic archives and nothing more.
 func TestPartialModelAllowsGenericArchivesOnly(t *testing.T) {
 	in := Input{Cluster: site().Cluster, Groups: site().Groups}
-	in.Cluster.Spec.MachineRef, in.Cluster.Spec.NetworkRef = nil, nil
+	in.Cluster.Spec.MachineRefs, in.Cluster.Spec.NetworkRef = nil, nil
 	for i := range in.Groups {
 		for j := range in.Groups[i].Spec.Nodes {
 			in.Groups[i].Spec.Nodes[j].Drawer = ""

@@ -8,47 +8,57 @@ import (
 	"github.com/flarecast/flarecast/api/v1alpha1"
 )
 
-// placement puts each node on its drawer: the drawer exists, runs no other node, holds a board
-// of the group's arch.
+// placement puts each node on its drawer: the drawer exists in one of the cluster's
+// Machines, runs no other node of the cluster, holds a board of the group's arch.
 func (r *resolver) placement() {
-	type holder struct{ node, group string }
+	type holder struct{ node, group, ref string }
 	held := map[string]holder{}
 	for _, n := range r.nodes {
 		g := n.group
-		if n.spec.Drawer == "" {
-			where := "the cluster's Machine"
-			if r.machine != nil {
-				where = "Machine " + r.machine.name
-			}
-			r.missingf(ReasonNodeNotPlaced, KindNodesGroup, g.Name, nodePath(n.spec.Name, "drawer"), n.spec.Name, "node %s is not placed on a drawer yet: set drawer to shelf/drawer of %s", n.spec.Name, where)
-			continue
-		}
-		if r.machine == nil {
-			continue // the missing machine is the cluster's to report
-		}
 		field := nodePath(n.spec.Name, "drawer")
-		d, ok := r.machine.drawers[n.spec.Drawer]
+		if n.spec.Drawer == "" {
+			r.missingf(ReasonNodeNotPlaced, KindNodesGroup, g.Name, field, n.spec.Name, "node %s is not placed on a drawer yet: set drawer to %s", n.spec.Name, r.drawerForm())
+			continue
+		}
+		if len(r.machineRefs) == 0 {
+			continue // the missing machines are the cluster's to report
+		}
+		mname, local, ok := r.locate(n.spec.Drawer)
 		if !ok {
-			shelf, _, _ := strings.Cut(n.spec.Drawer, "/")
-			if !r.hasShelf(shelf) {
-				r.problem(ReasonDrawerNotFound, KindNodesGroup, g.Name, field, n.spec.Name, "shelf %s is not in Machine %s: name a drawer of one of its shelves (%s)", shelf, r.machine.name, r.shelves())
+			r.problem(ReasonDrawerNeedsMachine, KindNodesGroup, g.Name, field, n.spec.Name, "drawer %s names no Machine, but Cluster %s runs on %d Machines (%s): write it as machine/shelf/drawer, such as %s/%s", n.spec.Drawer, r.cluster, len(r.machineRefs), strings.Join(r.machineRefs, ", "), r.machineRefs[0], n.spec.Drawer)
+			continue
+		}
+		if !r.referenced(mname) {
+			r.problem(ReasonMachineNotReferenced, KindNodesGroup, g.Name, field, n.spec.Name, "Machine %s of drawer %s is not a Machine of Cluster %s: name a drawer of one of its Machines (%s), or add %s to the Cluster's spec.machineRefs", mname, n.spec.Drawer, r.cluster, strings.Join(r.machineRefs, ", "), mname)
+			continue
+		}
+		m, found := r.machines[mname]
+		if !found {
+			continue // the Cluster says the Machine is missing
+		}
+		d, ok := m.drawers[local]
+		if !ok {
+			shelf, _, _ := strings.Cut(local, "/")
+			if !m.hasShelf(shelf) {
+				r.problem(ReasonDrawerNotFound, KindNodesGroup, g.Name, field, n.spec.Name, "shelf %s is not in Machine %s: name a drawer of one of its shelves (%s)", shelf, m.name, m.shelves())
 			} else {
-				r.problem(ReasonDrawerNotFound, KindNodesGroup, g.Name, field, n.spec.Name, "drawer %s is not in Machine %s: name a drawer of shelf %s", n.spec.Drawer, r.machine.name, shelf)
+				r.problem(ReasonDrawerNotFound, KindNodesGroup, g.Name, field, n.spec.Name, "drawer %s is not in Machine %s: name a drawer of shelf %s", n.spec.Drawer, m.name, shelf)
 			}
 			continue
 		}
-		if o, dup := held[n.spec.Drawer]; dup {
-			if o.group != g.Name {
+		if o, dup := held[d.key()]; dup {
+			// Two entries of one group with the same text are ValidateGroup's to report.
+			if o.group != g.Name || o.ref != n.spec.Drawer {
 				r.problem(ReasonDrawerInUse, KindNodesGroup, g.Name, field, n.spec.Name, "drawer %s already runs node %s of NodesGroup %s: put each node on its own drawer", n.spec.Drawer, o.node, o.group)
 			}
 		} else {
-			held[n.spec.Drawer] = holder{n.spec.Name, g.Name}
+			held[d.key()] = holder{n.spec.Name, g.Name, n.spec.Drawer}
 		}
 		n.drawer = d
-		n.out.Shelf, n.out.Drawer = d.shelf, d.name
+		n.out.Machine, n.out.Shelf, n.out.Drawer = d.machine, d.shelf, d.name
 		n.out.Disks = copyDisks(d.disks)
 		if len(d.spec.Boards) == 0 {
-			r.problem(ReasonNoBoardOnDrawer, KindNodesGroup, g.Name, field, n.spec.Name, "drawer %s has no board to run node %s: add a board to it in Machine %s, or place the node on another drawer", n.spec.Drawer, n.spec.Name, r.machine.name)
+			r.problem(ReasonNoBoardOnDrawer, KindNodesGroup, g.Name, field, n.spec.Name, "drawer %s has no board to run node %s: add a board to it in Machine %s, or place the node on another drawer", n.spec.Drawer, n.spec.Name, d.machine)
 			continue
 		}
 		b := &d.spec.Boards[0]
@@ -63,30 +73,27 @@ func (r *resolver) placement() {
 		}
 		for _, nic := range sortedNICs(b) {
 			out := NIC{Name: nic.Name, MAC: nic.MAC}
+			key := ""
 			if nic.Link != nil {
 				out.Switch = d.shelf + "/" + nic.Link.Switch
 				out.Port = nic.Link.Port
+				key = d.machine + "/" + out.Switch
 			}
 			n.out.NICs = append(n.out.NICs, out)
+			n.switches = append(n.switches, key)
 		}
 	}
 }
 
-func (r *resolver) hasShelf(name string) bool {
-	for _, s := range r.in.Machine.Spec.Shelves {
-		if s.Name == name {
-			return true
-		}
+// drawerForm says how a node names its drawer in this cluster.
+func (r *resolver) drawerForm() string {
+	switch len(r.machineRefs) {
+	case 0:
+		return "shelf/drawer of the cluster's Machine"
+	case 1:
+		return "shelf/drawer of Machine " + r.machineRefs[0]
 	}
-	return false
-}
-
-func (r *resolver) shelves() string {
-	var names []string
-	for _, s := range r.in.Machine.Spec.Shelves {
-		names = append(names, s.Name)
-	}
-	return listOrNone(names)
+	return "machine/shelf/drawer of one of its Machines (" + strings.Join(r.machineRefs, ", ") + ")"
 }
 
 func sortedNICs(b *v1alpha1.Board) []v1alpha1.NIC {
@@ -116,7 +123,7 @@ func (r *resolver) storage() {
 			continue
 		}
 		if _, ok := n.drawer.usable["/"]; !ok {
-			r.problem(ReasonNoRootFilesystem, KindNodesGroup, g.Name, nodePath(n.spec.Name, "drawer"), n.spec.Name, "drawer %s has no slice mounted at /, yet a %s node boots from its own disk: add a slice with a file system mounted at / to a disk of the drawer in Machine %s", n.spec.Drawer, g.Spec.NodeType, r.machine.name)
+			r.problem(ReasonNoRootFilesystem, KindNodesGroup, g.Name, nodePath(n.spec.Name, "drawer"), n.spec.Name, "drawer %s has no slice mounted at /, yet a %s node boots from its own disk: add a slice with a file system mounted at / to a disk of the drawer in Machine %s", n.spec.Drawer, g.Spec.NodeType, n.drawer.machine)
 		}
 		for _, fs := range g.Spec.RequiredFilesystems {
 			field := fmt.Sprintf("spec.requiredFilesystems[%s]", fs.MountPoint)
@@ -125,7 +132,7 @@ func (r *resolver) storage() {
 				continue // the missing root is reported once, as NoRootFilesystem
 			}
 			if !ok {
-				r.problem(ReasonFilesystemMissing, KindNodesGroup, g.Name, field, n.spec.Name, "node %s: drawer %s has no file system mounted at %s: add a slice mounted there to a disk of the drawer in Machine %s", n.spec.Name, n.spec.Drawer, fs.MountPoint, r.machine.name)
+				r.problem(ReasonFilesystemMissing, KindNodesGroup, g.Name, field, n.spec.Name, "node %s: drawer %s has no file system mounted at %s: add a slice mounted there to a disk of the drawer in Machine %s", n.spec.Name, n.spec.Drawer, fs.MountPoint, n.drawer.machine)
 				continue
 			}
 			if fs.MinSize == "" {
@@ -136,7 +143,7 @@ func (r *resolver) storage() {
 				continue // ValidateGroup reported it
 			}
 			if have < want {
-				r.problem(ReasonFilesystemTooSmall, KindNodesGroup, g.Name, field, n.spec.Name, "node %s: %s on drawer %s is %s, less than the %s required: enlarge its slice in Machine %s or lower minSize", n.spec.Name, fs.MountPoint, n.spec.Drawer, human(have), human(want), r.machine.name)
+				r.problem(ReasonFilesystemTooSmall, KindNodesGroup, g.Name, field, n.spec.Name, "node %s: %s on drawer %s is %s, less than the %s required: enlarge its slice in Machine %s or lower minSize", n.spec.Name, fs.MountPoint, n.spec.Drawer, human(have), human(want), n.drawer.machine)
 			}
 		}
 	}

@@ -14,7 +14,7 @@ import (
 // mutate changes one random thing of the site: the kind of edits a person makes by hand.
 func mutate(rng *rand.Rand, in *Input) {
 	g := &in.Groups[rng.IntN(len(in.Groups))]
-	d := &in.Machine.Spec.Shelves[0].Drawers[rng.IntN(4)]
+	d := &in.Machines[0].Spec.Shelves[0].Drawers[rng.IntN(4)]
 	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
 	switch rng.IntN(14) {
 	case 0:
@@ -67,7 +67,7 @@ func mutate(rng *rand.Rand, in *Input) {
 	case 13:
 		switch rng.IntN(3) {
 		case 0:
-			in.Machine = nil
+			in.Machines = nil
 		case 1:
 			in.Network = nil
 		default:
@@ -84,7 +84,7 @@ func TestResolveInvariantsUnderRandomEdits(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		in := site()
 		for range 1 + rng.IntN(4) {
-			if in.Machine == nil || in.Network == nil || len(in.Groups) == 0 {
+			if len(in.Machines) == 0 || in.Network == nil || len(in.Groups) == 0 {
 				break
 			}
 			mutate(rng, &in)
@@ -108,8 +108,8 @@ func invariants(in Input, res *Result) error {
 		return fmt.Errorf("deployable %v, complete %v, valid %v", res.Steps.Deployable, res.Complete(), res.Valid())
 	}
 	names := map[string]bool{KindCluster + "/" + in.Cluster.Name: true}
-	if in.Machine != nil {
-		names[KindMachine+"/"+in.Machine.Name] = true
+	for _, m := range in.Machines {
+		names[KindMachine+"/"+m.Name] = true
 	}
 	if in.Network != nil {
 		names[KindNetwork+"/"+in.Network.Name] = true

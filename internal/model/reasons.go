@@ -7,14 +7,20 @@ type Reason string
 
 // The cluster's references (ModelComplete).
 const (
-	// ReasonMachineRefMissing: the Cluster has no spec.machineRef yet.
+	// ReasonMachineRefMissing: the Cluster lists no Machine in spec.machineRefs yet.
 	ReasonMachineRefMissing Reason = "MachineRefMissing"
-	// ReasonMachineNotFound: the Machine spec.machineRef names does not exist, or is being deleted.
+	// ReasonMachineNotFound: a Machine spec.machineRefs names does not exist.
 	ReasonMachineNotFound Reason = "MachineNotFound"
 	// ReasonNetworkRefMissing: the Cluster has no spec.networkRef yet.
 	ReasonNetworkRefMissing Reason = "NetworkRefMissing"
-	// ReasonNetworkNotFound: the Network spec.networkRef names does not exist, or is being deleted.
+	// ReasonNetworkNotFound: the Network spec.networkRef names does not exist.
 	ReasonNetworkNotFound Reason = "NetworkNotFound"
+	// ReasonMachineDeleting: a Machine of the cluster is being deleted, held by its in-use
+	// finalizer; the model keeps it (a warning).
+	ReasonMachineDeleting Reason = "MachineDeleting"
+	// ReasonNetworkDeleting: the cluster's Network is being deleted, held by its in-use
+	// finalizer; the model keeps it (a warning).
+	ReasonNetworkDeleting Reason = "NetworkDeleting"
 	// ReasonNoNodesGroups: no NodesGroup names the Cluster yet.
 	ReasonNoNodesGroups Reason = "NoNodesGroups"
 	// ReasonNoNodes: a NodesGroup lists no nodes yet.
@@ -45,8 +51,14 @@ const (
 const (
 	// ReasonNodeNotPlaced: a node names no drawer yet (ModelComplete).
 	ReasonNodeNotPlaced Reason = "NodeNotPlaced"
-	// ReasonDrawerNotFound: a node's drawer, or its shelf, is not in the Machine.
+	// ReasonDrawerNotFound: a node's drawer, or its shelf, is not in its Machine.
 	ReasonDrawerNotFound Reason = "DrawerNotFound"
+	// ReasonDrawerNeedsMachine: a node names its drawer shelf/drawer in a cluster of several
+	// Machines, so the drawer could be in any of them.
+	ReasonDrawerNeedsMachine Reason = "DrawerNeedsMachine"
+	// ReasonMachineNotReferenced: a node's drawer is on a Machine its Cluster does not list
+	// in spec.machineRefs.
+	ReasonMachineNotReferenced Reason = "MachineNotReferenced"
 	// ReasonDrawerInUse: two nodes of the cluster name the same drawer.
 	ReasonDrawerInUse Reason = "DrawerInUse"
 	// ReasonNoBoardOnDrawer: a node's drawer holds no board to run it.
@@ -81,7 +93,8 @@ const (
 	ReasonPortOutOfRange Reason = "PortOutOfRange"
 	// ReasonSwitchPortInUse: two NICs are cabled to the same port.
 	ReasonSwitchPortInUse Reason = "SwitchPortInUse"
-	// ReasonDuplicateMAC: two NICs of the Machine share a MAC address.
+	// ReasonDuplicateMAC: two NICs of one Machine, or of two Machines of a cluster, share a
+	// MAC address.
 	ReasonDuplicateMAC Reason = "DuplicateMAC"
 )
 
@@ -99,8 +112,11 @@ const (
 	ReasonRouterOutsideNetwork Reason = "RouterOutsideNetwork"
 	// ReasonRouterAddressReserved: a network's router is its network or broadcast address.
 	ReasonRouterAddressReserved Reason = "RouterAddressReserved"
-	// ReasonSwitchNotInMachine: a network lists a switch the cluster's Machine does not have.
+	// ReasonSwitchNotInMachine: a network lists a switch no Machine of the cluster has.
 	ReasonSwitchNotInMachine Reason = "SwitchNotInMachine"
+	// ReasonSwitchNeedsMachine: a network lists a switch as shelf/switch for a cluster of
+	// several Machines.
+	ReasonSwitchNeedsMachine Reason = "SwitchNeedsMachine"
 	// ReasonNoProvisioningSwitches: the provisioning network lists no switches, so no node is
 	// on it yet (ModelComplete).
 	ReasonNoProvisioningSwitches Reason = "NoProvisioningSwitches"
@@ -144,4 +160,21 @@ const (
 	// ReasonAddressNotDerivable: the derivation's inputs are out of range (a negative id or
 	// domain), which admission normally refuses.
 	ReasonAddressNotDerivable Reason = "AddressNotDerivable"
+)
+
+// Across the clusters of one site (the Clusters of a namespace that name the same
+// spec.installServer.site share one install server). Each is a problem on every Cluster
+// involved.
+const (
+	// ReasonSiteMACConflict: a node's MAC is also a node's of another cluster of the site.
+	ReasonSiteMACConflict Reason = "SiteMACConflict"
+	// ReasonSiteAddressConflict: a node's provisioning address is also a node's of another
+	// cluster of the site.
+	ReasonSiteAddressConflict Reason = "SiteAddressConflict"
+	// ReasonSiteNodeNameConflict: a node name (its DHCP host name) is also a node's of
+	// another cluster of the site.
+	ReasonSiteNodeNameConflict Reason = "SiteNodeNameConflict"
+	// ReasonSiteInstallServerConflict: two clusters of the site ask their shared install
+	// server for different settings.
+	ReasonSiteInstallServerConflict Reason = "SiteInstallServerConflict"
 )

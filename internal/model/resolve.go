@@ -1,7 +1,10 @@
 package model
 
 import (
+	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/flarecast/flarecast/api/v1alpha1"
 )
@@ -11,10 +14,12 @@ type Input struct {
 	Cluster *v1alpha1.Cluster
 	// Groups are the NodesGroups whose spec.clusterRef names the cluster.
 	Groups []v1alpha1.NodesGroup
-	// Machine is nil when not referenced yet or not found; likewise Network. One being
-	// deleted (held by its in-use finalizer) is missing too, with a message that says so.
-	Machine *v1alpha1.Machine
-	Network *v1alpha1.Network
+	// Machines are the Machines of spec.machineRefs that exist, in any order: one that is
+	// referenced and not among them is missing. Network is nil when not referenced yet or
+	// not found. A Machine or Network being deleted (held by its in-use finalizer while the
+	// Cluster references it) still exists: the model keeps it, with a warning that says so.
+	Machines []*v1alpha1.Machine
+	Network  *v1alpha1.Network
 }
 
 // resolver carries what earlier phases found to later ones.
@@ -22,11 +27,13 @@ type resolver struct {
 	in      Input
 	cluster string
 	groups  []*v1alpha1.NodesGroup
-	machine *machine
-	nets    []parsedNet
-	prov    int // index of the provisioning network in nets, -1 without a Network
-	nodes   []*nodeState
-	res     *Result
+	// machineRefs are the names spec.machineRefs lists, sorted; machines the ones found.
+	machineRefs []string
+	machines    map[string]*machine
+	nets        []parsedNet
+	prov        int // index of the provisioning network in nets, -1 without a Network
+	nodes       []*nodeState
+	res         *Result
 
 	problems, warnings, missing []Problem
 }
@@ -38,6 +45,9 @@ type nodeState struct {
 	spec   v1alpha1.Node
 	drawer *drawer
 	board  *v1alpha1.Board
+	// switches are the machine/shelf/switch keys of the board's NICs, as in out.NICs; ""
+	// for a NIC that is not cabled.
+	switches []string
 	// networks are the indexes (in resolver.nets) of the networks the node is on.
 	networks []int
 	// addressed says every network the node is on gave it an address.
@@ -48,9 +58,10 @@ type nodeState struct {
 // is in Problems, what is not there yet in Missing.
 func Resolve(in Input) *Result {
 	r := &resolver{
-		in:   in,
-		prov: -1,
-		res:  &Result{Steps: Steps{GenericArchive: map[string]bool{}}},
+		in:       in,
+		prov:     -1,
+		machines: map[string]*machine{},
+		res:      &Result{Steps: Steps{GenericArchive: map[string]bool{}}},
 	}
 	if in.Cluster != nil {
 		r.cluster = in.Cluster.Name
@@ -90,33 +101,22 @@ func (r *resolver) warnf(reason Reason, kind, name, field, node, format string, 
 	r.warnings = append(r.warnings, ps.list...)
 }
 
-// references records what the cluster references and validates the Machine and Network.
+// references records what the cluster references and validates the Machines and Network.
 func (r *resolver) references() {
 	c := r.in.Cluster
 	if c == nil {
 		return
 	}
-	switch {
-	case c.Spec.MachineRef == nil:
-		r.missingf(ReasonMachineRefMissing, KindCluster, c.Name, "spec.machineRef", "", "no Machine yet: nodes cannot be placed on drawers and deployable archives need one; set spec.machineRef")
-	case r.in.Machine == nil:
-		r.missingf(ReasonMachineNotFound, KindCluster, c.Name, "spec.machineRef", "", "Machine %s is not found: create it or correct spec.machineRef", c.Spec.MachineRef.Name)
-	case r.in.Machine.DeletionTimestamp != nil:
-		r.missingf(ReasonMachineNotFound, KindCluster, c.Name, "spec.machineRef", "", "Machine %s is being deleted, held only while Clusters reference it: point spec.machineRef at another Machine, or remove spec.machineRef to let it go", c.Spec.MachineRef.Name)
-		r.in.Machine = nil // the later phases see a Machine that is going as absent
-	default:
-		r.machine = indexMachine(r.in.Machine)
-		r.problems = append(r.problems, ValidateMachine(r.in.Machine)...)
-	}
+	r.machinesOf(c)
 	switch {
 	case c.Spec.NetworkRef == nil:
 		r.missingf(ReasonNetworkRefMissing, KindCluster, c.Name, "spec.networkRef", "", "no Network yet: nodes cannot be addressed and deployable archives need one; set spec.networkRef")
 	case r.in.Network == nil:
 		r.missingf(ReasonNetworkNotFound, KindCluster, c.Name, "spec.networkRef", "", "Network %s is not found: create it or correct spec.networkRef", c.Spec.NetworkRef.Name)
-	case r.in.Network.DeletionTimestamp != nil:
-		r.missingf(ReasonNetworkNotFound, KindCluster, c.Name, "spec.networkRef", "", "Network %s is being deleted, held only while Clusters reference it: point spec.networkRef at another Network, or remove spec.networkRef to let it go", c.Spec.NetworkRef.Name)
-		r.in.Network = nil
 	default:
+		if r.in.Network.DeletionTimestamp != nil {
+			r.warnf(ReasonNetworkDeleting, KindCluster, c.Name, "spec.networkRef", "", "Network %s is being deleted, %s while Cluster %s references it, and the model keeps using it until then: point spec.networkRef at another Network, or remove spec.networkRef, to let it go", c.Spec.NetworkRef.Name, heldBy(r.in.Network.Finalizers), c.Name)
+		}
 		r.nets = parseNets(r.in.Network)
 		r.prov = provisioning(r.nets)
 		r.problems = append(r.problems, ValidateNetwork(r.in.Network)...)
@@ -127,6 +127,119 @@ func (r *resolver) references() {
 			r.res.ProvisioningNetwork = r.nets[r.prov].Name
 		}
 	}
+}
+
+// machinesOf indexes the Machines the cluster references and checks their rules, each one's
+// own and those that span them.
+func (r *resolver) machinesOf(c *v1alpha1.Cluster) {
+	if len(c.Spec.MachineRefs) == 0 {
+		r.missingf(ReasonMachineRefMissing, KindCluster, c.Name, "spec.machineRefs", "", "no Machine yet: nodes cannot be placed on drawers and deployable archives need one; add the Machines the cluster runs on to spec.machineRefs")
+		return
+	}
+	found := make(map[string]*v1alpha1.Machine, len(r.in.Machines))
+	for _, m := range r.in.Machines {
+		if m != nil {
+			found[m.Name] = m
+		}
+	}
+	for _, ref := range c.Spec.MachineRefs {
+		r.machineRefs = append(r.machineRefs, ref.Name)
+	}
+	sort.Strings(r.machineRefs)
+	r.machineRefs = slices.Compact(r.machineRefs)
+	var ms []*v1alpha1.Machine
+	for _, name := range r.machineRefs {
+		field := fmt.Sprintf("spec.machineRefs[%s]", name)
+		m, ok := found[name]
+		if !ok {
+			r.missingf(ReasonMachineNotFound, KindCluster, c.Name, field, "", "Machine %s is not found: create it or correct spec.machineRefs", name)
+			continue
+		}
+		if m.DeletionTimestamp != nil {
+			r.warnf(ReasonMachineDeleting, KindCluster, c.Name, field, "", "Machine %s is being deleted, %s while Cluster %s references it, and the model keeps using it until then: move the nodes on it to another Machine and remove it from spec.machineRefs to let it go", name, heldBy(m.Finalizers), c.Name)
+		}
+		r.machines[name] = indexMachine(m)
+		ms = append(ms, m)
+	}
+	r.problems = append(r.problems, ValidateMachines(c.Name, ms)...)
+}
+
+// ValidateMachines checks the rules of the Machines a cluster runs on: each one's own
+// (ValidateMachine) and those across them, a MAC once in all of them, since the install server
+// tells the nodes apart by it. The Machine reconciler shows them on each Machine.
+func ValidateMachines(cluster string, machines []*v1alpha1.Machine) []Problem {
+	ms := slices.Clone(machines)
+	slices.SortFunc(ms, func(a, b *v1alpha1.Machine) int { return strings.Compare(a.Name, b.Name) })
+	var out []Problem
+	for _, m := range ms {
+		out = append(out, ValidateMachine(m)...)
+	}
+	out = append(out, macsAcross(cluster, ms)...)
+	sortProblems(out)
+	return out
+}
+
+// macsAcross finds the MACs two Machines of a cluster share, ms sorted by name; a MAC twice
+// in one Machine is ValidateMachine's.
+func macsAcross(cluster string, ms []*v1alpha1.Machine) []Problem {
+	if len(ms) < 2 {
+		return nil
+	}
+	type owner struct{ machine, nic, drawer, board string }
+	macs := map[string]owner{}
+	var out []Problem
+	for _, m := range ms {
+		ps := &problems{kind: KindMachine, name: m.Name}
+		for _, sh := range m.Spec.Shelves {
+			for _, d := range sh.Drawers {
+				for _, b := range d.Boards {
+					for _, n := range b.NICs {
+						mac := strings.ToLower(n.MAC)
+						o, dup := macs[mac]
+						if !dup {
+							macs[mac] = owner{m.Name, n.Name, sh.Name + "/" + d.Name, b.Name}
+							continue
+						}
+						if o.machine != m.Name {
+							ps.add(ReasonDuplicateMAC, nicPath(sh.Name, d.Name, b.Name, n.Name)+".mac", "", "MAC %s is already the MAC of NIC %s of drawer %s board %s of Machine %s, which Cluster %s also runs on: give each NIC its own MAC", n.MAC, o.nic, o.drawer, o.board, o.machine, cluster)
+						}
+					}
+				}
+			}
+		}
+		out = append(out, ps.list...)
+	}
+	return out
+}
+
+// heldBy says what keeps an object that is being deleted.
+func heldBy(finalizers []string) string {
+	switch len(finalizers) {
+	case 0:
+		return "held by no finalizer"
+	case 1:
+		return "held by finalizer " + finalizers[0]
+	}
+	return "held by finalizers " + strings.Join(finalizers, ", ")
+}
+
+// locate splits a reference to a drawer or switch of the cluster (machine/shelf/name, or
+// shelf/name when the cluster has one Machine) into the Machine's name and the shelf/name
+// within it. ok is false for a short reference in a cluster of several Machines.
+func (r *resolver) locate(ref string) (machine, local string, ok bool) {
+	if first, rest, found := strings.Cut(ref, "/"); found && strings.Contains(rest, "/") {
+		return first, rest, true
+	}
+	if len(r.machineRefs) == 1 {
+		return r.machineRefs[0], ref, true
+	}
+	return "", ref, false
+}
+
+// referenced reports whether the cluster lists a Machine in spec.machineRefs.
+func (r *resolver) referenced(name string) bool {
+	_, ok := slices.BinarySearch(r.machineRefs, name)
+	return ok
 }
 
 // collectGroups validates each group and lists its nodes, sorted by group then name.

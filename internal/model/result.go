@@ -38,7 +38,7 @@ type Result struct {
 // Counts counts the cluster's nodes.
 type Counts struct {
 	Total int32
-	// Placed nodes run on a drawer of the Machine.
+	// Placed nodes run on a drawer of one of the cluster's Machines.
 	Placed int32
 	// Addressed nodes are placed and have an address on every network they are on.
 	Addressed      int32
@@ -103,8 +103,8 @@ type Node struct {
 	Role  v1alpha1.Role
 	Type  v1alpha1.NodeType
 	Arch  v1alpha1.Arch
-	// Shelf and Drawer locate the node in the Machine; empty when it is not placed.
-	Shelf, Drawer string
+	// Machine, Shelf and Drawer locate the node; empty when it is not placed.
+	Machine, Shelf, Drawer string
 	// Board is the drawer's board the node runs on: its first one.
 	Board    string
 	Firmware v1alpha1.Firmware
@@ -136,7 +136,8 @@ func (n *Node) NICOn(network string) *NIC {
 type NIC struct {
 	Name string
 	MAC  string
-	// Switch is "shelf/switch", Port its port number; both empty when not cabled.
+	// Switch is "shelf/switch" of the node's Machine (a NIC is cabled to a switch of its
+	// own shelf), Port its port number; both empty when not cabled.
 	Switch string
 	Port   int32
 	// Network is the first network (in the Network's order) this NIC is the node's

@@ -40,8 +40,9 @@ func sampleModel(t *testing.T) (model.Input, *model.Result) {
 			var into any
 			switch obj["kind"] {
 			case "Machine":
-				in.Machine = &fcv1.Machine{}
-				into = in.Machine
+				m := &fcv1.Machine{}
+				in.Machines = append(in.Machines, m)
+				into = m
 			case "Network":
 				in.Network = &fcv1.Network{}
 				into = in.Network

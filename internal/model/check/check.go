@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -136,6 +137,9 @@ func describe(err *field.Error) string {
 // resolve runs the model per Cluster, and the single-object rules on what no Cluster uses.
 func (c *checker) resolve() {
 	usedMachines, usedNetworks, usedGroups := map[key]bool{}, map[key]bool{}, map[key]bool{}
+	// sites holds the resolved clusters of each site, by namespace and site name, for the
+	// rules across the clusters that share an install server.
+	sites := map[key][]model.SiteMember{}
 	for _, k := range c.order {
 		e := c.entries[k]
 		cl, ok := e.typed.(*v1alpha1.Cluster)
@@ -143,11 +147,11 @@ func (c *checker) resolve() {
 			continue
 		}
 		in := model.Input{Cluster: cl}
-		if ref := cl.Spec.MachineRef; ref != nil {
+		for _, ref := range cl.Spec.MachineRefs {
 			mk := key{k.namespace, "Machine", ref.Name}
 			usedMachines[mk] = true
 			if m, ok := c.typed(mk).(*v1alpha1.Machine); ok {
-				in.Machine = m
+				in.Machines = append(in.Machines, m)
 			}
 		}
 		if ref := cl.Spec.NetworkRef; ref != nil {
@@ -165,9 +169,16 @@ func (c *checker) resolve() {
 			}
 		}
 		res := model.Resolve(in)
+		if site := model.SiteOf(cl); site != "" {
+			sk := key{namespace: k.namespace, name: site}
+			sites[sk] = append(sites[sk], model.SiteMember{Cluster: cl, Result: res})
+		}
 		c.record(k.namespace, res.Problems, SeverityError)
 		c.record(k.namespace, res.Warnings, SeverityWarning)
 		c.record(k.namespace, res.Missing, SeverityMissing)
+	}
+	for sk, members := range sites {
+		c.record(sk.namespace, model.ResolveSite(sk.name, members), SeverityError)
 	}
 	for _, k := range c.order {
 		switch t := c.entries[k].typed.(type) {
@@ -224,8 +235,9 @@ func (c *checker) refersToRejected(namespace string, p model.Problem) bool {
 		return false
 	}
 	switch {
-	case p.Field == "spec.machineRef" && cl.Spec.MachineRef != nil:
-		_, present := c.entries[key{namespace, "Machine", cl.Spec.MachineRef.Name}]
+	case strings.HasPrefix(p.Field, "spec.machineRefs["):
+		name := strings.TrimSuffix(strings.TrimPrefix(p.Field, "spec.machineRefs["), "]")
+		_, present := c.entries[key{namespace, "Machine", name}]
 		return present
 	case p.Field == "spec.networkRef" && cl.Spec.NetworkRef != nil:
 		_, present := c.entries[key{namespace, "Network", cl.Spec.NetworkRef.Name}]
