@@ -21,8 +21,8 @@ func newArchiveExportCommand(f *archiveFlags) *cobra.Command {
 		Use:   "export (NAME|DIGEST)... --file FILE|-",
 		Short: "Write archives to one self-describing file, for a site that shares no registry",
 		Long: `Export writes one or more archives (a whole software load, say) as a single file: a text
-header that names the archives and lists every section with its media type, size and sha256
-digest, then the sections. A blob shared by several archives is written once. See
+header that names the archives (by the name each one's config records, which import gives it)
+and lists every section with its media type, size and sha256 digest, then the sections. A blob shared by several archives is written once. See
 docs/archive-format.md. With --software-load the archives must be the deployable archives of
 one software load.`,
 		Example: `  flarecast archive export web-prod db-prod --software-load --file prod.flar
@@ -103,8 +103,10 @@ func newArchiveImportCommand(f *archiveFlags) *cobra.Command {
 		Short: "Read an export file into the repository, verifying every section",
 		Long: `Import reads an export file, checks every section against the digest its header gives
 (and the tar inside against its diffID) while streaming it into the repository, and names the
-archives only once everything has been verified. A damaged or truncated file is refused with a
-message naming the section, and the repository is left as it was.`,
+archives only once everything has been verified, each after the name its verified config
+records. A damaged or truncated file, or a header whose names or types disagree with the
+configs, is refused with a message naming the section or the archive, and the repository is
+left as it was.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			in := cmd.InOrStdin()
