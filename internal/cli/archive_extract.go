@@ -33,7 +33,7 @@ anything is written, unless --force is given.`,
 					return err
 				}
 			}
-			store, err := f.openExisting(cmd.Context())
+			store, err := f.openReadOnly(cmd.Context())
 			if err != nil {
 				return err
 			}
