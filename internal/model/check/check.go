@@ -50,6 +50,14 @@ type entry struct {
 
 // Check admits every flarecast object and resolves the model of each Cluster.
 func Check(ctx context.Context, objs []manifest.Object, v *crdvalidate.Validator) *Report {
+	c := admitAll(ctx, objs, v)
+	c.resolve()
+	c.report.Findings = sortFindings(c.report.Findings)
+	return c.report
+}
+
+// admitAll runs the single-object checks: what the API server would do with each object.
+func admitAll(ctx context.Context, objs []manifest.Object, v *crdvalidate.Validator) *checker {
 	c := &checker{report: &Report{}, entries: map[key]*entry{}}
 	for _, o := range objs {
 		if o.GVK().Group != v1alpha1.GroupVersion.Group {
@@ -59,9 +67,7 @@ func Check(ctx context.Context, objs []manifest.Object, v *crdvalidate.Validator
 		c.report.Checked++
 		c.admit(ctx, o, v)
 	}
-	c.resolve()
-	c.report.Findings = sortFindings(c.report.Findings)
-	return c.report
+	return c
 }
 
 type checker struct {
@@ -136,6 +142,7 @@ func describe(err *field.Error) string {
 // resolve runs the model per Cluster, and the single-object rules on what no Cluster uses.
 func (c *checker) resolve() {
 	usedMachines, usedNetworks, usedGroups := map[key]bool{}, map[key]bool{}, map[key]bool{}
+	groups := c.groupsByCluster()
 	for _, k := range c.order {
 		e := c.entries[k]
 		cl, ok := e.typed.(*v1alpha1.Cluster)
@@ -157,12 +164,9 @@ func (c *checker) resolve() {
 				in.Network = n
 			}
 		}
-		for _, gk := range c.order {
-			g, ok := c.entries[gk].typed.(*v1alpha1.NodesGroup)
-			if ok && gk.namespace == k.namespace && g.Spec.ClusterRef.Name == cl.Name {
-				usedGroups[gk] = true
-				in.Groups = append(in.Groups, *g)
-			}
+		for _, gk := range groups[k] {
+			usedGroups[gk] = true
+			in.Groups = append(in.Groups, *c.entries[gk].typed.(*v1alpha1.NodesGroup))
 		}
 		res := model.Resolve(in)
 		c.record(k.namespace, res.Problems, SeverityError)
@@ -186,6 +190,19 @@ func (c *checker) resolve() {
 			}
 		}
 	}
+}
+
+// groupsByCluster indexes the readable NodesGroups by the Cluster they name, in input order:
+// one pass, so that the work grows with the objects and not with clusters × groups.
+func (c *checker) groupsByCluster() map[key][]key {
+	out := map[key][]key{}
+	for _, gk := range c.order {
+		if g, ok := c.entries[gk].typed.(*v1alpha1.NodesGroup); ok {
+			ck := key{gk.namespace, "Cluster", g.Spec.ClusterRef.Name}
+			out[ck] = append(out[ck], gk)
+		}
+	}
+	return out
 }
 
 func (c *checker) typed(k key) runtime.Object {
