@@ -28,7 +28,9 @@ func newModelCheckCommand() *cobra.Command {
 		Long: `check reads flarecast manifests (YAML, several documents per file, or JSON; directories
 recursively; - for standard input), admits each object as the API server would (unknown fields,
 defaults, OpenAPI schema, CEL rules), then resolves the model of every Cluster with its
-NodesGroups, Machine and Network.
+NodesGroups, Machine and Network, and checks each FlashArchive against its base and the
+NodesGroups that name it in spec.archiveRef (type, base, arch), with the reasons and messages
+of the FlashArchive controller.
 
 A document may be at most 3 MiB, the most the API server takes in one request: a larger one
 (or an endless stream such as /dev/zero) is refused as soon as it passes the bound, and the

@@ -48,10 +48,12 @@ type entry struct {
 	typed    runtime.Object
 }
 
-// Check admits every flarecast object and resolves the model of each Cluster.
+// Check admits every flarecast object, resolves the model of each Cluster, and checks each
+// FlashArchive against what derives from it and the groups that run it.
 func Check(ctx context.Context, objs []manifest.Object, v *crdvalidate.Validator) *Report {
 	c := admitAll(ctx, objs, v)
 	c.resolve()
+	c.checkArchives()
 	c.report.Findings = sortFindings(c.report.Findings)
 	return c.report
 }
@@ -109,6 +111,8 @@ func (c *checker) admit(ctx context.Context, o manifest.Object, v *crdvalidate.V
 		typed = &v1alpha1.Machine{}
 	case "Network":
 		typed = &v1alpha1.Network{}
+	case "FlashArchive":
+		typed = &v1alpha1.FlashArchive{}
 	default:
 		return // admitted, and in no model rule
 	}
