@@ -16,6 +16,7 @@ import (
 	"github.com/flarecast/flarecast/internal/archive"
 	"github.com/flarecast/flarecast/internal/executor/build"
 	"github.com/flarecast/flarecast/internal/model"
+	"github.com/flarecast/flarecast/internal/model/archiveref"
 	"github.com/flarecast/flarecast/internal/render"
 )
 
@@ -98,20 +99,35 @@ func missing(err error) (plan, bool) {
 // readyBase returns the named archive when it is Ready to derive from; otherwise the plan
 // says what it waits for.
 func readyBase(ctx context.Context, c client.Reader, namespace, name string) (*fcv1.FlashArchive, plan, error) {
-	var base fcv1.FlashArchive
-	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &base); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, waiting(ReasonBaseNotFound, "spec.baseRef: FlashArchive %s is not found", name), nil
+	base, err := archiveLookup(ctx, c, namespace)(name)
+	if err != nil {
+		return nil, plan{}, fmt.Errorf("get base %w", err)
+	}
+	// The rules model check applies offline too (package archiveref).
+	if p := archiveref.CheckBase(name, base); p != nil {
+		if p.Reason == archiveref.ReasonBaseNotFound {
+			return nil, waiting(string(p.Reason), "spec.baseRef: %s", p.Message), nil
 		}
-		return nil, plan{}, fmt.Errorf("get base FlashArchive %s: %w", name, err)
+		return nil, failed(string(p.Reason), "spec.baseRef: %s", p.Message), nil
 	}
-	if base.Spec.Type == fcv1.ArchiveDeployable {
-		return nil, failed(ReasonInvalidSpec, "spec.baseRef: FlashArchive %s is Deployable; derive from a Generic or Configured archive", name), nil
+	if !archiveReady(base) {
+		return nil, waiting(ReasonBaseNotReady, "waiting for base FlashArchive %s to be Ready (it is %s)", name, phaseOf(base)), nil
 	}
-	if !archiveReady(&base) {
-		return nil, waiting(ReasonBaseNotReady, "waiting for base FlashArchive %s to be Ready (it is %s)", name, phaseOf(&base)), nil
+	return base, plan{}, nil
+}
+
+// archiveLookup finds the FlashArchives of a namespace for package archiveref.
+func archiveLookup(ctx context.Context, c client.Reader, namespace string) archiveref.Lookup {
+	return func(name string) (*fcv1.FlashArchive, error) {
+		var fa fcv1.FlashArchive
+		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &fa); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("FlashArchive %s: %w", name, err)
+		}
+		return &fa, nil
 	}
-	return &base, plan{}, nil
 }
 
 func archiveReady(fa *fcv1.FlashArchive) bool {
@@ -164,13 +180,12 @@ func planDeployable(ctx context.Context, r *FlashArchiveReconciler, fa *fcv1.Fla
 	if base == nil || err != nil {
 		return p, err
 	}
-	arch, err := archOf(ctx, r.Client, base)
+	arch, err := archiveref.Arch(base, archiveLookup(ctx, r.Client, fa.Namespace))
 	if err != nil {
 		return plan{}, err
 	}
-	if arch != "" && arch != group.Spec.Arch {
-		return failed(ReasonArchMismatch, "spec.baseRef: FlashArchive %s holds a root file system for %s, but NodesGroup %s runs %s nodes: point the group's spec.archiveRef at an %s archive, or change its spec.arch",
-			base.Name, arch, group.Name, group.Spec.Arch, group.Spec.Arch), nil
+	if p := archiveref.CheckArch(base, arch, group); p != nil {
+		return failed(string(p.Reason), "spec.baseRef: %s", p.Message), nil
 	}
 	load, p, err := softwareLoad(ctx, r.Client, &cl, in.Groups, map[string]string{group.Name: base.Status.Digest})
 	if load == nil || err != nil {
@@ -191,28 +206,6 @@ func planDeployable(ctx context.Context, r *FlashArchiveReconciler, fa *fcv1.Fla
 	inputs := &build.Inputs{Type: archive.Deployable, Base: digest.Digest(base.Status.Digest), Configuration: conf,
 		Cluster: &build.Cluster{Files: files, Nodes: render.NodeTable(res)}, SoftwareLoad: load, NodesGroup: group.Name}
 	return plan{inputs: inputs, baseDigest: base.Status.Digest}, nil
-}
-
-// archOf is the architecture of an archive's root file system: a Generic archive's
-// spec.arch, else that of the archive it derives from; "" when the chain is broken (the
-// build of a derived archive needs its base Ready, so that is a transient state).
-func archOf(ctx context.Context, c client.Reader, fa *fcv1.FlashArchive) (fcv1.Arch, error) {
-	// A chain is a Generic archive and the Configured ones layered on it; the bound only
-	// stops a cycle of baseRefs, which no archive of the chain could be built from anyway.
-	for range 32 {
-		if fa.Spec.Type == fcv1.ArchiveGeneric || fa.Spec.BaseRef == nil {
-			return fa.Spec.Arch, nil
-		}
-		var base fcv1.FlashArchive
-		if err := c.Get(ctx, client.ObjectKey{Namespace: fa.Namespace, Name: fa.Spec.BaseRef.Name}, &base); err != nil {
-			if apierrors.IsNotFound(err) {
-				return "", nil
-			}
-			return "", fmt.Errorf("get FlashArchive %s: %w", fa.Spec.BaseRef.Name, err)
-		}
-		fa = &base
-	}
-	return "", nil
 }
 
 func groupNamed(groups []fcv1.NodesGroup, name string) *fcv1.NodesGroup {

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -15,6 +16,10 @@ import (
 	"github.com/flarecast/flarecast/internal/tarball"
 	"github.com/flarecast/flarecast/internal/version"
 )
+
+// ErrEmptySource is Create's refusal of a source that holds nothing but, at most, its root
+// directory.
+var ErrEmptySource = errors.New("the source is empty (no file, link, device or directory besides its root): refusing to create an empty archive")
 
 // CreateOptions describe a generic archive to create.
 type CreateOptions struct {
@@ -85,6 +90,11 @@ func packInto(ctx context.Context, store repository.Store, src tarball.Source, o
 	stats, err := tarball.Pack(ctx, src, ing, popts)
 	if err != nil {
 		return ocispec.Descriptor{}, stats, err
+	}
+	// As GNU tar refuses to create an empty archive: an empty source is a wrong path or a
+	// failed step before this one, and its archive would install an empty root file system.
+	if stats.Entries() == 0 || stats.Entries() == 1 && stats.Dirs == 1 {
+		return ocispec.Descriptor{}, stats, ErrEmptySource
 	}
 	layer, err := ing.Commit(ctx, MediaTypeArchiveLayer)
 	if err != nil {

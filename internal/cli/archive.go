@@ -65,23 +65,47 @@ func (f *archiveFlags) open(ctx context.Context) (repository.Store, error) {
 	return openStore(ctx, f.repo)
 }
 
-// openExisting is open for the commands that only read the repository or need archives
-// already in it.
+// openExisting is open for the commands that need archives already in the repository.
 func (f *archiveFlags) openExisting(ctx context.Context) (repository.Store, error) {
 	if err := f.checkOutput(); err != nil {
 		return nil, err
 	}
-	return openExistingStore(ctx, f.repo)
+	if err := mustExist(f.repo); err != nil {
+		return nil, err
+	}
+	return openStore(ctx, f.repo)
 }
 
-// openExistingStore refuses a directory that is not there: to a reader it is a mistyped
+// openReadOnly is open for the commands that only read the repository. They open it
+// read-only, so that they leave it exactly as it was: no lock file made, no crashed writer's
+// temp file removed (that is gc's business).
+func (f *archiveFlags) openReadOnly(ctx context.Context) (repository.Store, error) {
+	if err := f.checkOutput(); err != nil {
+		return nil, err
+	}
+	return openReadOnlyStore(ctx, f.repo)
+}
+
+// openReadOnlyStore refuses a directory that is not there: to a reader it is a mistyped
 // location (or the default ./flarecast-repo in the wrong directory), not a new empty
 // repository to create and report empty.
-func openExistingStore(ctx context.Context, location string) (repository.Store, error) {
+func openReadOnlyStore(ctx context.Context, location string) (repository.Store, error) {
 	if err := mustExist(location); err != nil {
 		return nil, err
 	}
-	return openStore(ctx, location)
+	return repository.Open(ctx, location, repository.Options{ReadOnly: true})
+}
+
+// noteAbandonedTemps tells a reader of a local store about the temp files writers that died
+// left in it, which only gc removes. It never fails the command it rides on.
+func noteAbandonedTemps(cmd *cobra.Command, store repository.Store) {
+	l, ok := store.(*repository.Local)
+	if !ok {
+		return
+	}
+	if n, err := l.AbandonedTempFiles(); err == nil && n > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: %s holds %d temp files of writers that died mid-write; `flarecast archive gc` removes them\n", l.Root(), n)
+	}
 }
 
 func mustExist(location string) error {

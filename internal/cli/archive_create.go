@@ -27,7 +27,9 @@ func newArchiveCreateCommand(f *archiveFlags) *cobra.Command {
 		Long: `Create packs a root file system, a directory or an uncompressed tar stream, into the
 binary section of a new generic archive and names it NAME. Entries are sorted and normalized,
 and their times set from $SOURCE_DATE_EPOCH (1970 when unset), so the same tree gives the same
-digest. The last line printed is the archive's manifest digest.`,
+digest. The last line printed is the archive's manifest digest. A source with nothing in it but
+its root directory (an empty directory, an empty tar stream) is refused, as GNU tar refuses to
+create an empty archive: it makes no archive and exits 1.`,
 		Example: `  flarecast archive create rhel9-base --from ./rootfs
   tar -C rootfs -c . | flarecast archive create rhel9-base --from-tar -`,
 		Args: args(cobra.ExactArgs(1)),

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -10,7 +12,7 @@ import (
 )
 
 func newArchiveExtractCommand(f *archiveFlags) *cobra.Command {
-	var deployable, rootless bool
+	var deployable, rootless, force bool
 	cmd := &cobra.Command{
 		Use:   "extract NAME|DIGEST DIR",
 		Short: "Write an archive's root file system, with its sections applied, into a directory",
@@ -19,10 +21,19 @@ configuration section and the cluster section on top: their files at their own p
 metadata under /var/lib/flarecast/configuration and /var/lib/flarecast/cluster. Nothing is
 written outside DIR, whatever the archive holds. Each section is checked against its digest and
 diffID while it is read. With --deployable the archive must be a deployable one (what a node
-installs).`,
+installs).
+
+DIR may not be / nor a symlink (to / or to any other directory), since the archive would then
+land over the host's own files or somewhere DIR does not name; such a DIR is refused before
+anything is written, unless --force is given.`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			store, err := f.openExisting(cmd.Context())
+			if !force {
+				if err := checkExtractDir(a[1]); err != nil {
+					return err
+				}
+			}
+			store, err := f.openReadOnly(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -58,5 +69,42 @@ installs).`,
 	}
 	cmd.Flags().BoolVar(&deployable, "deployable", false, "refuse an archive that is not deployable")
 	cmd.Flags().BoolVar(&rootless, "rootless", false, "do not restore owners nor create device nodes (implied when not root)")
+	cmd.Flags().BoolVar(&force, "force", false, "extract even when DIR is / or a symlink to / or to another directory: the archive then overwrites the files of the host's root or of the directory the symlink points at")
 	return cmd
+}
+
+// checkExtractDir refuses a DIR that is the host's root or that symlinks lead elsewhere:
+// "nothing is written outside DIR" holds only when DIR is the directory its name says. A DIR
+// that does not exist yet is judged by the part of its path that does.
+func checkExtractDir(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("extract: %s: %w", dir, err)
+	}
+	existing, rest := abs, ""
+	for {
+		if _, err := os.Lstat(existing); err == nil || !errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		rest = filepath.Join(filepath.Base(existing), rest)
+		existing = filepath.Dir(existing)
+	}
+	resolved, err := filepath.EvalSymlinks(existing)
+	if err != nil {
+		return fmt.Errorf("extract: %s: %w", dir, err)
+	}
+	resolved = filepath.Join(resolved, rest)
+	root := string(filepath.Separator)
+	switch {
+	case resolved == root && abs == root:
+		return fmt.Errorf("extract: %s is the host's root directory; refusing to write over it (give --force to do so)", dir)
+	case resolved == root:
+		return fmt.Errorf("extract: %s is a symlink to the host's root directory; refusing to write over it (give --force to do so)", dir)
+	case resolved != abs:
+		return fmt.Errorf("extract: %s leads through a symlink to %s: the archive would land there, not in %s; give %s itself, or --force to write through the link", dir, resolved, dir, resolved)
+	}
+	if fi, err := os.Stat(abs); err == nil && !fi.IsDir() {
+		return fmt.Errorf("extract: %s exists and is not a directory", dir)
+	}
+	return nil
 }

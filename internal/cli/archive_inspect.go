@@ -19,7 +19,7 @@ func newArchiveInfoCommand(f *archiveFlags) *cobra.Command {
 		Short: "Show an archive's identification, sections and lineage",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			store, err := f.openExisting(cmd.Context())
+			store, err := f.openReadOnly(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -99,7 +99,7 @@ func newArchiveListCommand(f *archiveFlags) *cobra.Command {
 		Short:   "List the archives of the repository",
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			store, err := f.openExisting(cmd.Context())
+			store, err := f.openReadOnly(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -108,6 +108,7 @@ func newArchiveListCommand(f *archiveFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			noteAbandonedTemps(cmd, store)
 			type row struct {
 				Name   string       `json:"name"`
 				Type   archive.Type `json:"type,omitempty"`
@@ -161,7 +162,7 @@ Exit status 1 when any archive has a fault; the message names the archive and th
 			return nil
 		}),
 		RunE: func(cmd *cobra.Command, refs []string) error {
-			store, err := f.openExisting(cmd.Context())
+			store, err := f.openReadOnly(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -12,8 +12,12 @@ import (
 // nothing; it used to make an empty repository there and report it empty.
 func TestReadingAMissingRepositoryCreatesNothing(t *testing.T) {
 	dir := t.TempDir()
+	rootfs := t.TempDir()
+	if err := os.WriteFile(filepath.Join(rootfs, "motd"), []byte("hi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	other := filepath.Join(dir, "other")
-	mustRun(t, "archive", "--repo", other, "create", "base", "--from", t.TempDir()) // for push and pull
+	mustRun(t, "archive", "--repo", other, "create", "base", "--from", rootfs) // for push and pull
 	missing := filepath.Join(dir, "typo")
 	for _, args := range [][]string{
 		{"--repo", missing, "ls"},
@@ -35,5 +39,5 @@ func TestReadingAMissingRepositoryCreatesNothing(t *testing.T) {
 		}
 	}
 	// Writers make it.
-	mustRun(t, "archive", "--repo", missing, "create", "base", "--from", t.TempDir())
+	mustRun(t, "archive", "--repo", missing, "create", "base", "--from", rootfs)
 }

@@ -21,8 +21,8 @@ func newArchiveExportCommand(f *archiveFlags) *cobra.Command {
 		Use:   "export (NAME|DIGEST)... --file FILE|-",
 		Short: "Write archives to one self-describing file, for a site that shares no registry",
 		Long: `Export writes one or more archives (a whole software load, say) as a single file: a text
-header that names the archives and lists every section with its media type, size and sha256
-digest, then the sections. A blob shared by several archives is written once. See
+header that names the archives (by the name each one's config records, which import gives it)
+and lists every section with its media type, size and sha256 digest, then the sections. A blob shared by several archives is written once. See
 docs/archive-format.md. With --software-load the archives must be the deployable archives of
 one software load.`,
 		Example: `  flarecast archive export web-prod db-prod --software-load --file prod.flar
@@ -35,7 +35,7 @@ one software load.`,
 			if file == "-" && stdoutIsTerminal(cmd) {
 				return usageError(fmt.Errorf("refusing to write an export file to a terminal; redirect stdout or give --file FILE"))
 			}
-			store, err := f.openExisting(cmd.Context())
+			store, err := f.openReadOnly(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -103,8 +103,10 @@ func newArchiveImportCommand(f *archiveFlags) *cobra.Command {
 		Short: "Read an export file into the repository, verifying every section",
 		Long: `Import reads an export file, checks every section against the digest its header gives
 (and the tar inside against its diffID) while streaming it into the repository, and names the
-archives only once everything has been verified. A damaged or truncated file is refused with a
-message naming the section, and the repository is left as it was.`,
+archives only once everything has been verified, each after the name its verified config
+records. A damaged or truncated file, or a header whose names or types disagree with the
+configs, is refused with a message naming the section or the archive, and the repository is
+left as it was.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			in := cmd.InOrStdin()
@@ -150,7 +152,7 @@ func newArchivePushCommand(f *archiveFlags) *cobra.Command {
 		Short: "Copy an archive to another repository (a directory or oci://host/repository)",
 		Args:  args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			src, err := f.openExisting(cmd.Context())
+			src, err := f.openReadOnly(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -179,7 +181,7 @@ func newArchivePullCommand(f *archiveFlags) *cobra.Command {
 				return err
 			}
 			defer dst.Close()
-			src, err := openExistingStore(cmd.Context(), a[0])
+			src, err := openReadOnlyStore(cmd.Context(), a[0])
 			if err != nil {
 				return err
 			}
@@ -214,8 +216,10 @@ func newArchiveGCCommand(f *archiveFlags) *cobra.Command {
 		Use:   "gc",
 		Short: "Remove the blobs no named archive reaches",
 		Long: `GC removes the blobs that no named archive reaches (sections of a configuration that was
-replaced, archives that were renamed away, an interrupted import's leftovers). Blobs younger than
---grace are spared: another writer may have stored them and not yet named its archive.`,
+replaced, archives that were renamed away, an interrupted import's leftovers), and the temp files
+of writers that died mid-write. Blobs and temp files younger than --grace are spared: another
+writer may have stored them and not yet named its archive. With --dry-run it only reports, and
+leaves the repository exactly as it was, as every command that only reads does.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f.checkOutput(); err != nil {
@@ -224,7 +228,8 @@ replaced, archives that were renamed away, an interrupted import's leftovers). B
 			if err := mustExist(f.repo); err != nil {
 				return err
 			}
-			opts := repository.Options{GCGrace: grace}
+			// A dry run only reads: it must leave the repository exactly as it was.
+			opts := repository.Options{GCGrace: grace, ReadOnly: dry}
 			if grace <= 0 {
 				opts.GCGrace = -1 // the store reads zero as "the default"
 			}
@@ -247,7 +252,8 @@ replaced, archives that were renamed away, an interrupted import's leftovers). B
 			if dry {
 				verb = "would remove"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %d blobs (%s); %d kept\n", verb, len(rep.Removed), humanBytes(rep.BytesRemoved), rep.Kept)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %d blobs (%s) and %d temp files of writers that died; %d blobs kept\n",
+				verb, len(rep.Removed), humanBytes(rep.BytesRemoved), rep.TempFiles, rep.Kept)
 			return nil
 		},
 	}

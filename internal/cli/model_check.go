@@ -28,7 +28,13 @@ func newModelCheckCommand() *cobra.Command {
 		Long: `check reads flarecast manifests (YAML, several documents per file, or JSON; directories
 recursively; - for standard input), admits each object as the API server would (unknown fields,
 defaults, OpenAPI schema, CEL rules), then resolves the model of every Cluster with its
-NodesGroups, Machine and Network.
+NodesGroups, Machine and Network, and checks each FlashArchive against its base and the
+NodesGroups that name it in spec.archiveRef (type, base, arch), with the reasons and messages
+of the FlashArchive controller.
+
+A document may be at most 3 MiB, the most the API server takes in one request: a larger one
+(or an endless stream such as /dev/zero) is refused as soon as it passes the bound, and the
+rest of its file is not read.
 
 It exits 0 when nothing is wrong (warnings and the parts a partial model lacks are printed),
 1 with one line per problem: "file: Kind/name: field: message".`,
@@ -54,6 +60,9 @@ func (o *modelCheckOptions) run(cmd *cobra.Command) error {
 	}
 	objs, readErrs := manifest.Read(o.files, cmd.InOrStdin())
 	report := check.Check(cmd.Context(), objs, v)
+	// Unreadable documents come first, in reading order, prepended once: prepending each one
+	// copied every finding once per unreadable document.
+	var unreadable []check.Finding
 	for _, err := range readErrs {
 		f := check.Finding{Message: err.Error(), Severity: check.SeverityError}
 		var me *manifest.Error
@@ -63,8 +72,9 @@ func (o *modelCheckOptions) run(cmd *cobra.Command) error {
 				f.Message = fmt.Sprintf("document %d: %s", me.Doc, f.Message)
 			}
 		}
-		report.Findings = append([]check.Finding{f}, report.Findings...)
+		unreadable = append(unreadable, f)
 	}
+	report.Findings = append(unreadable, report.Findings...)
 	stderr := cmd.ErrOrStderr()
 	for _, ig := range report.Ignored {
 		fmt.Fprintf(stderr, "%s: ignoring %s %s/%s: not a flarecast.io kind\n", ig.File, ig.GVK().GroupVersion(), ig.GVK().Kind, ig.Name())

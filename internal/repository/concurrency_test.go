@@ -115,5 +115,6 @@ func TestConcurrentWritersKeepTheStoreConsistent(t *testing.T) {
 		t.Error("name latest lost")
 	}
 	checkConsistent(t, shared)
+	checkNoAbandonedTemps(t, shared)
 	t.Logf("%d writers (%d processes) wrote %d names", len(ids), len(procs), len(list))
 }

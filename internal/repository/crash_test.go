@@ -86,11 +86,12 @@ func reopenAndCheck(t *testing.T, root string) {
 		t.Fatalf("store does not open after the crash: %v", err)
 	}
 	checkConsistent(t, s)
-	// And it keeps working: collect, then write again.
+	// And it keeps working: collect (which removes what the dead writer left), then write again.
 	if _, err := s.GC(t.Context(), false); err != nil {
 		t.Fatalf("gc after the crash: %v", err)
 	}
 	checkConsistent(t, s)
+	checkNoAbandonedTemps(t, s)
 	a := makeArchive(t, "after", nil, "after the crash")
 	a.push(t, s, "after")
 	checkConsistent(t, s)

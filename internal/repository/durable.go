@@ -64,10 +64,11 @@ func sameFile(f *os.File) (bool, error) {
 	return os.SameFile(fi, pi), nil
 }
 
-// removeAbandonedTemp removes path if it is a temp file whose writer is gone and that was last
-// written before cutoff. The age test backs up the lock on file systems where flock does not
-// reach every writer. It reports whether it removed the file.
-func removeAbandonedTemp(path string, cutoff time.Time) (bool, error) {
+// abandonedTemp reports whether path is a temp file whose writer is gone and that was last
+// written before cutoff, and removes it when remove is set. The age test backs up the lock on
+// file systems where flock does not reach every writer. Without remove it only reads: the lock
+// it takes to tell a live writer from a dead one goes when the file is closed.
+func abandonedTemp(path string, cutoff time.Time, remove bool) (bool, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -88,14 +89,17 @@ func removeAbandonedTemp(path string, cutoff time.Time) (bool, error) {
 	if fi, err := f.Stat(); err != nil || fi.ModTime().After(cutoff) {
 		return false, err
 	}
+	if !remove {
+		return true, nil
+	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return false, err
 	}
 	return true, nil
 }
 
-// cleanTemps removes abandoned temp files directly inside dir.
-func cleanTemps(dir string, cutoff time.Time) (int, error) {
+// cleanTemps removes (or, without remove, counts) abandoned temp files directly inside dir.
+func cleanTemps(dir string, cutoff time.Time, remove bool) (int, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -108,7 +112,7 @@ func cleanTemps(dir string, cutoff time.Time) (int, error) {
 		if !strings.HasPrefix(e.Name(), tempPrefix) {
 			continue
 		}
-		removed, err := removeAbandonedTemp(filepath.Join(dir, e.Name()), cutoff)
+		removed, err := abandonedTemp(filepath.Join(dir, e.Name()), cutoff, remove)
 		if err != nil {
 			return n, err
 		}
@@ -171,6 +175,20 @@ type fileLock struct{ f *os.File }
 
 func lockFile(path string) (*fileLock, error) { return flockFile(path, syscall.LOCK_EX) }
 
+// lockFileReadOnly takes the lock exclusively without creating or writing the lock file
+// (flock needs no write access). With no lock file there is no flarecast writer to exclude
+// (each one makes it at open), and it returns a lock that holds nothing.
+func lockFileReadOnly(path string) (*fileLock, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return &fileLock{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	return flockOpen(f, path, syscall.LOCK_EX)
+}
+
 // lockFileShared takes the lock shared: holders exclude lockFile's, not each other.
 func lockFileShared(path string) (*fileLock, error) { return flockFile(path, syscall.LOCK_SH) }
 
@@ -179,6 +197,11 @@ func flockFile(path string, how int) (*fileLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
 	}
+	return flockOpen(f, path, how)
+}
+
+func flockOpen(f *os.File, path string, how int) (*fileLock, error) {
+	var err error
 	for {
 		err = syscall.Flock(int(f.Fd()), how)
 		if !errors.Is(err, syscall.EINTR) {
@@ -192,4 +215,9 @@ func flockFile(path string, how int) (*fileLock, error) {
 	return &fileLock{f: f}, nil
 }
 
-func (l *fileLock) unlock() error { return l.f.Close() }
+func (l *fileLock) unlock() error {
+	if l.f == nil {
+		return nil
+	}
+	return l.f.Close()
+}

@@ -30,23 +30,29 @@ const (
 // readable by any OCI layout tool. Several processes may write it at once: blobs are
 // content-addressed and land by atomic rename, and index.json changes under a flock.
 type Local struct {
-	root  string
-	grace time.Duration
+	root     string
+	grace    time.Duration
+	readOnly bool
 }
 
 var _ Store = (*Local)(nil)
 
-// OpenLocal opens the layout at root, creating it when root is missing or empty.
+// OpenLocal opens the layout at root, creating it when root is missing or empty (unless
+// opts.ReadOnly, which opens only a layout that is there and touches nothing).
 func OpenLocal(root string, opts Options) (*Local, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", root, err)
 	}
-	s := &Local{root: abs, grace: opts.GCGrace}
+	s := &Local{root: abs, grace: opts.GCGrace, readOnly: opts.ReadOnly}
 	if s.grace == 0 {
 		s.grace = DefaultGCGrace
 	}
-	if err := s.init(); err != nil {
+	open := s.init
+	if s.readOnly {
+		open = s.check
+	}
+	if err := open(); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", root, err)
 	}
 	return s, nil
@@ -75,12 +81,37 @@ func (s *Local) init() error {
 	default:
 		return err
 	}
+	// A crashed writer's temp files stay for GC to remove (and report): opening a store
+	// removes nothing, so what a reader sees is what GC will say it removed.
 	if _, err := os.Stat(filepath.Join(s.root, indexName)); err != nil {
 		return fmt.Errorf("%s: %w (the layout is damaged; restore index.json from a backup)", indexName, err)
 	}
-	// A crashed writer leaves temp files; they would otherwise wait for the next GC.
-	if _, err := s.cleanAllTemps(); err != nil {
+	return nil
+}
+
+// check is init for a read-only store: the layout must be there and whole, and nothing is
+// written, not even the lock file.
+func (s *Local) check() error {
+	fi, err := os.Stat(s.root)
+	if err != nil {
 		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("not a directory")
+	}
+	layout, err := os.ReadFile(filepath.Join(s.root, ocispec.ImageLayoutFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no %s: not an OCI image layout (a store is made by the commands that write one: archive create, import or pull)", ocispec.ImageLayoutFile)
+	}
+	if err != nil {
+		return err
+	}
+	var v ocispec.ImageLayout
+	if err := json.Unmarshal(layout, &v); err != nil || v.Version != ocispec.ImageLayoutVersion {
+		return fmt.Errorf("%s is not an OCI image layout version %s", ocispec.ImageLayoutFile, ocispec.ImageLayoutVersion)
+	}
+	if _, err := os.Stat(filepath.Join(s.root, indexName)); err != nil {
+		return fmt.Errorf("%s: %w (the layout is damaged; restore index.json from a backup)", indexName, err)
 	}
 	return nil
 }

@@ -14,7 +14,8 @@ import (
 	"github.com/flarecast/flarecast/internal/atomicfile"
 )
 
-// GC removes the blobs no name reaches, and temp files of writers that are gone.
+// GC removes the blobs no name reaches, and temp files of writers that are gone. A dry run
+// (the only GC a read-only store runs) removes nothing and counts both.
 //
 // Marking starts at every named manifest (and every unnamed entry that is not a referrer
 // record) and follows config, layers, the manifests of an
@@ -26,7 +27,14 @@ import (
 // their writer's lock is free (the writer died) and they are older than the grace period.
 func (s *Local) GC(ctx context.Context, dryRun bool) (GCReport, error) {
 	report := GCReport{Removed: []ocispec.Descriptor{}}
-	l, err := lockFile(filepath.Join(s.root, lockFileName))
+	lock := lockFile
+	if s.readOnly {
+		if !dryRun {
+			return report, refuseWrite("gc", s.root)
+		}
+		lock = lockFileReadOnly
+	}
+	l, err := lock(filepath.Join(s.root, lockFileName))
 	if err != nil {
 		return report, err
 	}
@@ -50,6 +58,10 @@ func (s *Local) GC(ctx context.Context, dryRun bool) (GCReport, error) {
 		report.BytesRemoved += g.Size
 	}
 	if dryRun {
+		report.TempFiles, err = s.cleanAllTemps(false)
+		if err != nil {
+			return report, fmt.Errorf("gc %s: %w", s.root, err)
+		}
 		return report, nil
 	}
 	// Referrer records of removed manifests go first, so a crash mid-sweep never leaves
@@ -72,7 +84,8 @@ func (s *Local) GC(ctx context.Context, dryRun bool) (GCReport, error) {
 			return report, err
 		}
 	}
-	report.TempFilesRemoved, err = s.cleanAllTemps()
+	report.TempFilesRemoved, err = s.cleanAllTemps(true)
+	report.TempFiles = report.TempFilesRemoved
 	if err != nil {
 		return report, fmt.Errorf("gc %s: %w", s.root, err)
 	}
@@ -210,7 +223,13 @@ func (s *Local) cutoff() time.Time {
 	return time.Now().Add(-s.grace)
 }
 
-func (s *Local) cleanAllTemps() (int, error) {
+// AbandonedTempFiles counts the temp files of writers that died mid-write and are older than
+// the grace period: what GC would remove. It changes nothing, so read-only commands use it to
+// report them.
+func (s *Local) AbandonedTempFiles() (int, error) { return s.cleanAllTemps(false) }
+
+// cleanAllTemps removes (or, without remove, counts) the abandoned temp files of the store.
+func (s *Local) cleanAllTemps(remove bool) (int, error) {
 	cutoff := s.cutoff()
 	total := 0
 	dirs := []string{s.root}
@@ -218,7 +237,7 @@ func (s *Local) cleanAllTemps() (int, error) {
 		dirs = append(dirs, filepath.Join(s.root, "blobs", a))
 	}
 	for _, d := range dirs {
-		n, err := cleanTemps(d, cutoff)
+		n, err := cleanTemps(d, cutoff, remove)
 		total += n
 		if err != nil {
 			return total, err

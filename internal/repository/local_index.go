@@ -56,6 +56,9 @@ func (s *Local) writeIndex(idx ocispec.Index) error {
 // updateIndex runs change on the current index under the store lock and writes the result
 // when change reports a modification.
 func (s *Local) updateIndex(change func(*ocispec.Index) (bool, error)) error {
+	if s.readOnly {
+		return refuseWrite("change "+indexName+" of", s.root)
+	}
 	l, err := lockFile(filepath.Join(s.root, lockFileName))
 	if err != nil {
 		return err

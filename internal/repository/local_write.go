@@ -19,6 +19,9 @@ import (
 // A blob already present gives errdef.ErrAlreadyExists (oras copy treats that as success) and
 // restarts its GC grace period, since the caller is about to reference it.
 func (s *Local) Push(ctx context.Context, expected ocispec.Descriptor, r io.Reader) error {
+	if s.readOnly {
+		return refuseWrite("push "+expected.Digest.String()+" to", s.root)
+	}
 	if err := validDigest(expected.Digest); err != nil {
 		return err
 	}
@@ -120,6 +123,9 @@ func (s *Local) recordExistingReferrer(desc ocispec.Descriptor) error {
 
 // Ingest starts a blob whose digest is computed while it is written.
 func (s *Local) Ingest(ctx context.Context) (Ingester, error) {
+	if s.readOnly {
+		return nil, refuseWrite("ingest into", s.root)
+	}
 	dir := filepath.Join(s.root, "blobs", digest.Canonical.String())
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)

@@ -22,13 +22,19 @@ type Options struct {
 	// GCGrace is how long GC spares a blob no name reaches, for writers that have pushed
 	// blobs but not yet named their manifest. Zero means DefaultGCGrace; negative means none.
 	GCGrace time.Duration
+	// ReadOnly opens the store for reading only: nothing in it is created, changed or
+	// removed, not even a crashed writer's temp files (GC counts them in a dry run), and
+	// every write fails with ErrReadOnly. A local store must already exist. A registry's
+	// CacheDir is not the repository: reads still fill it.
+	ReadOnly bool
 }
 
 // RemoteScheme prefixes a registry location: oci://host[:port]/repository.
 const RemoteScheme = "oci://"
 
 // Open opens the store at location: a directory path (an OCI image layout, created when
-// missing) or oci://host[:port]/repository (a repository in an OCI registry).
+// missing unless opts.ReadOnly) or oci://host[:port]/repository (a repository in an OCI
+// registry).
 func Open(ctx context.Context, location string, opts Options) (Store, error) {
 	if location == "" {
 		return nil, fmt.Errorf("open store: empty location; give a directory or %shost/repository", RemoteScheme)

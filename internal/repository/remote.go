@@ -24,6 +24,7 @@ type Remote struct {
 	repo     *remote.Repository
 	location string
 	cache    *Local // nil without Options.CacheDir
+	readOnly bool
 }
 
 var _ Store = (*Remote)(nil)
@@ -55,12 +56,14 @@ func OpenRemote(ctx context.Context, ref string, opts Options) (*Remote, error) 
 			Credential: credentials.Credential(creds),
 		},
 	}
-	s := &Remote{repo: repo, location: location}
+	s := &Remote{repo: repo, location: location, readOnly: opts.ReadOnly}
 	if err := s.ping(ctx); err != nil {
 		return nil, err
 	}
 	if opts.CacheDir != "" {
-		if s.cache, err = OpenLocal(opts.CacheDir, opts); err != nil {
+		cacheOpts := opts
+		cacheOpts.ReadOnly = false // the cache is a copy of the registry's blobs, not the repository
+		if s.cache, err = OpenLocal(opts.CacheDir, cacheOpts); err != nil {
 			return nil, fmt.Errorf("open cache of %s: %w", location, err)
 		}
 	}
@@ -130,6 +133,9 @@ func (s *Remote) String() string { return s.location }
 
 // Ingest spools the blob to a temp file (to learn its digest) and uploads it on Commit.
 func (s *Remote) Ingest(context.Context) (Ingester, error) {
+	if s.readOnly {
+		return nil, refuseWrite("ingest into", s.location)
+	}
 	f, err := os.CreateTemp("", "flarecast-ingest-*")
 	if err != nil {
 		return nil, fmt.Errorf("ingest for %s: %w", s.location, err)

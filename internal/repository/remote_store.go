@@ -47,6 +47,9 @@ func (s *Remote) Exists(ctx context.Context, target ocispec.Descriptor) (bool, e
 // Push uploads a blob or manifest; the registry checks the digest. A blob the registry holds
 // gives errdef.ErrAlreadyExists, as in a local store.
 func (s *Remote) Push(ctx context.Context, expected ocispec.Descriptor, r io.Reader) error {
+	if s.readOnly {
+		return refuseWrite("push "+expected.Digest.String()+" to", s.location)
+	}
 	if err := validDigest(expected.Digest); err != nil {
 		return err
 	}
@@ -61,6 +64,9 @@ func (s *Remote) Push(ctx context.Context, expected ocispec.Descriptor, r io.Rea
 }
 
 func (s *Remote) Tag(ctx context.Context, desc ocispec.Descriptor, name string) error {
+	if s.readOnly {
+		return refuseWrite("tag "+name+" in", s.location)
+	}
 	if err := ValidateName(name); err != nil {
 		return err
 	}
@@ -135,6 +141,9 @@ func (s *Remote) List(ctx context.Context) ([]Entry, error) {
 // Untag deletes the tag with DELETE /v2/<repo>/manifests/<tag> (distribution v3 and most
 // registries allow it when deletion is enabled); the manifest stays.
 func (s *Remote) Untag(ctx context.Context, name string) error {
+	if s.readOnly {
+		return refuseWrite("untag "+name+" in", s.location)
+	}
 	if err := ValidateName(name); err != nil {
 		return err
 	}

@@ -66,6 +66,8 @@ type GCReport struct {
 	Removed      []ocispec.Descriptor `json:"removed"`
 	BytesRemoved int64                `json:"bytesRemoved"`
 	Kept         int                  `json:"kept"`
-	// TempFilesRemoved counts files left by writers that died mid-write.
+	// TempFiles counts the files left by writers that died mid-write (older than the grace
+	// period); TempFilesRemoved those removed, which a dry run leaves.
+	TempFiles        int `json:"tempFiles"`
 	TempFilesRemoved int `json:"tempFilesRemoved"`
 }

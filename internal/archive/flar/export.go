@@ -24,7 +24,7 @@ type ExportOptions struct {
 }
 
 // Export writes the archives that refs name (names or manifest digests) to w as one export
-// file. A blob that several archives share is written once. Each blob is checked against its
+// file, each under the name its config records (what Import will name it). A blob that several archives share is written once. Each blob is checked against its
 // digest as it is copied, so a damaged store cannot produce a file that looks sound.
 func Export(ctx context.Context, store repository.Store, w io.Writer, refs []string, opts ExportOptions) (*Header, error) {
 	if len(refs) == 0 {
@@ -37,11 +37,9 @@ func Export(ctx context.Context, store repository.Store, w io.Writer, refs []str
 		if err != nil {
 			return nil, fmt.Errorf("export: %w", err)
 		}
-		tag := ref
-		if archive.IsDigest(ref) {
-			tag = a.Config.Name
-		}
-		h.Archives = append(h.Archives, ArchiveEntry{Tag: tag, Type: a.Config.Type, Digest: a.Descriptor.Digest, Size: a.Descriptor.Size})
+		// Import names an archive after its config, which the digests cover; an archive known
+		// here under another name (pull --as) travels under the name it was made with.
+		h.Archives = append(h.Archives, ArchiveEntry{Tag: a.Config.Name, Type: a.Config.Type, Digest: a.Descriptor.Digest, Size: a.Descriptor.Size})
 		archives = append(archives, a)
 	}
 	if opts.SoftwareLoad {

@@ -40,7 +40,8 @@ type Header struct {
 	Sections     []SectionEntry
 }
 
-// ArchiveEntry names one archive of the file: the tag it gets on import and its manifest.
+// ArchiveEntry names one archive of the file: its name (the one its config records, which
+// import gives it as its tag), its type and its manifest.
 type ArchiveEntry struct {
 	Tag    string
 	Type   archive.Type

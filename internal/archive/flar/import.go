@@ -299,11 +299,8 @@ func (im *importer) checkReachable(ctx context.Context) error {
 	for _, s := range im.header.Sections {
 		inFile[s.Digest] = true
 	}
-	for _, a := range im.header.Archives {
-		cfg := im.configs[im.manifests[a.Digest].Config.Digest]
-		if cfg != nil && cfg.Type != a.Type {
-			return fmt.Errorf("archive %s: the header says %s, its config says %s", a.Tag, a.Type, cfg.Type)
-		}
+	if err := im.checkNames(); err != nil {
+		return err
 	}
 	for md, m := range im.manifests {
 		if _, ok := im.smalls[m.Config.Digest]; !ok {
@@ -320,6 +317,33 @@ func (im *importer) checkReachable(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// checkNames holds the header's names and types to the verified configs: the header is plain
+// text that no digest covers, so an edited name could otherwise move an existing tag to other
+// content. The tag an archive gets is its config's name, never the header's word alone.
+func (im *importer) checkNames() error {
+	for _, a := range im.header.Archives {
+		cfg := im.configOf(a)
+		switch {
+		case cfg == nil:
+			return fmt.Errorf("archive %s: its manifest %s or its config is not in the file", a.Tag, a.Digest)
+		case cfg.Name != a.Tag:
+			return fmt.Errorf("archive %s: the header names it %s, its verified config %s: the header was edited or the file was not written by export; nothing imported", a.Digest, a.Tag, cfg.Name)
+		case cfg.Type != a.Type:
+			return fmt.Errorf("archive %s: the header says %s, its verified config says %s: the header was edited or the file was not written by export; nothing imported", a.Tag, a.Type, cfg.Type)
+		}
+	}
+	return nil
+}
+
+// configOf is the verified config of a header's archive, nil when the file lacks it.
+func (im *importer) configOf(a ArchiveEntry) *archive.Config {
+	m := im.manifests[a.Digest]
+	if m == nil {
+		return nil
+	}
+	return im.configs[m.Config.Digest]
 }
 
 // checkStored reads a section the file leaves out from the store and checks it as the file's
@@ -388,8 +412,9 @@ func (im *importer) commit(ctx context.Context) (*ImportResult, error) {
 	}
 	for _, a := range im.header.Archives {
 		desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, ArtifactType: archive.ArtifactType, Digest: a.Digest, Size: a.Size}
-		if err := im.store.Tag(ctx, desc, a.Tag); err != nil {
-			return nil, fmt.Errorf("name %s as %s: %w", a.Digest, a.Tag, err)
+		name := im.configOf(a).Name // checkNames made sure it is there and agrees with a.Tag
+		if err := im.store.Tag(ctx, desc, name); err != nil {
+			return nil, fmt.Errorf("name %s as %s: %w", a.Digest, name, err)
 		}
 	}
 	return res, nil

@@ -49,8 +49,18 @@ type entry struct {
 	typed    runtime.Object
 }
 
-// Check admits every flarecast object and resolves the model of each Cluster.
+// Check admits every flarecast object, resolves the model of each Cluster, and checks each
+// FlashArchive against what derives from it and the groups that run it.
 func Check(ctx context.Context, objs []manifest.Object, v *crdvalidate.Validator) *Report {
+	c := admitAll(ctx, objs, v)
+	c.resolve()
+	c.checkArchives()
+	c.report.Findings = sortFindings(c.report.Findings)
+	return c.report
+}
+
+// admitAll runs the single-object checks: what the API server would do with each object.
+func admitAll(ctx context.Context, objs []manifest.Object, v *crdvalidate.Validator) *checker {
 	c := &checker{report: &Report{}, entries: map[key]*entry{}}
 	for _, o := range objs {
 		if o.GVK().Group != v1alpha1.GroupVersion.Group {
@@ -60,9 +70,7 @@ func Check(ctx context.Context, objs []manifest.Object, v *crdvalidate.Validator
 		c.report.Checked++
 		c.admit(ctx, o, v)
 	}
-	c.resolve()
-	c.report.Findings = sortFindings(c.report.Findings)
-	return c.report
+	return c
 }
 
 type checker struct {
@@ -104,6 +112,8 @@ func (c *checker) admit(ctx context.Context, o manifest.Object, v *crdvalidate.V
 		typed = &v1alpha1.Machine{}
 	case "Network":
 		typed = &v1alpha1.Network{}
+	case "FlashArchive":
+		typed = &v1alpha1.FlashArchive{}
 	default:
 		return // admitted, and in no model rule
 	}
@@ -140,6 +150,7 @@ func (c *checker) resolve() {
 	// sites holds the resolved clusters of each site, by namespace and site name, for the
 	// rules across the clusters that share an install server.
 	sites := map[key][]model.SiteMember{}
+	groups := c.groupsByCluster()
 	for _, k := range c.order {
 		e := c.entries[k]
 		cl, ok := e.typed.(*v1alpha1.Cluster)
@@ -161,12 +172,9 @@ func (c *checker) resolve() {
 				in.Network = n
 			}
 		}
-		for _, gk := range c.order {
-			g, ok := c.entries[gk].typed.(*v1alpha1.NodesGroup)
-			if ok && gk.namespace == k.namespace && g.Spec.ClusterRef.Name == cl.Name {
-				usedGroups[gk] = true
-				in.Groups = append(in.Groups, *g)
-			}
+		for _, gk := range groups[k] {
+			usedGroups[gk] = true
+			in.Groups = append(in.Groups, *c.entries[gk].typed.(*v1alpha1.NodesGroup))
 		}
 		res := model.Resolve(in)
 		if site := model.SiteOf(cl); site != "" {
@@ -197,6 +205,19 @@ func (c *checker) resolve() {
 			}
 		}
 	}
+}
+
+// groupsByCluster indexes the readable NodesGroups by the Cluster they name, in input order:
+// one pass, so that the work grows with the objects and not with clusters × groups.
+func (c *checker) groupsByCluster() map[key][]key {
+	out := map[key][]key{}
+	for _, gk := range c.order {
+		if g, ok := c.entries[gk].typed.(*v1alpha1.NodesGroup); ok {
+			ck := key{gk.namespace, "Cluster", g.Spec.ClusterRef.Name}
+			out[ck] = append(out[ck], gk)
+		}
+	}
+	return out
 }
 
 func (c *checker) typed(k key) runtime.Object {

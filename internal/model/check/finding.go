@@ -46,6 +46,9 @@ const (
 	// ReasonClusterNotChecked: a group's Cluster is not in the manifests, so only the group's
 	// own rules were checked.
 	ReasonClusterNotChecked model.Reason = "ClusterNotChecked"
+	// ReasonArchiveNotChecked: the FlashArchive a group runs, or a derived archive's base, is
+	// not in the manifests, so the rules between them were not checked.
+	ReasonArchiveNotChecked model.Reason = "ArchiveNotChecked"
 )
 
 // String renders "file: Kind/name: field: message"; warnings and missing parts say so before

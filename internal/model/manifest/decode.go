@@ -10,7 +10,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/json"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
 
@@ -59,26 +58,28 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// maxDocument bounds one YAML document, as the API server bounds a request body.
-const maxDocument = 3 << 20
+// MaxDocument bounds one YAML document, as the API server bounds a request body (3 MiB): a
+// document the server could never take is refused as soon as it passes the bound, so a
+// stream without end (/dev/zero) or a single huge document costs at most this much memory.
+const MaxDocument = 3 << 20
 
 // Decode reads every document of r. It returns the objects it could decode and one Error per
-// document it could not; empty documents are skipped.
+// document it could not; empty documents are skipped. A document larger than MaxDocument
+// ends the reading of r: where the next one starts cannot be known without reading it all.
 func Decode(file string, r io.Reader) ([]Object, []error) {
-	reader := utilyaml.NewYAMLReader(bufio.NewReaderSize(r, 64<<10))
+	reader := &documentReader{r: bufio.NewReaderSize(r, 64<<10), max: MaxDocument}
 	var objs []Object
 	var errs []error
 	for doc := 1; ; doc++ {
-		raw, err := reader.Read()
+		raw, err := reader.next()
 		if errors.Is(err, io.EOF) {
 			return objs, errs
 		}
+		if errors.Is(err, errDocumentTooLarge) {
+			return objs, append(errs, &Error{File: file, Doc: doc, Err: fmt.Errorf("the document is larger than %d MiB, the most the API server takes in one request: split it into several documents; the rest of the file is not read", MaxDocument>>20)})
+		}
 		if err != nil {
 			return objs, append(errs, &Error{File: file, Doc: doc, Err: fmt.Errorf("read: %w", err)})
-		}
-		if len(raw) > maxDocument {
-			errs = append(errs, &Error{File: file, Doc: doc, Err: fmt.Errorf("document is larger than %d bytes", maxDocument)})
-			continue
 		}
 		got, err := decodeDocument(raw)
 		if err != nil {
@@ -89,6 +90,69 @@ func Decode(file string, r io.Reader) ([]Object, []error) {
 			objs = append(objs, Object{File: file, Doc: doc, Object: o})
 		}
 	}
+}
+
+var errDocumentTooLarge = errors.New("document too large")
+
+// documentReader splits a YAML stream into documents at "---" lines, as kubectl's reader
+// (k8s.io/apimachinery/pkg/util/yaml.YAMLReader) does, but counts the bytes of a document as
+// it reads them and gives up past max, where that reader would hold any amount.
+type documentReader struct {
+	r   *bufio.Reader
+	max int
+}
+
+func (d *documentReader) next() ([]byte, error) {
+	var doc []byte
+	for {
+		start := len(doc)
+		var err error
+		doc, err = d.line(doc)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		if line := doc[start:]; len(line) > 0 {
+			// Lines end in "\n" whatever the file used, as bufio.Reader.ReadLine gives them.
+			line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+			doc = append(doc[:start+len(line)], '\n')
+			if rest, ok := bytes.CutPrefix(line, []byte("---")); ok {
+				if t := bytes.TrimSpace(rest); len(t) > 0 && t[0] != '#' {
+					return nil, fmt.Errorf("invalid YAML document separator: %s", clip(t))
+				}
+				if start > 0 {
+					return doc[:start], nil
+				}
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			if len(doc) > 0 {
+				return doc, nil
+			}
+			return nil, io.EOF
+		}
+	}
+}
+
+// line appends one line, with its end, to doc, failing once doc would pass the bound.
+func (d *documentReader) line(doc []byte) ([]byte, error) {
+	for {
+		chunk, err := d.r.ReadSlice('\n')
+		if len(doc)+len(chunk) > d.max {
+			return nil, errDocumentTooLarge
+		}
+		doc = append(doc, chunk...)
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return doc, err
+		}
+	}
+}
+
+// clip shortens what an error quotes from the input.
+func clip(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:40]) + "…"
+	}
+	return string(b)
 }
 
 // decodeDocument decodes one document: nothing for an empty one, the items of a List.
