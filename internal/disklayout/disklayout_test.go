@@ -39,7 +39,7 @@ func fakeSysfs(t *testing.T, disks map[string][3]string) string {
 
 func TestDisksAreFoundByWhatTheModelSaysNotByProbeOrder(t *testing.T) {
 	sys := fakeSysfs(t, map[string][3]string{
-		"vda": {"pci0000:00/0000:00:04.0/virtio1", "62914560", "SYS-1"},  // 30 GiB
+		"vda": {"pci0000:00/0000:00:04.0/virtio1", "62914560", "SYS-1"},   // 30 GiB
 		"vdb": {"pci0000:00/0000:00:05.0/virtio2", "209715200", "DATA-7"}, // 100 GiB
 	})
 	devs, err := Scan(sys, "/dev")
