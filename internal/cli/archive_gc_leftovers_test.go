@@ -11,8 +11,7 @@ import (
 // a download in the work directory), removes it only without --dry-run, and leaves the job's
 // state.
 func TestGCReportsThenRemovesBuildLeftovers(t *testing.T) {
-	repo, state := t.TempDir(), t.TempDir()
-	mustRun(t, "archive", "--repo", repo, "ls") // an empty repository
+	repo, state := emptyRepository(t), t.TempDir()
 	job := filepath.Join(state, "ns", "a-build-1")
 	os.MkdirAll(filepath.Join(job, "work", "build-1"), 0o755)
 	os.WriteFile(filepath.Join(job, "work", "build-1", "rootfs-1.download"), make([]byte, 2048), 0o644)
