@@ -91,7 +91,7 @@ func (b *logBuffer) waitFor(t *testing.T, parts ...string) string {
 }
 
 // startServer serves dir on addr (host:port, port 0 for any) until the test ends.
-func startServer(t *testing.T, o Options, addr string) (string, *logBuffer) {
+func startServer(t testing.TB, o Options, addr string) (string, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
 	o.Log = logs.logger()

@@ -41,7 +41,13 @@ type Server struct {
 	srv  *ptftp.Server
 	// negotiated carries each finished transfer's options from the library's success hook
 	// (which knows them) to the read handler (which knows the byte count), for one log line.
-	negotiated sync.Map // transferKey -> map[string]string
+	negotiated sync.Map // transferKey -> transferStats
+}
+
+type transferStats struct {
+	options map[string]string
+	// resent counts blocks sent more than once: lost blocks or ACKs, or a slow client.
+	resent int
 }
 
 type transferKey struct {
@@ -112,13 +118,14 @@ func (s *Server) read(name string, rf io.ReaderFrom) error {
 	// *os.File is an io.Seeker: the library answers tsize from it.
 	n, err := rf.ReadFrom(f)
 	key := transferKey{client, name}
-	opts, _ := s.negotiated.LoadAndDelete(key)
+	v, _ := s.negotiated.LoadAndDelete(key)
 	if err != nil {
 		// The hook has logged the failure.
 		return err
 	}
-	s.log.Info("sent file", "file", name, "client", client, "bytes", n, "options", opts,
-		"duration", time.Since(start).String())
+	st, _ := v.(transferStats)
+	s.log.Info("sent file", "file", name, "client", client, "bytes", n, "options", st.options,
+		"resent", st.resent, "duration", time.Since(start).String())
 	return nil
 }
 
@@ -146,7 +153,8 @@ type hook struct{ s *Server }
 
 func (h hook) OnSuccess(st ptftp.TransferStats) {
 	a := net.UDPAddr{IP: st.RemoteAddr, Port: st.Tid}
-	h.s.negotiated.Store(transferKey{a.String(), st.Filename}, map[string]string(st.Opts))
+	h.s.negotiated.Store(transferKey{a.String(), st.Filename},
+		transferStats{options: map[string]string(st.Opts), resent: st.DatagramsSent - st.DatagramsAcked})
 }
 
 func (h hook) OnFailure(st ptftp.TransferStats, err error) {
