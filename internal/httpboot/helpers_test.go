@@ -143,3 +143,7 @@ func curl(t testing.TB, dir string, args ...string) (string, error) {
 func sha256Hex(b []byte) string { return fmt.Sprintf("%x", sha256.Sum256(b)) }
 
 func logsDiscard() logr.Logger { return logr.Discard() }
+
+func ociDesc(d digest.Digest, size int64) ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: "application/octet-stream", Digest: d, Size: size}
+}

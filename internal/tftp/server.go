@@ -1,6 +1,7 @@
 package tftp
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,10 @@ import (
 	"github.com/go-logr/logr"
 	ptftp "github.com/pin/tftp/v3"
 )
+
+// readBuffer is how much of a file is read at once: four of the largest blocks, about 180
+// of the usual 1432-byte ones.
+const readBuffer = 256 << 10
 
 // errWriteRefused is what a client that tries to upload reads in the ERROR packet.
 var errWriteRefused = errors.New("read-only server: write requests are refused")
@@ -115,8 +120,18 @@ func (s *Server) read(name string, rf io.ReaderFrom) error {
 	}
 	defer f.Close()
 	start := time.Now()
-	// *os.File is an io.Seeker: the library answers tsize from it.
-	n, err := rf.ReadFrom(f)
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if t, ok := rf.(ptftp.OutgoingTransfer); ok {
+		// The buffered reader below hides the file's Seek, from which the library would
+		// learn the size for tsize.
+		t.SetSize(fi.Size())
+	}
+	// The library reads one block per call: unbuffered, that is a read(2) per block, a tenth
+	// of the server's CPU time in the P4 profile.
+	n, err := rf.ReadFrom(bufio.NewReaderSize(f, readBuffer))
 	key := transferKey{client, name}
 	v, _ := s.negotiated.LoadAndDelete(key)
 	if err != nil {
