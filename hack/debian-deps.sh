@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian tools the tests use as real peers (GNU tar, zstd, attr/libcap tools, the disk tools,
-# iproute2 and the DHCP clients, relay and server the DHCP tests and benchmark run against),
+# Installs the Debian tools the tests use as real peers (GNU tar, zstd, attr/libcap tools, the
+# disk tools, iproute2, the DHCP clients, relay and server, and for the boot files the iPXE
+# binaries, tftp-hpa, tftpd-hpa, curl and nginx),
 # when they are missing and this machine can install them; otherwise says what to install.
 set -euo pipefail
 need=()
@@ -19,6 +20,11 @@ command -v dhclient >/dev/null || need+=(isc-dhcp-client)
 command -v dhcrelay >/dev/null || need+=(isc-dhcp-relay)
 command -v kea-dhcp4 >/dev/null || need+=(kea-dhcp4-server)
 command -v perfdhcp >/dev/null || need+=(kea-admin)
+[ -e /usr/lib/ipxe/undionly.kpxe ] || need+=(ipxe)
+command -v tftp >/dev/null || need+=(tftp-hpa)
+command -v in.tftpd >/dev/null || need+=(tftpd-hpa)
+command -v curl >/dev/null || need+=(curl)
+command -v nginx >/dev/null || need+=(nginx)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "installing Debian packages: ${need[*]}" >&2

@@ -1,0 +1,178 @@
+package httpboot
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/flarecast/flarecast/internal/repository"
+)
+
+// ipxeFiles are the boot loaders of Debian's ipxe package (ipxe.efi is a symlink into /boot).
+var ipxeFiles = []string{"/usr/lib/ipxe/undionly.kpxe", "/usr/lib/ipxe/ipxe.efi", "/usr/lib/ipxe/snponly.efi"}
+
+// BenchmarkP4HTTP: curl clients fetch blobs (the iPXE binaries, or a 64 MiB blob) by digest
+// from flarecast's handler and the same files from nginx (sendfile on, the setup a site would
+// pick instead), on loopback; 1 and 20 clients at once. Both sides alternate within a run;
+// hack/bench-p4.sh turns the output into ratios.
+func BenchmarkP4HTTP(b *testing.B) {
+	requireTools(b, "curl", "nginx")
+	for _, f := range ipxeFiles {
+		if _, err := os.Stat(f); err != nil {
+			requireTools(b, f)
+		}
+	}
+	store, err := repository.OpenLocal(b.TempDir(), repository.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ipxe []digest.Digest
+	var ipxeSize int64
+	for _, f := range ipxeFiles {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d := pushBytes(b, store, data)
+		ipxe = append(ipxe, d)
+		ipxeSize += int64(len(data))
+	}
+	big := make([]byte, 64<<20)
+	rand.Read(big)
+	bigDigest := pushBytes(b, store, big)
+	blobs, _ := NewRepositoryBlobs(store, "", logsDiscard())
+	ours, _ := startHandler(b, Options{Blobs: blobs})
+	theirs := startNginx(b, filepath.Join(store.Root(), "blobs", "sha256"))
+	// One fetch of everything from each side first: the side that runs first would otherwise
+	// pay for a cold page cache (the blobs were just written) and a cold curl.
+	for _, prefix := range []string{ours.URL + "/blobs/sha256:", theirs + "/blobs/"} {
+		var urls []string
+		for _, d := range append(ipxe, bigDigest) {
+			urls = append(urls, prefix+d.Encoded())
+		}
+		fetchAll(b, urls, 1)
+	}
+	for _, set := range []struct {
+		name    string
+		digests []digest.Digest
+		size    int64
+	}{{"ipxe", ipxe, ipxeSize}, {"64MiB", []digest.Digest{bigDigest}, int64(len(big))}} {
+		for _, clients := range []int{1, 20} {
+			servers := []struct{ name, prefix string }{{"flarecast", ours.URL + "/blobs/sha256:"}, {"nginx", theirs + "/blobs/"}}
+			if os.Getenv("P4_REVERSE") != "" {
+				servers[0], servers[1] = servers[1], servers[0]
+			}
+			for _, srv := range servers {
+				b.Run(fmt.Sprintf("files=%s/clients=%d/server=%s", set.name, clients, srv.name), func(b *testing.B) {
+					var urls []string
+					for _, d := range set.digests {
+						urls = append(urls, srv.prefix+d.Encoded())
+					}
+					b.SetBytes(set.size * int64(clients))
+					for b.Loop() {
+						fetchAll(b, urls, clients)
+					}
+				})
+			}
+		}
+	}
+}
+
+func pushBytes(b testing.TB, store repository.Store, data []byte) digest.Digest {
+	b.Helper()
+	d := digest.FromBytes(data)
+	desc := ociDesc(d, int64(len(data)))
+	if err := store.Push(b.Context(), desc, bytes.NewReader(data)); err != nil && !strings.Contains(err.Error(), "already exists") {
+		b.Fatal(err)
+	}
+	return d
+}
+
+// fetchAll runs clients curl processes at once, each fetching every URL to /dev/null, and
+// fails on any error or status other than 200.
+func fetchAll(b testing.TB, urls []string, clients int) {
+	args := []string{"-sS", "-f"}
+	for _, u := range urls {
+		args = append(args, "-o", "/dev/null", u)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for range clients {
+		wg.Go(func() {
+			if out, err := exec.Command("curl", args...).CombinedOutput(); err != nil {
+				errs <- fmt.Errorf("curl %v: %v: %s", args, err, out)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
+
+// startNginx serves dir at /blobs/ on a free loopback port, in the foreground, with the
+// settings a static file server gets (sendfile, tcp_nopush, no access log).
+func startNginx(b testing.TB, dir string) string {
+	b.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	prefix := b.TempDir()
+	conf := fmt.Sprintf(`daemon off;
+master_process on;
+worker_processes auto;
+user root;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  default_type application/octet-stream;
+  server {
+    listen %[2]s;
+    location /blobs/ { alias %[3]s/; }
+  }
+}
+`, prefix, addr, dir)
+	cfg := filepath.Join(prefix, "nginx.conf")
+	os.WriteFile(cfg, []byte(conf), 0o644)
+	var log bytes.Buffer
+	cmd := exec.Command("nginx", "-p", prefix, "-c", cfg)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+	url := "http://" + addr
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(url + "/"); err == nil {
+			resp.Body.Close()
+			return url
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("nginx did not start:\n%s", log.String())
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package httpboot
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/flarecast/flarecast/internal/repository"
+)
+
+// requireTools skips when a peer is missing, unless FLARECAST_REQUIRE_PEERS is set (make
+// test sets it), where it fails.
+func requireTools(t testing.TB, tools ...string) {
+	t.Helper()
+	var missing []string
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := fmt.Sprintf("missing %s: run hack/debian-deps.sh", strings.Join(missing, ", "))
+	if os.Getenv("FLARECAST_REQUIRE_PEERS") != "" {
+		t.Fatal(msg + " (FLARECAST_REQUIRE_PEERS is set)")
+	}
+	t.Skip(msg + " (FLARECAST_REQUIRE_PEERS=1 makes this a failure)")
+}
+
+// repoBin returns bin/<name> at the module root, or skips/fails as requireTools does.
+func repoBin(t testing.TB, name string) string {
+	t.Helper()
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		dir = filepath.Dir(dir)
+	}
+	p := filepath.Join(dir, "bin", name)
+	if _, err := os.Stat(p); err != nil {
+		msg := p + " is missing: run hack/test-peers.sh"
+		if os.Getenv("FLARECAST_REQUIRE_PEERS") != "" {
+			t.Fatal(msg + " (FLARECAST_REQUIRE_PEERS is set)")
+		}
+		t.Skip(msg + " (FLARECAST_REQUIRE_PEERS=1 makes this a failure)")
+	}
+	return p
+}
+
+type logBuffer struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (b *logBuffer) logger() logr.Logger {
+	return funcr.New(func(_, args string) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.lines = append(b.lines, args)
+	}, funcr.Options{Verbosity: 1})
+}
+
+func (b *logBuffer) count(parts ...string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, l := range b.lines {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(l, p)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Join(b.lines, "\n")
+}
+
+// randomBlob pushes size random bytes into store and returns them with their descriptor.
+func randomBlob(t testing.TB, store repository.Store, size int) ([]byte, ocispec.Descriptor) {
+	t.Helper()
+	b := make([]byte, size)
+	rand.Read(b)
+	desc := ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromBytes(b), Size: int64(size)}
+	if err := store.Push(context.Background(), desc, bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	return b, desc
+}
+
+func startHandler(t testing.TB, o Options) (*httptest.Server, *logBuffer) {
+	t.Helper()
+	logs := &logBuffer{}
+	o.Log = logs.logger()
+	h, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() { srv.Close(); h.Close() })
+	return srv, logs
+}
+
+// curl runs curl and returns its stdout; -w output comes last on stdout.
+func curl(t testing.TB, dir string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "curl", append([]string{"-sS"}, args...)...)
+	cmd.Dir = dir
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if err != nil {
+		err = fmt.Errorf("curl %s: %w: %s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String(), err
+}
+
+func sha256Hex(b []byte) string { return fmt.Sprintf("%x", sha256.Sum256(b)) }
+
+func logsDiscard() logr.Logger { return logr.Discard() }
+
+func ociDesc(d digest.Digest, size int64) ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: "application/octet-stream", Digest: d, Size: size}
+}

@@ -1,0 +1,246 @@
+package tftp
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+)
+
+// ipxeDir is where Debian's ipxe package puts the boot loaders this server exists for.
+const ipxeDir = "/usr/lib/ipxe"
+
+var ipxeFiles = []string{"undionly.kpxe", "ipxe.efi", "snponly.efi"}
+
+// requirePeers skips the test when a tool or root is missing, unless FLARECAST_REQUIRE_PEERS
+// is set (make test sets it), where it fails: a peer test that silently skips proves nothing.
+func requirePeers(t testing.TB, root bool, tools ...string) {
+	t.Helper()
+	var missing []string
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(ipxeDir, ipxeFiles[0])); err != nil {
+		missing = append(missing, ipxeDir+" (Debian package ipxe)")
+	}
+	if root && os.Geteuid() != 0 {
+		missing = append(missing, "root (for network namespaces)")
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := fmt.Sprintf("missing %s: run hack/debian-deps.sh", strings.Join(missing, ", "))
+	if os.Getenv("FLARECAST_REQUIRE_PEERS") != "" {
+		t.Fatal(msg + " (FLARECAST_REQUIRE_PEERS is set)")
+	}
+	t.Skip(msg + " (FLARECAST_REQUIRE_PEERS=1 makes this a failure)")
+}
+
+// logBuffer collects log lines so that tests can assert what an operator would read.
+type logBuffer struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (b *logBuffer) logger() logr.Logger {
+	return funcr.New(func(prefix, args string) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.lines = append(b.lines, args)
+	}, funcr.Options{})
+}
+
+// waitFor returns the first line holding every part, waiting a little: the library logs a
+// finished transfer after the client has its last block.
+func (b *logBuffer) waitFor(t *testing.T, parts ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b.mu.Lock()
+		for _, l := range b.lines {
+			ok := true
+			for _, p := range parts {
+				ok = ok && strings.Contains(l, p)
+			}
+			if ok {
+				b.mu.Unlock()
+				return l
+			}
+		}
+		all := strings.Join(b.lines, "\n")
+		b.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %q; log:\n%s", parts, all)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startServer serves dir on addr (host:port, port 0 for any) until the test ends.
+func startServer(t testing.TB, o Options, addr string) (string, *logBuffer) {
+	t.Helper()
+	logs := &logBuffer{}
+	o.Log = logs.logger()
+	if o.Timeout == 0 {
+		o.Timeout = time.Second
+	}
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, conn) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return conn.LocalAddr().String(), logs
+}
+
+// netns is a network namespace joined to the test's namespace by a veth pair: the server
+// listens on HostIP, clients run inside the namespace (ip netns exec) and reach it over the
+// veth, as a node reaches its install server over the provisioning network.
+type netns struct {
+	Name   string
+	HostIP string
+	NSIP   string
+}
+
+func run(t testing.TB, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// newNetns creates a namespace and a veth pair with a /30 from 198.19.0.0/16 (inside the
+// benchmark range 198.18.0.0/15 the project may use) that no interface here already has, and
+// removes both when the test ends, also when it fails.
+func newNetns(t testing.TB, mtu int) *netns {
+	t.Helper()
+	var id [3]byte
+	rand.Read(id[:])
+	tag := hex.EncodeToString(id[:])
+	n := &netns{Name: "fctftp-" + tag}
+	hostIf, nsIf := "fth"+tag, "ftn"+tag
+	used, _ := exec.Command("ip", "-4", "-o", "addr").Output()
+	for {
+		var b [2]byte
+		rand.Read(b[:])
+		base := int(b[1]) &^ 3
+		n.HostIP = fmt.Sprintf("198.19.%d.%d", b[0], base+1)
+		n.NSIP = fmt.Sprintf("198.19.%d.%d", b[0], base+2)
+		if !bytes.Contains(used, []byte(fmt.Sprintf("198.19.%d.%d/", b[0], base))) &&
+			!bytes.Contains(used, []byte(n.HostIP+"/")) && !bytes.Contains(used, []byte(n.NSIP+"/")) {
+			break
+		}
+	}
+	run(t, "ip", "netns", "add", n.Name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", n.Name).Run() })
+	run(t, "ip", "link", "add", hostIf, "mtu", fmt.Sprint(mtu), "type", "veth", "peer", "name", nsIf, "mtu", fmt.Sprint(mtu))
+	t.Cleanup(func() { exec.Command("ip", "link", "del", hostIf).Run() })
+	run(t, "ip", "link", "set", nsIf, "netns", n.Name)
+	run(t, "ip", "addr", "add", n.HostIP+"/30", "dev", hostIf)
+	run(t, "ip", "link", "set", hostIf, "up")
+	run(t, "ip", "-n", n.Name, "addr", "add", n.NSIP+"/30", "dev", nsIf)
+	run(t, "ip", "-n", n.Name, "link", "set", nsIf, "up")
+	run(t, "ip", "-n", n.Name, "link", "set", "lo", "up")
+	// Both ends must be up before the first packet, or it is dropped and a client retries.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, _ := exec.Command("ip", "-o", "link", "show", hostIf).Output()
+		if bytes.Contains(out, []byte("state UP")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("veth %s/%s did not come up: %s", hostIf, nsIf, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return n
+}
+
+// exec runs a command inside the namespace, in dir, and returns its combined output.
+func (n *netns) exec(t testing.TB, dir string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name}, args...)...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func splitHostPort(t testing.TB, addr string) (string, string) {
+	t.Helper()
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, p
+}
+
+func runIn(dir string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func sendRaw(t testing.TB, addr string, p []byte) {
+	t.Helper()
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// bootDir holds copies of Debian's iPXE binaries. /usr/lib/ipxe itself cannot be the boot
+// directory: its ipxe.efi is a symlink to /boot/ipxe.efi, which the server rightly refuses.
+func bootDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range ipxeFiles {
+		b, err := os.ReadFile(filepath.Join(ipxeDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func (b *logBuffer) all() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Join(b.lines, "\n")
+}
