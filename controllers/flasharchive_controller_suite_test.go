@@ -62,7 +62,9 @@ func archiveOptions() controllers.ArchiveOptions {
 		Executor:   controllers.ExecutorLocal,
 		Local: executor.LocalOptions{Dir: buildsDir, Command: []string{self, "archive", "build"},
 			Env: []string{asCLI + "=1"}, Concurrency: executor.DefaultConcurrency},
-		// The tests' tarballs are in their temporary directories.
-		Limits: build.Limits{AllowFileSources: []string{os.TempDir()}},
+		// The tests' tarballs and image layouts are in their temporary directories; the only
+		// host they fetch from is this one (and so the samples' Docker Hub image is refused
+		// before any connection leaves the machine).
+		Limits: build.Limits{AllowFileSources: []string{os.TempDir()}, AllowHosts: []string{"127.0.0.1"}},
 	}
 }

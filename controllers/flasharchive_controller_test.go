@@ -20,6 +20,7 @@ import (
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/controllers"
 	"github.com/flarecast/flarecast/internal/archive"
+	"github.com/flarecast/flarecast/internal/image/imagetest"
 	"github.com/flarecast/flarecast/internal/repository"
 )
 
@@ -224,9 +225,40 @@ func TestTheRepositoryIsKeptInStepWithTheStatus(t *testing.T) {
 
 func TestUnsupportedSourceSaysWhichSourcesThisVersionBuilds(t *testing.T) {
 	ns := newNamespace(t)
+	createAll(t, ns, []client.Object{&fcv1.FlashArchive{ObjectMeta: objMeta(ns, "master"), Spec: fcv1.FlashArchiveSpec{
+		Type: fcv1.ArchiveGeneric, Arch: "amd64", Source: &fcv1.ArchiveSource{Build: &fcv1.BuildSource{BaseImage: "example.org/os:1"}}}}})
+	archiveState(t, ns, "master", fcv1.ArchiveFailed, metav1.ConditionFalse, "SourceNotSupported",
+		"spec.source.build is not supported: this version of flarecast builds Generic archives from source.rootfs (a tarball over file://, http:// or https://, checked against its digest) and source.image")
+}
+
+// The suite's manager allows sources from 127.0.0.1 only, as an operator would limit a
+// shared cluster's: the sample's Docker Hub image is refused before any connection.
+func TestAnImageFromAHostTheManagerDoesNotAllowIsRefused(t *testing.T) {
+	ns := newNamespace(t)
 	createAll(t, ns, readManifests(t, "config/samples/flasharchive.yaml"))
-	archiveState(t, ns, "debian12-base", fcv1.ArchiveFailed, metav1.ConditionFalse, "SourceNotSupported",
-		"spec.source.image (docker.io/library/debian:12) is not supported: this version of flarecast builds Generic archives from source.rootfs")
+	archiveState(t, ns, "debian12-base", fcv1.ArchiveFailed, metav1.ConditionFalse, "SourceNotAllowed",
+		"image docker.io/library/debian:12: host docker.io is not one this manager allows http(s) sources from (--allow-source-host)")
+}
+
+func TestAGenericArchiveIsBuiltFromAnImage(t *testing.T) {
+	ns := newNamespace(t)
+	gz, diffID := imagetest.Layer(t, []imagetest.File{{Name: "etc/os-release", Body: "ID=tiny\n"}, {Name: "usr/bin/hello", Body: "#!/bin/sh\necho hi\n", Mode: 0o755}})
+	layout := imagetest.Layout(t, "amd64", "v1", gz, diffID)
+	image := func(name string) *fcv1.FlashArchive {
+		return &fcv1.FlashArchive{ObjectMeta: objMeta(ns, name), Spec: fcv1.FlashArchiveSpec{
+			Type: fcv1.ArchiveGeneric, Arch: "amd64", Source: &fcv1.ArchiveSource{Image: &fcv1.ImageSource{Ref: "oci:" + layout + ":v1"}}}}
+	}
+	createAll(t, ns, []client.Object{image("node"), image("node-again")})
+	a := archiveState(t, ns, "node", fcv1.ArchiveReady, metav1.ConditionTrue, "Built", "")
+	b := archiveState(t, ns, "node-again", fcv1.ArchiveReady, metav1.ConditionTrue, "Built", "")
+	// One image, one binary section, whichever archive it was built for.
+	if a.Status.Sections[1].Digest != b.Status.Sections[1].Digest {
+		t.Fatalf("binary sections of one image: %s and %s", a.Status.Sections[1].Digest, b.Status.Sections[1].Digest)
+	}
+	root := extracted(t, a)
+	if got := readFile(t, filepath.Join(root, "usr/bin/hello")); got != "#!/bin/sh\necho hi\n" {
+		t.Fatalf("usr/bin/hello: %q", got)
+	}
 }
 
 func configured(ns, name, base string, conf *fcv1.Configuration) *fcv1.FlashArchive {
@@ -254,7 +286,7 @@ func TestConfiguredWaitsForItsBaseAndTakesConfigMapContent(t *testing.T) {
 
 	// A base that cannot be built keeps it waiting, with the base named.
 	createAll(t, ns, []client.Object{&fcv1.FlashArchive{ObjectMeta: objMeta(ns, "base"), Spec: fcv1.FlashArchiveSpec{
-		Type: fcv1.ArchiveGeneric, Arch: "amd64", Source: &fcv1.ArchiveSource{Image: &fcv1.ImageSource{Ref: "example.org/os:1"}}}}})
+		Type: fcv1.ArchiveGeneric, Arch: "amd64", Source: &fcv1.ArchiveSource{Build: &fcv1.BuildSource{BaseImage: "example.org/os:1"}}}}})
 	archiveState(t, ns, "conf", fcv1.ArchivePending, metav1.ConditionFalse, "BaseNotReady", "waiting for base FlashArchive base to be Ready (it is Failed: SourceNotSupported)")
 
 	// The base gets a source this version builds: the configured archive follows through the

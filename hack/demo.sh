@@ -71,7 +71,7 @@ YAML
   echo
   echo "\$ kubectl get flasharchives -o wide"
   k get flasharchives.flarecast.io -o wide
-  echo "# debian12-base (config/samples) names an OCI image; this version builds only rootfs sources:"
+  echo "# debian12-base (config/samples) names a Docker Hub image; the demo's manager fetches only from 127.0.0.1 (--allow-source-host):"
   k get flasharchives.flarecast.io debian12-base -o jsonpath='#   {.status.conditions[?(@.type=="Ready")].reason}: {.status.conditions[?(@.type=="Ready")].message}{"\n"}'
   echo
   echo "\$ kubectl get clusters edge -o custom-columns=… (software load)"
@@ -105,7 +105,7 @@ up() {
   setsid bin/flarecast manager --kubeconfig "$state/kubeconfig" --metrics-bind-address 127.0.0.1:0 \
     --health-probe-bind-address 127.0.0.1:0 --log-development \
     --repo "$state/repo" --executor local --executor-state-dir "$state/builds" \
-    --allow-file-source "$PWD/$state" >"$state/manager.log" 2>&1 &
+    --allow-file-source "$PWD/$state" --allow-source-host 127.0.0.1 >"$state/manager.log" 2>&1 &
   echo $! >"$state/manager.pid"
 
   echo

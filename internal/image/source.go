@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -52,6 +53,9 @@ type Options struct {
 	DockerConfig string
 	// PlainHTTP talks HTTP instead of HTTPS to the registry; loopback registries always do.
 	PlainHTTP bool
+	// Client makes the registry's requests (a build's bounded client); empty, oras-go's
+	// retrying default.
+	Client *http.Client
 }
 
 // Source is an opened image reference: a store to read blobs from and the descriptor the
@@ -136,11 +140,15 @@ func openRegistry(ref string, opts Options) (oras.ReadOnlyTarget, string, error)
 	if err != nil {
 		return nil, "", err
 	}
+	client := retry.DefaultClient
+	if opts.Client != nil {
+		client = opts.Client
+	}
 	repo := &remote.Repository{
 		Reference: r,
 		PlainHTTP: opts.PlainHTTP || isLoopback(r.Host()),
 		Client: &auth.Client{
-			Client:     retry.DefaultClient,
+			Client:     client,
 			Cache:      auth.NewCache(),
 			Credential: credentials.Credential(creds),
 		},

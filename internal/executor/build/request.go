@@ -20,6 +20,12 @@ const (
 	InputRootfsURL    = "flarecast.io/rootfs-url"
 	InputRootfsDigest = "flarecast.io/rootfs-digest"
 	InputDistribution = "flarecast.io/distribution"
+	// An image source: the reference as given, the manifest (and index) it resolved to, and
+	// the image's own configuration (env, entrypoint…), recorded and never applied.
+	InputImageRef    = "flarecast.io/image-ref"
+	InputImageDigest = "flarecast.io/image-digest"
+	InputImageIndex  = "flarecast.io/image-index"
+	InputImageConfig = "flarecast.io/image-config"
 )
 
 // Request is one build: a JSON document an executor hands to `flarecast archive build`.
@@ -38,6 +44,10 @@ type Request struct {
 	// Limits bound what the build may fetch, for how long and how much; they are not inputs
 	// (the same archive comes out whatever they are, or none does).
 	Limits Limits `json:"limits,omitempty"`
+	// DockerConfig is a docker config.json with the credentials of an image's registry (from
+	// the FlashArchive's pull Secret). Credentials are not inputs: they change what may be
+	// read, not what it is.
+	DockerConfig []byte `json:"dockerConfig,omitempty"`
 }
 
 // Inputs is everything an archive is made from. Its digest (InputsDigest) changes exactly
@@ -49,6 +59,7 @@ type Inputs struct {
 	// Distribution is the operating system distribution, "debian 12", recorded as is.
 	Distribution string  `json:"distribution,omitempty"`
 	Rootfs       *Rootfs `json:"rootfs,omitempty"`
+	Image        *Image  `json:"image,omitempty"`
 	// Base is the manifest digest of the archive a Configured or Deployable one derives from.
 	Base          digest.Digest                   `json:"base,omitempty"`
 	Configuration *Configuration                  `json:"configuration,omitempty"`
@@ -61,6 +72,14 @@ type Inputs struct {
 type Rootfs struct {
 	URL    string        `json:"url"`
 	Digest digest.Digest `json:"digest"`
+}
+
+// Image is an OCI image to flatten: a registry reference (host/repository:tag or @digest),
+// oci:DIR or oci-archive:FILE (local paths, allowed like file:// sources). A tag is resolved
+// when the build runs, so only a reference by digest builds the same archive again whatever
+// the registry says later; the digest it resolved to is recorded either way.
+type Image struct {
+	Ref string `json:"ref"`
 }
 
 // File is a file with its content (base64 in JSON).
@@ -193,11 +212,16 @@ func (r *Request) Validate() error {
 	in := &r.Inputs
 	switch in.Type {
 	case archive.Generic:
-		if in.Rootfs == nil || in.Arch == "" {
-			return fmt.Errorf("build request for %s: a Generic archive needs a rootfs and an arch", r.Archive)
+		if (in.Rootfs == nil) == (in.Image == nil) || in.Arch == "" {
+			return fmt.Errorf("build request for %s: a Generic archive needs an arch and one source, a rootfs or an image", r.Archive)
 		}
-		if err := in.Rootfs.Digest.Validate(); err != nil {
-			return fmt.Errorf("build request for %s: rootfs digest %q: %w", r.Archive, in.Rootfs.Digest, err)
+		if in.Rootfs != nil {
+			if err := in.Rootfs.Digest.Validate(); err != nil {
+				return fmt.Errorf("build request for %s: rootfs digest %q: %w", r.Archive, in.Rootfs.Digest, err)
+			}
+		}
+		if in.Image != nil && in.Image.Ref == "" {
+			return fmt.Errorf("build request for %s: an image source needs a reference", r.Archive)
 		}
 	case archive.Configured, archive.Deployable:
 		if err := in.Base.Validate(); err != nil {

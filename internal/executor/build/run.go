@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/opencontainers/go-digest"
@@ -89,21 +90,34 @@ func run(ctx context.Context, req *Request, lim Limits, work string, progress fu
 	var desc digest.Digest
 	switch in.Type {
 	case archive.Generic:
-		inputs[InputRootfsURL], inputs[InputRootfsDigest] = in.Rootfs.URL, string(in.Rootfs.Digest)
-		f, cleanup, err := openRootfs(ctx, in.Rootfs, lim, work, progress)
+		var (
+			src     io.Reader
+			what    string
+			cleanup func()
+		)
+		if in.Image != nil {
+			what = "image " + in.Image.Ref
+			src, cleanup, err = openImage(ctx, in.Image, in.Arch, lim, work, req.DockerConfig, inputs)
+		} else {
+			what = "rootfs " + in.Rootfs.URL
+			inputs[InputRootfsURL], inputs[InputRootfsDigest] = in.Rootfs.URL, string(in.Rootfs.Digest)
+			var f *os.File
+			f, cleanup, err = openRootfs(ctx, in.Rootfs, lim, work, progress)
+			src = f
+		}
 		if err != nil {
 			return nil, fmt.Errorf("build %s: %w", req.Archive, err)
 		}
 		defer cleanup()
 		var packed int64
 		report := progressOf(progress, StagePack, 0)
-		d, _, err := archive.Create(ctx, store, tarball.TarSource(f), archive.CreateOptions{
+		d, _, err := archive.Create(ctx, store, tarball.TarSource(src), archive.CreateOptions{
 			Name: req.Tag, Architecture: in.Arch, OS: "linux", Inputs: inputs,
 			TempDir: work, MaxBytes: lim.MaxSize,
 			Progress: func(n int64) { packed += n; report(packed) },
 		})
 		if errors.Is(err, tarball.ErrTooLarge) {
-			return nil, failure(ReasonSourceTooLarge, packed, "build %s: rootfs %s unpacks to more than the %s maxSize allows; stopped there", req.Archive, in.Rootfs.URL, sizeOf(lim.MaxSize))
+			return nil, failure(ReasonSourceTooLarge, packed, "build %s: %s unpacks to more than the %s maxSize allows; stopped there", req.Archive, what, sizeOf(lim.MaxSize))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("build %s: %w", req.Archive, err)
