@@ -21,6 +21,7 @@ const (
 // +kubebuilder:validation:Enum=Pending;Building;AwaitingCustomization;Ready;Failed
 type ArchivePhase string
 
+// The phases of an archive; the Ready condition says the same with its reason.
 const (
 	ArchivePending               ArchivePhase = "Pending"
 	ArchiveBuilding              ArchivePhase = "Building"
@@ -36,23 +37,28 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.type == 'Configured' || !has(self.configuration)",message="configuration: only a Configured archive carries user configuration"
 // +kubebuilder:validation:XValidation:rule="self.type == oldSelf.type",message="type: is immutable"
 type FlashArchiveSpec struct {
-	Type ArchiveType `json:"type"`
-	// Arch of the binary section; a Configured or Deployable archive inherits its base's.
+	// type is Generic, Configured or Deployable; it cannot change.
+	// +required
+	Type ArchiveType `json:"type,omitempty"`
+	// arch of the binary section; a Configured or Deployable archive inherits its base's.
 	// +optional
 	Arch Arch `json:"arch,omitempty"`
+	// os is the operating system of the binary section.
 	// +optional
 	OS *OSSpec `json:"os,omitempty"`
-	// Source is what a Generic archive is built from.
+	// source is what a Generic archive is built from.
 	// +optional
 	Source *ArchiveSource `json:"source,omitempty"`
-	// BaseRef is the Generic or Configured archive a derived one starts from.
+	// baseRef is the Generic or Configured archive a derived one starts from.
 	// +optional
 	BaseRef *LocalObjectReference `json:"baseRef,omitempty"`
+	// clusterRef names the Cluster a Deployable archive is adapted to.
 	// +optional
 	ClusterRef *LocalObjectReference `json:"clusterRef,omitempty"`
+	// nodesGroupRef names the NodesGroup a Deployable archive is adapted to.
 	// +optional
 	NodesGroupRef *LocalObjectReference `json:"nodesGroupRef,omitempty"`
-	// Configuration is the configuration section of a Configured archive; given again, it
+	// configuration is the configuration section of a Configured archive; given again, it
 	// replaces the base's section, it never stacks.
 	// +optional
 	Configuration *Configuration `json:"configuration,omitempty"`
@@ -61,94 +67,145 @@ type FlashArchiveSpec struct {
 // ArchiveSource is exactly one way to get a root file system.
 // +kubebuilder:validation:XValidation:rule="[has(self.image), has(self.rootfs), has(self.build), has(self.capture)].filter(x, x).size() == 1",message="source: exactly one of image, rootfs, build, capture must be set"
 type ArchiveSource struct {
-	// Image is an OCI container image flattened to a root file system.
+	// image is an OCI container image flattened to a root file system.
 	// +optional
 	Image *ImageSource `json:"image,omitempty"`
-	// Rootfs is a tarball fetched from a URL and checked against its digest.
+	// rootfs is a tarball fetched from a URL and checked against its digest.
 	// +optional
 	Rootfs *RootfsSource `json:"rootfs,omitempty"`
-	// Build runs a base image as the master system, installs the group's software, then
+	// build runs a base image as the master system, installs the group's software, then
 	// captures it.
 	// +optional
 	Build *BuildSource `json:"build,omitempty"`
-	// Capture streams back the root file system of a real prototype node.
+	// capture streams back the root file system of a real prototype node.
 	// +optional
 	Capture *CaptureSource `json:"capture,omitempty"`
 }
 
 // ImageSource names an OCI image.
 type ImageSource struct {
+	// ref is the image reference (registry/repository:tag or @digest).
+	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
-	Ref string `json:"ref"`
+	Ref string `json:"ref,omitempty"`
 }
 
 // RootfsSource is a tarball of a root file system.
 type RootfsSource struct {
+	// url is where the tarball is fetched from.
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^(https?|file)://.+$`
 	// +kubebuilder:validation:MaxLength=2048
-	URL string `json:"url"`
+	URL string `json:"url,omitempty"`
+	// digest is the tarball's sha256 digest; a tarball with another is refused.
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^sha256:[a-f0-9]{64}$`
-	Digest string `json:"digest"`
+	// +kubebuilder:validation:MaxLength=71
+	Digest string `json:"digest,omitempty"`
 }
 
 // BuildSource builds a generic archive in a build pod (the master system).
 type BuildSource struct {
+	// baseImage is the image the build pod runs as the master system.
+	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
-	BaseImage string `json:"baseImage"`
-	// NodesGroupRef names the group whose software is installed.
+	BaseImage string `json:"baseImage,omitempty"`
+	// nodesGroupRef names the group whose software is installed.
 	// +optional
 	NodesGroupRef *LocalObjectReference `json:"nodesGroupRef,omitempty"`
-	// PauseForCustomization stops before capture until the annotation
-	// flarecast.io/customized is set.
+	// pause stops the build for a person to customize the master system: BeforeCapture waits
+	// before the capture until the annotation flarecast.io/customized is set; absent, the build
+	// does not stop.
 	// +optional
-	PauseForCustomization bool `json:"pauseForCustomization,omitempty"`
+	Pause BuildPause `json:"pause,omitempty"`
 }
+
+// BuildPause is where a build stops for a person to customize the master system.
+// +kubebuilder:validation:Enum=BeforeCapture
+type BuildPause string
+
+// BuildPauseBeforeCapture waits, after the software is installed and before the capture, until
+// the annotation flarecast.io/customized is set.
+const BuildPauseBeforeCapture BuildPause = "BeforeCapture"
 
 // CaptureSource names a prototype node to capture.
 type CaptureSource struct {
-	NodesGroupRef LocalObjectReference `json:"nodesGroupRef"`
+	// nodesGroupRef names the group of the prototype node.
+	// +required
+	NodesGroupRef LocalObjectReference `json:"nodesGroupRef,omitzero"`
+	// node is the prototype node's name in that group.
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
-	Node string `json:"node"`
+	// +kubebuilder:validation:MaxLength=63
+	Node string `json:"node,omitempty"`
 }
 
 // ArchiveSection is one section (OCI layer or config) of a stored archive.
 type ArchiveSection struct {
-	Name      string `json:"name"`
-	MediaType string `json:"mediaType"`
-	Digest    string `json:"digest"`
-	Size      int64  `json:"size"`
+	// name of the section (binary, configuration, cluster).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name,omitempty"`
+	// mediaType is the OCI media type of the section's blob.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	MediaType string `json:"mediaType,omitempty"`
+	// digest is the blob's digest.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=71
+	Digest string `json:"digest,omitempty"`
+	// size is the blob's size in bytes.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	Size int64 `json:"size"`
 }
 
 // FlashArchiveStatus is what was built.
 type FlashArchiveStatus struct {
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// +optional
-	Phase ArchivePhase `json:"phase,omitempty"`
+	// conditions are Ready (built and stored) and InUse.
 	// +listType=map
 	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
-	// Digest is the digest of the archive's OCI manifest.
+	// observedGeneration is the generation the status was computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// phase is for display; the conditions are the truth.
+	// +optional
+	Phase ArchivePhase `json:"phase,omitempty"`
+	// digest is the digest of the archive's OCI manifest.
+	// +kubebuilder:validation:MaxLength=71
 	// +optional
 	Digest string `json:"digest,omitempty"`
+	// sections are the archive's OCI layers and config, by name.
 	// +listType=map
 	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
 	// +optional
 	Sections []ArchiveSection `json:"sections,omitempty"`
-	// Size is the total of the sections' sizes, in bytes.
+	// size is the total of the sections' sizes, in bytes.
 	// +optional
 	Size int64 `json:"size,omitempty"`
-	// Location is where the archive is stored (repository and name).
+	// location is where the archive is stored (repository and name).
+	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Location string `json:"location,omitempty"`
-	// InputsDigest is a digest of everything the archive was made from: same inputs, same
+	// inputsDigest is a digest of everything the archive was made from: same inputs, same
 	// archive.
+	// +kubebuilder:validation:MaxLength=71
 	// +optional
 	InputsDigest string `json:"inputsDigest,omitempty"`
-	// BaseDigest is the manifest digest of the base archive.
+	// baseDigest is the manifest digest of the base archive.
+	// +kubebuilder:validation:MaxLength=71
 	// +optional
 	BaseDigest string `json:"baseDigest,omitempty"`
 }
@@ -163,10 +220,16 @@ type FlashArchiveStatus struct {
 // +kubebuilder:printcolumn:name="Digest",type=string,JSONPath=`.status.digest`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type FlashArchive struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   FlashArchiveSpec   `json:"spec,omitempty"`
+	// spec says what the archive is made from.
+	// +optional
+	Spec FlashArchiveSpec `json:"spec,omitempty"`
+	// status is what was built.
+	// +optional
 	Status FlashArchiveStatus `json:"status,omitempty"`
 }
 
@@ -174,8 +237,11 @@ type FlashArchive struct {
 // +kubebuilder:object:root=true
 type FlashArchiveList struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard list metadata.
+	// +optional
 	metav1.ListMeta `json:"metadata,omitempty"`
-	Items           []FlashArchive `json:"items"`
+	// items are the FlashArchives.
+	Items []FlashArchive `json:"items"`
 }
 
 func init() {

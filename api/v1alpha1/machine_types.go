@@ -8,6 +8,7 @@ import (
 // switches and drawers; a drawer holds disks (with slices and file systems) and boards (with
 // NICs, each linked to a port of a switch of the same shelf).
 type MachineSpec struct {
+	// shelves are the chassis of the site.
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=8
@@ -19,14 +20,19 @@ type MachineSpec struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.drawers) || self.drawers.all(d, !has(d.boards) || d.boards.all(b, !has(b.nics) || b.nics.all(n, !has(n.link) || (has(self.switches) && self.switches.exists(s, s.name == n.link.switch)))))",message="drawers[].boards[].nics[].link.switch: must name a switch of this shelf"
 // +kubebuilder:validation:XValidation:rule="!has(self.drawers) || !has(self.switches) || self.drawers.all(d, !has(d.boards) || d.boards.all(b, !has(b.nics) || b.nics.all(n, !has(n.link) || self.switches.all(s, s.name != n.link.switch || n.link.port <= s.ports))))",message="drawers[].boards[].nics[].link.port: port index is beyond the number of ports of its switch"
 type Shelf struct {
+	// name of the shelf; a node's drawer is named shelf/drawer.
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +kubebuilder:validation:MaxLength=63
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
+	// switches are the shelf's Ethernet switches; its NICs are cabled to them.
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=8
 	// +optional
 	Switches []Switch `json:"switches,omitempty"`
+	// drawers are the shelf's slots, one computer each.
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=16
@@ -36,25 +42,34 @@ type Shelf struct {
 
 // Switch is an Ethernet switch of a shelf; its ports are numbered from 1.
 type Switch struct {
+	// name of the switch, unique on its shelf.
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +kubebuilder:validation:MaxLength=63
-	Name string `json:"name"`
-	// Ports is the number of ports.
+	Name string `json:"name,omitempty"`
+	// ports is the number of ports.
+	// +required
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=512
-	Ports int32 `json:"ports"`
+	Ports int32 `json:"ports,omitempty"`
 }
 
 // Drawer is a slot of a shelf that holds one computer: a node runs on a drawer.
 type Drawer struct {
+	// name of the drawer, unique on its shelf.
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +kubebuilder:validation:MaxLength=63
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
+	// disks are the drawer's block devices; a Diskless node needs none.
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=4
 	// +optional
 	Disks []Disk `json:"disks,omitempty"`
+	// boards are the drawer's computers; a node runs on the first.
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=2
@@ -68,17 +83,25 @@ type Drawer struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.slices) || self.slices.filter(s, !has(s.size)).size() <= 1",message="slices: at most one slice may omit its size (it takes the rest of the disk)"
 // +kubebuilder:validation:XValidation:rule="!has(self.slices) || self.slices.all(s, self.slices.exists_one(t, t.index == s.index))",message="slices[].index: partition indexes must be unique on a disk"
 type Disk struct {
+	// name of the disk, unique in its drawer.
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +kubebuilder:validation:MaxLength=63
-	Name string `json:"name"`
-	// Device is the kernel's name for it on the node.
+	Name string `json:"name,omitempty"`
+	// device is the kernel's name for it on the node.
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^/dev/[-_/a-zA-Z0-9]+$`
 	// +kubebuilder:validation:MaxLength=128
-	Device string `json:"device"`
-	// Size is the disk's capacity, as a quantity (480Gi).
+	Device string `json:"device,omitempty"`
+	// size is the disk's capacity, as a quantity (480Gi).
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$`
 	// +kubebuilder:validation:MaxLength=32
-	Size string `json:"size"`
+	Size string `json:"size,omitempty"`
+	// slices are the disk's partitions.
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=16
@@ -88,18 +111,23 @@ type Disk struct {
 
 // Slice is a partition of a disk, with an optional file system.
 type Slice struct {
+	// name of the slice, unique on its disk.
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +kubebuilder:validation:MaxLength=63
-	Name string `json:"name"`
-	// Index is the partition number.
+	Name string `json:"name,omitempty"`
+	// index is the partition number.
+	// +required
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=128
-	Index int32 `json:"index"`
-	// Size as a quantity; omitted, the slice takes the rest of the disk.
+	Index int32 `json:"index,omitempty"`
+	// size as a quantity; omitted, the slice takes the rest of the disk.
 	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$`
 	// +kubebuilder:validation:MaxLength=32
 	// +optional
 	Size *string `json:"size,omitempty"`
+	// filesystem is what the slice is formatted with; absent, the slice is left raw.
 	// +optional
 	Filesystem *Filesystem `json:"filesystem,omitempty"`
 }
@@ -111,15 +139,21 @@ type FilesystemType string
 // Filesystem is what a slice is formatted with and where it is mounted.
 // +kubebuilder:validation:XValidation:rule="self.type == 'swap' ? !has(self.mountPoint) : has(self.mountPoint)",message="mountPoint: required for every file system but swap, and forbidden for swap"
 type Filesystem struct {
-	Type FilesystemType `json:"type"`
+	// type is the file system the agent creates.
+	// +required
+	Type FilesystemType `json:"type,omitempty"`
+	// mountPoint is where it is mounted; every type but swap has one.
 	// +kubebuilder:validation:Pattern=`^/[-_./a-zA-Z0-9]*$`
 	// +kubebuilder:validation:MaxLength=256
 	// +optional
 	MountPoint string `json:"mountPoint,omitempty"`
+	// label is the file system's label.
 	// +kubebuilder:validation:MaxLength=16
 	// +optional
 	Label string `json:"label,omitempty"`
+	// options are its mount options, as fstab lists them.
 	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=256
 	// +optional
 	Options []string `json:"options,omitempty"`
 }
@@ -131,13 +165,20 @@ type Firmware string
 // Board is the computer of a drawer.
 // +kubebuilder:validation:XValidation:rule="!has(self.nics) || self.nics.all(n, self.nics.exists_one(m, m.mac == n.mac))",message="nics[].mac: MAC addresses must be unique on a board"
 type Board struct {
+	// name of the board, unique in its drawer.
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +kubebuilder:validation:MaxLength=63
-	Name string `json:"name"`
-	Arch Arch   `json:"arch"`
+	Name string `json:"name,omitempty"`
+	// arch is the board's CPU architecture; a node's group must have the same.
+	// +required
+	Arch Arch `json:"arch,omitempty"`
+	// firmware is how the board boots from the network.
 	// +kubebuilder:default=UEFI
 	// +optional
 	Firmware Firmware `json:"firmware,omitempty"`
+	// nics are the board's Ethernet interfaces.
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=8
@@ -147,39 +188,55 @@ type Board struct {
 
 // NIC is an Ethernet interface of a board.
 type NIC struct {
+	// name is the interface's name on the node (eth0).
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[a-z][-_.a-z0-9]*$`
 	// +kubebuilder:validation:MaxLength=15
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
+	// mac is the interface's MAC address: six lowercase hex octets, colon-separated.
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^([0-9a-f]{2}:){5}[0-9a-f]{2}$`
 	// +kubebuilder:validation:MaxLength=17
-	MAC string `json:"mac"`
-	// Link is the switch port the NIC is cabled to.
+	MAC string `json:"mac,omitempty"`
+	// link is the switch port the NIC is cabled to.
 	// +optional
 	Link *PortLink `json:"link,omitempty"`
 }
 
 // PortLink names a port of a switch of the same shelf.
 type PortLink struct {
+	// switch names a switch of the NIC's shelf.
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +kubebuilder:validation:MaxLength=63
-	Switch string `json:"switch"`
+	Switch string `json:"switch,omitempty"`
+	// port is the port's number on the switch, from 1.
+	// +required
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=512
-	Port int32 `json:"port"`
+	Port int32 `json:"port,omitempty"`
 }
 
 // MachineStatus says whether the hardware model holds together and who uses it.
 type MachineStatus struct {
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// conditions are Valid (the rules inside the Machine) and InUse.
 	// +listType=map
 	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
-	// UsedBy lists the Clusters that reference this Machine.
+	// observedGeneration is the generation the status was computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// usedBy lists the Clusters that reference this Machine.
+	// +kubebuilder:validation:MaxItems=1024
+	// +kubebuilder:validation:items:MaxLength=253
 	// +optional
 	UsedBy []string `json:"usedBy,omitempty"`
-	// Drawers is the number of drawers, for display.
+	// drawers is the number of drawers, for display.
 	// +optional
 	Drawers int32 `json:"drawers,omitempty"`
 }
@@ -194,10 +251,16 @@ type MachineStatus struct {
 // +kubebuilder:printcolumn:name="Used-By",type=string,JSONPath=`.status.usedBy`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Machine struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   MachineSpec   `json:"spec,omitempty"`
+	// spec is the hardware.
+	// +optional
+	Spec MachineSpec `json:"spec,omitempty"`
+	// status says whether it holds together and who uses it.
+	// +optional
 	Status MachineStatus `json:"status,omitempty"`
 }
 
@@ -205,8 +268,11 @@ type Machine struct {
 // +kubebuilder:object:root=true
 type MachineList struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard list metadata.
+	// +optional
 	metav1.ListMeta `json:"metadata,omitempty"`
-	Items           []Machine `json:"items"`
+	// items are the Machines.
+	Items []Machine `json:"items"`
 }
 
 func init() {
