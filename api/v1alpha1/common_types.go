@@ -52,7 +52,7 @@ const (
 
 // ConfigSource is where the bytes of a user file or script come from: a key of a ConfigMap or
 // of a Secret in the same namespace, or inline text for small files.
-// +kubebuilder:validation:XValidation:rule="[has(self.configMapKeyRef), has(self.secretKeyRef), has(self.inline)].filter(x, x).size() == 1",message="exactly one of configMapKeyRef, secretKeyRef, inline must be set"
+// +kubebuilder:validation:XValidation:rule=`[has(self.configMapKeyRef), has(self.secretKeyRef), has(self.inline)].filter(x, x).size() == 1`,message=`exactly one of configMapKeyRef, secretKeyRef, inline must be set: keep one`,messageExpression=`!has(self.configMapKeyRef) && !has(self.secretKeyRef) && !has(self.inline) ? 'none of configMapKeyRef, secretKeyRef, inline is set: set exactly one' : '%s are set together: keep exactly one of configMapKeyRef, secretKeyRef, inline'.format([((has(self.configMapKeyRef) ? 'configMapKeyRef, ' : "") + (has(self.secretKeyRef) ? 'secretKeyRef, ' : "") + (has(self.inline) ? 'inline, ' : "")).substring(0, ((has(self.configMapKeyRef) ? 'configMapKeyRef, ' : "") + (has(self.secretKeyRef) ? 'secretKeyRef, ' : "") + (has(self.inline) ? 'inline, ' : "")).size() - 2)])`
 type ConfigSource struct {
 	// configMapKeyRef takes the bytes from a key of a ConfigMap.
 	// +optional
@@ -137,7 +137,7 @@ type ConfigFile struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^/[^\x00]*$`
 	// +kubebuilder:validation:MaxLength=4096
-	// +kubebuilder:validation:XValidation:rule="!self.contains('/../') && !self.endsWith('/..')",message="path must not contain '..' segments"
+	// +kubebuilder:validation:XValidation:rule=`!self.contains('/../') && !self.endsWith('/..')`,message=`the path has a '..' segment: write it without '..'`,messageExpression=`'path %s has a .. segment: write it without ..'.format([self])`
 	Path string `json:"path,omitempty"`
 	// mode is the file's permission bits, as a number (0644 is 420).
 	// +kubebuilder:validation:Minimum=0

@@ -17,11 +17,11 @@ const (
 )
 
 // NetworkSpec is the seed's network model: IP networks, routers and addresses.
-// +kubebuilder:validation:XValidation:rule="!has(self.addresses) || self.addresses.all(a, self.networks.exists(n, n.name == a.network))",message="addresses[].network: must name a network of spec.networks"
-// +kubebuilder:validation:XValidation:rule="!has(self.addresses) || self.addresses.all(a, !isIP(a.ip) || self.networks.all(n, n.name != a.network || !isCIDR(n.cidr) || cidr(n.cidr).containsIP(a.ip)))",message="addresses[].ip: an address is outside the CIDR of its network"
-// +kubebuilder:validation:XValidation:rule="!has(self.addresses) || self.addresses.all(a, self.addresses.exists_one(b, b.ip == a.ip))",message="addresses[].ip: an address is given twice"
-// +kubebuilder:validation:XValidation:rule="self.networks.all(n, !has(n.router) || (has(self.routers) && self.routers.exists(r, r.name == n.router)))",message="networks[].router: must name a router of spec.routers"
-// +kubebuilder:validation:XValidation:rule="self.networks.all(n, !has(n.router) || !has(self.routers) || !isCIDR(n.cidr) || self.routers.all(r, r.name != n.router || !isIP(r.address) || cidr(n.cidr).containsIP(r.address)))",message="networks[].router: the router's address is outside the network's CIDR"
+// +kubebuilder:validation:XValidation:rule=`!has(self.addresses) || self.addresses.all(a, self.networks.exists(n, n.name == a.network))`,message=`addresses[].network: an address names a network spec.networks does not have: name one of its networks`,messageExpression=`self.addresses.filter(a, !self.networks.exists(n, n.name == a.network)).map(a, 'addresses[%s,%s].network: network %s is not in spec.networks: name one of its networks'.format([a.node, a.network, a.network]))[0]`
+// +kubebuilder:validation:XValidation:rule=`!has(self.addresses) || self.addresses.all(a, !isIP(a.ip) || self.networks.all(n, n.name != a.network || !isCIDR(n.cidr) || cidr(n.cidr).containsIP(a.ip)))`,message=`addresses[].ip: an address is outside the CIDR of its network: give the node an address inside it`,messageExpression=`self.addresses.filter(a, isIP(a.ip) && self.networks.exists(n, n.name == a.network && isCIDR(n.cidr) && !cidr(n.cidr).containsIP(a.ip))).map(a, 'addresses[%s,%s].ip: %s is outside network %s (%s): give node %s an address inside it'.format([a.node, a.network, a.ip, a.network, self.networks.filter(n, n.name == a.network)[0].cidr, a.node]))[0]`
+// +kubebuilder:validation:XValidation:rule=`!has(self.addresses) || self.addresses.all(a, self.addresses.exists_one(b, b.ip == a.ip))`,message=`addresses[].ip: an address is given twice: give each node its own address`,messageExpression=`self.addresses.map(x, self.addresses.filter(y, y.ip == x.ip)).filter(l, l.size() > 1).map(l, 'addresses[%s,%s].ip: %s is already the address of node %s: give each node its own address'.format([l[1].node, l[1].network, l[1].ip, l[0].node]))[0]`
+// +kubebuilder:validation:XValidation:rule=`self.networks.all(n, !has(n.router) || (has(self.routers) && self.routers.exists(r, r.name == n.router)))`,message=`networks[].router: a network names a router spec.routers does not have: add it or name one of the routers`,messageExpression=`self.networks.filter(n, has(n.router) && !(has(self.routers) && self.routers.exists(r, r.name == n.router))).map(n, 'networks[%s].router: router %s is not in spec.routers: add it or name one of the routers'.format([n.name, n.router]))[0]`
+// +kubebuilder:validation:XValidation:rule=`self.networks.all(n, !has(n.router) || !has(self.routers) || !isCIDR(n.cidr) || self.routers.all(r, r.name != n.router || !isIP(r.address) || cidr(n.cidr).containsIP(r.address)))`,message=`networks[].router: the router's address is outside the network's CIDR: choose a router inside it`,messageExpression=`self.networks.filter(n, has(n.router) && isCIDR(n.cidr) && self.routers.exists(r, r.name == n.router && isIP(r.address) && !cidr(n.cidr).containsIP(r.address))).map(n, 'networks[%s].router: router %s (%s) is outside the network\'s %s: choose a router inside it'.format([n.name, n.router, self.routers.filter(r, r.name == n.router)[0].address, n.cidr]))[0]`
 type NetworkSpec struct {
 	// networks are the site's IPv4 networks.
 	// +required
@@ -46,7 +46,7 @@ type NetworkSpec struct {
 }
 
 // IPNetwork is one IPv4 network of the site.
-// +kubebuilder:validation:XValidation:rule="isCIDR(self.cidr) && cidr(self.cidr).ip().family() == 4 && cidr(self.cidr) == cidr(self.cidr).masked()",message="cidr: must be an IPv4 network address with its prefix length (198.18.0.0/16), host bits zero"
+// +kubebuilder:validation:XValidation:rule=`isCIDR(self.cidr) && cidr(self.cidr).ip().family() == 4 && cidr(self.cidr) == cidr(self.cidr).masked()`,message=`cidr: must be an IPv4 network address with its prefix length, host bits zero: write it like 198.18.0.0/16`,messageExpression=`!isCIDR(self.cidr) ? 'cidr: %s is not an address with a prefix length: write it like 198.18.0.0/16'.format([self.cidr]) : cidr(self.cidr).ip().family() != 4 ? 'cidr: %s is not IPv4, and nodes are addressed over IPv4: write it like 198.18.0.0/16'.format([self.cidr]) : 'cidr: %s has host bits set: write its network address, %s'.format([self.cidr, string(cidr(self.cidr).masked())])`
 type IPNetwork struct {
 	// name of the network, unique in the Network.
 	// +required
@@ -99,7 +99,7 @@ type IPNetwork struct {
 }
 
 // Router is a gateway.
-// +kubebuilder:validation:XValidation:rule="isIP(self.address) && ip(self.address).family() == 4",message="address: must be an IPv4 address"
+// +kubebuilder:validation:XValidation:rule=`isIP(self.address) && ip(self.address).family() == 4`,message=`address: must be an IPv4 address: write it like 198.18.0.1`,messageExpression=`'address: %s is not an IPv4 address: write it like 198.18.0.1'.format([self.address])`
 type Router struct {
 	// name of the router, unique in the Network.
 	// +required
@@ -115,7 +115,7 @@ type Router struct {
 }
 
 // Address is an explicit address of a node on a network.
-// +kubebuilder:validation:XValidation:rule="isIP(self.ip) && ip(self.ip).family() == 4",message="ip: must be an IPv4 address"
+// +kubebuilder:validation:XValidation:rule=`isIP(self.ip) && ip(self.ip).family() == 4`,message=`ip: must be an IPv4 address: write it like 198.18.0.10`,messageExpression=`'ip: %s is not an IPv4 address: write it like 198.18.0.10'.format([self.ip])`
 type Address struct {
 	// node is the name of a node of a NodesGroup.
 	// +required

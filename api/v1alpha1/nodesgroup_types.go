@@ -30,10 +30,10 @@ const (
 
 // NodesGroupSpec is a set of nodes that share role, node type, OS, architecture, software,
 // services and configuration (the seed's nodes group).
-// +kubebuilder:validation:XValidation:rule="!(self.nodeType == 'Diskless' && self.role == 'MasterEligible')",message="role: a Diskless group cannot be MasterEligible (diskless nodes are never master-eligible)"
-// +kubebuilder:validation:XValidation:rule="!(self.nodeType == 'Dataless' && self.role == 'MasterEligible')",message="role: a Dataless group cannot be MasterEligible (a dataless node is a non-master-eligible diskfull node)"
-// +kubebuilder:validation:XValidation:rule="!has(self.nodes) || self.nodes.all(n, self.nodes.exists_one(m, m.id == n.id))",message="nodes[].id: node ids must be unique within the group"
-// +kubebuilder:validation:XValidation:rule="!has(self.nodes) || self.nodes.all(n, !has(n.drawer) || self.nodes.exists_one(m, has(m.drawer) && m.drawer == n.drawer))",message="nodes[].drawer: two nodes of the group run on the same drawer"
+// +kubebuilder:validation:XValidation:rule=`!(self.nodeType == 'Diskless' && self.role == 'MasterEligible')`,message=`role: a Diskless group cannot be MasterEligible, since diskless nodes are never master-eligible: set role: NonMasterEligible, or nodeType: Diskfull if its nodes have a disk`
+// +kubebuilder:validation:XValidation:rule=`!(self.nodeType == 'Dataless' && self.role == 'MasterEligible')`,message=`role: a Dataless group cannot be MasterEligible, since a dataless node is a non-master-eligible diskfull node: set role: NonMasterEligible, or nodeType: Diskfull`
+// +kubebuilder:validation:XValidation:rule=`!has(self.nodes) || self.nodes.all(n, self.nodes.exists_one(m, m.id == n.id))`,message=`nodes[].id: two nodes of the group share an id: give each node of the cluster its own id`,messageExpression=`self.nodes.map(x, self.nodes.filter(y, y.id == x.id)).filter(l, l.size() > 1).map(l, 'nodes[%s].id: node id %d is already the id of node %s of this group: give each node of the cluster its own id'.format([l[1].name, l[1].id, l[0].name]))[0]`
+// +kubebuilder:validation:XValidation:rule=`!has(self.nodes) || self.nodes.all(n, !has(n.drawer) || self.nodes.exists_one(m, has(m.drawer) && m.drawer == n.drawer))`,message=`nodes[].drawer: two nodes of the group run on the same drawer: put each node on its own drawer`,messageExpression=`self.nodes.filter(x, has(x.drawer)).map(x, self.nodes.filter(y, has(y.drawer) && y.drawer == x.drawer)).filter(l, l.size() > 1).map(l, 'nodes[%s].drawer: drawer %s already runs node %s of this group: put each node on its own drawer'.format([l[1].name, l[1].drawer, l[0].name]))[0]`
 type NodesGroupSpec struct {
 	// clusterRef names the Cluster the group belongs to.
 	// +required
