@@ -14,6 +14,10 @@ ETCD_VERSION ?= 3.5.17
 ENVTEST_ASSETS := $(CURDIR)/bin/k8s
 KUBECTL ?= $(ENVTEST_ASSETS)/kubectl
 CONTROLLER_GEN := go tool controller-gen
+# kube-api-linter (the Kubernetes API conventions, as cluster-api lints its types) has no releases:
+# a pseudo-version of sigs.k8s.io/kube-api-linter, built into bin/ by hack/kube-api-linter.sh.
+KAL_VERSION ?= v0.0.0-20260716143926-092fe0c72997
+KAL := $(CURDIR)/bin/golangci-lint-kube-api-linter
 FUZZTIME ?= 60s
 # Tests that need real peers (the OCI registry, crane, GNU tar and zstd) fail instead of skipping.
 export FLARECAST_REQUIRE_PEERS ?= 1
@@ -51,9 +55,14 @@ vet: ## go vet the code.
 	go vet ./...
 
 .PHONY: lint
-lint: vet ## gofmt check and go vet.
+lint: vet lint-api ## gofmt check, go vet and the API conventions.
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "not gofmt-formatted: $$unformatted" >&2; exit 1; fi
+
+.PHONY: lint-api
+lint-api: ## kube-api-linter on api/ (.golangci-kal.yml: the rules cluster-api enables).
+	@hack/kube-api-linter.sh bin $(KAL_VERSION)
+	$(KAL) run -c .golangci-kal.yml ./api/...
 
 .PHONY: deps
 deps: ## Install the test peers: envtest binaries, OCI registry and crane, Debian tools.

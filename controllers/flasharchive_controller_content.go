@@ -65,7 +65,7 @@ func configuration(ctx context.Context, c client.Reader, namespace, field string
 	if conf == nil {
 		return nil, nil
 	}
-	out := &build.Configuration{DoubleReboot: conf.DoubleReboot}
+	out := &build.Configuration{DoubleReboot: conf.Reboots == fcv1.RebootsTwice}
 	for _, f := range conf.Files {
 		data, err := content(ctx, c, namespace, f.Source, fmt.Sprintf("%s.files[%s]", field, f.Path))
 		if err != nil {

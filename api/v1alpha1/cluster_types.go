@@ -22,11 +22,12 @@ type InstallServerMode string
 // ClusterSpec is the seed's cluster model: a domain, the machines and network it runs on, and the
 // foundation services its groups share. The NodesGroups name their Cluster.
 type ClusterSpec struct {
-	// Domain is the cluster's domain number; derived addresses embed it.
+	// domain is the cluster's domain number; derived addresses embed it. 0 is a domain.
+	// +required
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=65535
 	Domain int32 `json:"domain"`
-	// MachineRefs name the Machines the cluster runs on (one per rack, or per group of
+	// machineRefs name the Machines the cluster runs on (one per rack, or per group of
 	// shelves); empty, the model is partial. A node's drawer names its Machine
 	// (rack3/shelf0/d2), or only shelf/drawer when the cluster has one Machine.
 	// +listType=map
@@ -34,31 +35,35 @@ type ClusterSpec struct {
 	// +kubebuilder:validation:MaxItems=256
 	// +optional
 	MachineRefs []LocalObjectReference `json:"machineRefs,omitempty"`
-	// NetworkRef names the Network of the cluster; absent, the model is partial.
+	// networkRef names the Network of the cluster; absent, the model is partial.
 	// +optional
 	NetworkRef *LocalObjectReference `json:"networkRef,omitempty"`
-	// MasterEligiblePolicy: a cluster needs a master and a vice-master, so two
-	// master-eligible nodes; Require makes fewer a problem, Warn only says so.
+	// masterEligiblePolicy says what fewer than two master-eligible nodes are: a cluster needs
+	// a master and a vice-master; Require makes fewer a problem, Warn only says so.
 	// +kubebuilder:default=Require
 	// +optional
 	MasterEligiblePolicy MasterEligiblePolicy `json:"masterEligiblePolicy,omitempty"`
-	// FoundationServices are the cluster services whose configuration files are rendered
+	// foundationServices are the cluster services whose configuration files are rendered
 	// from the model into every deployable archive of the groups that run them.
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
 	FoundationServices []FoundationService `json:"foundationServices,omitempty"`
+	// installServer says how the install server that boots the cluster's nodes runs.
 	// +optional
 	InstallServer InstallServerSpec `json:"installServer,omitempty"`
 }
 
 // FoundationService is a cluster service with configuration templates.
 type FoundationService struct {
+	// name of the service; groups list it in spec.services to run it.
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +kubebuilder:validation:MaxLength=63
-	Name string `json:"name"`
-	// Templates are Go text/templates rendered with the resolved model as data.
+	Name string `json:"name,omitempty"`
+	// templates are Go text/templates rendered with the resolved model as data.
 	// +listType=map
 	// +listMapKey=path
 	// +kubebuilder:validation:MaxItems=64
@@ -68,7 +73,7 @@ type FoundationService struct {
 
 // InstallServerSpec says how the site's install server runs.
 type InstallServerSpec struct {
-	// Site names the install server that serves the cluster: the Clusters of a namespace
+	// site names the install server that serves the cluster: the Clusters of a namespace
 	// with the same site share one install server (one DHCP and boot service), so their
 	// MACs, provisioning addresses and node names must not collide, and their settings
 	// here must agree. Absent, the cluster has an install server of its own.
@@ -76,10 +81,11 @@ type InstallServerSpec struct {
 	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	Site string `json:"site,omitempty"`
+	// mode is where the install server runs: Local (beside the manager) or Pod.
 	// +kubebuilder:default=Local
 	// +optional
 	Mode InstallServerMode `json:"mode,omitempty"`
-	// Interface is the host interface on the provisioning network.
+	// interface is the host interface on the provisioning network.
 	// +kubebuilder:validation:MaxLength=15
 	// +optional
 	Interface string `json:"interface,omitempty"`
@@ -87,54 +93,88 @@ type InstallServerSpec struct {
 
 // NodeCounts counts a cluster's nodes.
 type NodeCounts struct {
+	// total counts the nodes of every group of the cluster.
+	// +required
+	// +kubebuilder:validation:Minimum=0
 	Total int32 `json:"total"`
-	// Placed nodes run on a drawer of the Machine.
+	// placed nodes run on a drawer of the Machine.
+	// +required
+	// +kubebuilder:validation:Minimum=0
 	Placed int32 `json:"placed"`
-	// Addressed nodes have an address on every network they are on.
-	Addressed      int32 `json:"addressed"`
+	// addressed nodes have an address on every network they are on.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	Addressed int32 `json:"addressed"`
+	// masterEligible counts the nodes of MasterEligible Diskfull groups.
+	// +required
+	// +kubebuilder:validation:Minimum=0
 	MasterEligible int32 `json:"masterEligible"`
 }
 
 // SoftwareLoad is the set of deployable archives of a cluster and its descriptor.
 type SoftwareLoad struct {
-	// DescriptorDigest is the sha256 digest of the software-load descriptor.
+	// descriptorDigest is the sha256 digest of the software-load descriptor.
+	// +kubebuilder:validation:MaxLength=71
 	// +optional
 	DescriptorDigest string `json:"descriptorDigest,omitempty"`
+	// archives are the groups' deployable archives, one per group.
 	// +listType=map
 	// +listMapKey=nodesGroup
+	// +kubebuilder:validation:MaxItems=1024
 	// +optional
 	Archives []SoftwareLoadArchive `json:"archives,omitempty"`
 }
 
 // SoftwareLoadArchive is a group's deployable archive.
 type SoftwareLoadArchive struct {
-	NodesGroup   string `json:"nodesGroup"`
-	FlashArchive string `json:"flashArchive"`
+	// nodesGroup is the group's name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	NodesGroup string `json:"nodesGroup,omitempty"`
+	// flashArchive is the name of the group's deployable FlashArchive.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	FlashArchive string `json:"flashArchive,omitempty"`
+	// digest is the manifest digest of that archive, once it is built.
+	// +kubebuilder:validation:MaxLength=71
 	// +optional
 	Digest string `json:"digest,omitempty"`
 }
 
 // ClusterStatus is what the controller found of the cluster's model.
 type ClusterStatus struct {
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// conditions are Valid, ModelComplete, ArchivesReady and Deployed.
 	// +listType=map
 	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
-	// NodesGroups lists the groups that name this cluster.
+	// observedGeneration is the generation the status was computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// nodesGroups lists the groups that name this cluster.
+	// +kubebuilder:validation:MaxItems=1024
+	// +kubebuilder:validation:items:MaxLength=253
 	// +optional
 	NodesGroups []string `json:"nodesGroups,omitempty"`
-	// Machines are the Machines the model was resolved with.
+	// machines are the names of the Machines the model was resolved with.
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=253
 	// +optional
 	Machines []string `json:"machines,omitempty"`
+	// network is the name of the Network the model was resolved with.
+	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	Network string `json:"network,omitempty"`
+	// nodes counts the cluster's nodes: placed, addressed, master-eligible.
 	// +optional
 	Nodes NodeCounts `json:"nodes,omitempty"`
-	// NodesByPhase counts the nodes of every group by their phase.
+	// nodesByPhase counts the nodes of every group by their phase.
 	// +optional
 	NodesByPhase map[string]int32 `json:"nodesByPhase,omitempty"`
+	// softwareLoad is the set of the groups' deployable archives.
 	// +optional
 	SoftwareLoad *SoftwareLoad `json:"softwareLoad,omitempty"`
 }
@@ -150,10 +190,16 @@ type ClusterStatus struct {
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Cluster struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   ClusterSpec   `json:"spec,omitempty"`
+	// spec is the cluster's model.
+	// +optional
+	Spec ClusterSpec `json:"spec,omitempty"`
+	// status is what the controller found of it.
+	// +optional
 	Status ClusterStatus `json:"status,omitempty"`
 }
 
@@ -161,8 +207,11 @@ type Cluster struct {
 // +kubebuilder:object:root=true
 type ClusterList struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard list metadata.
+	// +optional
 	metav1.ListMeta `json:"metadata,omitempty"`
-	Items           []Cluster `json:"items"`
+	// items are the Clusters.
+	Items []Cluster `json:"items"`
 }
 
 func init() {

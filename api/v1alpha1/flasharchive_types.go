@@ -21,6 +21,7 @@ const (
 // +kubebuilder:validation:Enum=Pending;Building;AwaitingCustomization;Ready;Failed
 type ArchivePhase string
 
+// The phases of an archive; the Ready condition says the same with its reason.
 const (
 	ArchivePending               ArchivePhase = "Pending"
 	ArchiveBuilding              ArchivePhase = "Building"
@@ -30,33 +31,38 @@ const (
 )
 
 // FlashArchiveSpec says what an archive is made from.
-// +kubebuilder:validation:XValidation:rule="self.type != 'Generic' || (has(self.source) && !has(self.baseRef) && !has(self.clusterRef) && !has(self.nodesGroupRef))",message="source: a Generic archive is built from a source and has no baseRef, clusterRef or nodesGroupRef"
-// +kubebuilder:validation:XValidation:rule="self.type != 'Configured' || (has(self.baseRef) && !has(self.source) && !has(self.clusterRef) && !has(self.nodesGroupRef))",message="baseRef: a Configured archive is derived from a baseRef and has no source, clusterRef or nodesGroupRef"
-// +kubebuilder:validation:XValidation:rule="self.type != 'Deployable' || (has(self.baseRef) && has(self.clusterRef) && has(self.nodesGroupRef) && !has(self.source))",message="baseRef: a Deployable archive needs baseRef, clusterRef and nodesGroupRef, and no source"
-// +kubebuilder:validation:XValidation:rule="self.type == 'Configured' || !has(self.configuration)",message="configuration: only a Configured archive carries user configuration"
-// +kubebuilder:validation:XValidation:rule="self.type == oldSelf.type",message="type: is immutable"
+// +kubebuilder:validation:XValidation:rule=`self.type != 'Generic' || (has(self.source) && !has(self.baseRef) && !has(self.clusterRef) && !has(self.nodesGroupRef))`,message=`source: a Generic archive is built from a source and has no baseRef, clusterRef or nodesGroupRef`,messageExpression=`!has(self.source) ? 'source: a Generic archive is built from a source, and this one has none: set source, or make the archive Configured or Deployable' : '%s: a Generic archive is built from its source alone and has no %s: remove it, or make the archive Configured or Deployable'.format([(has(self.baseRef) ? 'baseRef' : (has(self.clusterRef) ? 'clusterRef' : (has(self.nodesGroupRef) ? 'nodesGroupRef' : ""))), (has(self.baseRef) ? 'baseRef' : (has(self.clusterRef) ? 'clusterRef' : (has(self.nodesGroupRef) ? 'nodesGroupRef' : "")))])`
+// +kubebuilder:validation:XValidation:rule=`self.type != 'Configured' || (has(self.baseRef) && !has(self.source) && !has(self.clusterRef) && !has(self.nodesGroupRef))`,message=`baseRef: a Configured archive is derived from a baseRef and has no source, clusterRef or nodesGroupRef`,messageExpression=`!has(self.baseRef) ? 'baseRef: a Configured archive is derived from a base, and this one names none: set baseRef to a Generic or Configured archive' : has(self.source) ? 'source: a Configured archive is its base plus configuration, not built from a source: remove source, or make the archive Generic' : '%s: a Configured archive is its base plus configuration, adapted to no cluster or group: remove %s, or make the archive Deployable'.format([(has(self.clusterRef) ? 'clusterRef' : (has(self.nodesGroupRef) ? 'nodesGroupRef' : "")), (has(self.clusterRef) ? 'clusterRef' : (has(self.nodesGroupRef) ? 'nodesGroupRef' : ""))])`
+// +kubebuilder:validation:XValidation:rule=`self.type != 'Deployable' || (has(self.baseRef) && has(self.clusterRef) && has(self.nodesGroupRef) && !has(self.source))`,message=`baseRef: a Deployable archive needs baseRef, clusterRef and nodesGroupRef, and no source`,messageExpression=`has(self.baseRef) && has(self.clusterRef) && has(self.nodesGroupRef) ? 'source: a Deployable archive is derived from its base, not built from a source: remove source' : '%s: a Deployable archive is a base adapted to one group of one cluster, and this one has no %s: set baseRef, clusterRef and nodesGroupRef'.format([(!has(self.baseRef) ? 'baseRef' : (!has(self.clusterRef) ? 'clusterRef' : (!has(self.nodesGroupRef) ? 'nodesGroupRef' : ""))), (!has(self.baseRef) ? 'baseRef' : (!has(self.clusterRef) ? 'clusterRef' : (!has(self.nodesGroupRef) ? 'nodesGroupRef' : "")))])`
+// +kubebuilder:validation:XValidation:rule=`self.type == 'Configured' || !has(self.configuration)`,message=`configuration: only a Configured archive carries user configuration: remove it, or make the archive Configured`,messageExpression=`'configuration: a %s archive carries no user configuration (only a Configured one does): remove it, or make the archive Configured'.format([self.type])`
+// +kubebuilder:validation:XValidation:rule=`self.type == oldSelf.type`,message=`type: is immutable: create a new FlashArchive of the other type`,messageExpression=`'type: %s cannot become %s: the type of an archive is immutable, create a new FlashArchive instead'.format([oldSelf.type, self.type])`
 type FlashArchiveSpec struct {
-	Type ArchiveType `json:"type"`
-	// Arch of the binary section; a Configured or Deployable archive inherits its base's.
+	// type is Generic, Configured or Deployable; it cannot change.
+	// +required
+	Type ArchiveType `json:"type,omitempty"`
+	// arch of the binary section; a Configured or Deployable archive inherits its base's.
 	// +optional
 	Arch Arch `json:"arch,omitempty"`
+	// os is the operating system of the binary section.
 	// +optional
 	OS *OSSpec `json:"os,omitempty"`
-	// Source is what a Generic archive is built from.
+	// source is what a Generic archive is built from.
 	// +optional
 	Source *ArchiveSource `json:"source,omitempty"`
-	// BaseRef is the Generic or Configured archive a derived one starts from.
+	// baseRef is the Generic or Configured archive a derived one starts from.
 	// +optional
 	BaseRef *LocalObjectReference `json:"baseRef,omitempty"`
+	// clusterRef names the Cluster a Deployable archive is adapted to.
 	// +optional
 	ClusterRef *LocalObjectReference `json:"clusterRef,omitempty"`
+	// nodesGroupRef names the NodesGroup a Deployable archive is adapted to.
 	// +optional
 	NodesGroupRef *LocalObjectReference `json:"nodesGroupRef,omitempty"`
-	// Configuration is the configuration section of a Configured archive; given again, it
+	// configuration is the configuration section of a Configured archive; given again, it
 	// replaces the base's section, it never stacks.
 	// +optional
 	Configuration *Configuration `json:"configuration,omitempty"`
-	// Limits bound this archive's build in time and size; what it leaves unset, the
+	// limits bound this archive's build in time and size; what it leaves unset, the
 	// manager's flags decide.
 	// +optional
 	Limits *BuildLimits `json:"limits,omitempty"`
@@ -65,32 +71,32 @@ type FlashArchiveSpec struct {
 // BuildLimits bound a build: each download step, the whole build, and the size of a source.
 // A bound that passes ends the build Failed, with a reason naming it.
 type BuildLimits struct {
-	// ConnectTimeout bounds connecting (TCP and TLS) to a source's server, as "30s".
+	// connectTimeout bounds connecting (TCP and TLS) to a source's server, as "30s".
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:MaxLength=32
 	// +optional
 	ConnectTimeout string `json:"connectTimeout,omitempty"`
-	// FirstByteTimeout bounds the wait for the response headers once the request is sent.
+	// firstByteTimeout bounds the wait for the response headers once the request is sent.
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:MaxLength=32
 	// +optional
 	FirstByteTimeout string `json:"firstByteTimeout,omitempty"`
-	// IdleTimeout bounds a pause in the body of a download.
+	// idleTimeout bounds a pause in the body of a download.
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:MaxLength=32
 	// +optional
 	IdleTimeout string `json:"idleTimeout,omitempty"`
-	// DownloadTimeout bounds a whole download.
+	// downloadTimeout bounds a whole download.
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:MaxLength=32
 	// +optional
 	DownloadTimeout string `json:"downloadTimeout,omitempty"`
-	// BuildTimeout bounds the whole build, download and packing included.
+	// buildTimeout bounds the whole build, download and packing included.
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:MaxLength=32
 	// +optional
 	BuildTimeout string `json:"buildTimeout,omitempty"`
-	// MaxSize bounds the source as fetched and the uncompressed tar it holds, as "8Gi".
+	// maxSize bounds the source as fetched and the uncompressed tar it holds, as "8Gi".
 	// +kubebuilder:validation:Pattern=`^[0-9]+(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$`
 	// +kubebuilder:validation:MaxLength=32
 	// +optional
@@ -98,99 +104,150 @@ type BuildLimits struct {
 }
 
 // ArchiveSource is exactly one way to get a root file system.
-// +kubebuilder:validation:XValidation:rule="[has(self.image), has(self.rootfs), has(self.build), has(self.capture)].filter(x, x).size() == 1",message="source: exactly one of image, rootfs, build, capture must be set"
+// +kubebuilder:validation:XValidation:rule=`[has(self.image), has(self.rootfs), has(self.build), has(self.capture)].filter(x, x).size() == 1`,message=`exactly one of image, rootfs, build, capture must be set: keep one`,messageExpression=`!has(self.image) && !has(self.rootfs) && !has(self.build) && !has(self.capture) ? 'none of image, rootfs, build, capture is set: set exactly one' : '%s are set together: keep exactly one of image, rootfs, build, capture'.format([((has(self.image) ? 'image, ' : "") + (has(self.rootfs) ? 'rootfs, ' : "") + (has(self.build) ? 'build, ' : "") + (has(self.capture) ? 'capture, ' : "")).substring(0, ((has(self.image) ? 'image, ' : "") + (has(self.rootfs) ? 'rootfs, ' : "") + (has(self.build) ? 'build, ' : "") + (has(self.capture) ? 'capture, ' : "")).size() - 2)])`
 type ArchiveSource struct {
-	// Image is an OCI container image flattened to a root file system.
+	// image is an OCI container image flattened to a root file system.
 	// +optional
 	Image *ImageSource `json:"image,omitempty"`
-	// Rootfs is a tarball fetched from a URL and checked against its digest.
+	// rootfs is a tarball fetched from a URL and checked against its digest.
 	// +optional
 	Rootfs *RootfsSource `json:"rootfs,omitempty"`
-	// Build runs a base image as the master system, installs the group's software, then
+	// build runs a base image as the master system, installs the group's software, then
 	// captures it.
 	// +optional
 	Build *BuildSource `json:"build,omitempty"`
-	// Capture streams back the root file system of a real prototype node.
+	// capture streams back the root file system of a real prototype node.
 	// +optional
 	Capture *CaptureSource `json:"capture,omitempty"`
 }
 
 // ImageSource names an OCI image.
 type ImageSource struct {
+	// ref is the image reference (registry/repository:tag or @digest).
+	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
-	Ref string `json:"ref"`
+	Ref string `json:"ref,omitempty"`
 }
 
 // RootfsSource is a tarball of a root file system.
 type RootfsSource struct {
+	// url is where the tarball is fetched from.
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^(https?|file)://.+$`
 	// +kubebuilder:validation:MaxLength=2048
-	URL string `json:"url"`
+	URL string `json:"url,omitempty"`
+	// digest is the tarball's sha256 digest; a tarball with another is refused.
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^sha256:[a-f0-9]{64}$`
-	Digest string `json:"digest"`
+	// +kubebuilder:validation:MaxLength=71
+	Digest string `json:"digest,omitempty"`
 }
 
 // BuildSource builds a generic archive in a build pod (the master system).
 type BuildSource struct {
+	// baseImage is the image the build pod runs as the master system.
+	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
-	BaseImage string `json:"baseImage"`
-	// NodesGroupRef names the group whose software is installed.
+	BaseImage string `json:"baseImage,omitempty"`
+	// nodesGroupRef names the group whose software is installed.
 	// +optional
 	NodesGroupRef *LocalObjectReference `json:"nodesGroupRef,omitempty"`
-	// PauseForCustomization stops before capture until the annotation
-	// flarecast.io/customized is set.
+	// pause stops the build for a person to customize the master system: BeforeCapture waits
+	// before the capture until the annotation flarecast.io/customized is set; absent, the build
+	// does not stop.
 	// +optional
-	PauseForCustomization bool `json:"pauseForCustomization,omitempty"`
+	Pause BuildPause `json:"pause,omitempty"`
 }
+
+// BuildPause is where a build stops for a person to customize the master system.
+// +kubebuilder:validation:Enum=BeforeCapture
+type BuildPause string
+
+// BuildPauseBeforeCapture waits, after the software is installed and before the capture, until
+// the annotation flarecast.io/customized is set.
+const BuildPauseBeforeCapture BuildPause = "BeforeCapture"
 
 // CaptureSource names a prototype node to capture.
 type CaptureSource struct {
-	NodesGroupRef LocalObjectReference `json:"nodesGroupRef"`
+	// nodesGroupRef names the group of the prototype node.
+	// +required
+	NodesGroupRef LocalObjectReference `json:"nodesGroupRef,omitzero"`
+	// node is the prototype node's name in that group.
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
-	Node string `json:"node"`
+	// +kubebuilder:validation:MaxLength=63
+	Node string `json:"node,omitempty"`
 }
 
 // ArchiveSection is one section (OCI layer or config) of a stored archive.
 type ArchiveSection struct {
-	Name      string `json:"name"`
-	MediaType string `json:"mediaType"`
-	Digest    string `json:"digest"`
-	Size      int64  `json:"size"`
+	// name of the section (binary, configuration, cluster).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name,omitempty"`
+	// mediaType is the OCI media type of the section's blob.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	MediaType string `json:"mediaType,omitempty"`
+	// digest is the blob's digest.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=71
+	Digest string `json:"digest,omitempty"`
+	// size is the blob's size in bytes.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	Size int64 `json:"size"`
 }
 
 // FlashArchiveStatus is what was built.
 type FlashArchiveStatus struct {
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// +optional
-	Phase ArchivePhase `json:"phase,omitempty"`
+	// conditions are Ready (built and stored) and InUse.
 	// +listType=map
 	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
-	// Digest is the digest of the archive's OCI manifest.
+	// observedGeneration is the generation the status was computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// phase is for display; the conditions are the truth.
+	// +optional
+	Phase ArchivePhase `json:"phase,omitempty"`
+	// digest is the digest of the archive's OCI manifest.
+	// +kubebuilder:validation:MaxLength=71
 	// +optional
 	Digest string `json:"digest,omitempty"`
+	// sections are the archive's OCI layers and config, by name.
 	// +listType=map
 	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
 	// +optional
 	Sections []ArchiveSection `json:"sections,omitempty"`
-	// Size is the total of the sections' sizes, in bytes.
+	// size is the total of the sections' sizes, in bytes.
 	// +optional
 	Size int64 `json:"size,omitempty"`
-	// Location is where the archive is stored (repository and name).
+	// location is where the archive is stored (repository and name).
+	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Location string `json:"location,omitempty"`
-	// InputsDigest is a digest of everything the archive was made from: same inputs, same
+	// inputsDigest is a digest of everything the archive was made from: same inputs, same
 	// archive.
+	// +kubebuilder:validation:MaxLength=71
 	// +optional
 	InputsDigest string `json:"inputsDigest,omitempty"`
-	// BaseDigest is the manifest digest of the base archive.
+	// baseDigest is the manifest digest of the base archive.
+	// +kubebuilder:validation:MaxLength=71
 	// +optional
 	BaseDigest string `json:"baseDigest,omitempty"`
-	// Progress is how far the running build has got; it goes when the build ends, and a
+	// progress is how far the running build has got; it goes when the build ends, and a
 	// failed build's message says how far it got.
 	// +optional
 	Progress *BuildProgress `json:"progress,omitempty"`
@@ -198,12 +255,17 @@ type FlashArchiveStatus struct {
 
 // BuildProgress is how far a running build has got.
 type BuildProgress struct {
-	// Stage is start (before the build reports), download (an http(s) source), read (a
+	// stage is start (before the build reports), download (an http(s) source), read (a
 	// file:// source) or pack.
+	// +required
+	// +kubebuilder:validation:MaxLength=16
 	Stage string `json:"stage"`
-	// Bytes read in the stage so far.
+	// bytes is how much the stage has read so far.
+	// +required
+	// +kubebuilder:validation:Minimum=0
 	Bytes int64 `json:"bytes"`
-	// Total is the size the source declared, when it did.
+	// total is the size the source declared, when it did.
+	// +kubebuilder:validation:Minimum=0
 	// +optional
 	Total int64 `json:"total,omitempty"`
 }
@@ -218,10 +280,16 @@ type BuildProgress struct {
 // +kubebuilder:printcolumn:name="Digest",type=string,JSONPath=`.status.digest`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type FlashArchive struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   FlashArchiveSpec   `json:"spec,omitempty"`
+	// spec says what the archive is made from.
+	// +optional
+	Spec FlashArchiveSpec `json:"spec,omitempty"`
+	// status is what was built.
+	// +optional
 	Status FlashArchiveStatus `json:"status,omitempty"`
 }
 
@@ -229,8 +297,11 @@ type FlashArchive struct {
 // +kubebuilder:object:root=true
 type FlashArchiveList struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard list metadata.
+	// +optional
 	metav1.ListMeta `json:"metadata,omitempty"`
-	Items           []FlashArchive `json:"items"`
+	// items are the FlashArchives.
+	Items []FlashArchive `json:"items"`
 }
 
 func init() {

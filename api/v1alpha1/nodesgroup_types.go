@@ -9,7 +9,9 @@ import (
 type Role string
 
 const (
-	RoleMasterEligible    Role = "MasterEligible"
+	// RoleMasterEligible nodes may be elected master or vice-master; they must be Diskfull.
+	RoleMasterEligible Role = "MasterEligible"
+	// RoleNonMasterEligible nodes are never elected.
 	RoleNonMasterEligible Role = "NonMasterEligible"
 )
 
@@ -28,51 +30,69 @@ const (
 
 // NodesGroupSpec is a set of nodes that share role, node type, OS, architecture, software,
 // services and configuration (the seed's nodes group).
-// +kubebuilder:validation:XValidation:rule="!(self.nodeType == 'Diskless' && self.role == 'MasterEligible')",message="role: a Diskless group cannot be MasterEligible (diskless nodes are never master-eligible)"
-// +kubebuilder:validation:XValidation:rule="!(self.nodeType == 'Dataless' && self.role == 'MasterEligible')",message="role: a Dataless group cannot be MasterEligible (a dataless node is a non-master-eligible diskfull node)"
-// +kubebuilder:validation:XValidation:rule="!has(self.nodes) || self.nodes.all(n, self.nodes.exists_one(m, m.id == n.id))",message="nodes[].id: node ids must be unique within the group"
-// +kubebuilder:validation:XValidation:rule="!has(self.nodes) || self.nodes.all(n, !has(n.drawer) || self.nodes.exists_one(m, has(m.drawer) && m.drawer == n.drawer))",message="nodes[].drawer: two nodes of the group run on the same drawer"
+// +kubebuilder:validation:XValidation:rule=`!(self.nodeType == 'Diskless' && self.role == 'MasterEligible')`,message=`role: a Diskless group cannot be MasterEligible, since diskless nodes are never master-eligible: set role: NonMasterEligible, or nodeType: Diskfull if its nodes have a disk`
+// +kubebuilder:validation:XValidation:rule=`!(self.nodeType == 'Dataless' && self.role == 'MasterEligible')`,message=`role: a Dataless group cannot be MasterEligible, since a dataless node is a non-master-eligible diskfull node: set role: NonMasterEligible, or nodeType: Diskfull`
+// +kubebuilder:validation:XValidation:rule=`!has(self.nodes) || self.nodes.all(n, self.nodes.exists_one(m, m.id == n.id))`,message=`nodes[].id: two nodes of the group share an id: give each node of the cluster its own id`,messageExpression=`self.nodes.map(x, self.nodes.filter(y, y.id == x.id)).filter(l, l.size() > 1).map(l, 'nodes[%s].id: node id %d is already the id of node %s of this group: give each node of the cluster its own id'.format([l[1].name, l[1].id, l[0].name]))[0]`
+// +kubebuilder:validation:XValidation:rule=`!has(self.nodes) || self.nodes.all(n, !has(n.drawer) || self.nodes.exists_one(m, has(m.drawer) && m.drawer == n.drawer))`,message=`nodes[].drawer: two nodes of the group run on the same drawer: put each node on its own drawer`,messageExpression=`self.nodes.filter(x, has(x.drawer)).map(x, self.nodes.filter(y, has(y.drawer) && y.drawer == x.drawer)).filter(l, l.size() > 1).map(l, 'nodes[%s].drawer: drawer %s already runs node %s of this group: put each node on its own drawer'.format([l[1].name, l[1].drawer, l[0].name]))[0]`
 type NodesGroupSpec struct {
-	ClusterRef LocalObjectReference `json:"clusterRef"`
-	Role       Role                 `json:"role"`
-	NodeType   NodeType             `json:"nodeType"`
-	OS         OSSpec               `json:"os"`
-	Arch       Arch                 `json:"arch"`
-	// Software is what the group's generic archive must contain.
+	// clusterRef names the Cluster the group belongs to.
+	// +required
+	ClusterRef LocalObjectReference `json:"clusterRef,omitzero"`
+	// role says whether the group's nodes may be elected master.
+	// +required
+	Role Role `json:"role,omitempty"`
+	// nodeType says where the nodes' operating system lives: Diskfull, Dataless or Diskless.
+	// +required
+	NodeType NodeType `json:"nodeType,omitempty"`
+	// os is the operating system of the group's archive.
+	// +required
+	OS OSSpec `json:"os,omitzero"`
+	// arch is the CPU architecture of the group's nodes and archive.
+	// +required
+	Arch Arch `json:"arch,omitempty"`
+	// software is what the group's generic archive must contain.
 	// +optional
 	Software Software `json:"software,omitempty"`
-	// Services names the Cluster's foundation services this group runs.
+	// services names the Cluster's foundation services this group runs.
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=63
 	// +optional
 	Services []string `json:"services,omitempty"`
+	// configuration is user data and install scripts added to the group's deployable archive.
 	// +optional
 	Configuration *Configuration `json:"configuration,omitempty"`
-	// RequiredFilesystems must exist, at least as large, on the drawer of every node of a
+	// requiredFilesystems must exist, at least as large, on the drawer of every node of a
 	// Diskfull or Dataless group.
 	// +listType=map
 	// +listMapKey=mountPoint
 	// +kubebuilder:validation:MaxItems=16
 	// +optional
 	RequiredFilesystems []RequiredFilesystem `json:"requiredFilesystems,omitempty"`
+	// nodes are the group's nodes, each with its id and drawer.
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=256
 	// +optional
 	Nodes []Node `json:"nodes,omitempty"`
-	// ArchiveRef names the generic or configured FlashArchive this group should run; the
+	// archiveRef names the generic or configured FlashArchive this group should run; the
 	// controller derives the deployable one from it once the model is complete.
 	// +optional
 	ArchiveRef *LocalObjectReference `json:"archiveRef,omitempty"`
+	// rollout says how many nodes may reinstall at once.
 	// +optional
 	Rollout RolloutPolicy `json:"rollout,omitempty"`
 }
 
 // OSSpec names an operating system.
 type OSSpec struct {
+	// name of the operating system (debian).
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	// +kubebuilder:validation:MaxLength=63
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
+	// version of it (13).
 	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	Version string `json:"version,omitempty"`
@@ -80,22 +100,28 @@ type OSSpec struct {
 
 // Software is the packages and corrections (patches) a group's image holds.
 type Software struct {
+	// packages are the installation units the image holds.
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=1024
 	// +optional
 	Packages []Package `json:"packages,omitempty"`
-	// Corrections are patches applied after the packages, in order.
+	// corrections are patches applied after the packages, in order.
 	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=512
 	// +optional
 	Corrections []string `json:"corrections,omitempty"`
 }
 
 // Package is an installation unit.
 type Package struct {
+	// name of the package.
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][-+._a-zA-Z0-9]*$`
 	// +kubebuilder:validation:MaxLength=128
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
+	// version of it; absent, the source's current one.
 	// +kubebuilder:validation:MaxLength=128
 	// +optional
 	Version string `json:"version,omitempty"`
@@ -103,9 +129,13 @@ type Package struct {
 
 // RequiredFilesystem is a mount point a group's nodes need on local disk.
 type RequiredFilesystem struct {
+	// mountPoint is where the file system must be mounted.
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^/[-_./a-zA-Z0-9]*$`
 	// +kubebuilder:validation:MaxLength=256
-	MountPoint string `json:"mountPoint"`
+	MountPoint string `json:"mountPoint,omitempty"`
+	// minSize is the least size it must have, as a quantity; absent, any size.
 	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$`
 	// +kubebuilder:validation:MaxLength=32
 	// +optional
@@ -114,14 +144,18 @@ type RequiredFilesystem struct {
 
 // Node is one node of a group.
 type Node struct {
+	// name of the node, unique in the cluster; it becomes the node's host name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +kubebuilder:validation:MaxLength=63
-	Name string `json:"name"`
-	// ID is the node id, unique in the cluster; derived addresses end with it.
+	Name string `json:"name,omitempty"`
+	// id is the node id, unique in the cluster; derived addresses end with it.
+	// +required
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=65534
-	ID int32 `json:"id"`
-	// Drawer is machine/shelf/drawer of the cluster's Machine the node runs on, or
+	ID int32 `json:"id,omitempty"`
+	// drawer is machine/shelf/drawer of the cluster's Machine the node runs on, or
 	// shelf/drawer when the cluster has one Machine; absent, the node is not placed yet. At
 	// most 253 characters, the length of an object name, which keeps the group's CEL rule on
 	// drawers within the API server's cost budget.
@@ -133,6 +167,7 @@ type Node struct {
 
 // RolloutPolicy says how many nodes of the group may reinstall at once.
 type RolloutPolicy struct {
+	// maxUnavailable is how many nodes of the group may reinstall at once.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:default=1
 	// +optional
@@ -143,6 +178,7 @@ type RolloutPolicy struct {
 // +kubebuilder:validation:Enum=Pending;Booting;Installing;Configuring;Rebooting;Running;Failed
 type NodePhase string
 
+// The phases of a node's install, in order; Failed can follow any of them.
 const (
 	NodePending     NodePhase = "Pending"
 	NodeBooting     NodePhase = "Booting"
@@ -156,36 +192,57 @@ const (
 // NodeStatus is one node's state; the install server writes its own entries with
 // server-side apply, keyed by name.
 type NodeStatus struct {
-	Name string `json:"name"`
+	// name of the node.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name,omitempty"`
+	// phase is where the node is in its install.
 	// +optional
 	Phase NodePhase `json:"phase,omitempty"`
+	// address is the node's address on the provisioning network.
+	// +kubebuilder:validation:MaxLength=15
 	// +optional
 	Address string `json:"address,omitempty"`
+	// installedDigest is the manifest digest of the archive the node runs.
+	// +kubebuilder:validation:MaxLength=71
 	// +optional
 	InstalledDigest string `json:"installedDigest,omitempty"`
-	// Problems are the model's problems with this node, one sentence each.
+	// problems are the model's problems with this node, one sentence each.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=2048
 	// +optional
 	Problems []string `json:"problems,omitempty"`
+	// message says what the install server last did or met on the node.
+	// +kubebuilder:validation:MaxLength=4096
 	// +optional
 	Message string `json:"message,omitempty"`
+	// lastTransitionTime is when the phase last changed.
 	// +optional
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
 }
 
 // NodesGroupStatus is what the controller found of the group.
 type NodesGroupStatus struct {
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// conditions are Valid (the problems filed on the group) and the archive's.
 	// +listType=map
 	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// observedGeneration is the generation the status was computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// nodes is each node's state, keyed by name.
 	// +listType=map
 	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=256
 	// +optional
 	Nodes []NodeStatus `json:"nodes,omitempty"`
+	// total is the number of nodes of the group.
 	// +optional
 	Total int32 `json:"total,omitempty"`
+	// running is the number of nodes that run the group's deployable archive.
 	// +optional
 	Running int32 `json:"running,omitempty"`
 }
@@ -202,10 +259,16 @@ type NodesGroupStatus struct {
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type NodesGroup struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   NodesGroupSpec   `json:"spec,omitempty"`
+	// spec is what the group's nodes share, and the nodes.
+	// +optional
+	Spec NodesGroupSpec `json:"spec,omitempty"`
+	// status is what the controller found of the group.
+	// +optional
 	Status NodesGroupStatus `json:"status,omitempty"`
 }
 
@@ -213,8 +276,11 @@ type NodesGroup struct {
 // +kubebuilder:object:root=true
 type NodesGroupList struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard list metadata.
+	// +optional
 	metav1.ListMeta `json:"metadata,omitempty"`
-	Items           []NodesGroup `json:"items"`
+	// items are the NodesGroups.
+	Items []NodesGroup `json:"items"`
 }
 
 func init() {

@@ -70,28 +70,28 @@ func TestModelCheck(t *testing.T) {
 			name:   "CEL: a Diskless group is never MasterEligible",
 			args:   []string{"-f", "bad/diskless-master.yaml"},
 			code:   1,
-			stdout: []string{"bad/diskless-master.yaml: NodesGroup/workers: spec: role: a Diskless group cannot be MasterEligible (diskless nodes are never master-eligible)"},
+			stdout: []string{"bad/diskless-master.yaml: NodesGroup/workers: spec.role: a Diskless group cannot be MasterEligible, since diskless nodes are never master-eligible: set role: NonMasterEligible, or nodeType: Diskfull if its nodes have a disk"},
 		},
 		{
 			name:   "CEL: a port beyond its switch",
 			args:   []string{"-f", "bad/port-beyond-switch.yaml"},
 			code:   1,
-			stdout: []string{"bad/port-beyond-switch.yaml: Machine/ports: spec.shelves[0]: drawers[].boards[].nics[].link.port: port index is beyond the number of ports of its switch"},
+			stdout: []string{"bad/port-beyond-switch.yaml: Machine/ports: spec.shelves[shelf0].drawers[d1].boards[b0].nics[eth0].link.port: port 30 is beyond the 24 ports of switch shelf0/sw0: use a port from 1 to 24"},
 		},
 		{
 			name: "CEL: slices larger than their disk",
 			args: []string{"-f", "bad/slices-larger-than-disk.yaml"},
 			code: 1,
 			stdout: []string{
-				"bad/slices-larger-than-disk.yaml: Machine/slices: spec.shelves[0].drawers[0].disks[0]: slices: the slices' sizes add up to more than the disk's size",
-				"bad/slices-larger-than-disk.yaml: Machine/slices: spec.shelves[0].drawers[0].disks[0]: slices[].size: a slice is larger than its disk",
+				"bad/slices-larger-than-disk.yaml: Machine/slices: spec.shelves[shelf0].drawers[d1].disks[sda].slices: the slices of disk sda add up to 120Gi, more than its 100Gi: shrink a slice or correct the disk's size",
+				"bad/slices-larger-than-disk.yaml: Machine/slices: spec.shelves[shelf0].drawers[d1].disks[sda].slices[root].size: slice root (120Gi) is larger than disk sda (100Gi): shrink the slice or correct the disk's size",
 			},
 		},
 		{
 			name:   "CEL: an address outside its CIDR",
 			args:   []string{"-f", "bad/address-outside-cidr.yaml"},
 			code:   1,
-			stdout: []string{"bad/address-outside-cidr.yaml: Network/outside: spec: addresses[].ip: an address is outside the CIDR of its network"},
+			stdout: []string{"bad/address-outside-cidr.yaml: Network/outside: spec.addresses[n1,internal].ip: 198.18.1.10 is outside network internal (198.18.0.0/24): give node n1 an address inside it"},
 		},
 		{
 			name: "model: duplicate MACs and a port cabled twice",
@@ -133,7 +133,7 @@ func TestModelCheck(t *testing.T) {
 			name:   "strict: an unknown field",
 			args:   []string{"-f", "bad/unknown-field.yaml"},
 			code:   1,
-			stdout: []string{"bad/unknown-field.yaml: Network/typo: spec.networks[0].provisionning: unknown field: the server rejects it under strict field validation; remove it or correct its name"},
+			stdout: []string{"bad/unknown-field.yaml: Network/typo: spec.networks[internal].provisionning: unknown field: the server rejects it under strict field validation; remove it or correct its name"},
 		},
 		{
 			name:   "not YAML",
@@ -189,7 +189,7 @@ func TestModelCheckReadsStdin(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout, _ := runModelCheck(t, string(manifest), "-f", "-")
-	want := "-: Network/outside: spec: addresses[].ip: an address is outside the CIDR of its network\n"
+	want := "-: Network/outside: spec.addresses[n1,internal].ip: 198.18.1.10 is outside network internal (198.18.0.0/24): give node n1 an address inside it\n"
 	if code != 1 || stdout != want {
 		t.Fatalf("exit %d, stdout %q, want %q", code, stdout, want)
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/crdvalidate"
@@ -100,7 +99,8 @@ func (c *checker) admit(ctx context.Context, o manifest.Object, v *crdvalidate.V
 	}
 	for _, err := range v.Admit(ctx, o.Object) {
 		e.rejected = true
-		c.add(o.File, k, ReasonRejected, err.Field, "", describe(err), SeverityError)
+		path, msg := v.Explain(o.Object, err)
+		c.add(o.File, k, ReasonRejected, path, "", msg, SeverityError)
 	}
 	var typed runtime.Object
 	switch gvk.Kind {
@@ -125,23 +125,6 @@ func (c *checker) admit(ctx context.Context, o manifest.Object, v *crdvalidate.V
 		return
 	}
 	e.typed = typed
-}
-
-// describe renders a field error as the server's message, without the type name CEL puts
-// where a value would be.
-func describe(err *field.Error) string {
-	if err.Type == field.ErrorTypeInvalid {
-		switch bad := err.BadValue.(type) {
-		case field.OmitValueType, nil:
-			return err.Detail
-		case string:
-			switch bad {
-			case "object", "array", "string", "integer", "number", "boolean":
-				return err.Detail
-			}
-		}
-	}
-	return err.ErrorBody()
 }
 
 // resolve runs the model per Cluster, and the single-object rules on what no Cluster uses.

@@ -119,7 +119,7 @@ func TestARejectedObjectIsNotReportedTwice(t *testing.T) {
 	wantLines(t, r,
 		"a.yaml: Cluster/edge: spec.machineRefs: missing: no Machine yet: nodes cannot be placed on drawers and deployable archives need one; add the Machines the cluster runs on to spec.machineRefs",
 		"a.yaml: Cluster/edge: spec.networkRef: missing: no Network yet: nodes cannot be addressed and deployable archives need one; set spec.networkRef",
-		"b.yaml: NodesGroup/masters: spec: nodes[].id: node ids must be unique within the group",
+		"b.yaml: NodesGroup/masters: spec.nodes[m2].id: node id 1 is already the id of node m1 of this group: give each node of the cluster its own id",
 	)
 }
 
