@@ -183,7 +183,7 @@ func (r *FlashArchiveReconciler) progress(ctx context.Context, fa *fcv1.FlashArc
 	}
 	switch {
 	case state.Phase == executor.Unknown || (state.Phase == executor.Failed && state.Retryable):
-		if err := r.submit(ctx, fa, job, tag, p.inputs, inputs, lim); err != nil {
+		if err := r.submit(ctx, fa, job, tag, p, inputs, lim); err != nil {
 			return st, "", err
 		}
 		set(fcv1.ArchiveBuilding, false, ReasonBuilding, fmt.Sprintf("build of inputs %s submitted as %s", short(inputs), job))
@@ -259,9 +259,9 @@ func builtMessage(st *fcv1.FlashArchiveStatus) string {
 	return fmt.Sprintf("built %s from inputs %s, stored at %s", st.Digest, short(digest.Digest(st.InputsDigest)), st.Location)
 }
 
-func (r *FlashArchiveReconciler) submit(ctx context.Context, fa *fcv1.FlashArchive, job, tag string, in *build.Inputs, inputs digest.Digest, lim build.Limits) error {
-	req, err := json.Marshal(build.Request{Archive: fa.Namespace + "/" + fa.Name, Repository: r.Repository, Tag: tag, Inputs: *in,
-		InputsDigest: inputs, Limits: lim})
+func (r *FlashArchiveReconciler) submit(ctx context.Context, fa *fcv1.FlashArchive, job, tag string, p plan, inputs digest.Digest, lim build.Limits) error {
+	req, err := json.Marshal(build.Request{Archive: fa.Namespace + "/" + fa.Name, Repository: r.Repository, Tag: tag, Inputs: *p.inputs,
+		InputsDigest: inputs, Limits: lim, DockerConfig: p.dockerConfig})
 	if err != nil {
 		return err
 	}

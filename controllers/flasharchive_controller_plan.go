@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/opencontainers/go-digest"
+	corev1 "k8s.io/api/core/v1"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/archive"
@@ -23,11 +24,14 @@ import (
 // plan is what a FlashArchive's spec resolves to now: the inputs of its build, or why it
 // cannot be built yet (a waiting reason: phase Pending) or at all (phase Failed).
 type plan struct {
-	inputs     *build.Inputs
-	baseDigest string
-	phase      fcv1.ArchivePhase
-	reason     string
-	message    string
+	inputs *build.Inputs
+	// dockerConfig is the registry credentials of an image source: handed to the build,
+	// never part of its inputs (they change what may be read, not what it is).
+	dockerConfig []byte
+	baseDigest   string
+	phase        fcv1.ArchivePhase
+	reason       string
+	message      string
 }
 
 func waiting(reason, format string, args ...any) plan {
@@ -48,7 +52,7 @@ var planners = map[fcv1.ArchiveType]func(context.Context, *FlashArchiveReconcile
 // supportedSources is what this version builds Generic archives from.
 const supportedSources = "this version of flarecast builds Generic archives from source.rootfs (a tarball over file://, http:// or https://, checked against its digest) and source.image (an OCI image from a registry, an oci: layout or an oci-archive: file)"
 
-func planGeneric(_ context.Context, _ *FlashArchiveReconciler, fa *fcv1.FlashArchive) (plan, error) {
+func planGeneric(ctx context.Context, r *FlashArchiveReconciler, fa *fcv1.FlashArchive) (plan, error) {
 	src := fa.Spec.Source
 	switch {
 	case src == nil:
@@ -63,15 +67,27 @@ func planGeneric(_ context.Context, _ *FlashArchiveReconciler, fa *fcv1.FlashArc
 		return failed(ReasonInvalidSpec, "spec.arch: a Generic archive needs the architecture of its root file system"), nil
 	}
 	in := &build.Inputs{Type: archive.Generic, Arch: string(fa.Spec.Arch)}
+	var creds []byte
 	if src.Image != nil {
 		in.Image = &build.Image{Ref: src.Image.Ref}
+		if ref := src.Image.PullSecretRef; ref != nil {
+			var err error
+			creds, err = content(ctx, r.APIReader, fa.Namespace,
+				fcv1.ConfigSource{SecretKeyRef: &fcv1.KeyReference{Name: ref.Name, Key: corev1.DockerConfigJsonKey}}, "spec.source.image.pullSecretRef")
+			if p, ok := missing(err); ok {
+				return p, nil
+			}
+			if err != nil {
+				return plan{}, err
+			}
+		}
 	} else {
 		in.Rootfs = &build.Rootfs{URL: src.Rootfs.URL, Digest: digest.Digest(src.Rootfs.Digest)}
 	}
 	if os := fa.Spec.OS; os != nil {
 		in.Distribution = strings.TrimSpace(os.Name + " " + os.Version)
 	}
-	return plan{inputs: in}, nil
+	return plan{inputs: in, dockerConfig: creds}, nil
 }
 
 func planConfigured(ctx context.Context, r *FlashArchiveReconciler, fa *fcv1.FlashArchive) (plan, error) {

@@ -683,3 +683,17 @@ func TestADeployableNameTakenByAnotherArchiveIsACondition(t *testing.T) {
 			"FlashArchive edge-masters exists and was not made for this group")
 	})
 }
+
+func TestAnImageWhosePullSecretIsMissingWaitsForIt(t *testing.T) {
+	ns := newNamespace(t)
+	createAll(t, ns, []client.Object{&fcv1.FlashArchive{ObjectMeta: objMeta(ns, "node"), Spec: fcv1.FlashArchiveSpec{
+		Type: fcv1.ArchiveGeneric, Arch: "amd64", Source: &fcv1.ArchiveSource{Image: &fcv1.ImageSource{
+			Ref: "127.0.0.1:9/node:1", PullSecretRef: &fcv1.LocalObjectReference{Name: "regcred"}}}}}})
+	archiveState(t, ns, "node", fcv1.ArchivePending, metav1.ConditionFalse, "ConfigurationMissing",
+		"spec.source.image.pullSecretRef: Secret regcred is not found")
+	// The Secret arrives: the archive goes on (and, the host being allowed but nothing
+	// listening there, fails its pull) without any other change.
+	createAll(t, ns, []client.Object{&corev1.Secret{ObjectMeta: objMeta(ns, "regcred"), Type: corev1.SecretTypeDockerConfigJson,
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"127.0.0.1:9":{"auth":"dTpw"}}}`)}}})
+	archiveState(t, ns, "node", fcv1.ArchiveFailed, metav1.ConditionFalse, "BuildFailed", "127.0.0.1:9/node:1")
+}

@@ -121,7 +121,7 @@ func (r *FlashArchiveReconciler) archivesUsingContent(kind string) handler.MapFu
 			return nil
 		}
 		for _, fa := range archives.Items {
-			if names(fa.Spec.Configuration, kind)[name] {
+			if names(fa.Spec.Configuration, kind)[name] || kind == "Secret" && pullSecretOf(&fa) == name {
 				reqs = append(reqs, requestFor(ns, fa.Name))
 			}
 		}
@@ -171,4 +171,12 @@ func names(c *fcv1.Configuration, kind string) map[string]bool {
 		add(s.Source)
 	}
 	return out
+}
+
+// pullSecretOf is the Secret an image source's credentials come from, if it names one.
+func pullSecretOf(fa *fcv1.FlashArchive) string {
+	if src := fa.Spec.Source; src != nil && src.Image != nil && src.Image.PullSecretRef != nil {
+		return src.Image.PullSecretRef.Name
+	}
+	return ""
 }

@@ -128,6 +128,12 @@ type ImageSource struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
 	Ref string `json:"ref,omitempty"`
+	// pullSecretRef names a Secret of the archive's namespace, of type
+	// kubernetes.io/dockerconfigjson (what `kubectl create secret docker-registry` makes), with
+	// the registry's credentials; absent, the image is pulled anonymously. The manager's own
+	// credentials are never used for a namespace's image.
+	// +optional
+	PullSecretRef *LocalObjectReference `json:"pullSecretRef,omitempty"`
 }
 
 // RootfsSource is a tarball of a root file system.
