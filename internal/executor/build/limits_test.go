@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -322,4 +324,51 @@ func plainDigest(in Inputs) digest.Digest {
 	c.Scripts[0].FromSecret = false
 	in.Configuration = &c
 	return in.Digest(nil)
+}
+
+// fullListener is a loopback port whose accept queue is full: it listens with a backlog of
+// none and never accepts, and the test fills the one slot the kernel keeps. Linux then drops
+// the SYN of the next connection, which hangs in connect as with a server that does not
+// answer, without sending anything off the machine.
+func fullListener(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	for i := 0; i < 8; i++ {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return addr // the queue is full: this connection hung
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Skip("this kernel accepted every connection to a listener that never accepts")
+	return ""
+}
+
+func TestAServerThatNeverAcceptsEndsInConnectTimeout(t *testing.T) {
+	addr := fullListener(t)
+	r := generic(t.TempDir(), "http://"+addr+"/rootfs.tar", digest.FromString("x"))
+	r.Limits = Limits{ConnectTimeout: 300 * time.Millisecond}
+	o := opts(t)
+	start := time.Now()
+	_, err := Run(context.Background(), r, o)
+	wantFailure(t, err, ReasonConnectTimeout, "no connection (TCP, then TLS) within the 300ms connectTimeout")
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("the bound held the build %s", took)
+	}
+	emptyDir(t, o.WorkDir)
 }
