@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path"
@@ -24,6 +23,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/retry"
+
+	"github.com/flarecast/flarecast/internal/repository"
 )
 
 // Reference prefixes for the sources that are not a registry.
@@ -136,7 +137,7 @@ func openRegistry(ref string, opts Options) (oras.ReadOnlyTarget, string, error)
 	if r.Reference == "" {
 		r.Reference = "latest"
 	}
-	creds, err := credentialStore(opts.DockerConfig)
+	creds, err := repository.DockerCredentials(opts.DockerConfig)
 	if err != nil {
 		return nil, "", err
 	}
@@ -146,7 +147,7 @@ func openRegistry(ref string, opts Options) (oras.ReadOnlyTarget, string, error)
 	}
 	repo := &remote.Repository{
 		Reference: r,
-		PlainHTTP: opts.PlainHTTP || isLoopback(r.Host()),
+		PlainHTTP: opts.PlainHTTP || repository.LoopbackHost(r.Host()),
 		Client: &auth.Client{
 			Client:     client,
 			Cache:      auth.NewCache(),
@@ -154,31 +155,6 @@ func openRegistry(ref string, opts Options) (oras.ReadOnlyTarget, string, error)
 		},
 	}
 	return repo, r.Reference, nil
-}
-
-func credentialStore(path string) (credentials.Store, error) {
-	if path == "" {
-		s, err := credentials.NewStoreFromDocker(credentials.StoreOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("docker config: %w (fix or move the file, or set DOCKER_CONFIG)", err)
-		}
-		return s, nil
-	}
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("docker config %s: %w", path, err)
-	}
-	return credentials.NewStore(path, credentials.StoreOptions{})
-}
-
-func isLoopback(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // onlyTag is the single tag of a layout or archive, which a reference without one means.
