@@ -23,6 +23,7 @@ import (
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/executor"
 	"github.com/flarecast/flarecast/internal/executor/build"
+	"github.com/flarecast/flarecast/internal/modelsource"
 	"github.com/flarecast/flarecast/internal/repository"
 )
 
@@ -42,6 +43,8 @@ type FlashArchiveReconciler struct {
 	// read results back and untag deleted archives.
 	Repository string
 	Store      repository.Store
+	// Models serves the models deployable archives are planned from.
+	Models *modelsource.Source
 }
 
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete

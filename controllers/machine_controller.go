@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,12 +23,23 @@ type MachineReconciler struct {
 	Recorder recorder.EventRecorder
 }
 
-// Reconcile validates the Machine, manages its in-use finalizer and patches its status.
-func (r *MachineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Reconcile validates the Machine, manages its in-use finalizer and patches its status. An
+// error on the way ends in the InUse condition (see recordFailure).
+func (r *MachineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
 	var m fcv1.Machine
 	if err := r.Get(ctx, req.NamespacedName, &m); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	failing := []string{fcv1.ConditionInUse}
+	defer func() {
+		if err != nil {
+			err = recordFailure(ctx, r.Client, r.Recorder, &m, err, failing, m.Status.Conditions, func(conds []metav1.Condition) any {
+				st := m.Status.DeepCopy()
+				st.Conditions = conds
+				return st
+			})
+		}
+	}()
 	u, err := reconcileUsage(ctx, r.Client, &m, clusterReferrers(indexClusterMachine, "spec.machineRefs"))
 	if err != nil || u.Released {
 		return ctrl.Result{}, err
@@ -37,7 +50,8 @@ func (r *MachineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		drawers += int32(len(s.Drawers))
 	}
 	st := fcv1.MachineStatus{ObservedGeneration: m.Generation, Conditions: conds, UsedBy: u.UsedBy, Drawers: drawers}
-	if err := applyStatus(ctx, r.Client, &m, &st); err != nil {
+	failing = nil
+	if err := writeStatus(ctx, r.Client, &m, equality.Semantic.DeepEqual(&m.Status, &st), &st); err != nil {
 		return ctrl.Result{}, fmt.Errorf("patch status of Machine %s: %w", req.NamespacedName, err)
 	}
 	return ctrl.Result{}, nil

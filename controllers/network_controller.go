@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"sort"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -16,6 +18,7 @@ import (
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/model"
+	"github.com/flarecast/flarecast/internal/modelsource"
 )
 
 // NetworkReconciler checks a Network's rules, its own and those that span the Clusters that
@@ -23,25 +26,40 @@ import (
 type NetworkReconciler struct {
 	client.Client
 	Recorder recorder.EventRecorder
+	// Models serves the models of the Clusters that use the Network.
+	Models *modelsource.Source
 }
 
-// Reconcile validates the Network, manages its in-use finalizer and patches its status.
-func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Reconcile validates the Network, manages its in-use finalizer and patches its status. An
+// error on the way ends in the condition the failed step decides (see recordFailure).
+func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
 	var n fcv1.Network
 	if err := r.Get(ctx, req.NamespacedName, &n); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	failing := []string{fcv1.ConditionInUse}
+	defer func() {
+		if err != nil {
+			err = recordFailure(ctx, r.Client, r.Recorder, &n, err, failing, n.Status.Conditions, func(conds []metav1.Condition) any {
+				st := n.Status.DeepCopy()
+				st.Conditions = conds
+				return st
+			})
+		}
+	}()
 	u, err := reconcileUsage(ctx, r.Client, &n, clusterReferrers(indexClusterNetwork, "spec.networkRef"))
 	if err != nil || u.Released {
 		return ctrl.Result{}, err
 	}
-	problems, err := networkProblems(ctx, r.Client, &n, u.UsedBy)
+	failing = []string{fcv1.ConditionValid}
+	problems, err := r.networkProblems(ctx, &n, u.UsedBy)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	conds := setConditions(r.Recorder, &n, n.Status.Conditions, u.InUse, validCondition(&n, "Network", problems))
 	st := fcv1.NetworkStatus{ObservedGeneration: n.Generation, Conditions: conds, UsedBy: u.UsedBy}
-	if err := applyStatus(ctx, r.Client, &n, &st); err != nil {
+	failing = nil
+	if err := writeStatus(ctx, r.Client, &n, equality.Semantic.DeepEqual(&n.Status, &st), &st); err != nil {
 		return ctrl.Result{}, fmt.Errorf("patch status of Network %s: %w", req.NamespacedName, err)
 	}
 	return ctrl.Result{}, nil
@@ -50,7 +68,7 @@ func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 // networkProblems are the problems on a Network: its own rules, and, for each Cluster that
 // uses it, the rules that span that Cluster's model (an address for a node no group has, a
 // switch the Machine lacks), so they show on the object a person must fix, each once.
-func networkProblems(ctx context.Context, c client.Client, n *fcv1.Network, users []string) ([]model.Problem, error) {
+func (r *NetworkReconciler) networkProblems(ctx context.Context, n *fcv1.Network, users []string) ([]model.Problem, error) {
 	if len(users) == 0 {
 		return model.ValidateNetwork(n), nil
 	}
@@ -58,18 +76,18 @@ func networkProblems(ctx context.Context, c client.Client, n *fcv1.Network, user
 	var out []model.Problem
 	for _, name := range users {
 		var cl fcv1.Cluster
-		if err := c.Get(ctx, client.ObjectKey{Namespace: n.Namespace, Name: name}, &cl); err != nil {
+		if err := r.Get(ctx, client.ObjectKey{Namespace: n.Namespace, Name: name}, &cl); err != nil {
 			if apierrors.IsNotFound(err) {
 				continue
 			}
 			return nil, fmt.Errorf("get Cluster %s: %w", name, err)
 		}
-		in, err := loadModel(ctx, c, &cl)
+		rs, err := r.Models.Resolve(ctx, &cl)
 		if err != nil {
 			return nil, err
 		}
 		// Resolve checks the Network's own rules too, with the Cluster's.
-		for _, p := range model.Resolve(in).ProblemsFor(model.KindNetwork, n.Name) {
+		for _, p := range rs.Result.ProblemsFor(model.KindNetwork, n.Name) {
 			if !seen[p.String()] {
 				seen[p.String()] = true
 				out = append(out, p)
