@@ -29,6 +29,8 @@ import (
 var (
 	k8s     client.Client
 	cfg     *rest.Config
+	// testEnv is the running control plane: a test adds users to it (restricted by RBAC).
+	testEnv *envtest.Environment
 	timeout = 30 * time.Second
 )
 
@@ -52,6 +54,7 @@ func run(m *testing.M) int {
 		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 	}
+	testEnv = env
 	var err error
 	cfg, err = env.Start()
 	if err != nil {
