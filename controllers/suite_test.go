@@ -27,8 +27,8 @@ import (
 
 // k8s is a client of the real API server the suite starts; the manager runs beside it.
 var (
-	k8s     client.Client
-	cfg     *rest.Config
+	k8s client.Client
+	cfg *rest.Config
 	// testEnv is the running control plane: a test adds users to it (restricted by RBAC).
 	testEnv *envtest.Environment
 	timeout = 30 * time.Second
