@@ -90,6 +90,12 @@ func TestCrossObjectRulesSetValidFalseAndRecover(t *testing.T) {
 			m := o.(*fcv1.Machine)
 			m.Spec.Shelves[0].Drawers[0].Boards[0].NICs[0].MAC = "52:54:00:fc:00:10" // edge-rack1's d1 eth0
 		}}, "Cluster", "edge", string(model.ReasonDuplicateMAC), "MAC 52:54:00:fc:00:10 is already the MAC of NIC eth0 of drawer shelf0/d1 board cpu0 of Machine edge-rack1, which Cluster edge also runs on"},
+		// ... and on the Machine the problem is filed on, which a change to the other Machine
+		// of the cluster re-checks.
+		{"MACUniqueAcrossTheMachinesShowsOnTheMachine", edit{"Machine", "edge-rack1", func(o client.Object) {
+			m := o.(*fcv1.Machine)
+			m.Spec.Shelves[0].Drawers[0].Boards[0].NICs[0].MAC = "52:54:00:fc:01:10" // edge-rack2's d1 eth0
+		}}, "Machine", "edge-rack2", string(model.ReasonDuplicateMAC), "MAC 52:54:00:fc:01:10 is already the MAC of NIC eth0 of drawer shelf0/d1 board cpu0 of Machine edge-rack1"},
 		{"NetworksDoNotOverlap", edit{"Network", "edge-net", func(o client.Object) {
 			n := o.(*fcv1.Network)
 			n.Spec.Networks[1].CIDR = "198.18.128.0/17"

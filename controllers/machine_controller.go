@@ -15,12 +15,15 @@ import (
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/model"
+	"github.com/flarecast/flarecast/internal/modelsource"
 )
 
 // MachineReconciler checks a Machine's own rules and guards it while Clusters reference it.
 type MachineReconciler struct {
 	client.Client
 	Recorder recorder.EventRecorder
+	// Models serves the models of the Clusters that run on the Machine.
+	Models *modelsource.Source
 }
 
 // Reconcile validates the Machine, manages its in-use finalizer and patches its status. An
@@ -40,11 +43,16 @@ func (r *MachineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 			})
 		}
 	}()
-	u, err := reconcileUsage(ctx, r.Client, &m, clusterReferrers(indexClusterMachine, "spec.machineRefs"))
+	u, err := reconcileUsage(ctx, r.Client, &m, clusterReferrers(indexClusterMachine, "its entry of spec.machineRefs"))
 	if err != nil || u.Released {
 		return ctrl.Result{}, err
 	}
-	conds := setConditions(r.Recorder, &m, m.Status.Conditions, u.InUse, validCondition(&m, "Machine", model.ValidateMachine(&m)))
+	failing = []string{fcv1.ConditionValid}
+	problems, err := r.machineProblems(ctx, &m, u.UsedBy)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	conds := setConditions(r.Recorder, &m, m.Status.Conditions, u.InUse, validCondition(&m, "Machine", problems))
 	var drawers int32
 	for _, s := range m.Spec.Shelves {
 		drawers += int32(len(s.Drawers))
@@ -57,7 +65,30 @@ func (r *MachineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 	return ctrl.Result{}, nil
 }
 
-// SetupWithManager watches Machines and the Clusters that reference them.
+// machineProblems are the problems on a Machine: its own rules, and, for each Cluster that
+// runs on it, the rules across that Cluster's Machines (a MAC once in all of them), so a
+// conflict shows on the Machine to fix and not only on the Cluster.
+func (r *MachineReconciler) machineProblems(ctx context.Context, m *fcv1.Machine, users []string) ([]model.Problem, error) {
+	return filedOn(ctx, r.Client, m.Namespace, users, model.ValidateMachine(m), func(cl *fcv1.Cluster) ([]model.Problem, error) {
+		// The cluster's Machines as its shared resolution read them.
+		rs, err := r.Models.Resolve(ctx, cl)
+		if err != nil {
+			return nil, err
+		}
+		var out []model.Problem
+		for _, p := range model.ValidateMachines(cl.Name, rs.Input.Machines) {
+			if p.Kind == model.KindMachine && p.Name == m.Name {
+				out = append(out, p)
+			}
+		}
+		return out, nil
+	})
+}
+
+// SetupWithManager watches Machines and the Clusters that reference them. A change to one
+// Machine of a cluster that makes or clears a problem on another (a MAC they share) reaches
+// that other through its Cluster, whose status the change moves (TestCrossObjectRules…
+// MACUniqueAcrossTheMachinesShowsOnTheMachine edits one Machine and watches the other).
 func (r *MachineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fcv1.Machine{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, finalizerOrDeletionChanged()))).

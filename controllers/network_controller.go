@@ -69,30 +69,42 @@ func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 // uses it, the rules that span that Cluster's model (an address for a node no group has, a
 // switch the Machine lacks), so they show on the object a person must fix, each once.
 func (r *NetworkReconciler) networkProblems(ctx context.Context, n *fcv1.Network, users []string) ([]model.Problem, error) {
-	if len(users) == 0 {
-		return model.ValidateNetwork(n), nil
-	}
-	seen := map[string]bool{}
-	var out []model.Problem
-	for _, name := range users {
-		var cl fcv1.Cluster
-		if err := r.Get(ctx, client.ObjectKey{Namespace: n.Namespace, Name: name}, &cl); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			return nil, fmt.Errorf("get Cluster %s: %w", name, err)
-		}
-		rs, err := r.Models.Resolve(ctx, &cl)
+	return filedOn(ctx, r.Client, n.Namespace, users, model.ValidateNetwork(n), func(cl *fcv1.Cluster) ([]model.Problem, error) {
+		rs, err := r.Models.Resolve(ctx, cl)
 		if err != nil {
 			return nil, err
 		}
-		// Resolve checks the Network's own rules too, with the Cluster's.
-		for _, p := range rs.Result.ProblemsFor(model.KindNetwork, n.Name) {
+		return rs.Result.ProblemsFor(model.KindNetwork, n.Name), nil
+	})
+}
+
+// filedOn gathers the problems on a referenced object: its own, and those each Cluster that
+// uses it finds on it (find), each once, sorted.
+func filedOn(ctx context.Context, c client.Reader, namespace string, users []string, own []model.Problem, find func(*fcv1.Cluster) ([]model.Problem, error)) ([]model.Problem, error) {
+	seen := map[string]bool{}
+	var out []model.Problem
+	add := func(ps []model.Problem) {
+		for _, p := range ps {
 			if !seen[p.String()] {
 				seen[p.String()] = true
 				out = append(out, p)
 			}
 		}
+	}
+	add(own)
+	for _, name := range users {
+		var cl fcv1.Cluster
+		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &cl); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return nil, fmt.Errorf("get Cluster %s: %w", name, err)
+		}
+		ps, err := find(&cl)
+		if err != nil {
+			return nil, err
+		}
+		add(ps)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out, nil

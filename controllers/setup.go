@@ -48,7 +48,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, archives ArchiveOptions) error
 	for name, r := range map[string]interface{ SetupWithManager(ctrl.Manager) error }{
 		"Cluster":    &ClusterReconciler{Client: c, Recorder: rec, Models: models},
 		"NodesGroup": &NodesGroupReconciler{Client: c, Recorder: rec, Models: models},
-		"Machine":    &MachineReconciler{Client: c, Recorder: rec},
+		"Machine":    &MachineReconciler{Client: c, Recorder: rec, Models: models},
 		"Network":    &NetworkReconciler{Client: c, Recorder: rec, Models: models},
 		"Deployable": &DeployableReconciler{Client: c, Recorder: rec},
 	} {

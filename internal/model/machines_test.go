@@ -106,11 +106,15 @@ func TestMACOnceAcrossTheMachinesOfACluster(t *testing.T) {
 	res := Resolve(in)
 	only(t, "problems", res.Problems, Problem{Kind: KindMachine, Name: "rack2", Field: "spec.shelves[shelf0].drawers[d2].boards[b0].nics[eth0].mac", Reason: ReasonDuplicateMAC},
 		"MAC 02:00:00:00:00:01 is already the MAC of NIC eth0 of drawer shelf0/d1 board b0 of Machine rack1, which Cluster edge also runs on: give each NIC its own MAC")
-	// Each Machine on its own holds together: the rule is the cluster's.
+	// Each Machine on its own holds together: the rule is the cluster's, and ValidateMachines
+	// (what the Machine reconciler shows on each Machine) gives it too.
 	for _, m := range in.Machines {
 		if ps := ValidateMachine(m); len(ps) != 0 {
 			t.Errorf("Machine %s alone: %v", m.Name, ps)
 		}
+	}
+	if got := ValidateMachines("edge", in.Machines); len(got) != 1 || got[0] != res.Problems[0] {
+		t.Errorf("ValidateMachines: %v, want %v", got, res.Problems)
 	}
 }
 

@@ -129,8 +129,8 @@ func (r *resolver) references() {
 	}
 }
 
-// machinesOf indexes the Machines the cluster references, checks each one's own rules, and
-// the rules that span them: a MAC once across all of them.
+// machinesOf indexes the Machines the cluster references and checks their rules, each one's
+// own and those that span them.
 func (r *resolver) machinesOf(c *v1alpha1.Cluster) {
 	if len(c.Spec.MachineRefs) == 0 {
 		r.missingf(ReasonMachineRefMissing, KindCluster, c.Name, "spec.machineRefs", "", "no Machine yet: nodes cannot be placed on drawers and deployable archives need one; add the Machines the cluster runs on to spec.machineRefs")
@@ -147,6 +147,7 @@ func (r *resolver) machinesOf(c *v1alpha1.Cluster) {
 	}
 	sort.Strings(r.machineRefs)
 	r.machineRefs = slices.Compact(r.machineRefs)
+	var ms []*v1alpha1.Machine
 	for _, name := range r.machineRefs {
 		field := fmt.Sprintf("spec.machineRefs[%s]", name)
 		m, ok := found[name]
@@ -158,42 +159,57 @@ func (r *resolver) machinesOf(c *v1alpha1.Cluster) {
 			r.warnf(ReasonMachineDeleting, KindCluster, c.Name, field, "", "Machine %s is being deleted, %s while Cluster %s references it, and the model keeps using it until then: move the nodes on it to another Machine and remove it from spec.machineRefs to let it go", name, heldBy(m.Finalizers), c.Name)
 		}
 		r.machines[name] = indexMachine(m)
-		r.problems = append(r.problems, ValidateMachine(m)...)
+		ms = append(ms, m)
 	}
-	r.macsAcrossMachines()
+	r.problems = append(r.problems, ValidateMachines(c.Name, ms)...)
 }
 
-// macsAcrossMachines checks that no two Machines of the cluster share a MAC: the install
-// server tells the nodes apart by it. A MAC twice in one Machine is ValidateMachine's.
-func (r *resolver) macsAcrossMachines() {
-	if len(r.machines) < 2 {
-		return
+// ValidateMachines checks the rules of the Machines a cluster runs on: each one's own
+// (ValidateMachine) and those across them, a MAC once in all of them, since the install server
+// tells the nodes apart by it. The Machine reconciler shows them on each Machine.
+func ValidateMachines(cluster string, machines []*v1alpha1.Machine) []Problem {
+	ms := slices.Clone(machines)
+	slices.SortFunc(ms, func(a, b *v1alpha1.Machine) int { return strings.Compare(a.Name, b.Name) })
+	var out []Problem
+	for _, m := range ms {
+		out = append(out, ValidateMachine(m)...)
+	}
+	out = append(out, macsAcross(cluster, ms)...)
+	sortProblems(out)
+	return out
+}
+
+// macsAcross finds the MACs two Machines of a cluster share, ms sorted by name; a MAC twice
+// in one Machine is ValidateMachine's.
+func macsAcross(cluster string, ms []*v1alpha1.Machine) []Problem {
+	if len(ms) < 2 {
+		return nil
 	}
 	type owner struct{ machine, nic, drawer, board string }
 	macs := map[string]owner{}
-	for _, name := range r.machineRefs {
-		m, ok := r.machines[name]
-		if !ok {
-			continue
-		}
-		for _, sh := range m.spec.Spec.Shelves {
+	var out []Problem
+	for _, m := range ms {
+		ps := &problems{kind: KindMachine, name: m.Name}
+		for _, sh := range m.Spec.Shelves {
 			for _, d := range sh.Drawers {
 				for _, b := range d.Boards {
 					for _, n := range b.NICs {
 						mac := strings.ToLower(n.MAC)
 						o, dup := macs[mac]
 						if !dup {
-							macs[mac] = owner{name, n.Name, sh.Name + "/" + d.Name, b.Name}
+							macs[mac] = owner{m.Name, n.Name, sh.Name + "/" + d.Name, b.Name}
 							continue
 						}
-						if o.machine != name {
-							r.problem(ReasonDuplicateMAC, KindMachine, name, nicPath(sh.Name, d.Name, b.Name, n.Name)+".mac", "", "MAC %s is already the MAC of NIC %s of drawer %s board %s of Machine %s, which Cluster %s also runs on: give each NIC its own MAC", n.MAC, o.nic, o.drawer, o.board, o.machine, r.cluster)
+						if o.machine != m.Name {
+							ps.add(ReasonDuplicateMAC, nicPath(sh.Name, d.Name, b.Name, n.Name)+".mac", "", "MAC %s is already the MAC of NIC %s of drawer %s board %s of Machine %s, which Cluster %s also runs on: give each NIC its own MAC", n.MAC, o.nic, o.drawer, o.board, o.machine, cluster)
 						}
 					}
 				}
 			}
 		}
+		out = append(out, ps.list...)
 	}
+	return out
 }
 
 // heldBy says what keeps an object that is being deleted.

@@ -39,31 +39,32 @@ func IndexFields(ctx context.Context, idx client.FieldIndexer) error {
 	return nil
 }
 
-// Load gathers what model.Resolve needs for a cluster, and the key of that input: the
-// resourceVersions of the Cluster and of every object read. A Machine or Network that is
-// named but absent is left out (the model is then partial, not broken) and is part of the
-// key as absent. One being deleted is passed on: the in-use finalizer holds it for this
-// cluster, and the model keeps it, with a warning that it is going.
+// Load gathers what model.Resolve needs for a cluster, and the key of that input: a stamp of
+// the Cluster and of every object read (see stamp). A Machine or Network that is named but
+// absent is left out (the model is then partial, not broken) and is part of the key as
+// absent. One being deleted is passed on: the in-use finalizer holds it for this cluster,
+// and the model keeps it, with a warning that it is going.
 //
 // The objects come from the Reader without a copy: they are the cache's, read-only.
 func Load(ctx context.Context, c client.Reader, cl *fcv1.Cluster) (model.Input, string, error) {
 	in := model.Input{Cluster: cl}
 	var key strings.Builder
-	fmt.Fprintf(&key, "c=%s", cl.ResourceVersion)
+	fmt.Fprintf(&key, "c=%s", stamp(cl))
 	groups, err := GroupsOf(ctx, c, cl.Namespace, cl.Name)
 	if err != nil {
 		return in, "", err
 	}
 	in.Groups = groups
-	for _, g := range groups {
-		fmt.Fprintf(&key, " g/%s=%s", g.Name, g.ResourceVersion)
+	for i := range groups {
+		g := &groups[i]
+		fmt.Fprintf(&key, " g/%s=%s", g.Name, stamp(g))
 	}
 	for _, ref := range cl.Spec.MachineRefs {
 		var m fcv1.Machine
 		switch err := c.Get(ctx, client.ObjectKey{Namespace: cl.Namespace, Name: ref.Name}, &m, client.UnsafeDisableDeepCopy); {
 		case err == nil:
 			in.Machines = append(in.Machines, &m)
-			fmt.Fprintf(&key, " m/%s=%s", ref.Name, m.ResourceVersion)
+			fmt.Fprintf(&key, " m/%s=%s", ref.Name, stamp(&m))
 		case apierrors.IsNotFound(err):
 			fmt.Fprintf(&key, " m/%s=-", ref.Name)
 		default:
@@ -75,7 +76,7 @@ func Load(ctx context.Context, c client.Reader, cl *fcv1.Cluster) (model.Input, 
 		switch err := c.Get(ctx, client.ObjectKey{Namespace: cl.Namespace, Name: ref.Name}, &n, client.UnsafeDisableDeepCopy); {
 		case err == nil:
 			in.Network = &n
-			fmt.Fprintf(&key, " n/%s=%s", ref.Name, n.ResourceVersion)
+			fmt.Fprintf(&key, " n/%s=%s", ref.Name, stamp(&n))
 		case apierrors.IsNotFound(err):
 			fmt.Fprintf(&key, " n/%s=-", ref.Name)
 		default:
@@ -104,4 +105,17 @@ func ClustersOfSite(ctx context.Context, c client.Reader, namespace, site string
 	}
 	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
 	return list.Items, nil
+}
+
+// stamp says which version of an object's model a resolution was made from: its UID (one
+// deleted and made again is another object) and generation (moved by every change of its
+// spec), and the two things of its metadata the model reads: whether it is being deleted
+// and the finalizers that hold it. Not its resourceVersion, which every status write moves:
+// the reconcilers' own writes would then invalidate the resolution they were made from.
+func stamp(o client.Object) string {
+	s := fmt.Sprintf("%s/%d", o.GetUID(), o.GetGeneration())
+	if o.GetDeletionTimestamp() != nil {
+		s += "/deleting[" + strings.Join(o.GetFinalizers(), ",") + "]"
+	}
+	return s
 }

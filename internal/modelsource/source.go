@@ -29,10 +29,11 @@ func init() {
 	metrics.Registry.MustRegister(resolutions)
 }
 
-// Resolution is a cluster's own model, resolved, with what it was made from. It is shared by
-// every caller that asks while the key holds: read it, never change it.
+// Resolution is a cluster's own model, resolved, with what it was made from. Result is
+// shared by every caller that asks while the key holds; Input is what this caller's Load
+// read (the same model, and the objects' status as of now). Read both, never change them.
 type Resolution struct {
-	// Key names the input: the resourceVersions of the Cluster and of each object read.
+	// Key names the input: a stamp of the Cluster and of each object read.
 	Key    string
 	Input  model.Input
 	Result *model.Result
@@ -43,7 +44,7 @@ type Source struct {
 	reader client.Reader
 
 	mu       sync.Mutex
-	clusters map[types.NamespacedName]*flight[*Resolution]
+	clusters map[types.NamespacedName]*flight[*model.Result]
 	// sites is keyed by namespace and site name.
 	sites map[types.NamespacedName]*flight[[]model.Problem]
 
@@ -66,7 +67,7 @@ type flight[T any] struct {
 func New(r client.Reader) *Source {
 	return &Source{
 		reader:   r,
-		clusters: map[types.NamespacedName]*flight[*Resolution]{},
+		clusters: map[types.NamespacedName]*flight[*model.Result]{},
 		sites:    map[types.NamespacedName]*flight[[]model.Problem]{},
 	}
 }
@@ -83,11 +84,15 @@ func (s *Source) Resolve(ctx context.Context, cl *fcv1.Cluster) (*Resolution, er
 		return nil, err
 	}
 	id := client.ObjectKeyFromObject(cl)
-	return await(ctx, s, s.clusters, id, key, nil, func() *Resolution {
+	res, err := await(ctx, s, s.clusters, id, key, nil, func() *model.Result {
 		s.clusterRuns.Add(1)
 		resolutions.WithLabelValues("cluster").Inc()
-		return &Resolution{Key: key, Input: in, Result: model.Resolve(in)}
+		return model.Resolve(in)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return &Resolution{Key: key, Input: in, Result: res}, nil
 }
 
 // Site returns what the rules across the site of cl find, on every cluster of the site
