@@ -3,14 +3,17 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
@@ -67,38 +70,59 @@ func (r *MachineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 
 // machineProblems are the problems on a Machine: its own rules, and, for each Cluster that
 // runs on it, the rules across that Cluster's Machines (a MAC once in all of them), so a
-// conflict shows on the Machine to fix and not only on the Cluster.
+// conflict shows on the Machine to fix and not only on the Cluster. They come from the
+// cluster's shared resolution, which checks those rules (model.ValidateMachines) once for
+// every Machine of it, instead of each Machine checking all the others again.
 func (r *MachineReconciler) machineProblems(ctx context.Context, m *fcv1.Machine, users []string) ([]model.Problem, error) {
 	return filedOn(ctx, r.Client, m.Namespace, users, model.ValidateMachine(m), func(cl *fcv1.Cluster) ([]model.Problem, error) {
-		// The cluster's Machines as its shared resolution read them.
 		rs, err := r.Models.Resolve(ctx, cl)
 		if err != nil {
 			return nil, err
 		}
-		var out []model.Problem
-		for _, p := range model.ValidateMachines(cl.Name, rs.Input.Machines) {
-			if p.Kind == model.KindMachine && p.Name == m.Name {
-				out = append(out, p)
-			}
-		}
-		return out, nil
+		return rs.Result.ProblemsFor(model.KindMachine, m.Name), nil
 	})
 }
 
-// SetupWithManager watches Machines and the Clusters that reference them. A change to one
-// Machine of a cluster that makes or clears a problem on another (a MAC they share) reaches
-// that other through its Cluster, whose status the change moves (TestCrossObjectRules…
-// MACUniqueAcrossTheMachinesShowsOnTheMachine edits one Machine and watches the other).
+// SetupWithManager watches Machines, the Clusters that reference them, and the other
+// Machines of those Clusters: a change to one Machine can make or clear a problem on another
+// (a MAC they share; TestCrossObjectRules…MACUniqueAcrossTheMachinesShowsOnTheMachine edits
+// one Machine and watches the other). Of a Cluster, only what says which Machines it uses
+// matters (its spec, the Machines its status recorded, its deletion): its status moves with
+// every group and archive, and would wake every Machine of a large cluster each time.
 func (r *MachineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fcv1.Machine{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, finalizerOrDeletionChanged()))).
-		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(referrersOf(func(c *fcv1.Cluster) []string {
-			names := append([]string(nil), c.Status.Machines...)
-			for _, ref := range c.Spec.MachineRefs {
-				names = append(names, ref.Name)
-			}
-			return names
-		}))).
+		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(referrersOf(machinesOfCluster)), builder.WithPredicates(machinesChanged())).
+		Watches(&fcv1.Machine{}, handler.EnqueueRequestsFromMapFunc(viaClusters(r.Client, indexClusterMachine, r.machinesOf)),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Named("machine").
 		Complete(r)
+}
+
+// machinesOfCluster are the Machines a Cluster references, and those it referenced before
+// (from its status), so dropping a reference releases the old Machine.
+func machinesOfCluster(c *fcv1.Cluster) []string {
+	names := append([]string(nil), c.Status.Machines...)
+	for _, ref := range c.Spec.MachineRefs {
+		names = append(names, ref.Name)
+	}
+	return names
+}
+
+// machinesChanged passes a Cluster's updates that change which Machines it uses.
+func machinesChanged() predicate.Funcs {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		o, n := e.ObjectOld.(*fcv1.Cluster), e.ObjectNew.(*fcv1.Cluster)
+		return o.Generation != n.Generation || !slices.Equal(o.Status.Machines, n.Status.Machines) ||
+			!o.DeletionTimestamp.Equal(n.DeletionTimestamp)
+	}}
+}
+
+// machinesOf are the requests of the Machines a Cluster references.
+func (r *MachineReconciler) machinesOf(ctx context.Context, namespace, cluster string) []reconcile.Request {
+	var cl fcv1.Cluster
+	if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: cluster}, &cl); err != nil {
+		return nil
+	}
+	return referrersOf(machinesOfCluster)(ctx, &cl)
 }

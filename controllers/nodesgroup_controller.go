@@ -11,6 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -146,6 +147,9 @@ func (r *NodesGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&fcv1.Machine{}, handler.EnqueueRequestsFromMapFunc(r.groupsVia(indexClusterMachine)), gen).
 		Watches(&fcv1.Network{}, handler.EnqueueRequestsFromMapFunc(r.groupsVia(indexClusterNetwork)), gen).
 		Named("nodesgroup").
+		// The model is resolved once for all the groups of a cluster; what is left of a pass
+		// is mostly waiting for the API server, which several passes can do at once.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)
 }
 
