@@ -13,7 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d -t bench-site.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# BENCH_SITE_KEEP=1 keeps the work directory (manager logs, the site's manifest, the builds).
+if [ -z "${BENCH_SITE_KEEP:-}" ]; then trap 'rm -rf "$work"' EXIT; fi
 go build -o "$work/flarecast" .
 go build -o "$work/sitebench" ./test/sitebench
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
