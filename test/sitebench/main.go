@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -88,6 +89,7 @@ type bench struct {
 	metrics string // host:port of the manager's metrics endpoint
 	mgr     *exec.Cmd
 	mgrLog  *os.File
+	exited  chan error // the manager's Wait
 	runs    int
 }
 
@@ -114,6 +116,15 @@ func run(o options) error {
 	}
 	defer func() { _ = env.Stop() }()
 	b := &bench{o: o, kubecfg: filepath.Join(o.work, "kubeconfig")}
+	// Interrupted, it stops what it started: no manager, API server or etcd outlives it.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		b.stopManager()
+		_ = env.Stop()
+		os.Exit(1)
+	}()
 	user, err := env.AddUser(envtest.User{Name: "sitebench", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		return err
@@ -277,25 +288,29 @@ func (b *bench) writeSite(url string) (string, error) {
 	return p, os.WriteFile(p, out.Bytes(), 0o644)
 }
 
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// freePorts picks n distinct free ports on 127.0.0.1: each listener stays open until all
+// are picked, so the kernel cannot hand out one port twice.
+func freePorts(n int) ([]string, error) {
+	var addrs []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return addrs, nil
 }
 
 // startManager starts the manager and waits for its metrics endpoint.
 func (b *bench) startManager() error {
-	var err error
-	if b.metrics, err = freePort(); err != nil {
-		return err
-	}
-	probe, err := freePort()
+	ports, err := freePorts(2)
 	if err != nil {
 		return err
 	}
+	b.metrics = ports[0]
+	probe := ports[1]
 	b.runs++
 	b.mgrLog, err = os.Create(filepath.Join(b.o.work, fmt.Sprintf("manager-%d.log", b.runs)))
 	if err != nil {
@@ -311,12 +326,20 @@ func (b *bench) startManager() error {
 	if err := b.mgr.Start(); err != nil {
 		return fmt.Errorf("start manager: %w", err)
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- b.mgr.Wait() }()
+	b.exited = exited
 	deadline := time.Now().Add(b.o.timeout)
 	for time.Now().Before(deadline) {
 		if _, err := b.scrape(); err == nil {
 			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case err := <-exited:
+			b.mgr = nil
+			return fmt.Errorf("manager exited before serving metrics (%v): see %s", err, b.mgrLog.Name())
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	return fmt.Errorf("manager metrics at %s: not up after %s (log %s)", b.metrics, b.o.timeout, b.mgrLog.Name())
 }
@@ -326,13 +349,11 @@ func (b *bench) stopManager() {
 		return
 	}
 	_ = b.mgr.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = b.mgr.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-b.exited:
 	case <-time.After(30 * time.Second):
 		_ = b.mgr.Process.Kill()
-		<-done
+		<-b.exited
 	}
 	b.mgrLog.Close()
 	b.mgr = nil
