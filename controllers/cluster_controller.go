@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"sort"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,16 +19,19 @@ import (
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/model"
+	"github.com/flarecast/flarecast/internal/modelsource"
 )
 
 // messageLimit bounds how many problems a condition message spells out.
 const messageLimit = 5
 
-// ClusterReconciler resolves a Cluster's model (its groups, Machine and Network) and records
+// ClusterReconciler resolves a Cluster's model (its groups, Machines and Network) and records
 // whether it is complete and valid.
 type ClusterReconciler struct {
 	client.Client
 	Recorder recorder.EventRecorder
+	// Models resolves each cluster's model once per change, for every reconciler.
+	Models *modelsource.Source
 }
 
 // +kubebuilder:rbac:groups=flarecast.io,resources=clusters;nodesgroups;machines;networks;flasharchives,verbs=get;list;watch;create;update;patch;delete
@@ -36,12 +40,14 @@ type ClusterReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=configmaps;secrets,verbs=get;list;watch
 
-// Reconcile resolves the model and patches the Cluster's status.
-func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Reconcile resolves the model and patches the Cluster's status. An error on the way ends
+// in the conditions the failed step decides (see recordFailure), on every return path.
+func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
 	var cl fcv1.Cluster
 	if err := r.Get(ctx, req.NamespacedName, &cl); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetFindings(req.Namespace, req.Name)
+			r.Models.Forget(req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -50,69 +56,40 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		// the reference go through their watch.
 		return ctrl.Result{}, nil
 	}
-	in, err := loadModel(ctx, r.Client, &cl)
+	// failing are the conditions the step under way decides: an error there leaves them
+	// Unknown with the error, and the rest of the status as it was.
+	failing := []string{fcv1.ConditionModelComplete, fcv1.ConditionValid}
+	defer func() {
+		if err != nil {
+			err = recordFailure(ctx, r.Client, r.Recorder, &cl, err, failing, cl.Status.Conditions, func(conds []metav1.Condition) any {
+				st := cl.Status.DeepCopy()
+				st.Conditions = conds
+				return st
+			})
+		}
+	}()
+	rs, err := r.Models.Resolve(ctx, &cl)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	res := model.Resolve(in)
-	site, err := siteProblems(ctx, r.Client, &cl, res)
+	site, err := r.Models.Site(ctx, &cl, rs)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	res = res.WithSite(cl.Name, site)
+	in, res := rs.Input, rs.Result.WithSite(cl.Name, site)
 	recordFindings(cl.Namespace, cl.Name, res)
 	status := clusterStatus(r.Recorder, &cl, in, res)
+	failing = []string{fcv1.ConditionArchivesReady}
 	if err := r.archives(ctx, &cl, in.Groups, res, &status); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := applyStatus(ctx, r.Client, &cl, &status); err != nil {
+	failing = nil // a status that cannot be written cannot record that either
+	if err := writeStatus(ctx, r.Client, &cl, equality.Semantic.DeepEqual(&cl.Status, &status), &status); err != nil {
 		return ctrl.Result{}, fmt.Errorf("patch status of Cluster %s: %w", req.NamespacedName, err)
 	}
 	logf.FromContext(ctx).V(1).Info("resolved cluster model", "complete", res.Complete(), "valid", res.Valid(),
 		"problems", len(res.Problems), "missing", len(res.Missing))
 	return ctrl.Result{}, nil
-}
-
-// loadModel gathers what model.Resolve needs for a cluster. A Machine or Network that is
-// named but absent is left out: the model is then partial, not broken. One being deleted is
-// passed on: the in-use finalizer holds it for this cluster, and the model keeps it, with a
-// warning that it is going.
-func loadModel(ctx context.Context, c client.Client, cl *fcv1.Cluster) (model.Input, error) {
-	in := model.Input{Cluster: cl}
-	groups, err := groupsOf(ctx, c, cl.Namespace, cl.Name)
-	if err != nil {
-		return in, fmt.Errorf("list groups of Cluster %s: %w", cl.Name, err)
-	}
-	sort.Slice(groups, func(i, j int) bool { return groups[i].Name < groups[j].Name })
-	in.Groups = groups
-	if in.Machines, err = machinesOf(ctx, c, cl); err != nil {
-		return in, err
-	}
-	if ref := cl.Spec.NetworkRef; ref != nil {
-		var n fcv1.Network
-		switch err := c.Get(ctx, types.NamespacedName{Namespace: cl.Namespace, Name: ref.Name}, &n); {
-		case err == nil:
-			in.Network = &n
-		case err != nil && !apierrors.IsNotFound(err):
-			return in, fmt.Errorf("get Network %s: %w", ref.Name, err)
-		}
-	}
-	return in, nil
-}
-
-// machinesOf gets the Machines of a cluster's spec.machineRefs that exist.
-func machinesOf(ctx context.Context, c client.Reader, cl *fcv1.Cluster) ([]*fcv1.Machine, error) {
-	var out []*fcv1.Machine
-	for _, ref := range cl.Spec.MachineRefs {
-		var m fcv1.Machine
-		switch err := c.Get(ctx, types.NamespacedName{Namespace: cl.Namespace, Name: ref.Name}, &m); {
-		case err == nil:
-			out = append(out, &m)
-		case !apierrors.IsNotFound(err):
-			return nil, fmt.Errorf("get Machine %s: %w", ref.Name, err)
-		}
-	}
-	return out, nil
 }
 
 func clusterStatus(rec recorder.EventRecorder, cl *fcv1.Cluster, in model.Input, res *model.Result) fcv1.ClusterStatus {

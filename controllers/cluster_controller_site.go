@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -13,42 +12,8 @@ import (
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/model"
+	"github.com/flarecast/flarecast/internal/modelsource"
 )
-
-// siteProblems resolves the other Clusters of the cluster's site (res is the cluster's own
-// model) and returns what the rules across the site find, on every cluster of it.
-func siteProblems(ctx context.Context, c client.Client, cl *fcv1.Cluster, res *model.Result) ([]model.Problem, error) {
-	site := model.SiteOf(cl)
-	if site == "" {
-		return nil, nil
-	}
-	mates, err := clustersOfSite(ctx, c, cl.Namespace, site)
-	if err != nil {
-		return nil, err
-	}
-	members := []model.SiteMember{{Cluster: cl, Result: res}}
-	for i := range mates {
-		o := &mates[i]
-		if o.Name == cl.Name || !o.DeletionTimestamp.IsZero() {
-			continue
-		}
-		in, err := loadModel(ctx, c, o)
-		if err != nil {
-			return nil, fmt.Errorf("site %s: %w", site, err)
-		}
-		members = append(members, model.SiteMember{Cluster: o, Result: model.Resolve(in)})
-	}
-	return model.ResolveSite(site, members), nil
-}
-
-// clustersOfSite lists the Clusters of a namespace that name the site, from the cache.
-func clustersOfSite(ctx context.Context, c client.Reader, namespace, site string) ([]fcv1.Cluster, error) {
-	var list fcv1.ClusterList
-	if err := c.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{indexClusterSite: site}); err != nil {
-		return nil, fmt.Errorf("list Clusters of site %s: %w", site, err)
-	}
-	return list.Items, nil
-}
 
 // withSiteMates is the request for a cluster and those of the other clusters of its site.
 func (r *ClusterReconciler) withSiteMates(ctx context.Context, namespace, cluster string) []reconcile.Request {
@@ -65,7 +30,7 @@ func (r *ClusterReconciler) mates(ctx context.Context, namespace, site, except s
 	if site == "" {
 		return nil
 	}
-	clusters, err := clustersOfSite(ctx, r.Client, namespace, site)
+	clusters, err := modelsource.ClustersOfSite(ctx, r.Client, namespace, site)
 	if err != nil {
 		logf.FromContext(ctx).Error(err, "list site mates", "site", site)
 		return nil

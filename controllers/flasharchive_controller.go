@@ -26,6 +26,7 @@ import (
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/executor"
 	"github.com/flarecast/flarecast/internal/executor/build"
+	"github.com/flarecast/flarecast/internal/modelsource"
 	"github.com/flarecast/flarecast/internal/repository"
 )
 
@@ -51,6 +52,8 @@ type FlashArchiveReconciler struct {
 	// Limits are the manager's bounds of every build (allowed sources included); an
 	// archive's spec.limits override the time and size ones.
 	Limits build.Limits
+	// Models serves the models deployable archives are planned from.
+	Models *modelsource.Source
 }
 
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete

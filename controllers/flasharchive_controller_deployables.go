@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -248,12 +249,27 @@ func (r *DeployableReconciler) modelReady(ctx context.Context, g *fcv1.NodesGrou
 func (r *DeployableReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fcv1.NodesGroup{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, finalizerOrDeletionChanged()))).
-		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.groupsOfCluster)).
+		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.groupsOfCluster), builder.WithPredicates(modelReadinessChanged())).
 		Owns(&fcv1.FlashArchive{}, builder.WithPredicates(predicate.Funcs{
 			UpdateFunc: func(_ event.UpdateEvent) bool { return false },
 		})).
 		Named("deployable").
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)
+}
+
+// modelReadinessChanged passes the Cluster updates that can change what modelReady says:
+// its status also moves with every archive that gets built, which would wake each group's
+// deployable of a large cluster every time.
+func modelReadinessChanged() predicate.Funcs {
+	ready := func(cl *fcv1.Cluster) [2]bool {
+		return [2]bool{meta.IsStatusConditionTrue(cl.Status.Conditions, fcv1.ConditionModelComplete),
+			meta.IsStatusConditionTrue(cl.Status.Conditions, fcv1.ConditionValid)}
+	}
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		o, n := e.ObjectOld.(*fcv1.Cluster), e.ObjectNew.(*fcv1.Cluster)
+		return o.Generation != n.Generation || ready(o) != ready(n)
+	}}
 }
 
 func (r *DeployableReconciler) groupsOfCluster(ctx context.Context, o client.Object) []reconcile.Request {

@@ -179,15 +179,15 @@ func planDeployable(ctx context.Context, r *FlashArchiveReconciler, fa *fcv1.Fla
 		}
 		return plan{}, fmt.Errorf("get Cluster %s: %w", fa.Spec.ClusterRef.Name, err)
 	}
-	in, err := loadModel(ctx, r.Client, &cl)
+	rs, err := r.Models.Resolve(ctx, &cl)
 	if err != nil {
 		return plan{}, err
 	}
+	in, res := rs.Input, rs.Result
 	group := groupNamed(in.Groups, fa.Spec.NodesGroupRef.Name)
 	if group == nil {
 		return waiting(ReasonNodesGroupNotFound, "spec.nodesGroupRef: no NodesGroup %s of Cluster %s", fa.Spec.NodesGroupRef.Name, cl.Name), nil
 	}
-	res := model.Resolve(in)
 	if !res.Complete() {
 		return waiting(ReasonModelNotReady, "waiting for the model of Cluster %s to be complete: %s", cl.Name, summarize(res.Missing, messageLimit)), nil
 	}

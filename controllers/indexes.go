@@ -11,27 +11,26 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
-	"github.com/flarecast/flarecast/internal/model"
+	"github.com/flarecast/flarecast/internal/modelsource"
 )
 
 // Field index names. Watch handlers list through them, so a change to a Machine re-evaluates
 // exactly the Clusters that reference it, from the cache, without a scan.
 const (
-	indexGroupCluster   = "spec.clusterRef.name"
+	indexGroupCluster   = modelsource.IndexGroupCluster
 	indexClusterMachine = "spec.machineRefs.name"
 	indexClusterNetwork = "spec.networkRef.name"
 	// indexClusterSite finds the Clusters of a site: a change to one re-checks the others.
-	indexClusterSite = "spec.installServer.site"
+	indexClusterSite = modelsource.IndexClusterSite
 )
 
 // SetupIndexes registers the field indexes every reconciler relies on. Call it once per
 // manager, before the reconcilers are set up.
 func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 	idx := mgr.GetFieldIndexer()
-	if err := idx.IndexField(ctx, &fcv1.NodesGroup{}, indexGroupCluster, func(o client.Object) []string {
-		return []string{o.(*fcv1.NodesGroup).Spec.ClusterRef.Name}
-	}); err != nil {
-		return fmt.Errorf("index NodesGroup by cluster: %w", err)
+	// The model loader's own indexes: the install server registers them too.
+	if err := modelsource.IndexFields(ctx, idx); err != nil {
+		return err
 	}
 	if err := idx.IndexField(ctx, &fcv1.Cluster{}, indexClusterMachine, func(o client.Object) []string {
 		refs := o.(*fcv1.Cluster).Spec.MachineRefs
@@ -42,14 +41,6 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 		return names
 	}); err != nil {
 		return fmt.Errorf("index Cluster by machine: %w", err)
-	}
-	if err := idx.IndexField(ctx, &fcv1.Cluster{}, indexClusterSite, func(o client.Object) []string {
-		if site := model.SiteOf(o.(*fcv1.Cluster)); site != "" {
-			return []string{site}
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("index Cluster by site: %w", err)
 	}
 	if err := idx.IndexField(ctx, &fcv1.Cluster{}, indexClusterNetwork, func(o client.Object) []string {
 		if ref := o.(*fcv1.Cluster).Spec.NetworkRef; ref != nil {
@@ -92,11 +83,8 @@ func viaClusters(c client.Reader, index string, each func(ctx context.Context, n
 	}
 }
 
-// groupsOf lists the NodesGroups that name a cluster.
+// groupsOf lists the NodesGroups that name a cluster, sorted by name. They are the cache's
+// own objects, not copies: read them, never change them.
 func groupsOf(ctx context.Context, c client.Reader, namespace, cluster string) ([]fcv1.NodesGroup, error) {
-	var list fcv1.NodesGroupList
-	if err := c.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{indexGroupCluster: cluster}); err != nil {
-		return nil, err
-	}
-	return list.Items, nil
+	return modelsource.GroupsOf(ctx, c, namespace, cluster)
 }

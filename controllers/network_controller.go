@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"sort"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -16,6 +18,7 @@ import (
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/model"
+	"github.com/flarecast/flarecast/internal/modelsource"
 )
 
 // NetworkReconciler checks a Network's rules, its own and those that span the Clusters that
@@ -23,25 +26,40 @@ import (
 type NetworkReconciler struct {
 	client.Client
 	Recorder recorder.EventRecorder
+	// Models serves the models of the Clusters that use the Network.
+	Models *modelsource.Source
 }
 
-// Reconcile validates the Network, manages its in-use finalizer and patches its status.
-func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Reconcile validates the Network, manages its in-use finalizer and patches its status. An
+// error on the way ends in the condition the failed step decides (see recordFailure).
+func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
 	var n fcv1.Network
 	if err := r.Get(ctx, req.NamespacedName, &n); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	failing := []string{fcv1.ConditionInUse}
+	defer func() {
+		if err != nil {
+			err = recordFailure(ctx, r.Client, r.Recorder, &n, err, failing, n.Status.Conditions, func(conds []metav1.Condition) any {
+				st := n.Status.DeepCopy()
+				st.Conditions = conds
+				return st
+			})
+		}
+	}()
 	u, err := reconcileUsage(ctx, r.Client, &n, clusterReferrers(indexClusterNetwork, "spec.networkRef"))
 	if err != nil || u.Released {
 		return ctrl.Result{}, err
 	}
-	problems, err := networkProblems(ctx, r.Client, &n, u.UsedBy)
+	failing = []string{fcv1.ConditionValid}
+	problems, err := r.networkProblems(ctx, &n, u.UsedBy)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	conds := setConditions(r.Recorder, &n, n.Status.Conditions, u.InUse, validCondition(&n, "Network", problems))
 	st := fcv1.NetworkStatus{ObservedGeneration: n.Generation, Conditions: conds, UsedBy: u.UsedBy}
-	if err := applyStatus(ctx, r.Client, &n, &st); err != nil {
+	failing = nil
+	if err := writeStatus(ctx, r.Client, &n, equality.Semantic.DeepEqual(&n.Status, &st), &st); err != nil {
 		return ctrl.Result{}, fmt.Errorf("patch status of Network %s: %w", req.NamespacedName, err)
 	}
 	return ctrl.Result{}, nil
@@ -50,19 +68,19 @@ func (r *NetworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 // networkProblems are the problems on a Network: its own rules, and, for each Cluster that
 // uses it, the rules that span that Cluster's model (an address for a node no group has, a
 // switch the Machine lacks), so they show on the object a person must fix, each once.
-func networkProblems(ctx context.Context, c client.Client, n *fcv1.Network, users []string) ([]model.Problem, error) {
-	return filedOn(ctx, c, n.Namespace, users, model.ValidateNetwork(n), func(cl *fcv1.Cluster) ([]model.Problem, error) {
-		in, err := loadModel(ctx, c, cl)
+func (r *NetworkReconciler) networkProblems(ctx context.Context, n *fcv1.Network, users []string) ([]model.Problem, error) {
+	return filedOn(ctx, r.Client, n.Namespace, users, model.ValidateNetwork(n), func(cl *fcv1.Cluster) ([]model.Problem, error) {
+		rs, err := r.Models.Resolve(ctx, cl)
 		if err != nil {
 			return nil, err
 		}
-		return model.Resolve(in).ProblemsFor(model.KindNetwork, n.Name), nil
+		return rs.Result.ProblemsFor(model.KindNetwork, n.Name), nil
 	})
 }
 
 // filedOn gathers the problems on a referenced object: its own, and those each Cluster that
 // uses it finds on it (find), each once, sorted.
-func filedOn(ctx context.Context, c client.Client, namespace string, users []string, own []model.Problem, find func(*fcv1.Cluster) ([]model.Problem, error)) ([]model.Problem, error) {
+func filedOn(ctx context.Context, c client.Reader, namespace string, users []string, own []model.Problem, find func(*fcv1.Cluster) ([]model.Problem, error)) ([]model.Problem, error) {
 	seen := map[string]bool{}
 	var out []model.Problem
 	add := func(ps []model.Problem) {

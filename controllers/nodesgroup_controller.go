@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -21,6 +22,7 @@ import (
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/model"
+	"github.com/flarecast/flarecast/internal/modelsource"
 )
 
 // NodesGroupReconciler records, on each group, whether the rules that concern it hold: its
@@ -28,10 +30,13 @@ import (
 type NodesGroupReconciler struct {
 	client.Client
 	Recorder recorder.EventRecorder
+	// Models serves the cluster's model resolved once for all its groups.
+	Models *modelsource.Source
 }
 
-// Reconcile resolves the group's cluster model and patches the group's status.
-func (r *NodesGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Reconcile takes the group's cluster model and patches the group's status. An error on
+// the way ends in the Valid condition (see recordFailure).
+func (r *NodesGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
 	var g fcv1.NodesGroup
 	if err := r.Get(ctx, req.NamespacedName, &g); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -39,30 +44,68 @@ func (r *NodesGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if !g.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
+	recorded := ownedGroupStatus(&g)
+	failing := []string{fcv1.ConditionValid}
+	defer func() {
+		if err != nil {
+			err = recordFailure(ctx, r.Client, r.Recorder, &g, err, failing, recorded.Conditions, func(conds []metav1.Condition) any {
+				st := recorded
+				st.Conditions = conds
+				return &st
+			})
+		}
+	}()
 
 	// Without its Cluster only the group's own rules can be checked; with it, Resolve checks
 	// those too, along with the rules that span objects.
 	problems := model.ValidateGroup(&g)
 	var res *model.Result
 	var cl fcv1.Cluster
-	err := r.Get(ctx, types.NamespacedName{Namespace: g.Namespace, Name: g.Spec.ClusterRef.Name}, &cl)
+	err = r.Get(ctx, types.NamespacedName{Namespace: g.Namespace, Name: g.Spec.ClusterRef.Name}, &cl)
 	switch {
 	case apierrors.IsNotFound(err):
 	case err != nil:
 		return ctrl.Result{}, fmt.Errorf("get Cluster %s: %w", g.Spec.ClusterRef.Name, err)
 	default:
-		in, err := loadModel(ctx, r.Client, &cl)
+		rs, err := r.Models.Resolve(ctx, &cl)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		res = model.Resolve(in)
+		res = rs.Result
 		problems = res.ProblemsFor("NodesGroup", g.Name)
 	}
 	status := groupStatus(r.Recorder, &g, res, problems)
-	if err := applyStatus(ctx, r.Client, &g, &status); err != nil {
+	failing = nil
+	if err := writeStatus(ctx, r.Client, &g, equality.Semantic.DeepEqual(&recorded, &status), &status); err != nil {
 		return ctrl.Result{}, fmt.Errorf("patch status of NodesGroup %s: %w", req.NamespacedName, err)
 	}
 	return ctrl.Result{}, nil
+}
+
+// ownedGroupStatus is the part of a group's recorded status that this controller writes,
+// in the shape groupStatus builds it: each node of the spec with its problems, in spec
+// order. Node phases, addresses and messages are the install server's and are left out; so
+// is an entry of its for a node the spec no longer has, unless it still carries problems of
+// ours (then they must go, and the two differ).
+func ownedGroupStatus(g *fcv1.NodesGroup) fcv1.NodesGroupStatus {
+	st := *g.Status.DeepCopy()
+	recorded := make(map[string]fcv1.NodeStatus, len(st.Nodes))
+	for _, n := range st.Nodes {
+		recorded[n.Name] = n
+	}
+	st.Nodes = nil
+	for _, n := range g.Spec.Nodes {
+		if r, ok := recorded[n.Name]; ok {
+			st.Nodes = append(st.Nodes, fcv1.NodeStatus{Name: n.Name, Problems: r.Problems})
+			delete(recorded, n.Name)
+		}
+	}
+	for _, r := range recorded {
+		if len(r.Problems) > 0 {
+			st.Nodes = append(st.Nodes, fcv1.NodeStatus{Name: r.Name, Problems: r.Problems})
+		}
+	}
+	return st
 }
 
 // groupStatus builds the part of the status this controller owns: conditions, the total, and
@@ -108,6 +151,9 @@ func (r *NodesGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&fcv1.Machine{}, handler.EnqueueRequestsFromMapFunc(r.groupsVia(indexClusterMachine)), gen).
 		Watches(&fcv1.Network{}, handler.EnqueueRequestsFromMapFunc(r.groupsVia(indexClusterNetwork)), gen).
 		Named("nodesgroup").
+		// The model is resolved once for all the groups of a cluster; what is left of a pass
+		// is mostly waiting for the API server, which several passes can do at once.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)
 }
 

@@ -12,6 +12,7 @@ import (
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/executor"
 	"github.com/flarecast/flarecast/internal/executor/build"
+	"github.com/flarecast/flarecast/internal/modelsource"
 	"github.com/flarecast/flarecast/internal/repository"
 )
 
@@ -49,18 +50,21 @@ func Setup(ctx context.Context, mgr ctrl.Manager, archives ArchiveOptions) error
 	}
 	rec := mgr.GetEventRecorder("flarecast-manager")
 	c := mgr.GetClient()
+	// One Source for every reconciler: a cluster's model is resolved once per change,
+	// whichever of them asks first.
+	models := modelsource.New(c)
 	for name, r := range map[string]interface{ SetupWithManager(ctrl.Manager) error }{
-		"Cluster":    &ClusterReconciler{Client: c, Recorder: rec},
-		"NodesGroup": &NodesGroupReconciler{Client: c, Recorder: rec},
-		"Machine":    &MachineReconciler{Client: c, Recorder: rec},
-		"Network":    &NetworkReconciler{Client: c, Recorder: rec},
+		"Cluster":    &ClusterReconciler{Client: c, Recorder: rec, Models: models},
+		"NodesGroup": &NodesGroupReconciler{Client: c, Recorder: rec, Models: models},
+		"Machine":    &MachineReconciler{Client: c, Recorder: rec, Models: models},
+		"Network":    &NetworkReconciler{Client: c, Recorder: rec, Models: models},
 		"Deployable": &DeployableReconciler{Client: c, Recorder: rec},
 	} {
 		if err := r.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("set up %s reconciler: %w", name, err)
 		}
 	}
-	return setupArchives(ctx, mgr, archives)
+	return setupArchives(ctx, mgr, archives, models)
 }
 
 // SetupArchives registers only the FlashArchive reconciler, with the indexes it lists
@@ -72,10 +76,10 @@ func SetupArchives(ctx context.Context, mgr ctrl.Manager, archives ArchiveOption
 	if err := setupArchiveIndexes(ctx, mgr); err != nil {
 		return err
 	}
-	return setupArchives(ctx, mgr, archives)
+	return setupArchives(ctx, mgr, archives, modelsource.New(mgr.GetClient()))
 }
 
-func setupArchives(ctx context.Context, mgr ctrl.Manager, o ArchiveOptions) error {
+func setupArchives(ctx context.Context, mgr ctrl.Manager, o ArchiveOptions, models *modelsource.Source) error {
 	store, err := repository.Open(ctx, o.Repository, repository.Options{})
 	if err != nil {
 		return fmt.Errorf("archive repository: %w", err)
@@ -90,7 +94,7 @@ func setupArchives(ctx context.Context, mgr ctrl.Manager, o ArchiveOptions) erro
 	}
 	r := &FlashArchiveReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("flarecast-manager"),
-		Repository: o.Repository, Store: store, InputsKey: key, Limits: o.Limits,
+		Repository: o.Repository, Store: store, InputsKey: key, Limits: o.Limits, Models: models,
 	}
 	var done chan event.GenericEvent
 	switch o.Executor {

@@ -2,9 +2,12 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -84,4 +87,49 @@ func summarize(problems []model.Problem, limit int) string {
 		b.WriteString(p.String())
 	}
 	return b.String()
+}
+
+// ReasonReconcileError is the reason of a condition a pass could not decide because of an
+// error that is not the API server's (which gives its own reason: Forbidden, NotFound…).
+const ReasonReconcileError = "ReconcileError"
+
+// writeStatus applies status unless same says it is what the object already records: a
+// reconcile that has nothing new to say makes no API call.
+func writeStatus(ctx context.Context, c client.Client, obj client.Object, same bool, status any) error {
+	if same {
+		return nil
+	}
+	return applyStatus(ctx, c, obj, status)
+}
+
+// recordFailure records on the object a pass that failed with err: each condition of
+// types, the ones the failed step decides, becomes Unknown with the server's reason
+// (Forbidden, NotFound, Timeout…, or ReasonReconcileError) and the error as its message,
+// which carries the server's. with builds the status to apply from the object's own as
+// recorded, with the conditions given: the rest stays as it was, observedGeneration
+// included, since the pass did not finish. It returns err, and the write's own error
+// beside it when that fails too. Nothing is written when types is empty, when the context
+// is done (the manager is stopping), or when the object already says exactly this.
+func recordFailure(ctx context.Context, c client.Client, rec recorder.EventRecorder, obj client.Object, err error,
+	types []string, current []metav1.Condition, with func([]metav1.Condition) any) error {
+	if len(types) == 0 || ctx.Err() != nil {
+		return err
+	}
+	reason := string(apierrors.ReasonForError(err))
+	if reason == "" || reason == string(metav1.StatusReasonUnknown) {
+		reason = ReasonReconcileError
+	}
+	want := make([]metav1.Condition, 0, len(types))
+	for _, t := range types {
+		want = append(want, metav1.Condition{Type: t, Status: metav1.ConditionUnknown, Reason: reason,
+			Message: err.Error(), ObservedGeneration: obj.GetGeneration()})
+	}
+	conds := setConditions(rec, obj, current, want...)
+	if equality.Semantic.DeepEqual(conds, current) {
+		return err
+	}
+	if werr := applyStatus(ctx, c, obj, with(conds)); werr != nil {
+		return errors.Join(err, fmt.Errorf("record the failure in the status: %w", werr))
+	}
+	return err
 }

@@ -28,8 +28,10 @@ import (
 
 // k8s is a client of the real API server the suite starts; the manager runs beside it.
 var (
-	k8s     client.Client
-	cfg     *rest.Config
+	k8s client.Client
+	cfg *rest.Config
+	// testEnv is the running control plane: a test adds users to it (restricted by RBAC).
+	testEnv *envtest.Environment
 	timeout = 60 * time.Second
 )
 
@@ -54,6 +56,7 @@ func run(m *testing.M) int {
 		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 	}
+	testEnv = env
 	var err error
 	cfg, err = env.Start()
 	if err != nil {
