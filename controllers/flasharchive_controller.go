@@ -89,7 +89,7 @@ func (r *FlashArchiveReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	p, err := planner(ctx, r, &fa)
 	if err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, r.recordFailure(ctx, &fa, err)
 	}
 	lim, msg := r.limitsFor(&fa)
 	if msg != "" {
@@ -97,7 +97,7 @@ func (r *FlashArchiveReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	st, done, err := r.progress(ctx, &fa, p, lim)
 	if err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, r.recordFailure(ctx, &fa, err)
 	}
 	st.Conditions = setConditions(r.Recorder, &fa, fa.Status.Conditions, st.Conditions[0], u.InUse)
 	if err := r.apply(ctx, &fa, &st); err != nil {
@@ -114,6 +114,17 @@ func (r *FlashArchiveReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{RequeueAfter: progressInterval}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// recordFailure leaves Ready Unknown, with the API server's reason and message, when planning
+// or driving the build failed (a Secret the manager may not read, a Job the server refuses):
+// otherwise only the manager's log would say why the archive does not move.
+func (r *FlashArchiveReconciler) recordFailure(ctx context.Context, fa *fcv1.FlashArchive, err error) error {
+	return recordFailure(ctx, r.Client, r.Recorder, fa, err, []string{fcv1.ConditionReady}, fa.Status.Conditions, func(conds []metav1.Condition) any {
+		st := fa.Status.DeepCopy()
+		st.Conditions = conds
+		return st
+	})
 }
 
 // progressInterval is how often a running build's progress is copied into the status.
