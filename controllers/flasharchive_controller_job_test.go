@@ -12,6 +12,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -169,6 +170,17 @@ func TestJobExecutorBuildsInAJobAndFollowsItsStatus(t *testing.T) {
 	}
 
 	// The other build's pod fails: the archive is Failed with the Job's reason.
-	setJobStatus(t, buildJob(t, ns, "broken"), false)
+	broken := buildJob(t, ns, "broken")
+	get(t, ns, broken.Name, &corev1.Secret{}) // its request, while the pod may still read it
+	setJobStatus(t, broken, false)
 	archiveState(t, ns, "broken", fcv1.ArchiveFailed, metav1.ConditionFalse, "BuildFailed", "BackoffLimitExceeded")
+	// The failed Job stays for its logs; its request (which may hold Secret content) does not.
+	eventually(t, "the failed build's request Secret is gone", func() error {
+		err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: broken.Name}, &corev1.Secret{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("Secret %s: %v", broken.Name, err)
+	})
+	get(t, ns, broken.Name, &batchv1.Job{})
 }

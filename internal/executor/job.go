@@ -175,6 +175,12 @@ func (e *Job) State(ctx context.Context, namespace, name string) (State, error) 
 		case batchv1.JobComplete:
 			return State{Phase: Succeeded, Message: "Job " + name + " completed"}, nil
 		case batchv1.JobFailed:
+			// The Job stays for its logs; its request, which may carry Secret content, has no
+			// more use once the pod ran, and goes now rather than with the FlashArchive.
+			sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+			if err := e.opts.Client.Delete(ctx, sec); client.IgnoreNotFound(err) != nil {
+				return State{}, fmt.Errorf("delete the request Secret of failed Job %s/%s: %w", namespace, name, err)
+			}
 			return State{Phase: Failed, Message: fmt.Sprintf("Job %s failed: %s: %s (kubectl logs -n %s job/%s)", name, c.Reason, c.Message, namespace, name)}, nil
 		}
 	}

@@ -21,6 +21,9 @@ func TestFailedJobMessageGivesAWorkingLogsCommand(t *testing.T) {
 	if err := batchv1.AddToScheme(s); err != nil {
 		t.Fatal(err)
 	}
+	if err := corev1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
 	j := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "site-a", Name: "base-build-0123456789"},
 		Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{
