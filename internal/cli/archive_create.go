@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flarecast/flarecast/internal/archive"
+	"github.com/flarecast/flarecast/internal/bytesize"
 	"github.com/flarecast/flarecast/internal/tarball"
 )
 
@@ -84,7 +85,7 @@ create an empty archive: it makes no archive and exits 1.`,
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "created generic archive %s in %s\n", a[0], f.repo)
-			fmt.Fprintf(w, "  %d entries, %s of files, %s compressed\n", stats.Entries(), humanBytes(stats.ContentBytes), humanBytes(stats.OutputBytes))
+			fmt.Fprintf(w, "  %d entries, %s of files, %s compressed\n", stats.Entries(), bytesize.Format(stats.ContentBytes), bytesize.Format(stats.OutputBytes))
 			if stats.SkippedSockets > 0 {
 				fmt.Fprintf(w, "  skipped %d sockets (a tar cannot hold them): %s\n", stats.SkippedSockets, strings.Join(stats.SkippedSocketPaths, ", "))
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flarecast/flarecast/internal/archive"
+	"github.com/flarecast/flarecast/internal/bytesize"
 )
 
 // deriveFlags are the inputs of `archive derive`, as given on the command line.
@@ -64,7 +65,7 @@ The last line printed is the new archive's manifest digest.`,
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "derived %s archive %s from %s (%s)\n", opts.Type, a[0], d.base, shortDigest(res.Base.Digest))
-			fmt.Fprintf(w, "  wrote %d new blobs, %s\n", res.Written.Blobs, humanBytes(res.Written.Bytes))
+			fmt.Fprintf(w, "  wrote %d new blobs, %s\n", res.Written.Blobs, bytesize.Format(res.Written.Bytes))
 			_, err = fmt.Fprintln(w, res.Descriptor.Digest)
 			return err
 		},

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flarecast/flarecast/internal/archive"
+	"github.com/flarecast/flarecast/internal/bytesize"
 )
 
 func newArchiveExtractCommand(f *archiveFlags) *cobra.Command {
@@ -58,7 +59,7 @@ anything is written, unless --force is given.`,
 			}
 			w := cmd.OutOrStdout()
 			for _, r := range reps {
-				fmt.Fprintf(w, "%s: %d entries, %s of files\n", r.Name, r.Report.Entries(), humanBytes(r.Report.ContentBytes))
+				fmt.Fprintf(w, "%s: %d entries, %s of files\n", r.Name, r.Report.Entries(), bytesize.Format(r.Report.ContentBytes))
 				if len(r.Report.NotRestored) > 0 {
 					fmt.Fprintf(w, "  not restored: %s (see -o json for the list)\n", r.Report.Summary())
 				}

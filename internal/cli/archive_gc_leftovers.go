@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flarecast/flarecast/internal/bytesize"
 	"github.com/flarecast/flarecast/internal/executor"
 	"github.com/flarecast/flarecast/internal/repository"
 )
@@ -33,10 +34,10 @@ func gcBuildLeftovers(cmd *cobra.Command, f *archiveFlags, dir string, dry bool,
 	}
 	var n int64
 	for _, l := range left {
-		fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%s)\n", verb, l.Path, humanBytes(l.Bytes))
+		fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%s)\n", verb, l.Path, bytesize.Format(l.Bytes))
 		n += l.Bytes
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "%s %d blobs (%s); %d kept\n", verb, len(blobs.Removed), humanBytes(blobs.BytesRemoved), blobs.Kept)
-	fmt.Fprintf(cmd.OutOrStdout(), "%s %d build leftovers (%s) in %s\n", verb, len(left), humanBytes(n), dir)
+	fmt.Fprintf(cmd.OutOrStdout(), "%s %d blobs (%s); %d kept\n", verb, len(blobs.Removed), bytesize.Format(blobs.BytesRemoved), blobs.Kept)
+	fmt.Fprintf(cmd.OutOrStdout(), "%s %d build leftovers (%s) in %s\n", verb, len(left), bytesize.Format(n), dir)
 	return nil
 }

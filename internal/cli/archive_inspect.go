@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flarecast/flarecast/internal/archive"
+	"github.com/flarecast/flarecast/internal/bytesize"
 )
 
 func newArchiveInfoCommand(f *archiveFlags) *cobra.Command {
@@ -46,7 +47,7 @@ func printInfo(out io.Writer, info *archive.Info) error {
 		fmt.Fprintf(w, "Created:\t%s\n", info.Created.UTC().Format(time.RFC3339))
 	}
 	fmt.Fprintf(w, "Flarecast:\t%s\n", info.FlarecastVersion)
-	fmt.Fprintf(w, "Size:\t%s (%d bytes)\n", humanBytes(info.Size), info.Size)
+	fmt.Fprintf(w, "Size:\t%s (%d bytes)\n", bytesize.Format(info.Size), info.Size)
 	for k, v := range sortedMap(info.Inputs) {
 		fmt.Fprintf(w, "Input:\t%s=%s\n", k, v)
 	}
@@ -136,7 +137,7 @@ func newArchiveListCommand(f *archiveFlags) *cobra.Command {
 					fmt.Fprintf(w, "%s\t?\t%s\t%s\n", r.Name, shortDigest(stringer(r.Digest)), r.Error)
 					continue
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Name, r.Type, shortDigest(stringer(r.Digest)), humanBytes(r.Size))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Name, r.Type, shortDigest(stringer(r.Digest)), bytesize.Format(r.Size))
 			}
 			return w.Flush()
 		},
@@ -203,7 +204,7 @@ Exit status 1 when any archive has a fault; the message names the archive and th
 					for _, b := range blobs {
 						n += b.Size
 					}
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d blobs, %s, every digest and diffID checked)\n", ref, len(blobs), humanBytes(n))
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d blobs, %s, every digest and diffID checked)\n", ref, len(blobs), bytesize.Format(n))
 				}
 			}
 			if f.json() {

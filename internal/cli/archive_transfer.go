@@ -11,6 +11,7 @@ import (
 
 	"github.com/flarecast/flarecast/internal/archive/flar"
 	"github.com/flarecast/flarecast/internal/atomicfile"
+	"github.com/flarecast/flarecast/internal/bytesize"
 	"github.com/flarecast/flarecast/internal/repository"
 )
 
@@ -66,7 +67,7 @@ one software load.`,
 			if f.json() && file != "-" {
 				return printJSON(msg, headerJSON(h))
 			}
-			fmt.Fprintf(msg, "exported %d archives, %d sections, %s to %s\n", len(h.Archives), len(h.Sections), humanBytes(h.TotalSize()), file)
+			fmt.Fprintf(msg, "exported %d archives, %d sections, %s to %s\n", len(h.Archives), len(h.Sections), bytesize.Format(h.TotalSize()), file)
 			return nil
 		},
 	}
@@ -136,7 +137,7 @@ left as it was.`,
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "imported %d archives into %s (%d blobs stored, %s; %d already there), every section verified\n",
-				len(res.Header.Archives), f.repo, res.Stored, humanBytes(res.StoredBytes), res.Present)
+				len(res.Header.Archives), f.repo, res.Stored, bytesize.Format(res.StoredBytes), res.Present)
 			for _, a := range res.Header.Archives {
 				fmt.Fprintf(w, "  %s\t%s\t%s\n", a.Tag, a.Type, a.Digest)
 			}
@@ -253,7 +254,7 @@ leaves the repository exactly as it was, as every command that only reads does.`
 				verb = "would remove"
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s %d blobs (%s) and %d temp files of writers that died; %d blobs kept\n",
-				verb, len(rep.Removed), humanBytes(rep.BytesRemoved), rep.TempFiles, rep.Kept)
+				verb, len(rep.Removed), bytesize.Format(rep.BytesRemoved), rep.TempFiles, rep.Kept)
 			return nil
 		},
 	}

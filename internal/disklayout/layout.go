@@ -15,6 +15,8 @@ import (
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/google/uuid"
 	"golang.org/x/sys/unix"
+
+	"github.com/flarecast/flarecast/internal/bytesize"
 )
 
 const (
@@ -89,7 +91,7 @@ func plan(d Disk, devSize int64) ([]Partition, error) {
 			size = lastUsable + 1 - start
 		}
 		if start+size-1 > lastUsable || size <= 0 {
-			return nil, fmt.Errorf("disk %s: slice %s (%s from %s) does not fit on the device's %s", d.Name, s.Name, human(size), human(start), human(devSize))
+			return nil, fmt.Errorf("disk %s: slice %s (%s from %s) does not fit on the device's %s", d.Name, s.Name, bytesize.Format(size), bytesize.Format(start), bytesize.Format(devSize))
 		}
 		parts = append(parts, Partition{Slice: s.Name, Number: s.Index, Start: start, Size: size, Filesystem: s.Filesystem, PartUUID: uuid.NewString()})
 		start = roundUp(start+size, align)

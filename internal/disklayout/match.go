@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/flarecast/flarecast/internal/bytesize"
 )
 
 // Disk is a disk of the install plan, as the Machine model describes it.
@@ -170,11 +172,11 @@ func fits(d Disk, dev BlockDevice) error {
 		return fmt.Errorf("disk %s: %s is read-only", d.Name, dev.Path)
 	}
 	if need := layoutSize(d); dev.Size < need {
-		return fmt.Errorf("disk %s: %s holds %s, less than the %s its slices need", d.Name, dev.Path, human(dev.Size), human(need))
+		return fmt.Errorf("disk %s: %s holds %s, less than the %s its slices need", d.Name, dev.Path, bytesize.Format(dev.Size), bytesize.Format(need))
 	}
 	if d.Size > 0 {
 		if diff := float64(dev.Size-d.Size) / float64(d.Size); diff > SizeTolerance || diff < -SizeTolerance {
-			return fmt.Errorf("disk %s: %s holds %s, the model says %s: is it the right disk?", d.Name, dev.Path, human(dev.Size), human(d.Size))
+			return fmt.Errorf("disk %s: %s holds %s, the model says %s: is it the right disk?", d.Name, dev.Path, bytesize.Format(dev.Size), bytesize.Format(d.Size))
 		}
 	}
 	return nil
@@ -186,24 +188,11 @@ func describe(devs []BlockDevice) string {
 	}
 	var parts []string
 	for _, b := range devs {
-		s := b.Path + " " + human(b.Size)
+		s := b.Path + " " + bytesize.Format(b.Size)
 		if b.Serial != "" {
 			s += " serial " + b.Serial
 		}
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, ", ")
-}
-
-func human(n int64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
-	f, i := float64(n), 0
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%d B", n)
-	}
-	return fmt.Sprintf("%.1f %s", f, units[i])
 }

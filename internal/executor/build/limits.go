@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/flarecast/flarecast/internal/bytesize"
 )
 
 // Limits bound a build: what it may read (file:// only under the directories an operator
@@ -94,16 +96,10 @@ func AsFailure(err error) (*Failure, bool) {
 	return f, ok
 }
 
-// sizeOf says a byte count the way a person reads it.
+// sizeOf says a byte count the way a person reads it, and exactly.
 func sizeOf(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
+	if n < 1024 {
+		return bytesize.Format(n)
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB (%d bytes)", float64(n)/float64(div), "KMGTPE"[exp], n)
+	return fmt.Sprintf("%s (%d bytes)", bytesize.Format(n), n)
 }
