@@ -145,7 +145,9 @@ func BuildSite(members []Member, boot BootConfig, secret []byte) (*Site, error) 
 	return s, nil
 }
 
-func (s *Site) skip(format string, args ...any) { s.Skipped = append(s.Skipped, fmt.Sprintf(format, args...)) }
+func (s *Site) skip(format string, args ...any) {
+	s.Skipped = append(s.Skipped, fmt.Sprintf(format, args...))
+}
 
 func provisioning(res *model.Result) *model.Net {
 	for i := range res.Networks {
