@@ -1,4 +1,4 @@
-package installserver
+package installserver_test
 
 import (
 	"path/filepath"
@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/internal/installserver"
 	"github.com/flarecast/flarecast/internal/model"
 	"github.com/flarecast/flarecast/internal/model/manifest"
 )
@@ -75,10 +76,10 @@ func (s *sampleSite) objects() []client.Object {
 }
 
 // resolve is the Cluster's model, as the install server gets it.
-func (s *sampleSite) resolve() Member {
+func (s *sampleSite) resolve() installserver.Member {
 	in := model.Input{Cluster: s.Cluster, Network: s.Network, Machines: s.Machines}
 	for _, g := range s.Groups {
 		in.Groups = append(in.Groups, *g)
 	}
-	return Member{Cluster: s.Cluster, Result: model.Resolve(in)}
+	return installserver.Member{Cluster: s.Cluster, Result: model.Resolve(in)}
 }

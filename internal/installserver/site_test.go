@@ -1,4 +1,4 @@
-package installserver
+package installserver_test
 
 import (
 	"net/netip"
@@ -9,9 +9,10 @@ import (
 	"github.com/flarecast/flarecast/internal/agentapi"
 	"github.com/flarecast/flarecast/internal/dhcp"
 	"github.com/flarecast/flarecast/internal/installplan"
+	"github.com/flarecast/flarecast/internal/installserver"
 )
 
-var testBoot = BootConfig{
+var testBoot = installserver.BootConfig{
 	ServerURL: "http://198.18.0.1:8080", BIOS: "undionly.kpxe", UEFI: "ipxe.efi", HTTPBootX64: "ipxe.efi",
 	Kernel: "vmlinuz", Initramfs: "initramfs.img", Args: []string{"console=ttyS0,115200n8"},
 	DNS: []netip.Addr{netip.MustParseAddr("198.18.0.1")}, Domain: "edge.example",
@@ -21,7 +22,7 @@ var testSecret = []byte("the site secret of the tests")
 
 func TestSiteServesEveryPlacedNodeOfTheSampleSite(t *testing.T) {
 	s := loadSamples(t, "default")
-	site, err := BuildSite([]Member{s.resolve()}, testBoot, testSecret)
+	site, err := installserver.BuildSite([]installserver.Member{s.resolve()}, testBoot, testSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestSiteLeavesOutWhatItCannotServe(t *testing.T) {
 			}
 		}
 	}
-	site, err := BuildSite([]Member{s.resolve()}, testBoot, testSecret)
+	site, err := installserver.BuildSite([]installserver.Member{s.resolve()}, testBoot, testSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestSiteLeavesOutWhatItCannotServe(t *testing.T) {
 	// A cluster whose model breaks a rule is not served at all.
 	bad := loadSamples(t, "default")
 	bad.Groups[0].Spec.Nodes[1].ID = bad.Groups[0].Spec.Nodes[0].ID
-	site, err = BuildSite([]Member{bad.resolve()}, testBoot, testSecret)
+	site, err = installserver.BuildSite([]installserver.Member{bad.resolve()}, testBoot, testSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestBIOSNodesGetNoInitrdArgument(t *testing.T) {
 			}
 		}
 	}
-	site, _ := BuildSite([]Member{s.resolve()}, testBoot, testSecret)
+	site, _ := installserver.BuildSite([]installserver.Member{s.resolve()}, testBoot, testSecret)
 	n, ok := site.ByName("m1")
 	if !ok {
 		t.Fatal("m1 not served")
