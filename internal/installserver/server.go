@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -116,7 +115,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s.site.Store(&Site{Table: &dhcp.Table{}, byName: map[string]*NodeInfo{}, Tokens: agentapi.NewTokens(cfg.Secret, nil)})
-	slogger := slog.New(logr.ToSlogHandler(cfg.Log))
+	slogger := slogOf(cfg.Log)
 
 	var err error
 	s.dhcp, err = dhcp.New(dhcp.Config{Interface: cfg.Interface, ServerAddr: cfg.Address, Mode: cfg.Mode,
