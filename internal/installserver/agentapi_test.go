@@ -196,7 +196,7 @@ func TestAgentAPIServesPlansFromTheDeployable(t *testing.T) {
 func TestReportsGoToTheGroupStatus(t *testing.T) {
 	needAPI(t)
 	ns := newNamespace(t)
-	s := applySamples(t, ns)
+	applySamples(t, ns)
 	d := makeDeployable(t, ns, "m1", "m2")
 	d.publish(t, ns)
 	_, hs := startInProcess(t, ns, d, true)
@@ -283,5 +283,5 @@ func TestReportsGoToTheGroupStatus(t *testing.T) {
 		}
 		return reasons["NodeInstalling"] == 1 && reasons["NodeBooting"] == 1 && reasons["NodeRunning"] == 1
 	})
-	_ = s
+
 }

@@ -2,7 +2,6 @@ package installserver_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -133,8 +132,12 @@ type lockedBuffer struct {
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *lockedBuffer) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // startCLI runs `flarecast installserver` with these flags until the test ends (SIGTERM).
 func startCLI(t *testing.T, args ...string) *lockedBuffer {
@@ -330,5 +333,4 @@ func TestInstallServerCommandServesTheSampleSite(t *testing.T) {
 	if strings.Contains(out.String(), token(ns, "m1")) || strings.Contains(out.String(), string(testSecret)) {
 		t.Error("the install server's log holds a token or the secret")
 	}
-	_ = context.Background
 }
