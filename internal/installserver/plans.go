@@ -73,7 +73,7 @@ func (p *Plans) Plan(ctx context.Context, ref agentapi.NodeRef) (installplan.Pla
 	}
 	raw, ok := la.plans[ref.Node]
 	if !ok {
-		return none, fmt.Errorf("deployable FlashArchive %s (%s) carries no install plan for node %s (%s in its cluster section): it was made by a flarecast that did not render plans; it is remade when its inputs change: %w",
+		return none, fmt.Errorf("deployable FlashArchive %s (%s) carries no install plan for node %s (%s in its cluster section): it was made without install plans (the flarecast that built it renders none), and no node of the group installs from it: %w",
 			name, fa.Status.Digest, ref.Node, path.Join(installplan.PlanDir, ref.Node+".json"), agentapi.ErrNoPlan)
 	}
 	var plan installplan.Plan
