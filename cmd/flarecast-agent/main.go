@@ -103,7 +103,9 @@ func install(ctx context.Context, log *slog.Logger, o options) error {
 	}
 	ref := agentapi.NodeRef{Namespace: parts[0], Cluster: parts[1], Node: parts[2]}
 	client, err := agentapi.NewClient(server, ref, token, agentapi.ClientOptions{MinBackoff: o.minBackoff,
-		OnRetry: func(err error, wait time.Duration) { log.Info("agent API not answering, retrying", "err", err, "wait", wait) }})
+		OnRetry: func(err error, wait time.Duration) {
+			log.Info("agent API not answering, retrying", "err", err, "wait", wait)
+		}})
 	if err != nil {
 		return err
 	}

@@ -174,7 +174,7 @@ func (in *install) report(ctx context.Context, ev installplan.Event) {
 }
 
 func (in *install) layOutStep(ctx context.Context) error { return in.layOut(ctx) }
-func (in *install) mountStep(context.Context) error     { return in.mountAll() }
+func (in *install) mountStep(context.Context) error      { return in.mountAll() }
 
 // sections streams each section from its URL into the target, hashing as it goes, and
 // checks its digest, size and diffID. A section that does not match wipes the disks: what

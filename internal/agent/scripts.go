@@ -73,7 +73,9 @@ func firstBootScripts(root string, planned []installplan.Script) ([]scriptEntry,
 		}
 		out = append(out, s)
 	}
-	slices.SortStableFunc(out, func(a, b scriptEntry) int { return cmp.Or(cmp.Compare(a.Order, b.Order), strings.Compare(a.Name, b.Name)) })
+	slices.SortStableFunc(out, func(a, b scriptEntry) int {
+		return cmp.Or(cmp.Compare(a.Order, b.Order), strings.Compare(a.Name, b.Name))
+	})
 	for _, s := range out {
 		got = append(got, s.Name)
 	}
