@@ -30,11 +30,11 @@ type imageConfig struct {
 // a tar stream (flattened as it is read: nothing of it is spooled here), recording what it
 // resolved to in inputs. Local layouts and archives are allowed only where file:// sources
 // are, registries only from the allowed hosts.
-func openImage(ctx context.Context, src *Image, arch string, lim Limits, work string, dockerConfig []byte, inputs map[string]string) (io.Reader, func(), error) {
+func openImage(ctx context.Context, src *Image, arch string, lim Limits, guard *stallGuard, work string, dockerConfig []byte, inputs map[string]string) (io.Reader, func(), error) {
 	if err := imageAllowed(src.Ref, lim); err != nil {
 		return nil, nil, err
 	}
-	opts := image.Options{Client: httpClient(lim)}
+	opts := image.Options{Client: guard.client(httpClient(lim))}
 	if len(dockerConfig) > 0 {
 		// A file of its own in the build's work directory, removed with it.
 		path := filepath.Join(work, "docker-config.json")
