@@ -106,18 +106,23 @@ func TestTheAgentBinaryIsStaticAndSmall(t *testing.T) {
 	}
 }
 
-func TestKernelArgsReadTheFlarecastWords(t *testing.T) {
+func TestKernelArgsReadTheWordsOfTheInstallServersBootScript(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "cmdline")
-	os.WriteFile(p, []byte("BOOT_IMAGE=/vmlinuz quiet flarecast.url=http://198.18.0.1:8080 flarecast.node=ns/c1/n1 flarecast.token=abc=def console=ttyS0\n"), 0o644)
-	args, err := kernelArgs(p)
-	if err != nil {
-		t.Fatal(err)
+	for line, want := range map[string]bootArgs{
+		// What httpboot's script puts on the command line.
+		"initrd=initramfs.img console=ttyS0 flarecast.namespace=sim flarecast.cluster=c1 flarecast.node=n1 flarecast.token=abc=def flarecast.server=http://198.18.0.1:8080\n": {
+			server: "http://198.18.0.1:8080", node: "sim/c1/n1", token: "abc=def"},
+		// Written by hand.
+		"quiet flarecast.url=http://198.18.0.1:8080 flarecast.node=sim/c1/n2 flarecast.token=t": {server: "http://198.18.0.1:8080", node: "sim/c1/n2", token: "t"},
+	} {
+		os.WriteFile(p, []byte(line), 0o644)
+		got, err := kernelArgs(p)
+		if err != nil || got != want {
+			t.Errorf("%q: %+v %v, want %+v", line, got, err, want)
+		}
 	}
-	if args["flarecast.url"] != "http://198.18.0.1:8080" || args["flarecast.node"] != "ns/c1/n1" || args["flarecast.token"] != "abc=def" || len(args) != 3 {
-		t.Fatalf("args %v", args)
-	}
-	os.WriteFile(p, []byte("quiet flarecast.url=http://x\n"), 0o644)
-	if _, err := kernelArgs(p); err == nil || !strings.Contains(err.Error(), "lacks flarecast.url=, flarecast.node= or flarecast.token=") {
+	os.WriteFile(p, []byte("quiet flarecast.server=http://x\n"), 0o644)
+	if _, err := kernelArgs(p); err == nil || !strings.Contains(err.Error(), "lacks flarecast.server=, flarecast.node= or flarecast.token=") {
 		t.Fatalf("a command line without a token: %v", err)
 	}
 }

@@ -1,8 +1,8 @@
 // Command flarecast-agent is the node agent: the /init of the install server's initramfs on a
 // node that installs itself, or a process in a network namespace with loop devices for its
 // disks (a simulated node). It reads its install server, token and node name from the kernel
-// command line (flarecast.url=, flarecast.token=, flarecast.node=ns/cluster/node) or from its
-// flags, installs the node with internal/agent and reports every step to the agent API.
+// command line (flarecast.server=, flarecast.namespace=, flarecast.cluster=, flarecast.node=,
+// flarecast.token=, as the install server's boot script writes them) or from its flags, installs the node with internal/agent and reports every step to the agent API.
 //
 // It is its own small static binary: the standard library, the install plan contract, the
 // agent API client, the disk layout and the tar extractor, and nothing of Kubernetes (a test
@@ -44,10 +44,10 @@ func run() int {
 	}
 	var o options
 	fs := flag.NewFlagSet("flarecast-agent", flag.ContinueOnError)
-	fs.StringVar(&o.server, "server", "", "the install server's URL (default: flarecast.url= of the kernel command line)")
+	fs.StringVar(&o.server, "server", "", "the install server's URL (default: flarecast.server= of the kernel command line)")
 	fs.StringVar(&o.token, "token", "", "the node's token (default: flarecast.token=); prefer --token-file, which ps does not show")
 	fs.StringVar(&o.tokenFile, "token-file", "", "a file holding the node's token")
-	fs.StringVar(&o.node, "node", "", "namespace/cluster/node (default: flarecast.node=)")
+	fs.StringVar(&o.node, "node", "", "namespace/cluster/node (default: flarecast.namespace=, flarecast.cluster= and flarecast.node=)")
 	fs.StringVar(&o.diskMap, "disk-map", "", "simulated node: disk=device,... the device (or disk image, attached with losetup) of each disk of the plan")
 	fs.StringVar(&o.root, "root", "/target", "where the node's root file system is mounted while it is installed")
 	fs.StringVar(&o.cmdline, "cmdline", "/proc/cmdline", "the kernel command line to read flarecast.* from")
@@ -87,9 +87,9 @@ func install(ctx context.Context, log *slog.Logger, o options) error {
 	if err != nil && (o.server == "" || o.node == "" || (o.token == "" && o.tokenFile == "")) {
 		return err
 	}
-	server := firstOf(o.server, args["flarecast.url"])
-	node := firstOf(o.node, args["flarecast.node"])
-	token := firstOf(o.token, args["flarecast.token"])
+	server := firstOf(o.server, args.server)
+	node := firstOf(o.node, args.node)
+	token := firstOf(o.token, args.token)
 	if o.tokenFile != "" {
 		b, err := os.ReadFile(o.tokenFile)
 		if err != nil {
@@ -99,7 +99,7 @@ func install(ctx context.Context, log *slog.Logger, o options) error {
 	}
 	parts := strings.Split(node, "/")
 	if len(parts) != 3 {
-		return fmt.Errorf("node %q: want namespace/cluster/node (flarecast.node= or --node)", node)
+		return fmt.Errorf("node %q: want namespace/cluster/node (--node, or flarecast.namespace=, flarecast.cluster= and flarecast.node=)", node)
 	}
 	ref := agentapi.NodeRef{Namespace: parts[0], Cluster: parts[1], Node: parts[2]}
 	client, err := agentapi.NewClient(server, ref, token, agentapi.ClientOptions{MinBackoff: o.minBackoff,
@@ -135,20 +135,30 @@ func firstOf(vs ...string) string {
 	return ""
 }
 
-// kernelArgs reads the flarecast.* words of a kernel command line.
-func kernelArgs(path string) (map[string]string, error) {
+// bootArgs are what the kernel command line says of the install.
+type bootArgs struct{ server, node, token string }
+
+// kernelArgs reads the flarecast.* words of a kernel command line: the install server's boot
+// script gives flarecast.server=, flarecast.namespace=, flarecast.cluster=, flarecast.node=
+// and flarecast.token= (installplan's Arg names); flarecast.url= and a flarecast.node= of
+// the form namespace/cluster/node are read too, for a command line written by hand.
+func kernelArgs(path string) (bootArgs, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read the kernel command line: %w", err)
+		return bootArgs{}, fmt.Errorf("read the kernel command line: %w", err)
 	}
-	out := map[string]string{}
+	kv := map[string]string{}
 	for _, w := range strings.Fields(string(b)) {
 		if k, v, ok := strings.Cut(w, "="); ok && strings.HasPrefix(k, "flarecast.") {
-			out[k] = v
+			kv[k] = v
 		}
 	}
-	if out["flarecast.url"] == "" || out["flarecast.node"] == "" || out["flarecast.token"] == "" {
-		return out, errors.New("the kernel command line lacks flarecast.url=, flarecast.node= or flarecast.token= (and no flags give them)")
+	a := bootArgs{server: firstOf(kv["flarecast.server"], kv["flarecast.url"]), node: kv["flarecast.node"], token: kv["flarecast.token"]}
+	if a.node != "" && !strings.Contains(a.node, "/") && kv["flarecast.namespace"] != "" && kv["flarecast.cluster"] != "" {
+		a.node = kv["flarecast.namespace"] + "/" + kv["flarecast.cluster"] + "/" + a.node
 	}
-	return out, nil
+	if a.server == "" || a.node == "" || a.token == "" {
+		return a, errors.New("the kernel command line lacks flarecast.server=, flarecast.node= or flarecast.token= (and no flags give them)")
+	}
+	return a, nil
 }
