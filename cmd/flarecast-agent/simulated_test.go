@@ -645,3 +645,52 @@ func TestSimulatedNodeFailsWithTheNameOfAFailingFirstBootScript(t *testing.T) {
 		t.Errorf("the script after the failing one ran: %v", err)
 	}
 }
+
+// Six nodes of a group install at once from one install server: each lays out its own disk
+// and ends with its own host name and the group's digest.
+func TestSixSimulatedNodesInstallAtOnce(t *testing.T) {
+	needSimPeers(t)
+	agentBinary(t)
+	s := newSite(t)
+	var plans []installplan.Plan
+	for i := 1; i <= 6; i++ {
+		p := plan(fmt.Sprintf("w%d", i), 128*mib, installplan.Script{Name: "10-mark", Stage: "FirstBoot", Order: 10})
+		p.NICs[0].Address = fmt.Sprintf("198.18.0.%d/24", 100+i)
+		plans = append(plans, p)
+	}
+	a := s.deployable("c1-workers", []archive.Script{markScript}, plans)
+	var nodes []*node
+	for _, p := range plans {
+		s.serve(p, a, "")
+		nodes = append(nodes, s.newNode(p.Node, 128*mib))
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(nodes))
+	outs := make([]string, len(nodes))
+	start := time.Now()
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i], outs[i] = s.install(n)
+		}()
+	}
+	wg.Wait()
+	t.Logf("6 nodes installed in %s", time.Since(start).Round(time.Millisecond))
+	for i, n := range nodes {
+		if errs[i] != nil {
+			t.Errorf("%s: %v\n%s", n.name, errs[i], outs[i])
+			continue
+		}
+		if end := last(s.events(n.name)); end.InstalledDigest != a.Descriptor.Digest.String() {
+			t.Errorf("%s: last event %+v", n.name, end)
+		}
+		root := mounted(t, n.image, 3)
+		if got := read(t, filepath.Join(root, "root/firstboot")); got != "first boot of "+n.name+" on "+n.name+"\n" {
+			t.Errorf("%s: mark %q", n.name, got)
+		}
+		if got := read(t, filepath.Join(root, "etc/systemd/network/10-flarecast-eth0.network")); !strings.Contains(got, fmt.Sprintf("Address=198.18.0.%d/24", 101+i)) {
+			t.Errorf("%s: networkd %s", n.name, got)
+		}
+	}
+}
