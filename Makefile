@@ -88,6 +88,10 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 60s).
 build: ## Build bin/flarecast.
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/flarecast .
 
+.PHONY: agent
+agent: ## Build bin/flarecast-agent, the node agent (static, no Kubernetes client).
+	CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o bin/flarecast-agent ./cmd/flarecast-agent
+
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.
 	go run . manager --log-development

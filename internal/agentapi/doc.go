@@ -8,6 +8,9 @@
 // the protocol (paths, authentication, status codes, bounded and checked bodies); it never
 // decides what a node installs, never reads the Kubernetes API, and never logs a token.
 //
+// Client is the agent's side: GET plan and POST events for one node, retried with backoff on
+// network errors and 5xx answers, with bounded answers and errors that never hold the token.
+//
 // It depends on the standard library and installplan only, so that the agent binary (which
 // takes its client from this package) stays small.
 package agentapi
