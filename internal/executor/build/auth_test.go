@@ -17,7 +17,7 @@ import (
 func TestAnImageFromARegistryThatAsksForCredentials(t *testing.T) {
 	p, _ := rootfsTarGz(t)
 	layout := imageLayout(t, p, "amd64")
-	reg := peers.Registry(t, true)
+	reg := peers.StartRegistry(t, true).Addr
 	crane := peers.Bin(t, "crane")
 	// crane pushes with the same credentials, from a docker config of its own.
 	home := t.TempDir()

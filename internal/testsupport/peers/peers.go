@@ -66,10 +66,24 @@ func FreeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
-// Registry starts the distribution registry on a free loopback port, its storage in a
+// Registry is a distribution registry a test started.
+type Registry struct {
+	// Addr is its host:port on loopback.
+	Addr string
+	cmd  *exec.Cmd
+}
+
+// Stop kills the registry (it also goes when the test ends).
+func (r *Registry) Stop() {
+	if r.cmd.ProcessState == nil {
+		r.cmd.Process.Kill()
+		r.cmd.Wait()
+	}
+}
+
+// StartRegistry starts the distribution registry on a free loopback port, its storage in a
 // temporary directory, until the test ends; with auth, it asks for User and Password.
-// It returns host:port.
-func Registry(t testing.TB, auth bool) string {
+func StartRegistry(t testing.TB, auth bool) *Registry {
 	t.Helper()
 	bin := Bin(t, "registry")
 	dir := t.TempDir()
@@ -105,12 +119,13 @@ http:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	r := &Registry{Addr: addr, cmd: cmd}
+	t.Cleanup(r.Stop)
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		resp, err := http.Get("http://" + addr + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			return addr
+			return r
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("registry did not answer on %s: %v\n%s", addr, err, log.String())
