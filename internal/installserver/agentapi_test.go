@@ -168,6 +168,10 @@ func TestAgentAPIServesPlansFromTheDeployable(t *testing.T) {
 			t.Errorf("blob %s: %d, %d bytes", s.Name, code, len(blob))
 		}
 	}
+	// The manifest is on the blob route too, and names the sections given.
+	if code, m := call(t, "GET", hs.URL+"/blobs/"+d.digest, "", ""); code != 200 || !strings.Contains(m, pr.Archive.Sections[0].Digest) {
+		t.Errorf("manifest by digest: %d %.200s", code, m)
+	}
 	for _, c := range []struct {
 		name, node, tok string
 		code            int
