@@ -25,7 +25,7 @@ func TestUsageMistakesExitTwo(t *testing.T) {
 		{"manager with an argument", []string{"manager", "extra"}, `unknown command "extra"`},
 		{"model check with an argument", []string{"model", "check", "-f", "-", "extra"}, `unknown command "extra"`},
 		{"installserver without a site", []string{"installserver", "--interface", "prov0", "--address", "198.18.0.1"}, "--site is required"},
-		{"installserver without an address", []string{"installserver", "--site", "s", "--interface", "prov0"}, "--address is required"},
+		{"installserver on an interface that does not exist", []string{"installserver", "--site", "s", "--interface", "fc-no-such0"}, "--interface fc-no-such0"},
 		{"installserver with an IPv6 address", []string{"installserver", "--site", "s", "--interface", "prov0", "--address", "2001:db8::1"}, "want this server's IPv4 address"},
 		{"installserver with a bad DNS server", []string{"installserver", "--site", "s", "--interface", "prov0", "--address", "198.18.0.1", "--dns", "dns.example"}, "--dns"},
 		{"installserver with two secrets", []string{"installserver", "--site", "s", "--interface", "prov0", "--address", "198.18.0.1", "--secret", "a", "--secret-file", "b"}, "give one"},
