@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"time"
@@ -62,7 +63,7 @@ namespace (--secret, made with 32 random bytes when absent) or from a file (--se
 	f.StringVar(&o.namespace, "namespace", "default", "namespace of the site's Clusters")
 	f.StringVar(&o.site, "site", "", "the site served: Clusters whose spec.installServer.site names it (required)")
 	f.StringVar(&o.iface, "interface", "", "the provisioning interface the services are bound to (required)")
-	f.StringVar(&o.address, "address", "", "this server's IPv4 address on that interface (required)")
+	f.StringVar(&o.address, "address", "", "this server's IPv4 address on that interface (default: the interface's one IPv4 address)")
 	repo := os.Getenv("FLARECAST_REPO")
 	if repo == "" {
 		repo = DefaultRepo
@@ -89,14 +90,22 @@ namespace (--secret, made with 32 random bytes when absent) or from a file (--se
 }
 
 func (o *installServerOptions) check() (netip.Addr, []netip.Addr, error) {
-	for _, req := range [][2]string{{"--site", o.site}, {"--interface", o.iface}, {"--address", o.address}} {
+	for _, req := range [][2]string{{"--site", o.site}, {"--interface", o.iface}} {
 		if req[1] == "" {
 			return netip.Addr{}, nil, usageError(fmt.Errorf("%s is required", req[0]))
 		}
 	}
-	addr, err := netip.ParseAddr(o.address)
-	if err != nil || !addr.Is4() {
+	var addr netip.Addr
+	if o.address == "" {
+		a, err := interfaceAddress(o.iface)
+		if err != nil {
+			return netip.Addr{}, nil, err
+		}
+		addr = a
+	} else if a, err := netip.ParseAddr(o.address); err != nil || !a.Is4() {
 		return netip.Addr{}, nil, usageError(fmt.Errorf("--address %q: want this server's IPv4 address on %s", o.address, o.iface))
+	} else {
+		addr = a
 	}
 	var dns []netip.Addr
 	for _, d := range o.dns {
@@ -200,4 +209,27 @@ func (o *installServerOptions) siteSecret(ctx context.Context, mgr ctrl.Manager)
 	// The manager's client writes straight to the API server; its reads would go through a
 	// cache of every Secret of the namespace, so the one Secret is read past it.
 	return installserver.SiteSecret(ctx, mgr.GetClient(), mgr.GetAPIReader(), types.NamespacedName{Namespace: o.namespace, Name: name})
+}
+
+// interfaceAddress is the one IPv4 address of an interface: the server's, when --address is
+// not given. None, or several, is an error that asks for --address.
+func interfaceAddress(name string) (netip.Addr, error) {
+	ifc, err := net.InterfaceByName(name)
+	if err != nil {
+		return netip.Addr{}, usageError(fmt.Errorf("--interface %s: %w", name, err))
+	}
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("--interface %s: %w", name, err)
+	}
+	var found []netip.Addr
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() {
+			found = append(found, p.Addr())
+		}
+	}
+	if len(found) != 1 {
+		return netip.Addr{}, usageError(fmt.Errorf("--interface %s has %d IPv4 addresses (%v): give the server's with --address", name, len(found), found))
+	}
+	return found[0], nil
 }

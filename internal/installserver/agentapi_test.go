@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -167,6 +168,10 @@ func TestAgentAPIServesPlansFromTheDeployable(t *testing.T) {
 			t.Errorf("blob %s: %d, %d bytes", s.Name, code, len(blob))
 		}
 	}
+	// The manifest is on the blob route too, and names the sections given.
+	if code, m := call(t, "GET", hs.URL+"/blobs/"+d.digest, "", ""); code != 200 || !strings.Contains(m, pr.Archive.Sections[0].Digest) {
+		t.Errorf("manifest by digest: %d %.200s", code, m)
+	}
 	for _, c := range []struct {
 		name, node, tok string
 		code            int
@@ -284,4 +289,72 @@ func TestReportsGoToTheGroupStatus(t *testing.T) {
 		return reasons["NodeInstalling"] == 1 && reasons["NodeBooting"] == 1 && reasons["NodeRunning"] == 1
 	})
 
+}
+
+// TestSiteFollowsTheModel: a change of the model (a NIC's MAC in a Machine) is in force in the
+// DHCP table and the scripts without a restart; a Cluster that leaves the site takes its nodes.
+func TestSiteFollowsTheModel(t *testing.T) {
+	needAPI(t)
+	ns := newNamespace(t)
+	applySamples(t, ns)
+	d := makeDeployable(t, ns)
+	srv, _ := startInProcess(t, ns, d, false)
+	ctx := context.Background()
+	var m fcv1.Machine
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "edge-rack1"}, &m); err != nil {
+		t.Fatal(err)
+	}
+	m.Spec.Shelves[0].Drawers[0].Boards[0].NICs[0].MAC = "52:54:00:fc:0a:10"
+	if err := k8s.Update(ctx, &m); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "m1's new MAC in the table", func() bool {
+		n, ok := srv.Site().ByName("m1")
+		if !ok || n.MAC != "52:54:00:fc:0a:10" {
+			return false
+		}
+		for _, dn := range srv.Site().Table.Nodes {
+			if dn.Name == "m1" {
+				return len(dn.MACs) == 1 && dn.MACs[0].String() == "52:54:00:fc:0a:10"
+			}
+		}
+		return false
+	})
+	var cl fcv1.Cluster
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "edge"}, &cl); err != nil {
+		t.Fatal(err)
+	}
+	cl.Spec.InstallServer.Site = "elsewhere"
+	if err := k8s.Update(ctx, &cl); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the site without Cluster edge", func() bool { return len(srv.Site().Table.Nodes) == 0 })
+}
+
+// TestSiteSecretIsMadeOnceAndKept: the first install server of a site makes its Secret, the
+// next ones (and restarts) read the same secret; a Secret with too short a key is refused.
+func TestSiteSecretIsMadeOnceAndKept(t *testing.T) {
+	needAPI(t)
+	ns := newNamespace(t)
+	ctx := context.Background()
+	name := client.ObjectKey{Namespace: ns, Name: installserver.DefaultSecretName("edge-dc")}
+	first, err := installserver.SiteSecret(ctx, k8s, k8s, name)
+	if err != nil || len(first) != 32 {
+		t.Fatalf("made: %d bytes, %v", len(first), err)
+	}
+	again, err := installserver.SiteSecret(ctx, k8s, k8s, name)
+	if err != nil || string(again) != string(first) {
+		t.Fatalf("read again: a different secret (%v)", err)
+	}
+	var s corev1.Secret
+	if err := k8s.Get(ctx, name, &s); err != nil {
+		t.Fatal(err)
+	}
+	s.Data[installserver.SecretKey] = []byte("short")
+	if err := k8s.Update(ctx, &s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := installserver.SiteSecret(ctx, k8s, k8s, name); err == nil || !strings.Contains(err.Error(), "want at least 16 random bytes") {
+		t.Fatalf("a short secret: %v", err)
+	}
 }

@@ -239,7 +239,7 @@ func TestInstallServerCommandServesTheSampleSite(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out := startCLI(t, "--namespace", ns, "--site", "edge-dc", "--interface", l.iface, "--address", l.server,
+	out := startCLI(t, "--namespace", ns, "--site", "edge-dc", "--interface", l.iface, // its one address is the server's
 		"--repo", d.repo, "--boot-dir", "/usr/lib/ipxe", "--kernel", kernel, "--initramfs", initramfs,
 		"--state-dir", filepath.Join(dir, "state"), "--secret-file", secretFile, "--log-development", "--v", "1")
 	base := "http://" + l.server + ":8080"
