@@ -204,7 +204,7 @@ func TestReportsGoToTheGroupStatus(t *testing.T) {
 	applySamples(t, ns)
 	d := makeDeployable(t, ns, "m1", "m2")
 	d.publish(t, ns)
-	_, hs := startInProcess(t, ns, d, true)
+	srv, hs := startInProcess(t, ns, d, true)
 	ctx := context.Background()
 	eventually(t, 30*time.Second, "the group controller's status", func() bool {
 		_, g := groupNode(t, ns, "masters", "m1")
@@ -230,6 +230,14 @@ func TestReportsGoToTheGroupStatus(t *testing.T) {
 	}
 
 	post("m1", `{"phase":"Running","installedDigest":"`+d.digest+`"}`)
+	// A DHCP renewal of the running node moves its address, not its phase.
+	n1, _ := srv.Site().ByName("m1")
+	if err := srv.Status.Leased(ctx, n1, "198.18.7.1"); err != nil {
+		t.Fatal(err)
+	}
+	if m1, _ := groupNode(t, ns, "masters", "m1"); m1.Phase != fcv1.NodeRunning || m1.Address != "198.18.7.1" {
+		t.Fatalf("m1 after a renewal: %+v", m1)
+	}
 	code, body := call(t, "GET", nodeURL(hs.URL, ns, "m1", "plan"), token(ns, "m1"), "")
 	if code != 200 || !strings.Contains(body, `"action":"BootLocal"`) {
 		t.Fatalf("m1 runs the desired digest, yet: %d %s", code, body)

@@ -265,6 +265,11 @@ func TestInstallServerCommandServesTheSampleSite(t *testing.T) {
 			t.Errorf("udhcpc: %s=%q, want %q (lease %v)", k, env[k], want, env)
 		}
 	}
+	// The lease is in m1's status: its address, and Booting, since nothing else is known of it.
+	eventually(t, 30*time.Second, "m1's lease in the status", func() bool {
+		n, _ := groupNode(t, ns, "masters", "m1")
+		return n.Phase == fcv1.NodeBooting && n.Address == "198.18.7.1" && n.Message == "leased 198.18.7.1 by DHCP"
+	})
 	// x86_64 UEFI PXE (option 93 = 7) gets ipxe.efi; iPXE (user class) its script at once.
 	if env := udhcpc("-x", "0x5d:0007", "-V", "PXEClient:Arch:00007:UNDI:003016"); env["boot_file"] != "ipxe.efi" {
 		t.Errorf("UEFI client got boot file %q", env["boot_file"])

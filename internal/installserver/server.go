@@ -89,6 +89,7 @@ type Server struct {
 	log     logr.Logger
 
 	dhcp   *dhcp.Server
+	leases *leaseObserver
 	tftp   *tftp.Server
 	http   http.Handler
 	hboot  *httpboot.Handler
@@ -118,8 +119,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	slogger := slogOf(cfg.Log)
 
 	var err error
+	s.leases = newLeaseObserver(cfg.Log.WithName("leases"))
 	s.dhcp, err = dhcp.New(dhcp.Config{Interface: cfg.Interface, ServerAddr: cfg.Address, Mode: cfg.Mode,
-		LeaseFile: filepath.Join(cfg.StateDir, "leases.json"), Logger: slogger.With("service", "dhcp")}, s.site.Load().Table)
+		LeaseFile: filepath.Join(cfg.StateDir, "leases.json"), Logger: slogger.With("service", "dhcp"), Observer: s.leases}, s.site.Load().Table)
 	if err != nil {
 		return nil, err
 	}
@@ -198,6 +200,7 @@ func (s *Server) Run(ctx context.Context) error {
 		"http", hl.Addr().String(), "tftp", tconn.LocalAddr().String(), "bootDir", s.bootDir)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.dhcp.Serve(gctx) })
+	g.Go(func() error { return s.leases.run(gctx, s.Site, s.Status) })
 	g.Go(func() error { return s.tftp.Serve(gctx, tconn) })
 	g.Go(func() error {
 		if err := hs.Serve(hl); !errors.Is(err, http.ErrServerClosed) {

@@ -66,37 +66,66 @@ func (s *Status) Event(ctx context.Context, ref agentapi.NodeRef, from string, e
 	if !ok {
 		return fmt.Errorf("node %s is not served by this install server: %w", ref, agentapi.ErrUnknownNode)
 	}
-	key := types.NamespacedName{Namespace: ref.Namespace, Name: n.Group}
+	err := s.update(ctx, n, func(st *fcv1.NodeStatus) bool {
+		st.Phase = fcv1.NodePhase(ev.Phase)
+		st.Address = addressOf(from, n)
+		st.Step = truncate(ev.Step, maxStep)
+		st.Percent = ev.Percent
+		st.Message = truncate(message(ev), maxMessage)
+		if ev.InstalledDigest != "" {
+			st.InstalledDigest = ev.InstalledDigest
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("record the report of node %s in NodesGroup %s: %w", ref.Node, n.Group, err)
+	}
+	return nil
+}
+
+// Leased records that a node got its address from the DHCP server: its address, and phase
+// Booting when nothing was recorded of it yet (a node the agent already reports on keeps the
+// agent's phase; a renewal of a running node changes nothing, and writes nothing).
+func (s *Status) Leased(ctx context.Context, n *NodeInfo, addr string) error {
+	return s.update(ctx, n, func(st *fcv1.NodeStatus) bool {
+		changed := st.Address != addr
+		st.Address = addr
+		if st.Phase == "" {
+			st.Phase, st.Message, changed = fcv1.NodeBooting, "leased "+addr+" by DHCP", true
+		}
+		return changed
+	})
+}
+
+// update changes a node's entry with change (which says whether it changed anything) and
+// applies the group's entries; an event follows a phase change once it is stored.
+func (s *Status) update(ctx context.Context, n *NodeInfo, change func(*fcv1.NodeStatus) bool) error {
+	key := types.NamespacedName{Namespace: n.Ref.Namespace, Name: n.Group}
 	g := s.group(key)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if err := s.seed(ctx, key, g); err != nil {
 		return err
 	}
-	prev := g.nodes[ref.Node]
+	prev := g.nodes[n.Ref.Node]
 	next := prev
-	next.Name = ref.Node
-	next.Phase = fcv1.NodePhase(ev.Phase)
-	next.Address = addressOf(from, n)
-	next.Step = truncate(ev.Step, maxStep)
-	next.Percent = ev.Percent
-	next.Message = truncate(message(ev), maxMessage)
-	if ev.InstalledDigest != "" {
-		next.InstalledDigest = ev.InstalledDigest
+	next.Name = n.Ref.Node
+	if !change(&next) {
+		return nil
 	}
-	changed := prev.Phase != next.Phase
-	if changed || next.LastTransitionTime == nil {
+	moved := prev.Phase != next.Phase
+	if moved || next.LastTransitionTime == nil {
 		t := metav1.NewTime(s.now().Truncate(time.Second))
 		next.LastTransitionTime = &t
 	}
 	nodes := maps.Clone(g.nodes)
-	nodes[ref.Node] = next
+	nodes[n.Ref.Node] = next
 	if err := s.apply(ctx, key, nodes); err != nil {
-		return fmt.Errorf("record the report of node %s in NodesGroup %s: %w", ref.Node, key.Name, err)
+		return err
 	}
 	g.nodes = nodes
-	if changed && s.Recorder != nil {
-		s.announce(key, ref.Node, prev.Phase, next)
+	if moved && s.Recorder != nil {
+		s.announce(key, n.Ref.Node, prev.Phase, next)
 	}
 	return nil
 }
