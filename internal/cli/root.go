@@ -28,6 +28,7 @@ func NewRootCommand() *cobra.Command {
 		newModelCommand(),
 		newArchiveCommand(),
 		newManagerCommand(),
+		newInitramfsCommand(),
 	)
 	return root
 }

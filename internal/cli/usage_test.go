@@ -23,6 +23,8 @@ func TestUsageMistakesExitTwo(t *testing.T) {
 		{"bad flag value", []string{"manager", "--executor-concurrency", "many"}, "invalid argument"},
 		{"version with an argument", []string{"version", "extra"}, `unknown command "extra"`},
 		{"manager with an argument", []string{"manager", "extra"}, `unknown command "extra"`},
+		{"initramfs build without --init", []string{"initramfs", "build", "--out", "x"}, "--init is required"},
+		{"initramfs build without a destination", []string{"initramfs", "build", "--init", "x"}, "--out FILE, --cache-dir DIR"},
 		{"model check with an argument", []string{"model", "check", "-f", "-", "extra"}, `unknown command "extra"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
