@@ -59,9 +59,10 @@ var labCounter atomic.Int64
 // lab is one network namespace with a bridge (the server's address on it) and a tap device
 // on the bridge for qemu. Everything in it goes when the test ends, passed or failed.
 type lab struct {
-	t   *testing.T
-	ns  string
-	dir string
+	t      *testing.T
+	ns     string
+	dir    string
+	stamps stamps
 }
 
 func newLab(t *testing.T) *lab {

@@ -30,6 +30,7 @@ const (
 
 // bootResult is what a boot showed on its serial console, timed from qemu's start.
 type bootResult struct {
+	start       time.Time
 	initRunning time.Duration // until /init printed its first line
 	reply       string        // what /init got from the server, after the marker
 	serial      string
@@ -61,7 +62,7 @@ func (l *lab) boot(fw firmware) bootResult {
 	args = append(args, "-device", nic)
 	start := time.Now()
 	p := l.start("qemu-"+string(fw), args...)
-	var r bootResult
+	r := bootResult{start: start}
 	deadline := time.After(bootTimeout)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()

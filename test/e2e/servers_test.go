@@ -124,10 +124,11 @@ func copyFile(t *testing.T, src, dst string) {
 	}
 }
 
-// serveHTTP serves h on the server's address inside the lab until the test ends.
+// serveHTTP serves h on the server's address inside the lab until the test ends, noting when
+// each path was first asked for and first answered in full (the same for both servers).
 func (l *lab) serveHTTP(h http.Handler) {
 	ln := l.listen(net.JoinHostPort(serverIP, httpPort))
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: l.stamps.wrap(h), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	l.t.Cleanup(func() { srv.Close() })
 }
@@ -207,6 +208,38 @@ func (l *lab) startFlarecast(b *bootFiles, uefi bool) {
 	}
 	l.t.Cleanup(func() { h.Close() })
 	l.serveHTTP(h)
+}
+
+// stamps records, per path, when a request first came and when one was first answered.
+type stamps struct {
+	mu        sync.Mutex
+	requested map[string]time.Time
+	answered  map[string]time.Time
+}
+
+func (s *stamps) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.note(&s.requested, r.URL.Path)
+		h.ServeHTTP(w, r)
+		s.note(&s.answered, r.URL.Path)
+	})
+}
+
+func (s *stamps) note(m *map[string]time.Time, p string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if *m == nil {
+		*m = map[string]time.Time{}
+	}
+	if _, ok := (*m)[p]; !ok {
+		(*m)[p] = time.Now()
+	}
+}
+
+func (s *stamps) get(m map[string]time.Time, p string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return m[p]
 }
 
 func readFile(t *testing.T, p string) string {
