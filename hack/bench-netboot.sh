@@ -12,4 +12,4 @@ rounds=${1:-3}
 cd "$(dirname "$0")/.."
 hack/debian-deps.sh
 FLARECAST_E2E=1 FLARECAST_BENCH_P7=1 FLARECAST_P7_ROUNDS="$rounds" \
-  go test -count=1 -timeout 60m -run '^TestBenchP7$' -v ./test/e2e/ | grep -E 'P7|: script asked|^(--- |ok|FAIL)'
+  go test -count=1 -timeout 60m -run '^TestBenchP7$' -v ./test/e2e/ | grep -E 'P7|DHCP ACK|^(--- |ok|FAIL)'

@@ -63,6 +63,8 @@ type lab struct {
 	ns     string
 	dir    string
 	stamps stamps
+	// ackLog is a DHCP server's log that boot watches for its first ACK (dnsmasq's).
+	ackLog string
 }
 
 func newLab(t *testing.T) *lab {

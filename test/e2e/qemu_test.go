@@ -73,6 +73,9 @@ func (l *lab) boot(fw firmware) bootResult {
 		case <-deadline:
 			l.t.Fatalf("%s boot: no result after %s\nserial console:\n%s\nqemu:\n%s", fw, bootTimeout, tail(readFile(l.t, serial)), readFile(l.t, p.log))
 		}
+		if l.ackLog != "" && strings.Contains(readFile(l.t, l.ackLog), "DHCPACK(") {
+			l.stamps.note(&l.stamps.answered, ackPath)
+		}
 		out := readFile(l.t, serial)
 		if r.initRunning == 0 && strings.Contains(out, markerRunning) {
 			r.initRunning = time.Since(start)

@@ -146,17 +146,31 @@ func (l *lab) startDnsmasq(b *bootFiles, uefi bool) *proc {
 		l.t.Fatal(err)
 	}
 	l.serveHTTP(http.FileServer(http.Dir(b.www)))
-	return l.start("dnsmasq", "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0",
+	args := []string{"dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0",
 		"--user=root", "--pid-file=", "--log-facility=-", "--log-dhcp",
-		"--interface="+bridge, "--bind-interfaces", "--except-interface=lo",
-		"--dhcp-leasefile="+filepath.Join(l.dir, "dnsmasq.leases"),
+		"--interface=" + bridge, "--bind-interfaces", "--except-interface=lo",
+		"--dhcp-leasefile=" + filepath.Join(l.dir, "dnsmasq.leases"),
 		"--dhcp-range=198.18.0.100,198.18.0.200,255.255.255.0,1h",
-		"--dhcp-host="+nodeMAC+","+nodeIP+",node1",
+		"--dhcp-host=" + nodeMAC + "," + nodeIP + ",node1",
 		"--dhcp-userclass=set:ipxe,iPXE", "--dhcp-match=set:ipxe,175",
-		"--dhcp-boot=tag:ipxe,"+serverURL+scriptPath,
+		"--dhcp-boot=tag:ipxe," + serverURL + scriptPath,
 		"--dhcp-boot=tag:!ipxe,undionly.kpxe",
-		"--enable-tftp", "--tftp-root="+b.tftp)
+		"--enable-tftp", "--tftp-root=" + b.tftp}
+	// FLARECAST_DNSMASQ_ARGS adds options (white-space separated) to try a tuned baseline.
+	args = append(args, strings.Fields(os.Getenv("FLARECAST_DNSMASQ_ARGS"))...)
+	p := l.start("dnsmasq", args...)
+	l.ackLog = p.log
+	return p
 }
+
+// ackPath is the stamps key of the first DHCP ACK the node got (iPXE's).
+const ackPath = "dhcp:ack"
+
+// ackObserver notes flarecast's first DHCP ACK; for dnsmasq, boot watches its log instead.
+type ackObserver struct{ s *stamps }
+
+func (o ackObserver) Bound(dhcp.Binding) {}
+func (o ackObserver) Leased(dhcp.Lease)  { o.s.note(&o.s.answered, ackPath) }
 
 // startFlarecast serves the same node with flarecast's own services, as the install server
 // runs them: internal/dhcp with the node's static lease, internal/httpboot with its script
@@ -176,7 +190,7 @@ func (l *lab) startFlarecast(b *bootFiles, uefi bool) {
 		Boot:     dhcp.Boot{IPXEScript: serverURL + scriptPath, BIOS: "undionly.kpxe", UEFI: "ipxe.efi"},
 	}}}
 	srv, err := dhcp.New(dhcp.Config{Interface: bridge, ServerAddr: netip.MustParseAddr(serverIP), Mode: dhcp.ModeServer,
-		LeaseFile: filepath.Join(l.dir, "flarecast.leases"), Logger: slogger}, table)
+		LeaseFile: filepath.Join(l.dir, "flarecast.leases"), Logger: slogger, Observer: ackObserver{&l.stamps}}, table)
 	if err != nil {
 		l.t.Fatal(err)
 	}
