@@ -6,6 +6,9 @@
 # round the other side goes first. Prints each boot, each side's median (with where the time
 # goes, from the servers' view) and the ratio flarecast/dnsmasq (below 1.0 is faster).
 # One qemu at a time. Needs root and hack/debian-deps.sh.
+# FLARECAST_P7_RA=1 adds a third side: flarecast with IPv6 router advertisements on the link,
+# which end iPXE's wait for IPv6 autoconf (an experiment: flarecast itself sends none yet).
+# FLARECAST_DNSMASQ_ARGS adds options to dnsmasq.
 # Usage: hack/bench-netboot.sh [ROUNDS]   (default 3 boots per side)
 set -euo pipefail
 rounds=${1:-3}
