@@ -126,8 +126,8 @@ func (img *image) add(e *entry) {
 	img.entries[e.name] = e
 }
 
-// file adds the host file src (followed through symlinks) as a regular file at name, keeping
-// its permission bits unless perm overrides them (perm != 0 and src's are lost otherwise).
+// file adds the host file src (followed through symlinks) as a regular file at name with
+// permissions perm: not the host file's, so that the image does not depend on them.
 func (img *image) file(src, name string, perm os.FileMode) error {
 	f, err := os.Open(src)
 	if err != nil {
@@ -146,11 +146,7 @@ func (img *image) file(src, name string, perm os.FileMode) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", src, err)
 	}
-	mode := uint64(st.Mode().Perm())
-	if perm != 0 {
-		mode = uint64(perm)
-	}
-	e := &entry{name: name, mode: cpio.S_IFREG | mode, src: src, size: n}
+	e := &entry{name: name, mode: cpio.S_IFREG | uint64(perm), src: src, size: n}
 	copy(e.contentHash[:], h.Sum(nil))
 	img.entries[name] = e
 	return nil
