@@ -75,8 +75,10 @@ test: deps verify-generated lint ## Run every test against real peers (API serve
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) KUBEBUILDER_CONTROLPLANE_START_TIMEOUT=$${KUBEBUILDER_CONTROLPLANE_START_TIMEOUT:-2m} go test -count=1 -timeout 15m ./...
 
 .PHONY: test-e2e
+# The demo's own e2e test (TestDemo…) runs in make test; these are the qemu boots.
+E2E_RUN ?= TestPXEBoot|TestAgentPXEBoot|TestLabLeavesNothingBehind
 test-e2e: deps ## Boot qemu guests (TCG; BIOS and UEFI) over the network against dnsmasq and flarecast (root).
-	FLARECAST_E2E=1 go test -count=1 -timeout 30m -v ./test/e2e/
+	FLARECAST_E2E=1 go test -count=1 -timeout 30m -v -run '$(E2E_RUN)' ./test/e2e/
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 60s).
@@ -91,6 +93,10 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 60s).
 .PHONY: build
 build: ## Build bin/flarecast.
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/flarecast .
+
+.PHONY: agent
+agent: ## Build bin/flarecast-agent, the node agent (static, no Kubernetes client).
+	CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o bin/flarecast-agent ./cmd/flarecast-agent
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.
@@ -119,7 +125,7 @@ undeploy: ## Remove the manager from the cluster.
 
 ##@ Demo
 .PHONY: demo
-demo: ## Local API server + etcd + manager, the sample site applied and shown. No Docker, no cluster.
+demo: ## Local API server + etcd + manager, the sample site applied and shown, its install server answering (as root). No Docker, no cluster.
 	hack/demo.sh up
 
 .PHONY: demo-down

@@ -83,6 +83,16 @@ func TestCELRulesRejectBadObjectsAtAdmission(t *testing.T) {
 			nics[1].MAC = nics[0].MAC
 			return m
 		}, "spec.shelves[0].drawers[0].boards[0]: Invalid value: nics[eth1].mac: MAC 52:54:00:fc:00:10 is already the MAC of NIC eth0 of board cpu0: MAC addresses must be unique in the Machine"},
+		{"DiskSerialWithAControlCharacter", func() client.Object {
+			m := pick("Machine", "edge-rack1").(*fcv1.Machine)
+			m.Spec.Shelves[0].Drawers[0].Disks[0].Serial = "S3EV\nX0"
+			return m
+		}, "spec.shelves[0].drawers[0].disks[0].serial: Invalid value: \"S3EV\\nX0\": spec.shelves[0].drawers[0].disks[0].serial in body should match"},
+		{"DiskBusPathWithAnEmptySegmentAndASpace", func() client.Object {
+			m := pick("Machine", "edge-rack1").(*fcv1.Machine)
+			m.Spec.Shelves[0].Drawers[0].Disks[0].BusPath = "pci0000:00//virtio 1"
+			return m
+		}, "spec.shelves[0].drawers[0].disks[0].busPath: Invalid value: \"pci0000:00//virtio 1\": spec.shelves[0].drawers[0].disks[0].busPath in body should match"},
 		{"MalformedMAC", func() client.Object {
 			m := pick("Machine", "edge-rack1").(*fcv1.Machine)
 			m.Spec.Shelves[0].Drawers[0].Boards[0].NICs[0].MAC = "52:54:00:FC:00:ZZ"

@@ -83,6 +83,7 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 	if err := r.archives(ctx, &cl, in.Groups, res, &status); err != nil {
 		return ctrl.Result{}, err
 	}
+	r.deployment(&cl, in.Groups, &status)
 	failing = nil // a status that cannot be written cannot record that either
 	if err := writeStatus(ctx, r.Client, &cl, equality.Semantic.DeepEqual(&cl.Status, &status), &status); err != nil {
 		return ctrl.Result{}, fmt.Errorf("patch status of Cluster %s: %w", req.NamespacedName, err)

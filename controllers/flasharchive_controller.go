@@ -58,6 +58,7 @@ type FlashArchiveReconciler struct {
 
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=create;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list
 
 // Reconcile plans the archive's build, drives it through the executor and patches status.
 func (r *FlashArchiveReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {

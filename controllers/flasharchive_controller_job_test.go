@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -34,6 +36,13 @@ import (
 // ns with the job executor, into repo.
 func startJobManager(t *testing.T, ns, repo string) {
 	t.Helper()
+	startJobManagerWith(t, ns, repo, "", "")
+}
+
+// startJobManagerWith also listens for build progress at progressAddr, which pods reach at
+// progressURL.
+func startJobManagerWith(t *testing.T, ns, repo, progressAddr, progressURL string) {
+	t.Helper()
 	sel, _ := labels.Parse(jobExecutorLabel + "=job")
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: cli.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
@@ -47,8 +56,10 @@ func startJobManager(t *testing.T, ns, repo string) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	err = controllers.SetupArchives(ctx, mgr, controllers.ArchiveOptions{Repository: repo, Executor: controllers.ExecutorJob,
-		Job:    executor.JobOptions{Image: "registry.example/flarecast:test", RepositoryClaim: "archives", RepositoryPath: repo, ServiceAccount: "builder"},
-		Limits: build.Limits{AllowFileSources: []string{os.TempDir()}}})
+		Job: executor.JobOptions{Image: "registry.example/flarecast:test", RepositoryClaim: "archives", RepositoryPath: repo, ServiceAccount: "builder",
+			ProgressURL: progressURL},
+		ProgressAddress: progressAddr,
+		Limits:          build.Limits{AllowFileSources: []string{os.TempDir()}}})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -91,6 +102,9 @@ func setJobStatus(t *testing.T, job *batchv1.Job, succeeded bool) {
 	t.Helper()
 	now := metav1.NewTime(time.Now().Truncate(time.Second))
 	st := batchv1.JobStatus{StartTime: &now}
+	if job.Status.StartTime != nil {
+		st.StartTime = job.Status.StartTime // immutable once set
+	}
 	if succeeded {
 		st.Succeeded, st.CompletionTime = 1, &now
 		st.Conditions = []batchv1.JobCondition{
@@ -130,7 +144,8 @@ func TestJobExecutorBuildsInAJobAndFollowsItsStatus(t *testing.T) {
 		// The default 2h buildTimeout, and a minute for a build that does not stop itself.
 		job.Spec.ActiveDeadlineSeconds == nil || *job.Spec.ActiveDeadlineSeconds != 7260 ||
 		pod.ServiceAccountName != "builder" || c.Image != "registry.example/flarecast:test" ||
-		strings.Join(append(c.Command, c.Args...), " ") != "/flarecast archive build --request /etc/flarecast/request/request.json --work-dir /var/lib/flarecast/work" ||
+		strings.Join(append(c.Command, c.Args...), " ") != "/flarecast archive build --request /etc/flarecast/request/request.json --work-dir /var/lib/flarecast/work --termination-log /dev/termination-log" ||
+		c.TerminationMessagePolicy != corev1.TerminationMessageFallbackToLogsOnError ||
 		pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot ||
 		c.SecurityContext == nil || c.SecurityContext.AllowPrivilegeEscalation == nil || *c.SecurityContext.AllowPrivilegeEscalation ||
 		len(job.Name) > 63 {
@@ -183,4 +198,92 @@ func TestJobExecutorBuildsInAJobAndFollowsItsStatus(t *testing.T) {
 		return fmt.Errorf("Secret %s: %v", broken.Name, err)
 	})
 	get(t, ns, broken.Name, &batchv1.Job{})
+}
+
+// TestJobBuildReportsProgressAndItsOwnFailure: a build in a pod, which has no token for the
+// API server, shows its progress in the FlashArchive's status (pushed to the manager's
+// endpoint) and fails with its own reason and message (from its pod's termination message),
+// not only the Job controller's BackoffLimitExceeded. The test plays the kubelet: it runs the
+// pod's command with the Job's arguments, and copies the termination log into a pod status.
+func TestJobBuildReportsProgressAndItsOwnFailure(t *testing.T) {
+	ns := newNamespace(t)
+	repo := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	startJobManagerWith(t, ns, repo, addr, "http://"+addr)
+	srv := hostileServer(t)
+	slow := genericArchive(ns, "slow", srv+"/slow.tar", "sha256:"+strings.Repeat("0", 64))
+	slow.Labels = map[string]string{jobExecutorLabel: "job"}
+	slow.Spec.Limits = &fcv1.BuildLimits{DownloadTimeout: "6s"}
+	createAll(t, ns, []client.Object{slow})
+
+	job := buildJob(t, ns, "slow")
+	c := job.Spec.Template.Spec.Containers[0]
+	sec := get(t, ns, job.Name, &corev1.Secret{})
+	dir := t.TempDir()
+	args := append([]string(nil), c.Args...)
+	for i := range args {
+		switch args[i] {
+		case "/etc/flarecast/request/request.json":
+			args[i] = filepath.Join(dir, "request.json")
+		case "/etc/flarecast/request/progress-token":
+			args[i] = filepath.Join(dir, "progress-token")
+		case "/dev/termination-log":
+			args[i] = filepath.Join(dir, "termination-log")
+		case "/var/lib/flarecast/work":
+			args[i] = filepath.Join(dir, "work")
+		}
+	}
+	if !strings.Contains(strings.Join(args, " "), "--progress-url http://"+addr+"/builds/"+ns+"/"+job.Name+"/progress --progress-token-file "+filepath.Join(dir, "progress-token")) {
+		t.Fatalf("pod arguments %q lack the progress endpoint", c.Args)
+	}
+	for _, key := range []string{"request.json", "progress-token"} {
+		if len(sec.Data[key]) == 0 {
+			t.Fatalf("request Secret lacks %s", key)
+		}
+		os.WriteFile(filepath.Join(dir, key), sec.Data[key], 0o600)
+	}
+	job.Status = batchv1.JobStatus{Active: 1, StartTime: ptrTo(metav1.Now())}
+	if err := k8s.Status().Update(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan int, 1)
+	go func() { exited <- runCLI(args) }()
+
+	eventually(t, "the pod's progress in the FlashArchive's status", func() error {
+		fa := get(t, ns, "slow", &fcv1.FlashArchive{})
+		if p := fa.Status.Progress; fa.Status.Phase != fcv1.ArchiveBuilding || p == nil || p.Stage != "download" || p.Bytes == 0 || p.Total != 1<<20 {
+			return fmt.Errorf("phase %s, progress %+v", fa.Status.Phase, fa.Status.Progress)
+		}
+		return nil
+	})
+	if code := <-exited; code == 0 {
+		t.Fatal("the slow build succeeded")
+	}
+	msg, err := os.ReadFile(filepath.Join(dir, "termination-log"))
+	if err != nil || len(msg) > executor.MaxTerminationMessage {
+		t.Fatalf("termination log (%d bytes): %v", len(msg), err)
+	}
+	job = get(t, ns, job.Name, &batchv1.Job{})
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: job.Name + "-x7k2p",
+		Labels:          map[string]string{batchv1.JobNameLabel: job.Name},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID}}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "build", Image: c.Image}}}}
+	if err := k8s.Create(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "build", Image: c.Image,
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error", Message: string(msg)}}}}
+	if err := k8s.Status().Update(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	setJobStatus(t, job, false)
+	fa := archiveState(t, ns, "slow", fcv1.ArchiveFailed, metav1.ConditionFalse, "DownloadTimeout", "the download took longer than its downloadTimeout for 6s, after ")
+	if !strings.Contains(meta.FindStatusCondition(fa.Status.Conditions, fcv1.ConditionReady).Message, "(Job "+job.Name+", exit code 1) (kubectl logs -n "+ns+" job/"+job.Name+")") || fa.Status.Progress != nil {
+		t.Fatalf("status %+v", fa.Status)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/archive"
 	"github.com/flarecast/flarecast/internal/executor/build"
+	"github.com/flarecast/flarecast/internal/installplan"
 	"github.com/flarecast/flarecast/internal/model"
 	"github.com/flarecast/flarecast/internal/model/archiveref"
 	"github.com/flarecast/flarecast/internal/render"
@@ -215,6 +216,11 @@ func planDeployable(ctx context.Context, r *FlashArchiveReconciler, fa *fcv1.Fla
 	} else if err != nil {
 		return failed(ReasonTemplateFailed, "%v", err), nil
 	}
+	plans, err := planFiles(&cl, in.Groups, group.Name, res)
+	if err != nil {
+		return plan{}, err
+	}
+	files = append(files, plans...)
 	conf, err := configuration(ctx, r.APIReader, fa.Namespace, "NodesGroup "+group.Name+" spec.configuration", group.Spec.Configuration)
 	if p, ok := missing(err); ok {
 		return p, nil
@@ -265,6 +271,28 @@ func softwareLoad(ctx context.Context, c client.Reader, cl *fcv1.Cluster, groups
 		return nil, failed(ReasonInvalidSpec, "%v", err), nil
 	}
 	return load, plan{}, nil
+}
+
+// planFiles are the install plans of the group's nodes, for its deployable's cluster section:
+// the install server hands each node the plan its group's deployable carries, covered by that
+// archive's digests. Other groups' plans stay out, so that a change to one group's scripts
+// reinstalls only that group.
+func planFiles(cl *fcv1.Cluster, groups []fcv1.NodesGroup, group string, res *model.Result) ([]build.File, error) {
+	var mine []installplan.Plan
+	for _, p := range render.InstallPlans(cl, groups, res) {
+		if p.Group == group {
+			mine = append(mine, p)
+		}
+	}
+	files, err := render.PlanFiles(mine)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]build.File, 0, len(files))
+	for _, f := range files {
+		out = append(out, build.File{Path: f.Path, Mode: f.Mode, Data: f.Data})
+	}
+	return out, nil
 }
 
 // clusterFiles renders the foundation-service templates of the services the group runs.

@@ -4,9 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -21,6 +23,7 @@ import (
 	"github.com/flarecast/flarecast/controllers"
 	"github.com/flarecast/flarecast/internal/archive"
 	"github.com/flarecast/flarecast/internal/image/imagetest"
+	"github.com/flarecast/flarecast/internal/installplan"
 	"github.com/flarecast/flarecast/internal/repository"
 )
 
@@ -399,6 +402,32 @@ func TestDeployablesAreMadeForTheSampleGroupsAndFollowTheNetwork(t *testing.T) {
 	if load := readFile(t, filepath.Join(root, archive.ClusterDir, "software-load.json")); !strings.Contains(load, `"cluster": "edge"`) {
 		t.Fatalf("software-load.json %s", load)
 	}
+	// Each node of the group finds its install plan in the cluster section, as internal/render
+	// renders it from the sample (its golden files, in this test's namespace); the other
+	// groups' plans are in their own deployables.
+	for _, node := range []string{"m1", "m2"} {
+		var got, want installplan.Plan
+		if err := json.Unmarshal([]byte(readFile(t, filepath.Join(root, installplan.PlanDir, node+".json"))), &got); err != nil {
+			t.Fatalf("plan of %s: %v", node, err)
+		}
+		b, err := os.ReadFile(filepath.Join("..", "internal", "render", "testdata", "plans", node+".json.golden"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatal(err)
+		}
+		want.Namespace = ns
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("plan of %s in the masters' deployable:\n%+v\nwant (internal/render golden):\n%+v", node, got, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, installplan.PlanDir, "dl3.json")); !os.IsNotExist(err) {
+		t.Fatalf("the masters' deployable holds dl3's plan: %v", err)
+	}
+	if plan := readFile(t, filepath.Join(extracted(t, get(t, ns, "edge-diskless", &fcv1.FlashArchive{})), installplan.PlanDir, "n5.json")); !strings.Contains(plan, `"root": "NFS"`) {
+		t.Fatalf("n5's plan in the diskless deployable: %s", plan)
+	}
 
 	var descriptor string
 	eventually(t, "the cluster's software load", func() error {
@@ -445,6 +474,9 @@ func TestDeployablesAreMadeForTheSampleGroupsAndFollowTheNetwork(t *testing.T) {
 	}
 	if got := readFile(t, filepath.Join(extracted(t, after), archive.ClusterDir, "cluster.json")); !strings.Contains(got, "198.19.100.11") {
 		t.Fatalf("cluster.json lacks the new address: %s", got)
+	}
+	if got := readFile(t, filepath.Join(extracted(t, after), installplan.PlanDir, "m1.json")); !strings.Contains(got, `"address": "198.19.100.11/16"`) {
+		t.Fatalf("m1's plan lacks its new address: %s", got)
 	}
 	eventually(t, "the cluster's software load follows", func() error {
 		cl := get(t, ns, "edge", &fcv1.Cluster{})

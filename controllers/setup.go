@@ -2,12 +2,15 @@ package controllers
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/executor"
@@ -30,8 +33,12 @@ type ArchiveOptions struct {
 	Executor string
 	// Local is the local executor's configuration; its OnDone is set by Setup.
 	Local executor.LocalOptions
-	// Job is the job executor's configuration; its Client is set by Setup.
+	// Job is the job executor's configuration; its Client, Reader and Progress are set by
+	// Setup.
 	Job executor.JobOptions
+	// ProgressAddress, for the job executor, is where the manager listens for the progress
+	// build pods report (to Job.ProgressURL); empty: builds in Jobs report none.
+	ProgressAddress string
 	// InputsKeySecret holds the key of the inputs digest (made on first start); default
 	// default/flarecast-inputs-key.
 	InputsKeySecret types.NamespacedName
@@ -113,7 +120,20 @@ func setupArchives(ctx context.Context, mgr ctrl.Manager, o ArchiveOptions, mode
 		}
 	case ExecutorJob:
 		job := o.Job
-		job.Client = mgr.GetClient()
+		job.Client, job.Reader = mgr.GetClient(), mgr.GetAPIReader()
+		if o.ProgressAddress != "" && job.ProgressURL != "" {
+			// Its own key, derived from the installation's: the tokens of builds started
+			// before a restart stay good, and a token says nothing of the inputs key.
+			m := hmac.New(sha256.New, key)
+			m.Write([]byte("flarecast build progress key"))
+			if job.Progress, err = executor.NewProgressReceiver(m.Sum(nil)); err != nil {
+				return err
+			}
+			addr := o.ProgressAddress
+			if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return job.Progress.Serve(ctx, addr) })); err != nil {
+				return fmt.Errorf("build progress endpoint: %w", err)
+			}
+		}
 		if r.Executor, err = executor.NewJob(job); err != nil {
 			return err
 		}

@@ -23,9 +23,12 @@ command -v kea-dhcp4 >/dev/null || need+=(kea-dhcp4-server)
 command -v perfdhcp >/dev/null || need+=(kea-admin)
 [ -e /usr/lib/ipxe/undionly.kpxe ] || need+=(ipxe)
 command -v tftp >/dev/null || need+=(tftp-hpa)
+command -v atftp >/dev/null || need+=(atftp)
 command -v in.tftpd >/dev/null || need+=(tftpd-hpa)
 command -v curl >/dev/null || need+=(curl)
 command -v nginx >/dev/null || need+=(nginx)
+# A user-space NFS client (nfs-ls, nfs-cat, nfs-cp) for the NFS root tests.
+command -v nfs-cat >/dev/null || need+=(libnfs-utils)
 lean=()
 # The initramfs (internal/initramfs) and the qemu boots (test/e2e, hack/bench-netboot.sh).
 # These come without their recommends (qemu's would bring a desktop's GUI libraries).

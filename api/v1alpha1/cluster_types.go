@@ -177,6 +177,45 @@ type ClusterStatus struct {
 	// softwareLoad is the set of the groups' deployable archives.
 	// +optional
 	SoftwareLoad *SoftwareLoad `json:"softwareLoad,omitempty"`
+	// rollout says which nodes reinstall now because their group's deployable archive
+	// changed, and which wait and why. The install server tells the resident agent of each
+	// node in reinstall to boot from the network.
+	// +optional
+	Rollout *RolloutStatus `json:"rollout,omitempty"`
+}
+
+// RolloutStatus is the current step of a cluster's rollout.
+type RolloutStatus struct {
+	// reinstall lists the nodes told to reinstall now, as group/node: within each group's
+	// rollout.maxUnavailable, never two master-eligible nodes at once, never the last one up.
+	// +kubebuilder:validation:MaxItems=1024
+	// +kubebuilder:validation:items:MaxLength=253
+	// +optional
+	Reinstall []string `json:"reinstall,omitempty"`
+	// held lists the nodes whose group's deployable changed that wait, with why.
+	// +listType=map
+	// +listMapKey=node
+	// +kubebuilder:validation:MaxItems=1024
+	// +optional
+	Held []HeldNode `json:"held,omitempty"`
+}
+
+// HeldNode is a node that waits for its reinstall.
+type HeldNode struct {
+	// node is group/node.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Node string `json:"node,omitempty"`
+	// reason is MaxUnavailable, MasterEligibleDown or LastMasterEligible.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	Reason string `json:"reason,omitempty"`
+	// message says what it waits for.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // Cluster is a cluster of nodes: the root of the cluster model.

@@ -95,6 +95,22 @@ type Disk struct {
 	// +kubebuilder:validation:Pattern=`^/dev/[-_/a-zA-Z0-9]+$`
 	// +kubebuilder:validation:MaxLength=128
 	Device string `json:"device,omitempty"`
+	// serial is the serial number the disk reports (what /sys/block/<dev>/serial or the
+	// SCSI/NVMe identity shows). Given, the node agent lays out the disk with that serial and
+	// no other, whatever its kernel name: names follow probe order, serials do not.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[!-~]([ -~]*[!-~])?$`
+	// +optional
+	Serial string `json:"serial,omitempty"`
+	// busPath is where the disk sits on the node's buses, as sysfs shows it below
+	// /sys/devices without the block/<dev> tail (pci0000:00/0000:00:04.0/virtio1). Given, and
+	// no serial, the node agent finds the disk by it: it names a slot, not a probe order.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[-_.:+a-zA-Z0-9]+(/[-_.:+a-zA-Z0-9]+)*$`
+	// +optional
+	BusPath string `json:"busPath,omitempty"`
 	// size is the disk's capacity, as a quantity (480Gi).
 	// +required
 	// +kubebuilder:validation:MinLength=1

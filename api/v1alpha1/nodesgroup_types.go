@@ -213,6 +213,16 @@ type NodeStatus struct {
 	// +kubebuilder:validation:items:MaxLength=2048
 	// +optional
 	Problems []string `json:"problems,omitempty"`
+	// step is what the node's agent last reported doing (plan, disks, section archive,
+	// script 10-net.sh).
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	Step string `json:"step,omitempty"`
+	// percent is how far the node's install has got, 0 to 100, as its agent last reported.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	Percent int32 `json:"percent,omitempty"`
 	// message says what the install server last did or met on the node.
 	// +kubebuilder:validation:MaxLength=4096
 	// +optional

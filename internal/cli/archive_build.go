@@ -1,15 +1,20 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flarecast/flarecast/internal/atomicfile"
+	"github.com/flarecast/flarecast/internal/executor"
 	"github.com/flarecast/flarecast/internal/executor/build"
 )
 
@@ -21,7 +26,7 @@ type buildOutcome struct {
 }
 
 func newArchiveBuildCommand() *cobra.Command {
-	var requestFile, resultFile, progressFile, workDir string
+	var requestFile, resultFile, progressFile, workDir, terminationLog, progressURL, progressTokenFile string
 	cmd := &cobra.Command{
 		Use:   "build --request FILE [--result FILE] [--progress FILE] [--work-dir DIR]",
 		Short: "Build the archive a build request describes (what the manager's executors run)",
@@ -35,7 +40,12 @@ check stopped writes its failure there instead ({"failure":{"reason":…,"messag
 
 Downloads and spooled tar contents go under --work-dir (default: a directory "work" beside the
 request file), in a directory removed when the build ends. With --progress, FILE says about
-once a second how far the build has got ({"stage":…,"bytes":…,"total":…}).`,
+once a second how far the build has got ({"stage":…,"bytes":…,"total":…}).
+
+In a pod (what the Job executor runs), --termination-log FILE receives a failed build's reason
+and message ({"reason":…,"message":…}, within the kubelet's 4096 bytes), and --progress-url URL
+with --progress-token-file FILE sends the progress to the manager's build-progress endpoint,
+since the pod has no token for the API server.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if requestFile == "" {
@@ -49,10 +59,28 @@ once a second how far the build has got ({"stage":…,"bytes":…,"total":…}).
 				workDir = filepath.Join(filepath.Dir(requestFile), "work")
 			}
 			opts := build.Options{WorkDir: workDir}
+			var reporters []func(build.Progress)
 			if progressFile != "" {
-				opts.Progress = progressWriter(progressFile)
+				reporters = append(reporters, progressWriter(progressFile))
+			}
+			if progressURL != "" {
+				push, err := progressPusher(cmd.Context(), progressURL, progressTokenFile)
+				if err != nil {
+					return err
+				}
+				reporters = append(reporters, push)
+			}
+			if len(reporters) > 0 {
+				opts.Progress = func(p build.Progress) {
+					for _, r := range reporters {
+						r(p)
+					}
+				}
 			}
 			res, err := build.Run(cmd.Context(), &req, opts)
+			if err != nil && terminationLog != "" {
+				writeTerminationLog(terminationLog, err)
+			}
 			if f, ok := build.AsFailure(err); ok && resultFile != "" {
 				if werr := writeOutcome(resultFile, buildOutcome{Failure: f}); werr != nil {
 					return fmt.Errorf("%w (and --result: %v)", err, werr)
@@ -73,6 +101,9 @@ once a second how far the build has got ({"stage":…,"bytes":…,"total":…}).
 	cmd.Flags().StringVar(&resultFile, "result", "", "where to write the result, JSON")
 	cmd.Flags().StringVar(&progressFile, "progress", "", "where to write the build's progress, JSON")
 	cmd.Flags().StringVar(&workDir, "work-dir", "", "where downloads and spooled contents go while the build runs")
+	cmd.Flags().StringVar(&terminationLog, "termination-log", "", "where a failed build writes its reason and message (a pod's /dev/termination-log)")
+	cmd.Flags().StringVar(&progressURL, "progress-url", "", "the manager's build-progress endpoint for this build")
+	cmd.Flags().StringVar(&progressTokenFile, "progress-token-file", "", "file holding this build's token for --progress-url")
 	return cmd
 }
 
@@ -104,4 +135,46 @@ func progressWriter(file string) func(build.Progress) {
 			os.Rename(tmp, file)
 		}
 	}
+}
+
+// writeTerminationLog writes in place: the kubelet mounts the file itself, so there is no
+// directory to rename a temporary file in.
+func writeTerminationLog(file string, err error) {
+	o := executor.Outcome{Message: err.Error()}
+	if f, ok := build.AsFailure(err); ok {
+		o = executor.Outcome{Reason: f.Reason, Message: f.Message}
+	}
+	if werr := os.WriteFile(file, executor.EncodeOutcome(o), 0o644); werr != nil {
+		fmt.Fprintf(os.Stderr, "flarecast: --termination-log: %v\n", werr)
+	}
+}
+
+// progressPusher sends progress to the manager at most once a second, off the build's path:
+// a slow or absent endpoint never slows the build, and a report that finds the previous one
+// still in flight is dropped (the next one says more anyway).
+func progressPusher(ctx context.Context, url, tokenFile string) (func(build.Progress), error) {
+	if tokenFile == "" {
+		return nil, usageError(fmt.Errorf("--progress-url needs --progress-token-file"))
+	}
+	tok, err := os.ReadFile(tokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("--progress-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(tok))
+	c := &http.Client{Timeout: 2 * time.Second}
+	var last time.Time
+	var stage string
+	var busy atomic.Bool
+	return func(p build.Progress) {
+		if (p.Stage == stage && time.Since(last) < time.Second) || !busy.CompareAndSwap(false, true) {
+			return
+		}
+		last, stage = time.Now(), p.Stage
+		go func() {
+			defer busy.Store(false)
+			if err := executor.PushProgress(ctx, c, url, token, executor.Progress{Stage: p.Stage, Bytes: p.Bytes, Total: p.Total}); err != nil {
+				fmt.Fprintf(os.Stderr, "flarecast: progress report: %v\n", err)
+			}
+		}()
+	}, nil
 }

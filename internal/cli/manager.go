@@ -48,6 +48,7 @@ type archiveBuildOptions struct {
 	repo, executor, stateDir       string
 	concurrency                    int
 	jobImage, jobClaim, jobAccount string
+	progressAddr, progressURL      string
 	inputsKeySecret                string
 	limits                         build.Limits
 	maxSize                        string
@@ -85,6 +86,8 @@ NodesGroup's deployable archive once its cluster's model is complete.`,
 	f.StringVar(&o.archives.jobImage, "job-image", "ghcr.io/flarecast/flarecast:"+version.Version, "job executor: the image whose /flarecast runs the builds (flarecast archive build)")
 	f.StringVar(&o.archives.jobClaim, "job-repository-claim", "", "job executor: PersistentVolumeClaim holding the repository directory, mounted in build pods at --repo")
 	f.StringVar(&o.archives.jobAccount, "job-service-account", "", "job executor: service account of the build pods")
+	f.StringVar(&o.archives.progressAddr, "build-progress-bind-address", ":8082", "job executor: where the manager listens for the progress build pods report")
+	f.StringVar(&o.archives.progressURL, "build-progress-url", "", "job executor: the URL at which build pods reach --build-progress-bind-address (a Service of the manager); empty: builds in Jobs report no progress")
 	addBuildLimitFlags(f, &o.archives)
 	return cmd
 }
@@ -168,8 +171,9 @@ func (a archiveBuildOptions) controllerOptions() (controllers.ArchiveOptions, er
 		Executor:   a.executor,
 		Local:      executor.LocalOptions{Dir: a.stateDir, Concurrency: a.concurrency},
 		Job: executor.JobOptions{Image: a.jobImage, RepositoryClaim: a.jobClaim, RepositoryPath: a.repo,
-			ServiceAccount: a.jobAccount},
-		Limits: a.limits,
+			ServiceAccount: a.jobAccount, ProgressURL: a.progressURL},
+		ProgressAddress: a.progressAddr,
+		Limits:          a.limits,
 	}
 	ns, name, ok := strings.Cut(a.inputsKeySecret, "/")
 	if !ok || ns == "" || name == "" {

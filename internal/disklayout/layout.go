@@ -197,6 +197,28 @@ func tellKernel(f *os.File, dev BlockDevice, parts []Partition) error {
 	return nil
 }
 
+// Wipe makes a disk that was laid out unbootable and its layout unreadable, for an install
+// that must not count (a section whose digest did not match): it zeroes the first and last
+// MiB, as Apply does before it writes, and makes the kernel read the now empty table. Like
+// Apply it refuses a device in use: unmount its file systems first.
+func Wipe(dev BlockDevice) error {
+	f, err := os.OpenFile(dev.Path, os.O_RDWR|unix.O_EXCL|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("wipe %s: %w", dev.Path, err)
+	}
+	defer f.Close()
+	if err := wipe(f, dev.Size); err != nil {
+		return fmt.Errorf("wipe %s: %w", dev.Path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("wipe %s: sync: %w", dev.Path, err)
+	}
+	// A kernel that keeps the old partitions until the next boot does no harm: the disk's
+	// table, which the firmware reads, is gone.
+	_ = unix.IoctlSetInt(int(f.Fd()), unix.BLKRRPART, 0)
+	return f.Close()
+}
+
 // wipe zeroes the first and last MiB: old partition tables (both GPT copies, an MBR) and
 // the superblocks of a file system that started at the disk's beginning.
 func wipe(f *os.File, size int64) error {

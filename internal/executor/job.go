@@ -3,7 +3,9 @@ package executor
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"path"
+	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -20,6 +22,7 @@ const (
 	managedBy      = "flarecast"
 	component      = "archive-build"
 	requestKey     = "request.json"
+	progressKey    = "progress-token"
 	requestDir     = "/etc/flarecast/request"
 	// buildWorkDir is an emptyDir of the pod's: downloads and spooled contents go with it.
 	buildWorkDir = "/var/lib/flarecast/work"
@@ -39,6 +42,14 @@ type JobOptions struct {
 	RepositoryPath  string
 	// ServiceAccount runs the build pod (default: the namespace's default).
 	ServiceAccount string
+	// Reader reads the pods of failed Jobs, for their termination messages; default Client.
+	// The manager passes its uncached reader: a failed build is rare, a cache of every pod
+	// of the cluster is not worth it.
+	Reader client.Reader
+	// Progress and ProgressURL, when both are set, let build pods report their progress:
+	// ProgressURL is the base URL at which pods reach the manager's Progress endpoint.
+	Progress    *ProgressReceiver
+	ProgressURL string
 }
 
 // Job runs each build as a batch/v1 Job in the owner's namespace, with the request in a
@@ -59,8 +70,19 @@ func NewJob(opts JobOptions) (*Job, error) {
 	if len(opts.Command) == 0 {
 		opts.Command = []string{"/flarecast", "archive", "build"}
 	}
+	if opts.Reader == nil {
+		opts.Reader = opts.Client
+	}
+	if opts.ProgressURL != "" {
+		u, err := url.Parse(opts.ProgressURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("job executor: the build-progress URL %q is not an http(s) URL with a host", opts.ProgressURL)
+		}
+	}
 	return &Job{opts: opts}, nil
 }
+
+func (e *Job) reportsProgress() bool { return e.opts.Progress != nil && e.opts.ProgressURL != "" }
 
 // Submit implements Executor.
 func (e *Job) Submit(ctx context.Context, spec Spec) error {
@@ -73,6 +95,9 @@ func (e *Job) Submit(ctx context.Context, spec Spec) error {
 		return fmt.Errorf("submit %s/%s: %w", spec.Namespace, spec.Name, err)
 	}
 	sec := &corev1.Secret{ObjectMeta: e.meta(spec), Data: map[string][]byte{requestKey: spec.Request}}
+	if e.reportsProgress() {
+		sec.Data[progressKey] = []byte(e.opts.Progress.Token(spec.Namespace, spec.Name))
+	}
 	if err := e.opts.Client.Create(ctx, sec); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("submit %s/%s: request Secret: %w", spec.Namespace, spec.Name, err)
 	}
@@ -102,10 +127,18 @@ func deadlineSeconds(d time.Duration) *int64 {
 
 // JobFor is the Job that runs spec's build.
 func (e *Job) JobFor(spec Spec) *batchv1.Job {
-	args := append(append([]string(nil), e.opts.Command[1:]...), "--request", requestDir+"/"+requestKey, "--work-dir", buildWorkDir)
+	args := append(append([]string(nil), e.opts.Command[1:]...), "--request", requestDir+"/"+requestKey, "--work-dir", buildWorkDir,
+		"--termination-log", TerminationLogPath)
+	if e.reportsProgress() {
+		args = append(args, "--progress-url", strings.TrimSuffix(e.opts.ProgressURL, "/")+progressPath(spec.Namespace, spec.Name),
+			"--progress-token-file", requestDir+"/"+progressKey)
+	}
 	no, yes := false, true
 	c := corev1.Container{
 		Name: "build", Image: e.opts.Image, Command: []string{e.opts.Command[0]}, Args: args,
+		// A build that dies before it writes its outcome still says something: its log's tail.
+		TerminationMessagePath:   TerminationLogPath,
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: "request", MountPath: requestDir, ReadOnly: true},
 			// Downloads and the spool of a repacked tar go to the work directory.
@@ -181,13 +214,43 @@ func (e *Job) State(ctx context.Context, namespace, name string) (State, error) 
 			if err := e.opts.Client.Delete(ctx, sec); client.IgnoreNotFound(err) != nil {
 				return State{}, fmt.Errorf("delete the request Secret of failed Job %s/%s: %w", namespace, name, err)
 			}
-			return State{Phase: Failed, Message: fmt.Sprintf("Job %s failed: %s: %s (kubectl logs -n %s job/%s)", name, c.Reason, c.Message, namespace, name)}, nil
+			return e.failed(ctx, &j, c), nil
 		}
 	}
 	if j.Status.Active > 0 {
-		return State{Phase: Running, Message: "Job " + name + " is running"}, nil
+		st := State{Phase: Running, Message: "Job " + name + " is running"}
+		if e.opts.Progress != nil {
+			st.Progress = e.opts.Progress.Latest(namespace, name)
+		}
+		return st, nil
 	}
 	return State{Phase: Pending, Message: "Job " + name + " is waiting for its pod"}, nil
+}
+
+// failed is the State of a failed Job: the build's own reason and message from its pod's
+// termination message when there is one, else the Job controller's.
+func (e *Job) failed(ctx context.Context, j *batchv1.Job, c batchv1.JobCondition) State {
+	logs := fmt.Sprintf("(kubectl logs -n %s job/%s)", j.Namespace, j.Name)
+	st := State{Phase: Failed, Message: fmt.Sprintf("Job %s failed: %s: %s %s", j.Name, c.Reason, c.Message, logs)}
+	var pods corev1.PodList
+	if err := e.opts.Reader.List(ctx, &pods, client.InNamespace(j.Namespace), client.MatchingLabels{batchv1.JobNameLabel: j.Name}); err != nil {
+		st.Message += fmt.Sprintf("; its pod could not be read: %v", err)
+		return st
+	}
+	for _, p := range pods.Items {
+		if !ownedBy(p.OwnerReferences, j.Name) {
+			continue
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			if t := cs.State.Terminated; cs.Name == "build" && t != nil && t.Message != "" {
+				o := decodeOutcome(t.Message)
+				st.Reason = o.Reason
+				st.Message = fmt.Sprintf("%s (Job %s, exit code %d) %s", o.Message, j.Name, t.ExitCode, logs)
+				return st
+			}
+		}
+	}
+	return st
 }
 
 // ForgetOwner implements Executor: it deletes the owner's Jobs (their pods with them) and
@@ -201,6 +264,9 @@ func (e *Job) ForgetOwner(ctx context.Context, namespace, owner string) error {
 	}
 	for i := range jobs.Items {
 		if ownedBy(jobs.Items[i].OwnerReferences, owner) {
+			if e.opts.Progress != nil {
+				e.opts.Progress.Forget(namespace, jobs.Items[i].Name)
+			}
 			if err := e.opts.Client.Delete(ctx, &jobs.Items[i], client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
 				return fmt.Errorf("forget Job %s/%s: %w", namespace, jobs.Items[i].Name, err)
 			}
@@ -234,6 +300,9 @@ func (e *Job) Forget(ctx context.Context, namespace, name string) error {
 	st, err := e.State(ctx, namespace, name)
 	if err != nil || st.Phase == Pending || st.Phase == Running {
 		return err
+	}
+	if e.opts.Progress != nil {
+		e.opts.Progress.Forget(namespace, name)
 	}
 	j := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
 	if err := e.opts.Client.Delete(ctx, j, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {

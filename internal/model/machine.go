@@ -89,7 +89,7 @@ func parseDisk(k v1alpha1.Disk) (Disk, map[string]error) {
 	if err != nil {
 		errs["size"] = err
 	}
-	disk := Disk{Name: k.Name, Device: k.Device, Size: size}
+	disk := Disk{Name: k.Name, Device: k.Device, Serial: k.Serial, BusPath: k.BusPath, Size: size}
 	for _, s := range k.Slices {
 		sl := Slice{Name: s.Name, Index: s.Index}
 		if s.Size != nil {

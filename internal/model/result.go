@@ -152,6 +152,8 @@ type NIC struct {
 type Disk struct {
 	Name   string
 	Device string
+	// Serial and BusPath identify the disk on the node, when the Machine gives them.
+	Serial, BusPath string
 	// Size in bytes.
 	Size   int64
 	Slices []Slice

@@ -94,10 +94,13 @@ func run(ctx context.Context, req *Request, lim Limits, work string, progress fu
 			src     io.Reader
 			what    string
 			cleanup func()
+			guard   *stallGuard
 		)
 		if in.Image != nil {
 			what = "image " + in.Image.Ref
-			src, cleanup, err = openImage(ctx, in.Image, in.Arch, lim, work, req.DockerConfig, inputs)
+			guard = newStallGuard(nil, lim)
+			src, cleanup, err = openImage(ctx, in.Image, in.Arch, lim, guard, work, req.DockerConfig, inputs)
+			err = guard.failure(err, "build "+req.Archive+": "+what)
 		} else {
 			what = "rootfs " + in.Rootfs.URL
 			inputs[InputRootfsURL], inputs[InputRootfsDigest] = in.Rootfs.URL, string(in.Rootfs.Digest)
@@ -118,6 +121,9 @@ func run(ctx context.Context, req *Request, lim Limits, work string, progress fu
 		})
 		if errors.Is(err, tarball.ErrTooLarge) {
 			return nil, failure(ReasonSourceTooLarge, packed, "build %s: %s unpacks to more than the %s maxSize allows; stopped there", req.Archive, what, sizeOf(lim.MaxSize))
+		}
+		if guard != nil {
+			err = guard.failure(err, "build "+req.Archive+": "+what)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("build %s: %w", req.Archive, err)

@@ -1,0 +1,696 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
+
+	"github.com/flarecast/flarecast/internal/agent"
+	"github.com/flarecast/flarecast/internal/agentapi"
+	"github.com/flarecast/flarecast/internal/archive"
+	"github.com/flarecast/flarecast/internal/httpboot"
+	"github.com/flarecast/flarecast/internal/installplan"
+	"github.com/flarecast/flarecast/internal/render"
+	"github.com/flarecast/flarecast/internal/repository"
+	"github.com/flarecast/flarecast/internal/tarball"
+)
+
+// Simulated nodes: the real agent binary, each node in a network namespace of its own with a
+// disk image for its disk, against a real HTTP server in another namespace that serves the
+// agent API (agentapi's Handler over its Memory) and the archive's blobs (httpboot's handler
+// over a real repository). Every address is from 198.18.0.0/15.
+
+const (
+	mib       = int64(1) << 20
+	serverIP  = "198.18.0.1"
+	serverURL = "http://" + serverIP + ":8080"
+	ns        = "sim"
+	cluster   = "c1"
+)
+
+var siteSecret = []byte("simulated site secret")
+
+func needSimPeers(t *testing.T) {
+	t.Helper()
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root (namespaces, loop devices, mounts)")
+	}
+	for _, tool := range []string{"ip", "losetup", "sgdisk", "mkfs.ext4", "mkfs.vfat", "mkswap", "busybox"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := fmt.Sprintf("simulated nodes need %s: run as root after hack/debian-deps.sh", strings.Join(missing, ", "))
+	if os.Getenv("FLARECAST_REQUIRE_PEERS") != "" {
+		t.Fatalf("%s (FLARECAST_REQUIRE_PEERS is set)", msg)
+	}
+	t.Skip(msg)
+}
+
+func sh(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+var nsCount atomic.Int64
+
+// newNetns makes a namespace that goes, with every process in it, when the test ends.
+func newNetns(t *testing.T, role string) string {
+	t.Helper()
+	name := fmt.Sprintf("fc-agent-%d-%d-%s", os.Getpid(), nsCount.Add(1), role)
+	sh(t, "ip", "netns", "add", name)
+	t.Cleanup(func() {
+		if out, _ := exec.Command("ip", "netns", "pids", name).Output(); len(out) > 0 {
+			for _, f := range strings.Fields(string(out)) {
+				var pid int
+				if _, err := fmt.Sscan(f, &pid); err == nil && pid != os.Getpid() {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Errorf("remove namespace %s: %v: %s", name, err, out)
+		}
+	})
+	sh(t, "ip", "-n", name, "link", "set", "lo", "up")
+	return name
+}
+
+// inNetns runs fn on a thread moved into the namespace (a socket opened there stays there),
+// then moves the thread back, or lets it end with its goroutine if it cannot.
+func inNetns(name string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		f, err := os.Open(filepath.Join("/run/netns", name))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		err = fn()
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
+	}()
+	return <-errc
+}
+
+// site is the install server side of the simulation.
+type site struct {
+	t      *testing.T
+	srvNS  string
+	mem    *agentapi.Memory
+	store  repository.Store
+	nodes  int
+	mu     sync.Mutex
+	ranges map[string][]string // path -> the Range header of each request
+}
+
+func newSite(t *testing.T) *site {
+	t.Helper()
+	s := &site{t: t, srvNS: newNetns(t, "srv"), mem: agentapi.NewMemory(), ranges: map[string][]string{}}
+	sh(t, "ip", "-n", s.srvNS, "link", "add", "br0", "type", "bridge")
+	sh(t, "ip", "-n", s.srvNS, "addr", "add", serverIP+"/24", "dev", "br0")
+	sh(t, "ip", "-n", s.srvNS, "link", "set", "br0", "up")
+
+	store, err := repository.OpenLocal(t.TempDir(), repository.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	s.store = store
+	blobs, err := httpboot.NewRepositoryBlobs(store, "", logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot, err := httpboot.New(httpboot.Options{Blobs: blobs, Log: logr.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { boot.Close() })
+	api, err := agentapi.NewHandler(agentapi.Options{Secret: siteSecret, Plans: s.mem, Events: s.mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(installplan.APIPrefix+"/", api)
+	mux.Handle("/blobs/", s.record(boot))
+	// /cut/blobs/D serves D and drops the connection of its first whole request midway.
+	mux.Handle("/cut/", s.record(http.StripPrefix("/cut", cutOnce(boot))))
+	// /tampered/blobs/D serves D with one byte changed.
+	mux.Handle("/tampered/", s.record(http.StripPrefix("/tampered", tampered(boot))))
+
+	var l net.Listener
+	if err := inNetns(s.srvNS, func() (err error) { l, err = net.Listen("tcp", serverIP+":8080"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return s
+}
+
+func (s *site) record(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.ranges[r.URL.Path] = append(s.ranges[r.URL.Path], r.Header.Get("Range"))
+		s.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// cutOnce lets the first request of each blob that asks for all of it through up to half
+// the blob, then drops the connection.
+func cutOnce(h http.Handler) http.Handler {
+	var mu sync.Mutex
+	cut := map[string]bool{}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		first := r.Header.Get("Range") == "" && !cut[r.URL.Path]
+		cut[r.URL.Path] = true
+		mu.Unlock()
+		if !first {
+			h.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(&cutter{ResponseWriter: w}, r)
+	})
+}
+
+type cutter struct {
+	http.ResponseWriter
+	written, limit int64
+	dropped        bool
+}
+
+func (c *cutter) WriteHeader(code int) {
+	if n, err := fmt.Sscan(c.Header().Get("Content-Length"), &c.limit); n == 1 && err == nil {
+		c.limit /= 2
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *cutter) Write(p []byte) (int, error) {
+	if c.dropped {
+		return 0, io.ErrClosedPipe
+	}
+	if c.limit > 0 && c.written+int64(len(p)) > c.limit {
+		n, _ := c.ResponseWriter.Write(p[:c.limit-c.written])
+		c.written += int64(n)
+		c.ResponseWriter.(http.Flusher).Flush()
+		if conn, _, err := c.ResponseWriter.(http.Hijacker).Hijack(); err == nil {
+			conn.Close()
+		}
+		c.dropped = true
+		return n, io.ErrClosedPipe
+	}
+	n, err := c.ResponseWriter.Write(p)
+	c.written += int64(n)
+	return n, err
+}
+
+// tampered serves a blob with the byte in its middle changed (and its true ETag: a server
+// that lies about content).
+func tampered(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &recorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		b := rec.body.Bytes()
+		if len(b) > 0 {
+			b[len(b)/2] ^= 0x5a
+		}
+		for k, v := range rec.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.code)
+		w.Write(b)
+	})
+}
+
+type recorder struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) WriteHeader(code int)        { r.code = code }
+func (r *recorder) Write(p []byte) (int, error) { return r.body.Write(p) }
+
+// deployable builds a small bootable-looking tree (busybox as /bin/sh, a file of random
+// bytes large enough to cut a download in) into a generic archive, and derives the group's
+// deployable with scripts and the cluster section holding plans.
+func (s *site) deployable(name string, scripts []archive.Script, plans []installplan.Plan) *archive.Archive {
+	t := s.t
+	t.Helper()
+	ctx := context.Background()
+	tree := t.TempDir()
+	for _, d := range []string{"bin", "etc", "root", "usr/share/sim"} {
+		os.MkdirAll(filepath.Join(tree, d), 0o755)
+	}
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh(t, "cp", bb, filepath.Join(tree, "bin", "busybox"))
+	for _, applet := range []string{"sh", "cat", "echo", "hostname", "ls"} {
+		os.Symlink("busybox", filepath.Join(tree, "bin", applet))
+	}
+	os.WriteFile(filepath.Join(tree, "etc", "os-release"), []byte("ID=flarecast-sim\n"), 0o644)
+	noise := make([]byte, 3*mib)
+	rand.Read(noise)
+	os.WriteFile(filepath.Join(tree, "usr/share/sim/noise"), noise, 0o644)
+	created := time.Unix(1700000000, 0)
+	base, _, err := archive.Create(ctx, s.store, tarball.DirSource(tree), archive.CreateOptions{Name: name + "-base", Architecture: "amd64", OS: "linux", Created: &created})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := render.PlanFiles(plans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := &archive.SoftwareLoadDescriptor{Cluster: cluster, Groups: []archive.GroupLoad{{Name: "g", Archive: base.Digest}}}
+	var table []archive.Node
+	for i, p := range plans {
+		table = append(table, archive.Node{Name: p.Node, ID: i + 1, Group: "g"})
+		load.Groups[0].Nodes = append(load.Groups[0].Nodes, p.Node)
+	}
+	res, err := archive.Derive(ctx, s.store, archive.DeriveOptions{Base: base.Digest.String(), Name: name, Type: archive.Deployable,
+		Configuration: &archive.Configuration{Scripts: scripts}, Cluster: &archive.ClusterSection{Files: files, Nodes: table},
+		SoftwareLoad: load, NodesGroup: "g", Created: &created})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := archive.Load(ctx, s.store, res.Descriptor.Digest.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// serve makes the node known to the agent API with its plan and the archive, its sections
+// at prefix + /blobs/D.
+func (s *site) serve(p installplan.Plan, a *archive.Archive, prefix string) {
+	resp := installplan.PlanResponse{Action: installplan.ActionInstall, Plan: p,
+		Archive: installplan.Archive{Name: a.Config.Name, Digest: a.Descriptor.Digest.String()}}
+	for _, sec := range archive.Sections(a.Manifest) {
+		resp.Archive.Sections = append(resp.Archive.Sections, installplan.Section{Name: sec.Name, MediaType: sec.Descriptor.MediaType,
+			Digest: sec.Descriptor.Digest.String(), DiffID: a.Config.DiffIDs[sec.Name].String(), Size: sec.Descriptor.Size,
+			URL: serverURL + prefix + "/blobs/" + sec.Descriptor.Digest.String()})
+	}
+	s.mem.SetPlan(agentapi.NodeRef{Namespace: ns, Cluster: cluster, Node: p.Node}, resp)
+}
+
+// plan is a node's plan with one disk of diskSize: /boot, swap, and the root taking the rest
+// (BIOS firmware: the agent adds a BIOS boot partition; the machines that run these tests
+// may lack vfat, so the UEFI system partition is left to the qemu tests). Its serial and device are the model's; the disk map overrides them.
+func plan(node string, diskSize int64, scripts ...installplan.Script) installplan.Plan {
+	return installplan.Plan{Version: installplan.Version, Namespace: ns, Cluster: cluster, Group: "g", Node: node, Hostname: node,
+		NodeType: "Diskfull", Role: "NonMasterEligible", Firmware: "BIOS", Arch: "amd64",
+		NICs: []installplan.NIC{{Name: "eth0", MAC: "02:00:00:00:00:01", Network: "internal", Address: "198.18.0.20/24", Provisioning: true}},
+		Disks: []installplan.Disk{{Name: "d0", Device: "/dev/vda", Serial: "SIM-" + node, Size: diskSize, Slices: []installplan.Slice{
+			{Name: "boot", Index: 1, Size: 16 * mib, FSType: "ext4", MountPoint: "/boot", Label: "boot"},
+			{Name: "swap", Index: 2, Size: 16 * mib, FSType: "swap"},
+			{Name: "root", Index: 3, FSType: "ext4", MountPoint: "/", Label: "root", Options: []string{"noatime"}},
+		}}},
+		Scripts: scripts,
+	}
+}
+
+// node is one simulated node: its namespace, linked to the server's bridge, and its disk
+// image.
+type node struct {
+	name, netns, image string
+}
+
+func (s *site) newNode(name string, diskSize int64) *node {
+	t := s.t
+	t.Helper()
+	s.nodes++
+	n := &node{name: name, netns: newNetns(t, name), image: filepath.Join(t.TempDir(), name+".img")}
+	host := fmt.Sprintf("v%d-%d", os.Getpid()%10000, s.nodes)
+	sh(t, "ip", "-n", s.srvNS, "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", n.netns)
+	sh(t, "ip", "-n", s.srvNS, "link", "set", host, "master", "br0", "up")
+	sh(t, "ip", "-n", n.netns, "addr", "add", fmt.Sprintf("198.18.0.%d/24", 10+s.nodes), "dev", "eth0")
+	sh(t, "ip", "-n", n.netns, "link", "set", "eth0", "up")
+	f, err := os.Create(n.image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(diskSize)
+	f.Close()
+	return n
+}
+
+// install runs the agent binary on the node until it ends; it returns the exit error and
+// the agent's output.
+func (s *site) install(n *node) (error, string) {
+	t := s.t
+	t.Helper()
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte(installplan.Token(siteSecret, ns, cluster, n.name)), 0o600)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.netns, agentBinary(t),
+		"--server", serverURL, "--node", ns+"/"+cluster+"/"+n.name, "--token-file", tokenFile, "--cmdline", "/dev/null",
+		"--disk-map", "d0="+n.image, "--root", t.TempDir(), "--on-failure", "exit", "--min-backoff", "50ms")
+	out, err := cmd.CombinedOutput()
+	return err, string(out)
+}
+
+func (s *site) events(node string) []installplan.Event {
+	var out []installplan.Event
+	for _, e := range s.mem.Events() {
+		if e.Node.Node == node {
+			out = append(out, e.Event)
+		}
+	}
+	return out
+}
+
+func last(evs []installplan.Event) installplan.Event {
+	if len(evs) == 0 {
+		return installplan.Event{}
+	}
+	return evs[len(evs)-1]
+}
+
+// mounted mounts partition n of the image read-only (a loop device over its sectors, as
+// sgdisk places them), for the test to read.
+func mounted(t *testing.T, image string, part int) string {
+	t.Helper()
+	info := sh(t, "sgdisk", fmt.Sprintf("--info=%d", part), image)
+	var first, sectors int64
+	if m := regexp.MustCompile(`First sector: (\d+)`).FindStringSubmatch(info); m != nil {
+		fmt.Sscan(m[1], &first)
+	}
+	if m := regexp.MustCompile(`Partition size: (\d+) sectors`).FindStringSubmatch(info); m != nil {
+		fmt.Sscan(m[1], &sectors)
+	}
+	if first == 0 || sectors == 0 {
+		t.Fatalf("sgdisk --info=%d:\n%s", part, info)
+	}
+	dir := t.TempDir()
+	sh(t, "mount", "-o", fmt.Sprintf("ro,noload,loop,offset=%d,sizelimit=%d", first*512, sectors*512), image, dir)
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	return dir
+}
+
+func read(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+var (
+	markScript  = archive.Script{Name: "10-mark", Stage: archive.StageFirstBoot, Order: 10, Data: []byte("#!/bin/sh\necho \"first boot of $FLARECAST_NODE on $(cat /etc/hostname)\" > /root/firstboot\n")}
+	laterScript = archive.Script{Name: "50-later", Stage: archive.StageAfterServices, Order: 50, Data: []byte("#!/bin/sh\necho later > /root/later\n")}
+)
+
+func TestSimulatedNodeInstallsTheDeployableFromItsPlan(t *testing.T) {
+	needSimPeers(t)
+	s := newSite(t)
+	p := plan("n1", 256*mib, installplan.Script{Name: "10-mark", Stage: "FirstBoot", Order: 10}, installplan.Script{Name: "50-later", Stage: "AfterServices", Order: 50})
+	a := s.deployable("c1-g", []archive.Script{markScript, laterScript}, []installplan.Plan{p})
+	s.serve(p, a, "")
+	n := s.newNode("n1", 256*mib)
+	if err, out := s.install(n); err != nil {
+		t.Fatalf("the agent failed: %v\n%s", err, out)
+	}
+	evs := s.events("n1")
+	end := last(evs)
+	if end.Phase != installplan.PhaseRebooting || end.InstalledDigest != a.Descriptor.Digest.String() {
+		t.Fatalf("last event %+v, want Rebooting with installedDigest %s", end, a.Descriptor.Digest)
+	}
+	var phases []string
+	var scriptEnd *installplan.Event
+	for i, e := range evs {
+		if len(phases) == 0 || phases[len(phases)-1] != string(e.Phase) {
+			phases = append(phases, string(e.Phase))
+		}
+		if e.Step == "script 10-mark" && e.ExitCode != nil {
+			scriptEnd = &evs[i]
+		}
+	}
+	if got := strings.Join(phases, ">"); got != "Booting>Installing>Configuring>Rebooting" {
+		t.Errorf("phases %s", got)
+	}
+	if scriptEnd == nil || *scriptEnd.ExitCode != 0 || scriptEnd.Stage != "FirstBoot" {
+		t.Errorf("the FirstBoot script's end: %+v", scriptEnd)
+	}
+
+	// sgdisk reads the table the agent wrote on the disk image.
+	table := sh(t, "sgdisk", "--print", n.image)
+	for _, want := range []string{
+		"1            2048           34815   16.0 MiB    8300  boot",
+		"2           34816           67583   16.0 MiB    8200  swap",
+		"3           67584          524254   223.0 MiB   8300  root",
+		"4              34            2047   1007.0 KiB  EF02  bios-boot",
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("sgdisk --print lacks %q:\n%s", want, table)
+		}
+	}
+	root := mounted(t, n.image, 3)
+	if got := read(t, filepath.Join(root, "etc/os-release")); got != "ID=flarecast-sim\n" {
+		t.Errorf("os-release %q", got)
+	}
+	if got := read(t, filepath.Join(root, "etc/hostname")); got != "n1\n" {
+		t.Errorf("hostname %q", got)
+	}
+	if got := read(t, filepath.Join(root, "root/firstboot")); got != "first boot of n1 on n1\n" {
+		t.Errorf("the FirstBoot script's mark %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(root, "root/later")); !os.IsNotExist(err) {
+		t.Errorf("the AfterServices script ran in the installer: %v", err)
+	}
+	if got := read(t, filepath.Join(root, installplan.PlanDir, "n1.json")); !strings.Contains(got, `"serial": "SIM-n1"`) {
+		t.Errorf("the cluster section's plan %s", got)
+	}
+	fstab := read(t, filepath.Join(root, "etc/fstab"))
+	partuuid := strings.ToLower(sh(t, "sgdisk", "--info=3", n.image))
+	if m := regexp.MustCompile(`partition unique guid: ([0-9a-f-]+)`).FindStringSubmatch(partuuid); m == nil ||
+		!strings.Contains(fstab, "PARTUUID="+m[1]+"\t/\text4\tnoatime\t0\t1") {
+		t.Errorf("fstab\n%s\ndoes not mount the root's partition (%s)", fstab, partuuid)
+	}
+	if got := read(t, filepath.Join(root, "etc/systemd/network/10-flarecast-eth0.network")); !strings.Contains(got, "MACAddress=02:00:00:00:00:01") || !strings.Contains(got, "Address=198.18.0.20/24") {
+		t.Errorf("networkd %s", got)
+	}
+	var rec struct{ Digest string }
+	if err := json.Unmarshal([]byte(read(t, filepath.Join(root, agent.InstalledRecord))), &rec); err != nil || rec.Digest != a.Descriptor.Digest.String() {
+		t.Errorf("installed record %+v %v", rec, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "proc/self")); !os.IsNotExist(err) {
+		t.Errorf("the scripts' /proc is still mounted in the installed root: %v", err)
+	}
+}
+
+func TestSimulatedNodeResumesADownloadCutMidway(t *testing.T) {
+	needSimPeers(t)
+	s := newSite(t)
+	p := plan("n2", 256*mib)
+	a := s.deployable("c1-g", nil, []installplan.Plan{p})
+	s.serve(p, a, "/cut")
+	n := s.newNode("n2", 256*mib)
+	if err, out := s.install(n); err != nil {
+		t.Fatalf("the agent failed: %v\n%s", err, out)
+	}
+	if end := last(s.events("n2")); end.InstalledDigest != a.Descriptor.Digest.String() {
+		t.Fatalf("last event %+v", end)
+	}
+	sec, _ := a.Section(archive.SectionArchive)
+	path := "/cut/blobs/" + sec.Digest.String()
+	s.mu.Lock()
+	ranges := s.ranges[path]
+	s.mu.Unlock()
+	half := sec.Size / 2
+	// The first request got half the blob; the next asked for the rest only, from the byte
+	// the agent had reached (the cut falls at half, give or take what was in flight).
+	if len(ranges) != 2 || ranges[0] != "" || !strings.HasPrefix(ranges[1], "bytes=") {
+		t.Fatalf("requests of %s had ranges %q, want a whole one then one resumed", path, ranges)
+	}
+	var from int64
+	fmt.Sscanf(ranges[1], "bytes=%d-", &from)
+	if from <= 0 || from > half {
+		t.Fatalf("resumed from byte %d of %d, the cut was at %d", from, sec.Size, half)
+	}
+	root := mounted(t, n.image, 3)
+	if st, err := os.Stat(filepath.Join(root, "usr/share/sim/noise")); err != nil || st.Size() != 3*mib {
+		t.Fatalf("the file across the cut: %v %v", st, err)
+	}
+}
+
+func TestSimulatedNodeRefusesATamperedBlobBeforeTheInstallCounts(t *testing.T) {
+	needSimPeers(t)
+	s := newSite(t)
+	p := plan("n3", 256*mib)
+	a := s.deployable("c1-g", nil, []installplan.Plan{p})
+	s.serve(p, a, "/tampered")
+	n := s.newNode("n3", 256*mib)
+	err, out := s.install(n)
+	if err == nil {
+		t.Fatalf("the agent installed a tampered archive:\n%s", out)
+	}
+	end := last(s.events("n3"))
+	if end.Phase != installplan.PhaseFailed || end.Step != "section archive" || !strings.Contains(end.Message, "digest mismatch") ||
+		!strings.Contains(end.Message, "the disks were wiped") {
+		t.Fatalf("last event %+v", end)
+	}
+	for _, e := range s.events("n3") {
+		if e.InstalledDigest != "" {
+			t.Fatalf("an installed digest was reported: %+v", e)
+		}
+	}
+	// No partition table is left for a firmware to boot.
+	if table, err := exec.Command("sgdisk", "--print", n.image).CombinedOutput(); strings.Contains(string(table), "8300") || !strings.Contains(string(table), "Creating new GPT entries in memory") {
+		t.Fatalf("after the refusal the disk holds (%v):\n%s", err, table)
+	}
+}
+
+func TestSimulatedNodeRefusesADiskSmallerThanItsLayout(t *testing.T) {
+	needSimPeers(t)
+	s := newSite(t)
+	p := plan("n4", 256*mib)
+	p.Disks[0].Slices[2].Size = 300 * mib // the root alone is larger than the disk
+	a := s.deployable("c1-g", nil, []installplan.Plan{p})
+	s.serve(p, a, "")
+	n := s.newNode("n4", 256*mib)
+	err, out := s.install(n)
+	if err == nil {
+		t.Fatalf("the agent laid out a disk too small:\n%s", out)
+	}
+	end := last(s.events("n4"))
+	if end.Phase != installplan.PhaseFailed || end.Step != "disks" ||
+		!regexp.MustCompile(`^disk d0: /dev/loop\d+ holds 256\.0 MiB, less than the 333\.0 MiB its slices need$`).MatchString(end.Message) {
+		t.Fatalf("last event %+v", end)
+	}
+	if table, _ := exec.Command("sgdisk", "--print", n.image).CombinedOutput(); !strings.Contains(string(table), "Creating new GPT entries in memory") {
+		t.Fatalf("the refused disk was written:\n%s", table)
+	}
+}
+
+func TestSimulatedNodeFailsWithTheNameOfAFailingFirstBootScript(t *testing.T) {
+	needSimPeers(t)
+	s := newSite(t)
+	p := plan("n5", 256*mib, installplan.Script{Name: "10-fail", Stage: "FirstBoot", Order: 10}, installplan.Script{Name: "20-after", Stage: "FirstBoot", Order: 20})
+	a := s.deployable("c1-g", []archive.Script{
+		{Name: "10-fail", Stage: archive.StageFirstBoot, Order: 10, Data: []byte("#!/bin/sh\necho configuring the widget\necho widget not found >&2\nexit 3\n")},
+		{Name: "20-after", Stage: archive.StageFirstBoot, Order: 20, Data: []byte("#!/bin/sh\necho ran > /root/after\n")},
+	}, []installplan.Plan{p})
+	s.serve(p, a, "")
+	n := s.newNode("n5", 256*mib)
+	err, out := s.install(n)
+	if err == nil {
+		t.Fatalf("the agent went on past a failing script:\n%s", out)
+	}
+	evs := s.events("n5")
+	end := last(evs)
+	if end.Phase != installplan.PhaseFailed || end.Step != "script 10-fail" || !strings.Contains(end.Message, "FirstBoot script 10-fail exited with 3") ||
+		!strings.Contains(end.Message, "widget not found") {
+		t.Fatalf("last event %+v", end)
+	}
+	for _, e := range evs {
+		if e.Step == "script 10-fail" && e.ExitCode != nil && (*e.ExitCode != 3 || !strings.Contains(e.Output, "configuring the widget")) {
+			t.Errorf("the script's end event %+v", e)
+		}
+		if e.Step == "script 20-after" || e.InstalledDigest != "" {
+			t.Errorf("went on after the failure: %+v", e)
+		}
+	}
+	root := mounted(t, n.image, 3)
+	if _, err := os.Stat(filepath.Join(root, "root/after")); !os.IsNotExist(err) {
+		t.Errorf("the script after the failing one ran: %v", err)
+	}
+}
+
+// Six nodes of a group install at once from one install server: each lays out its own disk
+// and ends with its own host name and the group's digest.
+func TestSixSimulatedNodesInstallAtOnce(t *testing.T) {
+	needSimPeers(t)
+	agentBinary(t)
+	s := newSite(t)
+	var plans []installplan.Plan
+	for i := 1; i <= 6; i++ {
+		p := plan(fmt.Sprintf("w%d", i), 128*mib, installplan.Script{Name: "10-mark", Stage: "FirstBoot", Order: 10})
+		p.NICs[0].Address = fmt.Sprintf("198.18.0.%d/24", 100+i)
+		plans = append(plans, p)
+	}
+	a := s.deployable("c1-workers", []archive.Script{markScript}, plans)
+	var nodes []*node
+	for _, p := range plans {
+		s.serve(p, a, "")
+		nodes = append(nodes, s.newNode(p.Node, 128*mib))
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(nodes))
+	outs := make([]string, len(nodes))
+	start := time.Now()
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i], outs[i] = s.install(n)
+		}()
+	}
+	wg.Wait()
+	t.Logf("6 nodes installed in %s", time.Since(start).Round(time.Millisecond))
+	for i, n := range nodes {
+		if errs[i] != nil {
+			t.Errorf("%s: %v\n%s", n.name, errs[i], outs[i])
+			continue
+		}
+		if end := last(s.events(n.name)); end.InstalledDigest != a.Descriptor.Digest.String() {
+			t.Errorf("%s: last event %+v", n.name, end)
+		}
+		root := mounted(t, n.image, 3)
+		if got := read(t, filepath.Join(root, "root/firstboot")); got != "first boot of "+n.name+" on "+n.name+"\n" {
+			t.Errorf("%s: mark %q", n.name, got)
+		}
+		if got := read(t, filepath.Join(root, "etc/systemd/network/10-flarecast-eth0.network")); !strings.Contains(got, fmt.Sprintf("Address=198.18.0.%d/24", 101+i)) {
+			t.Errorf("%s: networkd %s", n.name, got)
+		}
+	}
+}

@@ -1,0 +1,171 @@
+package agent
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/flarecast/flarecast/internal/installplan"
+)
+
+// nodeFile is a file of the node's own values, relative to the installed root.
+type nodeFile struct {
+	path string
+	mode os.FileMode
+	data string
+}
+
+// nodeFiles are what makes the installed tree this node's: its host name, its addresses as
+// systemd-networkd configuration (interfaces named and matched by MAC, so that probe order
+// does not matter), the fstab of its slices (by PARTUUID), and the record of what was
+// installed. Everything else the node needs is in the archive's sections.
+func nodeFiles(p installplan.Plan, parts []laidOut, a installplan.Archive) ([]nodeFile, error) {
+	files := []nodeFile{
+		{"etc/hostname", 0o644, p.Hostname + "\n"},
+		{"etc/hosts", 0o644, hosts(p)},
+		{"etc/fstab", 0o644, fstab(parts)},
+	}
+	files = append(files, networkd(p.NICs)...)
+	rec, err := json.MarshalIndent(installed{Node: p.Namespace + "/" + p.Cluster + "/" + p.Node, Archive: a.Name, Digest: a.Digest}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(files, nodeFile{InstalledRecord, 0o644, string(rec) + "\n"}), nil
+}
+
+// InstalledRecord is where the agent records, relative to the installed root, which archive
+// the node holds once every section's digests matched; a resident agent reports it.
+const InstalledRecord = "var/lib/flarecast/installed.json"
+
+type installed struct {
+	Node    string `json:"node"`
+	Archive string `json:"archive"`
+	Digest  string `json:"digest"`
+}
+
+func hosts(p installplan.Plan) string {
+	var b strings.Builder
+	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	name := p.Hostname
+	if p.Domain != "" {
+		name = p.Hostname + "." + p.Domain + "\t" + p.Hostname
+	}
+	for _, n := range p.NICs {
+		if ip, _, ok := strings.Cut(n.Address, "/"); ok && n.Provisioning {
+			fmt.Fprintf(&b, "%s\t%s\n", ip, name)
+			return b.String()
+		}
+	}
+	fmt.Fprintf(&b, "127.0.1.1\t%s\n", name)
+	return b.String()
+}
+
+func fstab(parts []laidOut) string {
+	var b strings.Builder
+	b.WriteString("# Written by flarecast-agent from the node's install plan.\n")
+	sorted := slices.Clone(parts)
+	slices.SortFunc(sorted, func(a, b laidOut) int { return cmp.Compare(a.Number, b.Number) })
+	for _, p := range sorted {
+		fs := p.Filesystem
+		if fs == nil {
+			continue
+		}
+		opts := strings.Join(p.options, ",")
+		if opts == "" {
+			opts = "defaults"
+		}
+		switch {
+		case fs.Type == "swap":
+			fmt.Fprintf(&b, "PARTUUID=%s\tnone\tswap\tsw\t0\t0\n", p.PartUUID)
+		case fs.MountPoint != "":
+			pass := 2
+			if fs.MountPoint == "/" {
+				pass = 1
+			}
+			if fs.Type == "xfs" {
+				pass = 0 // xfs checks itself at mount; fsck.xfs does nothing
+			}
+			fmt.Fprintf(&b, "PARTUUID=%s\t%s\t%s\t%s\t0\t%d\n", p.PartUUID, fs.MountPoint, fs.Type, opts, pass)
+		}
+	}
+	return b.String()
+}
+
+// networkd writes, per NIC, a .link that names it by its MAC and a .network with its
+// address. A NIC that carries several networks tags them: each becomes a VLAN interface
+// (NAME.VLAN) of its own; a NIC on one network is on it untagged (the switch port does the
+// VLAN).
+func networkd(nics []installplan.NIC) []nodeFile {
+	const dir = "etc/systemd/network"
+	byName := map[string][]installplan.NIC{}
+	var names []string
+	for _, n := range nics {
+		if _, ok := byName[n.Name]; !ok {
+			names = append(names, n.Name)
+		}
+		byName[n.Name] = append(byName[n.Name], n)
+	}
+	var out []nodeFile
+	for _, name := range names {
+		entries := byName[name]
+		mac := entries[0].MAC
+		out = append(out, nodeFile{filepath.Join(dir, "10-flarecast-"+name+".link"), 0o644,
+			fmt.Sprintf("[Match]\nMACAddress=%s\n\n[Link]\nName=%s\n", mac, name)})
+		parent := fmt.Sprintf("[Match]\nMACAddress=%s\n\n[Network]\n", mac)
+		if len(entries) == 1 {
+			out = append(out, nodeFile{filepath.Join(dir, "10-flarecast-"+name+".network"), 0o644, parent + addressLines(entries[0])})
+			continue
+		}
+		for _, e := range entries {
+			if e.VLAN == 0 {
+				parent += addressLines(e)
+				continue
+			}
+			vif := fmt.Sprintf("%s.%d", name, e.VLAN)
+			parent += "VLAN=" + vif + "\n"
+			out = append(out,
+				nodeFile{filepath.Join(dir, "10-flarecast-"+vif+".netdev"), 0o644, fmt.Sprintf("[NetDev]\nName=%s\nKind=vlan\n\n[VLAN]\nId=%d\n", vif, e.VLAN)},
+				nodeFile{filepath.Join(dir, "10-flarecast-"+vif+".network"), 0o644, fmt.Sprintf("[Match]\nName=%s\n\n[Network]\n", vif) + addressLines(e)})
+		}
+		out = append(out, nodeFile{filepath.Join(dir, "10-flarecast-"+name+".network"), 0o644, parent})
+	}
+	return out
+}
+
+func addressLines(n installplan.NIC) string {
+	if n.Address == "" {
+		return "LinkLocalAddressing=no\n"
+	}
+	s := "Address=" + n.Address + "\n"
+	if n.Gateway != "" {
+		s += "Gateway=" + n.Gateway + "\n"
+	}
+	return s
+}
+
+// writeNodeFiles writes the files under root, refusing to follow a symlink the archive put
+// in the way (os.Root keeps every write inside the installed tree).
+func writeNodeFiles(root string, files []nodeFile) error {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for _, f := range files {
+		if err := r.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+			return fmt.Errorf("write %s: %w", f.path, err)
+		}
+		tmp := f.path + ".flarecast-new"
+		if err := r.WriteFile(tmp, []byte(f.data), f.mode); err != nil {
+			return fmt.Errorf("write %s: %w", f.path, err)
+		}
+		if err := r.Rename(tmp, f.path); err != nil {
+			return fmt.Errorf("write %s: %w", f.path, err)
+		}
+	}
+	return nil
+}
