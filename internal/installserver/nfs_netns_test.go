@@ -1,0 +1,73 @@
+package installserver_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flarecast/flarecast/internal/installplan"
+)
+
+// TestInstallServerCommandExportsDisklessRoots: the real command, serving the sample site
+// whose group diskless is Diskless, exports that group's deployable over NFS once it is
+// built: libnfs's nfs-cat, from a namespace of its own on the bridge, reads a file of the
+// deployable through /flarecast/<namespace>/diskless on --nfs-port; n5's boot script names
+// its root (flarecast.nfsroot=) and its plan response says where it is and of which digest.
+func TestInstallServerCommandExportsDisklessRoots(t *testing.T) {
+	needAPI(t)
+	needPeers(t, "nfs-cat", "curl")
+	ns := newNamespace(t)
+	applySamples(t, ns)
+	d := makeGroupDeployable(t, ns, "diskless", "n5")
+	d.publish(t, ns)
+
+	l := newLAN(t)
+	clientNS := l.client("c", "52:54:00:fc:00:55", "198.18.7.55")
+	run1(t, "ip", "-n", clientNS, "addr", "add", "198.18.7.55/16", "dev", "eth0")
+
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secretFile, testSecret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const nfsPort = 20490
+	startCLI(t, "--namespace", ns, "--site", "edge-dc", "--interface", l.iface,
+		"--repo", d.repo, "--boot-dir", "/usr/lib/ipxe", "--nfs-port", fmt.Sprint(nfsPort),
+		"--state-dir", filepath.Join(dir, "state"), "--secret-file", secretFile, "--log-development")
+	export := "/flarecast/" + ns + "/diskless"
+	url := fmt.Sprintf("nfs://%s%s/etc/os-release?version=3&nfsport=%d&mountport=%d&auto-traverse-mounts=0", l.server, export, nfsPort, nfsPort)
+	var got []byte
+	eventually(t, 90*time.Second, "nfs-cat to read etc/os-release from the export", func() bool {
+		var err error
+		got, err = inNS(clientNS, "nfs-cat", url).Output()
+		return err == nil && string(got) == "ID=flarecast-test\n"
+	})
+	// A path no group has is refused.
+	if out, err := inNS(clientNS, "nfs-cat", strings.Replace(url, "/diskless/", "/nobody/", 1)).CombinedOutput(); err == nil {
+		t.Errorf("nfs-cat of an export no group has: %s", out)
+	}
+
+	base := "http://" + l.server + ":8080"
+	script, err := exec.Command("curl", "-sf", base+"/ipxe/n5").Output()
+	if want := fmt.Sprintf("%s=%s:%d:%s", installplan.ArgNFSRoot, l.server, nfsPort, export); err != nil || !strings.Contains(string(script), want) {
+		t.Errorf("n5's script (%v) lacks %s:\n%s", err, want, script)
+	}
+	body, err := exec.Command("curl", "-sf", "-H", "Authorization: Bearer "+token(ns, "n5"), base+"/agent/v1/nodes/"+ns+"/edge/n5/plan").Output()
+	if err != nil {
+		t.Fatalf("n5's plan: %v", err)
+	}
+	var resp installplan.PlanResponse
+	if err := json.Unmarshal(body, &resp); err != nil {
+		t.Fatal(err)
+	}
+	want := installplan.NFSRoot{Server: l.server, Port: nfsPort, Path: export, Digest: d.digest}
+	if resp.NFSRoot == nil || *resp.NFSRoot != want {
+		t.Errorf("n5's plan response NFSRoot %+v, want %+v\n%s", resp.NFSRoot, want, bytes.TrimSpace(body))
+	}
+}
