@@ -2,6 +2,7 @@ package installserver_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/controllers"
 	"github.com/flarecast/flarecast/internal/installplan"
 )
 
@@ -69,5 +74,39 @@ func TestInstallServerCommandExportsDisklessRoots(t *testing.T) {
 	want := installplan.NFSRoot{Server: l.server, Port: nfsPort, Path: export, Digest: d.digest}
 	if resp.NFSRoot == nil || *resp.NFSRoot != want {
 		t.Errorf("n5's plan response NFSRoot %+v, want %+v\n%s", resp.NFSRoot, want, bytes.TrimSpace(body))
+	}
+
+	// The group's deployable is rebuilt (another digest, in the same repository): the
+	// export follows it, and the old digest's tree goes.
+	oldTree := filepath.Join(dir, "state", "nfs", "trees", strings.ReplaceAll(d.digest, ":", "-"))
+	if _, err := os.Stat(oldTree); err != nil {
+		t.Fatalf("the tree of %s: %v", d.digest, err)
+	}
+	d2 := makeDeployableAt(t, d.repo, ns, "diskless", "ID=flarecast-test-2\n", "n5")
+	var fa fcv1.FlashArchive
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: controllers.DeployableName("edge", "diskless")}, &fa); err != nil {
+		t.Fatal(err)
+	}
+	fa.Status.Digest = d2.digest
+	if err := k8s.Status().Update(context.Background(), &fa); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 90*time.Second, "nfs-cat to read the new deployable's etc/os-release", func() bool {
+		got, err = inNS(clientNS, "nfs-cat", url).Output()
+		return err == nil && string(got) == "ID=flarecast-test-2\n"
+	})
+	eventually(t, 30*time.Second, "the old digest's tree removed", func() bool {
+		_, err := os.Stat(oldTree)
+		return os.IsNotExist(err)
+	})
+	body, err = exec.Command("curl", "-sf", "-H", "Authorization: Bearer "+token(ns, "n5"), base+"/agent/v1/nodes/"+ns+"/edge/n5/plan").Output()
+	if err != nil {
+		t.Fatalf("n5's plan after the rebuild: %v", err)
+	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if resp.NFSRoot == nil || resp.NFSRoot.Digest != d2.digest || resp.Archive.Digest != d2.digest {
+		t.Errorf("n5's plan after the rebuild: NFSRoot %+v, archive %s; want %s", resp.NFSRoot, resp.Archive.Digest, d2.digest)
 	}
 }

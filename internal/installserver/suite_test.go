@@ -134,8 +134,14 @@ func makeDeployable(t *testing.T, ns string, planned ...string) *deployable {
 // Diskless with an NFS root for group diskless).
 func makeGroupDeployable(t *testing.T, ns, group string, planned ...string) *deployable {
 	t.Helper()
+	return makeDeployableAt(t, filepath.Join(t.TempDir(), "repo"), ns, group, "ID=flarecast-test\n", planned...)
+}
+
+// makeDeployableAt is makeGroupDeployable into the repository at repo (made when missing),
+// with osRelease as the tree's etc/os-release.
+func makeDeployableAt(t *testing.T, repo, ns, group, osRelease string, planned ...string) *deployable {
+	t.Helper()
 	ctx := context.Background()
-	repo := filepath.Join(t.TempDir(), "repo")
 	store, err := repository.Open(ctx, repo, repository.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +150,7 @@ func makeGroupDeployable(t *testing.T, ns, group string, planned ...string) *dep
 	if err := os.MkdirAll(filepath.Join(tree, "etc"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(tree, "etc", "os-release"), []byte("ID=flarecast-test\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tree, "etc", "os-release"), []byte(osRelease), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	created := time.Unix(1700000000, 0).UTC()
