@@ -47,11 +47,14 @@ func (d DisklessExport) Path() string { return ExportPath(d.Namespace, d.Group) 
 // ExportState is how one wanted export stands.
 type ExportState struct {
 	DisklessExport
-	// Served is true once the tree is made and the NFS server serves it at Path.
+	// Served is true once the tree of Digest is made and the NFS server serves it at Path.
 	Served bool
-	// Err says why its tree could not be made (a blob that does not match its digest, say);
-	// the export is not served then.
+	// Err says why the tree of Digest could not be made (a blob that does not match its
+	// digest, say).
 	Err error
+	// Previous is the digest still served at Path when the tree of Digest could not be made:
+	// the nodes running it keep their root, new ones are not told of it.
+	Previous string
 }
 
 // Exports makes the exported tree of each Diskless group's deployable and serves them over
@@ -168,7 +171,7 @@ func (e *Exports) Run(ctx context.Context, addr string) error {
 		if !wanted {
 			continue
 		}
-		exports, states := e.make(ctx, want)
+		exports, states := e.make(ctx, want, served)
 		if ctx.Err() != nil {
 			stop()
 			return nil
@@ -190,7 +193,7 @@ func (e *Exports) Run(ctx context.Context, addr string) error {
 			e.state[s.Path()] = s
 		}
 		e.mu.Unlock()
-		e.removeUnwanted(want)
+		e.removeUnwanted(want, states)
 		if e.OnServed != nil {
 			e.OnServed(states)
 		}
@@ -229,14 +232,21 @@ func (e *Exports) serve(ctx context.Context, ln net.Listener, exports []nfsroot.
 }
 
 // make makes the trees wanted (one per digest), and returns the exports to serve, sorted by
-// path, and the state of each wanted one.
-func (e *Exports) make(ctx context.Context, want []DisklessExport) ([]nfsroot.Export, []ExportState) {
+// path, and the state of each wanted one. An export whose new tree cannot be made keeps
+// serving the tree it served before, if any: a damaged rebuild must not take the root from
+// under the nodes that run the previous one.
+func (e *Exports) make(ctx context.Context, want []DisklessExport, before []nfsroot.Export) ([]nfsroot.Export, []ExportState) {
 	var exports []nfsroot.Export
 	var states []ExportState
 	for _, w := range want {
 		dir, err := e.tree(ctx, w)
 		if err != nil {
-			states = append(states, ExportState{DisklessExport: w, Err: err})
+			st := ExportState{DisklessExport: w, Err: err}
+			if i := slices.IndexFunc(before, func(x nfsroot.Export) bool { return x.Path == w.Path() }); i >= 0 {
+				exports = append(exports, before[i])
+				st.Previous = before[i].Version
+			}
+			states = append(states, st)
 			continue
 		}
 		exports = append(exports, nfsroot.Export{Path: w.Path(), Dir: dir, Version: w.Digest})
@@ -314,10 +324,15 @@ func (e *Exports) extract(ctx context.Context, w DisklessExport, final string) (
 
 // removeUnwanted removes the trees of digests no wanted export names (the NFS server no
 // longer serves them).
-func (e *Exports) removeUnwanted(want []DisklessExport) {
+func (e *Exports) removeUnwanted(want []DisklessExport, states []ExportState) {
 	keep := map[string]bool{}
 	for _, w := range want {
 		keep[filepath.Base(e.TreeDir(w.Digest))] = true
+	}
+	for _, s := range states {
+		if s.Previous != "" {
+			keep[filepath.Base(e.TreeDir(s.Previous))] = true
+		}
 	}
 	entries, err := os.ReadDir(e.treesDir())
 	if err != nil {

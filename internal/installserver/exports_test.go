@@ -187,21 +187,12 @@ func TestDisklessExportIsTheVerifiedExtraction(t *testing.T) {
 func TestTamperedDeployableGetsNoExport(t *testing.T) {
 	ctx := context.Background()
 	bad := makeDeployable(t, "ns1")
+	tamperSection(t, bad)
 	a, err := archive.Load(ctx, bad.store, bad.digest)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sec := archive.Sections(a.Manifest)[0].Descriptor.Digest
-	blob := filepath.Join(bad.repo, "blobs", sec.Algorithm().String(), sec.Encoded())
-	b, err := os.ReadFile(blob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)/2] ^= 0xff
-	os.Chmod(blob, 0o644)
-	if err := os.WriteFile(blob, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	state := t.TempDir()
 	logs := &logBuffer{}
 	x, err := installserver.NewExports(state, bad.store, logs.logger())

@@ -12,10 +12,12 @@ import (
 	"testing"
 	"time"
 
+	eventsv1 "k8s.io/api/events/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/controllers"
+	"github.com/flarecast/flarecast/internal/archive"
 	"github.com/flarecast/flarecast/internal/installplan"
 )
 
@@ -108,5 +110,58 @@ func TestInstallServerCommandExportsDisklessRoots(t *testing.T) {
 	}
 	if resp.NFSRoot == nil || resp.NFSRoot.Digest != d2.digest || resp.Archive.Digest != d2.digest {
 		t.Errorf("n5's plan after the rebuild: NFSRoot %+v, archive %s; want %s", resp.NFSRoot, resp.Archive.Digest, d2.digest)
+	}
+
+	// A rebuild whose binary section's blob is damaged: no tree is made of it, a Warning
+	// event of the group says why, n5's plan request is told to wait (503, naming the
+	// reason), and the previous tree keeps being served to the nodes that run it.
+	d3 := makeDeployableAt(t, d.repo, ns, "diskless", "ID=flarecast-test-3\n", "n5")
+	tamperSection(t, d3)
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: fa.Name}, &fa); err != nil {
+		t.Fatal(err)
+	}
+	fa.Status.Digest = d3.digest
+	if err := k8s.Status().Update(context.Background(), &fa); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "a Warning NFSExportFailed event of NodesGroup diskless", func() bool {
+		var evs eventsv1.EventList
+		if err := k8s.List(context.Background(), &evs, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs.Items {
+			if e.Regarding.Name == "diskless" && e.Reason == "NFSExportFailed" && e.Type == "Warning" && strings.Contains(e.Note, export) {
+				return true
+			}
+		}
+		return false
+	})
+	out, _ := exec.Command("curl", "-s", "-w", "\n%{http_code}", "-H", "Authorization: Bearer "+token(ns, "n5"), base+"/agent/v1/nodes/"+ns+"/edge/n5/plan").Output()
+	if !strings.HasSuffix(string(out), "\n503") || !strings.Contains(string(out), "could not be made from "+d3.digest) {
+		t.Errorf("n5's plan with a damaged deployable: %s", out)
+	}
+	if got, err := inNS(clientNS, "nfs-cat", url).Output(); err != nil || string(got) != "ID=flarecast-test-2\n" {
+		t.Errorf("the previous tree is not served while the new one cannot be made: %q %v", got, err)
+	}
+}
+
+// tamperSection changes a byte of the deployable's binary section blob, its descriptor
+// unchanged.
+func tamperSection(t *testing.T, d *deployable) {
+	t.Helper()
+	a, err := archive.Load(context.Background(), d.store, d.digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := archive.Sections(a.Manifest)[0].Descriptor.Digest
+	blob := filepath.Join(d.repo, "blobs", sec.Algorithm().String(), sec.Encoded())
+	b, err := os.ReadFile(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	os.Chmod(blob, 0o644)
+	if err := os.WriteFile(blob, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
