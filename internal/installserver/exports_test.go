@@ -229,3 +229,32 @@ func TestTamperedDeployableGetsNoExport(t *testing.T) {
 		t.Errorf("failures reported: %q", failed)
 	}
 }
+
+// TestHalfMadeTreeDoesNotCount: what a run stopped in the middle of an extraction left (a
+// directory under nfs/tmp) is removed by the next start and never served; the tree is made
+// again, whole.
+func TestHalfMadeTreeDoesNotCount(t *testing.T) {
+	d := makeDeployable(t, "ns1")
+	state := t.TempDir()
+	half := filepath.Join(state, "nfs", "tmp", strings.ReplaceAll(d.digest, ":", "-")+"-123")
+	if err := os.MkdirAll(filepath.Join(half, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(half, "etc", "os-release"), []byte("ID=half"), 0o644)
+	logs := &logBuffer{}
+	x, err := installserver.NewExports(state, d.store, logs.logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(half); !os.IsNotExist(err) {
+		t.Fatalf("the half-made tree is still there: %v", err)
+	}
+	runExports(t, x)
+	x.Set([]installserver.DisklessExport{{Namespace: "ns1", Cluster: "edge", Group: "diskless", Digest: d.digest}})
+	if st := waitState(t, x, "/flarecast/ns1/diskless", d.digest); !st.Served {
+		t.Fatal(st.Err)
+	}
+	if b, err := os.ReadFile(filepath.Join(x.TreeDir(d.digest), "etc", "os-release")); err != nil || string(b) != "ID=flarecast-test\n" {
+		t.Fatalf("etc/os-release of the tree: %q %v", b, err)
+	}
+}
