@@ -83,8 +83,8 @@ func (c *Controller) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.R
 }
 
 // disklessExports are the exports the site's Diskless groups want: each group whose
-// deployable FlashArchive is built, at its digest. A group whose deployable is not built yet
-// has none (its nodes' plan requests say so).
+// deployable FlashArchive has been built, at its digest. A group whose deployable is not built
+// yet has none (its nodes' plan requests say so).
 func (c *Controller) disklessExports(ctx context.Context, site *Site) ([]DisklessExport, error) {
 	var want []DisklessExport
 	for _, g := range site.DisklessGroups() {
@@ -96,7 +96,10 @@ func (c *Controller) disklessExports(ctx context.Context, site *Site) ([]Diskles
 		case err != nil:
 			return nil, fmt.Errorf("get the deployable FlashArchive %s of NodesGroup %s: %w", name, g.Group, err)
 		}
-		if fa.Status.Phase != fcv1.ArchiveReady || !agentapi.IsSHA256Digest(fa.Status.Digest) {
+		// The digest last built, whatever the phase: while the deployable is rebuilt (Building)
+		// or its rebuild failed, the nodes running the last one keep their root. New nodes are
+		// sent only a Ready archive's plan.
+		if !agentapi.IsSHA256Digest(fa.Status.Digest) {
 			continue
 		}
 		want = append(want, DisklessExport{Namespace: g.Namespace, Cluster: g.Cluster, Group: g.Group, Digest: fa.Status.Digest})
