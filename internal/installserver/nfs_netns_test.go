@@ -65,17 +65,26 @@ func TestInstallServerCommandExportsDisklessRoots(t *testing.T) {
 	if want := fmt.Sprintf("%s=%s:%d:%s", installplan.ArgNFSRoot, l.server, nfsPort, export); err != nil || !strings.Contains(string(script), want) {
 		t.Errorf("n5's script (%v) lacks %s:\n%s", err, want, script)
 	}
-	body, err := exec.Command("curl", "-sf", "-H", "Authorization: Bearer "+token(ns, "n5"), base+"/agent/v1/nodes/"+ns+"/edge/n5/plan").Output()
-	if err != nil {
-		t.Fatalf("n5's plan: %v", err)
+	// The export's state is recorded just after the NFS server serves it: a plan request
+	// between the two is told to wait, so the test asks until it is answered.
+	plan := func(what string) installplan.PlanResponse {
+		t.Helper()
+		var resp installplan.PlanResponse
+		var body []byte
+		eventually(t, 30*time.Second, what, func() bool {
+			var err error
+			body, err = exec.Command("curl", "-sf", "-H", "Authorization: Bearer "+token(ns, "n5"), base+"/agent/v1/nodes/"+ns+"/edge/n5/plan").Output()
+			return err == nil
+		})
+		if err := json.Unmarshal(body, &resp); err != nil {
+			t.Fatalf("%s: %v\n%s", what, err, bytes.TrimSpace(body))
+		}
+		return resp
 	}
-	var resp installplan.PlanResponse
-	if err := json.Unmarshal(body, &resp); err != nil {
-		t.Fatal(err)
-	}
+	resp := plan("n5's plan")
 	want := installplan.NFSRoot{Server: l.server, Port: nfsPort, Path: export, Digest: d.digest}
 	if resp.NFSRoot == nil || *resp.NFSRoot != want {
-		t.Errorf("n5's plan response NFSRoot %+v, want %+v\n%s", resp.NFSRoot, want, bytes.TrimSpace(body))
+		t.Errorf("n5's plan response NFSRoot %+v, want %+v", resp.NFSRoot, want)
 	}
 
 	// The group's deployable is rebuilt (another digest, in the same repository): the
@@ -101,13 +110,7 @@ func TestInstallServerCommandExportsDisklessRoots(t *testing.T) {
 		_, err := os.Stat(oldTree)
 		return os.IsNotExist(err)
 	})
-	body, err = exec.Command("curl", "-sf", "-H", "Authorization: Bearer "+token(ns, "n5"), base+"/agent/v1/nodes/"+ns+"/edge/n5/plan").Output()
-	if err != nil {
-		t.Fatalf("n5's plan after the rebuild: %v", err)
-	}
-	if err := json.Unmarshal(body, &resp); err != nil {
-		t.Fatal(err)
-	}
+	resp = plan("n5's plan after the rebuild")
 	if resp.NFSRoot == nil || resp.NFSRoot.Digest != d2.digest || resp.Archive.Digest != d2.digest {
 		t.Errorf("n5's plan after the rebuild: NFSRoot %+v, archive %s; want %s", resp.NFSRoot, resp.Archive.Digest, d2.digest)
 	}
@@ -136,10 +139,12 @@ func TestInstallServerCommandExportsDisklessRoots(t *testing.T) {
 		}
 		return false
 	})
-	out, _ := exec.Command("curl", "-s", "-w", "\n%{http_code}", "-H", "Authorization: Bearer "+token(ns, "n5"), base+"/agent/v1/nodes/"+ns+"/edge/n5/plan").Output()
-	if !strings.HasSuffix(string(out), "\n503") || !strings.Contains(string(out), "could not be made from "+d3.digest) {
-		t.Errorf("n5's plan with a damaged deployable: %s", out)
-	}
+	// The event comes while the tree is tried, the refusal's state just after.
+	var out []byte
+	eventually(t, 30*time.Second, "n5's plan request refused naming the damaged deployable", func() bool {
+		out, _ = exec.Command("curl", "-s", "-w", "\n%{http_code}", "-H", "Authorization: Bearer "+token(ns, "n5"), base+"/agent/v1/nodes/"+ns+"/edge/n5/plan").Output()
+		return strings.HasSuffix(string(out), "\n503") && strings.Contains(string(out), "could not be made from "+d3.digest)
+	})
 	if got, err := inNS(clientNS, "nfs-cat", url).Output(); err != nil || string(got) != "ID=flarecast-test-2\n" {
 		t.Errorf("the previous tree is not served while the new one cannot be made: %q %v", got, err)
 	}
