@@ -137,3 +137,28 @@ func TestBIOSNodesGetNoInitrdArgument(t *testing.T) {
 		t.Fatalf("BIOS script: %v\n%s", err, body)
 	}
 }
+
+// TestDisklessNodesAreToldTheirRoot: the nodes of the sample's Diskless group get
+// flarecast.nfsroot= with the group's export, the others none, and the site lists the group.
+func TestDisklessNodesAreToldTheirRoot(t *testing.T) {
+	s := loadSamples(t, "default")
+	boot := testBoot
+	boot.NFSServer, boot.NFSPort = netip.MustParseAddr("198.18.0.1"), 2049
+	site, err := installserver.BuildSite([]installserver.Member{s.resolve()}, boot, testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := site.DisklessGroups(); len(got) != 1 || got[0] != (installserver.DisklessGroup{Namespace: "default", Cluster: "edge", Group: "diskless"}) {
+		t.Fatalf("diskless groups: %+v", got)
+	}
+	for _, n := range site.Nodes() {
+		body, err := n.Script.Render()
+		if err != nil {
+			t.Fatal(err)
+		}
+		has := strings.Contains(string(body), installplan.ArgNFSRoot+"=198.18.0.1:2049:/flarecast/default/diskless ")
+		if has != (n.Group == "diskless") || strings.Count(string(body), installplan.ArgNFSRoot) > 1 || n.Diskless != (n.Group == "diskless") {
+			t.Errorf("node %s of group %s: nfsroot argument %v, diskless %v:\n%s", n.Ref.Node, n.Group, has, n.Diskless, body)
+		}
+	}
+}
