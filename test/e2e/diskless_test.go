@@ -2,100 +2,181 @@ package e2e
 
 import (
 	"context"
-	"log/slog"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/flarecast/flarecast/internal/archive"
+	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/controllers"
+	"github.com/flarecast/flarecast/internal/cli"
 	"github.com/flarecast/flarecast/internal/initramfs"
 	"github.com/flarecast/flarecast/internal/installplan"
-	"github.com/flarecast/flarecast/internal/installserver"
-	"github.com/flarecast/flarecast/internal/repository"
-	"github.com/flarecast/flarecast/internal/tarball"
-)
-
-const (
-	nfsPort = "2049"
-	goPort  = "8099" // the guest reads its last file once this port accepts
+	"github.com/flarecast/flarecast/internal/model/manifest"
 )
 
 // TestDisklessNFSRoot boots a qemu guest (TCG, the Debian kernel given with -kernel, an
 // initramfs from internal/initramfs whose /init is test/e2e/nfsinit) that mounts its root
-// read-only from the install server's NFS service: the deployable's verified extraction,
-// exported by installserver.Exports at /flarecast/<namespace>/<group>. The guest reads a
-// setuid file's mode (4755 intact) and a file's content; then the NFS service is stopped
-// and started again over the same state directory (the tree is not made again), and the
-// guest, still mounted, reads a file it had not opened before through the handles of before
-// the restart.
+// read-only from the real `flarecast installserver`: an API server (envtest) holds the sample
+// site and the Diskless group's deployable FlashArchive (Ready, its digest), the command
+// serves the site on a veth whose other end is on the lab's bridge and exports the
+// deployable's verified extraction at /flarecast/<namespace>/diskless. The guest reads a
+// setuid file's mode (4755 intact) and a file's content; then the command is stopped
+// (SIGTERM) and started again over the same state directory (the tree is not made again), and
+// the guest, still mounted, reads a file it had not opened before, through the handles of
+// before the restart.
 func TestDisklessNFSRoot(t *testing.T) {
 	requireE2E(t)
 	l := newLab(t)
 	ctx := context.Background()
-	repo, dgst := disklessDeployable(t, l.dir)
-	store, err := repository.Open(ctx, repo, repository.Options{})
+
+	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		env.BinaryAssetsDirectory = filepath.Join("..", "..", "bin", "k8s")
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("start the API server: %v", err)
+	}
+	t.Cleanup(func() { env.Stop() })
+	k8s, err := client.New(cfg, client.Options{Scheme: cli.Scheme()})
 	if err != nil {
 		t.Fatal(err)
+	}
+	ns := "e2e-diskless"
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join("..", "..", "config", "samples")
+	objs, errs := manifest.Read([]string{filepath.Join(dir, "machine.yaml"), filepath.Join(dir, "network.yaml"), filepath.Join(dir, "cluster.yaml"), filepath.Join(dir, "nodesgroups.yaml")}, nil)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	for _, o := range objs {
+		u := &unstructured.Unstructured{Object: o.Object}
+		u.SetNamespace(ns)
+		if err := k8s.Create(ctx, u); err != nil {
+			t.Fatalf("create %s %s: %v", o.GVK().Kind, o.Name(), err)
+		}
+	}
+	repo, dgst := disklessDeployable(t, l.dir)
+	fa := &fcv1.FlashArchive{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: controllers.DeployableName("edge", "diskless")},
+		Spec: fcv1.FlashArchiveSpec{Type: fcv1.ArchiveType("Deployable"), Arch: fcv1.Arch("amd64"), OS: &fcv1.OSSpec{Name: "debian", Version: "12"},
+			BaseRef: &fcv1.LocalObjectReference{Name: "debian12-base"}, ClusterRef: &fcv1.LocalObjectReference{Name: "edge"},
+			NodesGroupRef: &fcv1.LocalObjectReference{Name: "diskless"}},
+	}
+	if err := k8s.Create(ctx, fa); err != nil {
+		t.Fatal(err)
+	}
+	fa.Status.Phase, fa.Status.Digest = fcv1.ArchiveReady, dgst
+	if err := k8s.Status().Update(ctx, fa); err != nil {
+		t.Fatal(err)
+	}
+	u, err := env.AddUser(envtest.User{Name: "installserver", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := u.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, secret := filepath.Join(l.dir, "kubeconfig"), filepath.Join(l.dir, "secret")
+	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(secret, []byte("the e2e site secret, not a secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// The command runs in this namespace (it reaches the API server on loopback), on a veth
+	// whose peer is on the lab's bridge: the server's address moves from the bridge to it, as
+	// a host address with a host route to the guest, so nothing else of this machine's
+	// routing changes.
+	veth := fmt.Sprintf("fcdl%d", os.Getpid()%100000)
+	run(t, "ip", "-n", l.ns, "addr", "del", serverCIDR, "dev", bridge)
+	run(t, "ip", "link", "add", veth, "type", "veth", "peer", "name", "up0", "netns", l.ns)
+	t.Cleanup(func() { exec.Command("ip", "link", "del", veth).Run() })
+	run(t, "ip", "-n", l.ns, "link", "set", "up0", "master", bridge, "up")
+	run(t, "ip", "addr", "add", serverIP+"/32", "dev", veth)
+	run(t, "ip", "link", "set", veth, "up")
+	run(t, "ip", "route", "add", nodeIP+"/32", "dev", veth)
+
+	bin := filepath.Join(l.dir, "flarecast")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/flarecast/flarecast").CombinedOutput(); err != nil {
+		t.Fatalf("build flarecast: %v\n%s", err, out)
 	}
 	state := filepath.Join(l.dir, "state")
-	want := []installserver.DisklessExport{{Namespace: "e2e", Cluster: "edge", Group: "diskless", Digest: dgst}}
-	export := want[0].Path()
-	logf, err := os.Create(filepath.Join(l.dir, "nfs.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { logf.Close() })
-	log := logr.FromSlogHandler(slog.NewTextHandler(logf, nil))
-
-	// startNFS runs the install server's NFS service inside the lab until stop.
-	startNFS := func() (stop func()) {
-		x, err := installserver.NewExports(state, store, log)
+	runs := 0
+	start := func() (stop func()) {
+		runs++
+		logPath := filepath.Join(l.dir, fmt.Sprintf("installserver-%d.log", runs))
+		logf, err := os.Create(logPath)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sctx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- l.inNetns(func() error { return x.Run(sctx, serverIP+":"+nfsPort) }) }()
-		x.Set(want)
-		deadline := time.Now().Add(2 * time.Minute)
-		for {
-			if st, ok := x.State(export); ok && st.Served {
-				break
-			} else if ok && st.Err != nil {
-				t.Fatalf("export: %v", st.Err)
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the export is not served after 2 minutes")
-			}
-			time.Sleep(50 * time.Millisecond)
+		cmd := exec.Command(bin, "installserver", "--kubeconfig", kubeconfig, "--namespace", ns, "--site", "edge-dc",
+			"--interface", veth, "--address", serverIP, "--repo", repo, "--boot-dir", "/usr/lib/ipxe",
+			"--http-port", "18089", "--tftp-port", "16969", "--nfs-port", nfsPort,
+			"--state-dir", state, "--secret-file", secret, "--log-development")
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
 		}
+		done := make(chan struct{})
+		go func() { cmd.Wait(); logf.Close(); close(done) }()
 		stopped := false
 		stop = func() {
 			if stopped {
 				return
 			}
 			stopped = true
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("nfs service: %v", err)
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				cmd.Process.Kill()
+				<-done
+				t.Errorf("flarecast installserver did not stop on SIGTERM")
+			}
+			if !cmd.ProcessState.Success() {
+				t.Errorf("flarecast installserver ended with %v:\n%s", cmd.ProcessState, tail(readFile(t, logPath)))
 			}
 		}
 		t.Cleanup(stop)
+		deadline := time.Now().Add(2 * time.Minute)
+		for !strings.Contains(readFile(t, logPath), "nfs exports in force") {
+			select {
+			case <-done:
+				t.Fatalf("flarecast installserver ended:\n%s", tail(readFile(t, logPath)))
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no export after 2 minutes:\n%s", tail(readFile(t, logPath)))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		return stop
 	}
-	stop := startNFS()
+	stop := start()
 
 	img, err := initramfs.Build(initramfs.Spec{Init: buildInit(t, "./nfsinit")}, filepath.Join(l.dir, "cache"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := installplan.NFSRoot{Server: serverIP, Port: 2049, Path: export}
+	root := installplan.NFSRoot{Server: serverIP, Port: 2049, Path: "/flarecast/" + ns + "/diskless"}
 	serial := filepath.Join(l.dir, "serial-diskless.log")
 	p := l.start("qemu-diskless", "qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1",
 		"-display", "none", "-monitor", "none", "-no-reboot", "-serial", "file:"+serial,
@@ -103,7 +184,6 @@ func TestDisklessNFSRoot(t *testing.T) {
 		"-append", strings.Join([]string{"console=ttyS0,115200n8", "quiet", installplan.ArgNFSRoot + "=" + root.String(),
 			"flarecast.e2e.addr=" + nodeIP + "/24", "flarecast.e2e.go=" + serverIP + ":" + goPort}, " "),
 		"-netdev", "tap,id=n0,ifname="+tap+",script=no,downscript=no", "-device", "virtio-net-pci,netdev=n0,mac="+nodeMAC)
-	start := time.Now()
 	wait := func(re *regexp.Regexp) []string {
 		t.Helper()
 		deadline := time.After(bootTimeout)
@@ -117,7 +197,7 @@ func TestDisklessNFSRoot(t *testing.T) {
 			}
 			select {
 			case <-p.done:
-				t.Fatalf("qemu ended (%v)\nserial console:\n%s\nqemu:\n%s", p.cmd.ProcessState, tail(out), readFile(t, p.log))
+				t.Fatalf("qemu ended (%v)\nserial console:\n%s", p.cmd.ProcessState, tail(out))
 			case <-deadline:
 				t.Fatalf("no %q after %s\nserial console:\n%s", re, bootTimeout, tail(out))
 			case <-time.After(100 * time.Millisecond):
@@ -130,68 +210,18 @@ func TestDisklessNFSRoot(t *testing.T) {
 	if m := wait(regexp.MustCompile(`flarecast-e2e: file etc/os-release (".*")`)); m[1] != `"ID=flarecast-diskless\n"` {
 		t.Errorf("etc/os-release in the guest: %s", m[1])
 	}
-	t.Logf("root mounted and read %.1f s after qemu started", time.Since(start).Seconds())
 
-	// Restart the install server's NFS service: a new server, the same state directory.
 	stop()
-	startNFS()
-	l.listen(serverIP + ":" + goPort)
+	start()
+	if n := strings.Count(readFile(t, filepath.Join(l.dir, "installserver-2.log")), "nfs tree made"); n != 0 {
+		t.Errorf("the restarted command made the tree again (%d)", n)
+	}
+	ln, err := net.Listen("tcp4", serverIP+":"+goPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
 	if m := wait(regexp.MustCompile(`flarecast-e2e: after restart etc/after-restart (".*")`)); m[1] != `"read after the restart\n"` {
 		t.Errorf("etc/after-restart in the guest: %s", m[1])
 	}
-	if out := readFile(t, serial); strings.Contains(out, "Stale file handle") || strings.Contains(out, "stale") {
-		t.Errorf("the guest saw stale handles:\n%s", tail(out))
-	}
-	if n := strings.Count(readFile(t, logf.Name()), "nfs tree made"); n != 1 {
-		t.Errorf("the tree was made %d times, want once (the restart uses it):\n%s", n, readFile(t, logf.Name()))
-	}
-}
-
-// disklessDeployable makes a deployable archive of a small root (a setuid file, two files to
-// read) in a local repository.
-func disklessDeployable(t *testing.T, dir string) (repo, dgst string) {
-	t.Helper()
-	ctx := context.Background()
-	repo = filepath.Join(dir, "repo")
-	store, err := repository.Open(ctx, repo, repository.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree := filepath.Join(dir, "tree")
-	for p, body := range map[string]string{"etc/os-release": "ID=flarecast-diskless\n", "etc/after-restart": "read after the restart\n", "usr/bin/su": "#!/bin/sh\n"} {
-		if err := os.MkdirAll(filepath.Join(tree, filepath.Dir(p)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(tree, p), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chmod(filepath.Join(tree, "usr/bin/su"), 0o755|os.ModeSetuid); err != nil {
-		t.Fatal(err)
-	}
-	created := time.Unix(1700000000, 0).UTC()
-	base, _, err := archive.Create(ctx, store, tarball.DirSource(tree), archive.CreateOptions{Name: "base", Architecture: "amd64", OS: "linux", Created: &created})
-	if err != nil {
-		t.Fatal(err)
-	}
-	load := &archive.SoftwareLoadDescriptor{Cluster: "edge", Domain: 7, Groups: []archive.GroupLoad{{Name: "diskless", Archive: base.Digest, Nodes: []string{"n5"}}}}
-	res, err := archive.Derive(ctx, store, archive.DeriveOptions{Base: "base", Name: "edge-diskless", Type: archive.Deployable,
-		Cluster: &archive.ClusterSection{Nodes: []archive.Node{{Name: "n5", ID: 5, Group: "diskless"}}}, SoftwareLoad: load,
-		NodesGroup: "diskless", Created: &created})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return repo, res.Descriptor.Digest.String()
-}
-
-// buildInit builds a static /init from a package of test/e2e.
-func buildInit(t *testing.T, pkg string) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "init")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", pkg, err, b)
-	}
-	return out
 }
