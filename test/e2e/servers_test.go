@@ -206,7 +206,7 @@ func (l *lab) startFlarecastWith(b *bootFiles, script httpboot.Script, wrap func
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	if err := l.inNetns(srv.Listen); err != nil {
+	if err := l.ns.InNetns(srv.Listen); err != nil {
 		l.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
