@@ -20,6 +20,11 @@ const moduleList = "/etc/flarecast/modules"
 // bootInit does, as /init, what an init does before anything else: the kernel's file
 // systems, the modules the node needs for its disks and NICs, and a lease on a NIC.
 func bootInit(log *slog.Logger) {
+	// The kernel starts /init with HOME and TERM only: without a PATH, ip and udhcpc (and
+	// later sgdisk and mkfs) are not found by name.
+	if os.Getenv("PATH") == "" {
+		os.Setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+	}
 	for _, m := range []struct{ src, dst, fstype string }{
 		{"proc", "/proc", "proc"}, {"sysfs", "/sys", "sysfs"}, {"devtmpfs", "/dev", "devtmpfs"},
 		{"tmpfs", "/run", "tmpfs"}, {"tmpfs", "/tmp", "tmpfs"},

@@ -96,6 +96,8 @@ func resolve(s Spec) (*image, error) {
 		return nil, err
 	}
 	img.add(&entry{name: "usr/share/udhcpc/default.script", mode: cpio.S_IFREG | 0o755, data: []byte(udhcpcScript)})
+	// Debian's busybox looks for its script here when udhcpc is given none (-s).
+	img.add(&entry{name: "etc/udhcpc/default.script", mode: cpio.S_IFLNK | 0o777, data: []byte("/usr/share/udhcpc/default.script")})
 	if err := img.kernelModules(); err != nil {
 		return nil, err
 	}

@@ -95,7 +95,7 @@ func TestImageListsWithGNUCpioInOrder(t *testing.T) {
 				"usr/lib/x86_64-linux-gnu/libstdc++.so.6", "usr/lib/x86_64-linux-gnu/libext2fs.so.2",
 				kv + "kernel/drivers/net/virtio_net.ko", kv + "kernel/drivers/virtio/virtio_ring.ko",
 				kv + "kernel/fs/ext4/ext4.ko", kv + "modules.dep", ModuleLoadList, "etc/mke2fs.conf",
-				"usr/share/udhcpc/default.script",
+				"usr/share/udhcpc/default.script", "etc/udhcpc/default.script",
 			} {
 				if !seen[want] {
 					t.Errorf("%s missing from the image", want)

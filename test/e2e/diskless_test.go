@@ -25,6 +25,7 @@ import (
 	"github.com/flarecast/flarecast/internal/initramfs"
 	"github.com/flarecast/flarecast/internal/installplan"
 	"github.com/flarecast/flarecast/internal/model/manifest"
+	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
 // TestDisklessNFSRoot boots a qemu guest (TCG, the Debian kernel given with -kernel, an
@@ -106,13 +107,13 @@ func TestDisklessNFSRoot(t *testing.T) {
 	// a host address with a host route to the guest, so nothing else of this machine's
 	// routing changes.
 	veth := fmt.Sprintf("fcdl%d", os.Getpid()%100000)
-	run(t, "ip", "-n", l.ns, "addr", "del", serverCIDR, "dev", bridge)
-	run(t, "ip", "link", "add", veth, "type", "veth", "peer", "name", "up0", "netns", l.ns)
+	l.ns.IP("addr", "del", serverCIDR, "dev", bridge)
+	netlab.Run(t, "ip", "link", "add", veth, "type", "veth", "peer", "name", "up0", "netns", l.ns.Name)
 	t.Cleanup(func() { exec.Command("ip", "link", "del", veth).Run() })
-	run(t, "ip", "-n", l.ns, "link", "set", "up0", "master", bridge, "up")
-	run(t, "ip", "addr", "add", serverIP+"/32", "dev", veth)
-	run(t, "ip", "link", "set", veth, "up")
-	run(t, "ip", "route", "add", nodeIP+"/32", "dev", veth)
+	l.ns.IP("link", "set", "up0", "master", bridge, "up")
+	netlab.Run(t, "ip", "addr", "add", serverIP+"/32", "dev", veth)
+	netlab.Run(t, "ip", "link", "set", veth, "up")
+	netlab.Run(t, "ip", "route", "add", nodeIP+"/32", "dev", veth)
 
 	bin := filepath.Join(l.dir, "flarecast")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/flarecast/flarecast").CombinedOutput(); err != nil {

@@ -17,8 +17,13 @@ const (
 )
 
 // bootTimeout bounds one boot: about 30 s under TCG on an idle machine, several times that
-// when the two cores are shared.
-const bootTimeout = 5 * time.Minute
+// when the two cores are shared. FLARECAST_E2E_BOOT_TIMEOUT (a Go duration) changes it.
+var bootTimeout = func() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("FLARECAST_E2E_BOOT_TIMEOUT")); err == nil && d > 0 {
+		return d
+	}
+	return 5 * time.Minute
+}()
 
 // firmware is how the guest starts: SeaBIOS on the i440FX machine, or OVMF on q35.
 type firmware string
@@ -38,10 +43,28 @@ type bootResult struct {
 
 var replyLine = regexp.MustCompile(regexp.QuoteMeta(markerReply) + ` (.*)`)
 
-// boot starts qemu under TCG in the lab, its NIC (virtio-net, whose option ROM is Debian's
-// iPXE) on the tap, booting from the network, and waits until /init has reported and the
-// guest powered off. The serial console goes to a file the test reads as it grows.
+// boot starts qemu under TCG in the lab and waits until testinit has reported and the
+// guest powered off; see bootUntil.
 func (l *lab) boot(fw firmware) bootResult {
+	l.t.Helper()
+	return l.bootUntil(fw, func(out string, r *bootResult) bool {
+		if strings.Contains(out, markerFailed) {
+			l.t.Fatalf("%s boot: /init failed\nserial console:\n%s", fw, tail(out))
+		}
+		m := replyLine.FindStringSubmatch(out)
+		if m == nil {
+			return false
+		}
+		r.reply = strings.TrimSpace(m[1])
+		return true
+	}, true)
+}
+
+// bootUntil starts qemu under TCG in the lab, its NIC (virtio-net, whose option ROM is
+// Debian's iPXE) on the tap, booting from the network, and polls the serial console (a file
+// the test reads as it grows) until done says so; with powersOff it then waits for the guest
+// to end qemu, otherwise the lab's cleanup kills it.
+func (l *lab) bootUntil(fw firmware, done func(serial string, r *bootResult) bool, powersOff bool) bootResult {
 	l.t.Helper()
 	serial := filepath.Join(l.dir, "serial-"+string(fw)+".log")
 	args := []string{"qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "1",
@@ -80,22 +103,20 @@ func (l *lab) boot(fw firmware) bootResult {
 		if r.initRunning == 0 && strings.Contains(out, markerRunning) {
 			r.initRunning = time.Since(start)
 		}
-		if strings.Contains(out, markerFailed) {
-			l.t.Fatalf("%s boot: /init failed\nserial console:\n%s", fw, tail(out))
-		}
-		if m := replyLine.FindStringSubmatch(out); m != nil {
-			r.reply, r.serial = strings.TrimSpace(m[1]), out
-			// The guest powers off after its reply; qemu ends then.
-			select {
-			case <-p.done:
-			case <-time.After(30 * time.Second):
-				l.t.Errorf("%s boot: qemu still runs 30 s after the guest's reply", fw)
+		if done(out, &r) {
+			r.serial = out
+			if powersOff {
+				select {
+				case <-p.done:
+				case <-time.After(30 * time.Second):
+					l.t.Errorf("%s boot: qemu still runs 30 s after the guest's reply", fw)
+				}
 			}
 			return r
 		}
 		select {
 		case <-p.done:
-			l.t.Fatalf("%s boot: qemu ended before /init replied (%v)\nserial console:\n%s\nqemu:\n%s", fw, p.cmd.ProcessState, tail(out), readFile(l.t, p.log))
+			l.t.Fatalf("%s boot: qemu ended before the boot was done (%v)\nserial console:\n%s\nqemu:\n%s", fw, p.cmd.ProcessState, tail(out), readFile(l.t, p.log))
 		default:
 		}
 	}

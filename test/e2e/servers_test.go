@@ -50,6 +50,7 @@ func testInit(t *testing.T) string {
 	t.Helper()
 	initOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "fc-e2e-init-")
+		buildDirs = append(buildDirs, dir)
 		if err != nil {
 			initErr = err
 			return
@@ -71,13 +72,18 @@ func testInit(t *testing.T) string {
 // /init) and lays out both roots in dir.
 func newBootFiles(t *testing.T, dir string) *bootFiles {
 	t.Helper()
+	return layoutBootFiles(t, dir, initramfs.Spec{Init: testInit(t)})
+}
+
+func layoutBootFiles(t *testing.T, dir string, spec initramfs.Spec) *bootFiles {
+	t.Helper()
 	b := &bootFiles{www: filepath.Join(dir, "www"), tftp: filepath.Join(dir, "tftp")}
 	for _, d := range []string{filepath.Join(b.www, "boot"), filepath.Join(b.www, "ipxe"), b.tftp} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	img, err := initramfs.Build(initramfs.Spec{Init: testInit(t)}, filepath.Join(dir, "cache"))
+	img, err := initramfs.Build(spec, filepath.Join(dir, "cache"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +183,13 @@ func (o ackObserver) Leased(dhcp.Lease)  { o.s.note(&o.s.answered, ackPath) }
 // and the boot directory.
 func (l *lab) startFlarecast(b *bootFiles, uefi bool) {
 	l.t.Helper()
+	l.startFlarecastWith(b, b.script(l.t, uefi), nil)
+}
+
+// startFlarecastWith serves script for node1; wrap, when set, puts more routes (the agent
+// API) around the boot handler.
+func (l *lab) startFlarecastWith(b *bootFiles, script httpboot.Script, wrap func(http.Handler) http.Handler) {
+	l.t.Helper()
 	logf, err := os.Create(filepath.Join(l.dir, "flarecast.log"))
 	if err != nil {
 		l.t.Fatal(err)
@@ -194,7 +207,7 @@ func (l *lab) startFlarecast(b *bootFiles, uefi bool) {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	if err := l.inNetns(srv.Listen); err != nil {
+	if err := l.ns.InNetns(srv.Listen); err != nil {
 		l.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -206,7 +219,6 @@ func (l *lab) startFlarecast(b *bootFiles, uefi bool) {
 			l.t.Errorf("dhcp serve: %v", err)
 		}
 	})
-	script := b.script(l.t, uefi)
 	h, err := httpboot.New(httpboot.Options{
 		Scripts: httpboot.ScriptsFunc(func(_ context.Context, key string) (httpboot.Script, error) {
 			if key != "node1" {
@@ -221,6 +233,10 @@ func (l *lab) startFlarecast(b *bootFiles, uefi bool) {
 		l.t.Fatal(err)
 	}
 	l.t.Cleanup(func() { h.Close() })
+	if wrap != nil {
+		l.serveHTTP(wrap(h))
+		return
+	}
 	l.serveHTTP(h)
 }
 
