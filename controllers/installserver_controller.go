@@ -17,9 +17,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
@@ -182,8 +184,10 @@ func (r *InstallServerReconciler) reconcileSite(ctx context.Context, namespace, 
 	name := InstallServerName(site)
 	if len(pods) == 0 {
 		for _, o := range []client.Object{&appsv1.Deployment{}, &rbacv1.RoleBinding{}, &rbacv1.Role{}, &corev1.ServiceAccount{}} {
-			o.SetNamespace(namespace)
-			o.SetName(name)
+			// Asked of the cache first: a site in Local mode costs no API call.
+			if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, o); apierrors.IsNotFound(err) {
+				continue
+			}
 			if err := r.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
 				return nil, fmt.Errorf("remove the install server of site %s: %w", site, err)
 			}
@@ -361,8 +365,9 @@ func (r *InstallServerReconciler) applyStatus(ctx context.Context, cl *fcv1.Clus
 // SetupWithManager watches Clusters and the install servers' Deployments: a Deployment that
 // becomes available, or is changed by hand, wakes the Clusters of its site.
 func (r *InstallServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	// Only spec changes: the Cluster reconciler's status writes are none of this one's business.
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&fcv1.Cluster{}).
+		For(&fcv1.Cluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.clustersOfDeployment)).
 		Named("installserver").
 		Complete(r)
