@@ -33,6 +33,7 @@ func main() {
 type options struct {
 	server, token, tokenFile, node, diskMap, root, cmdline, onFailure string
 	sysfs, devDir                                                     string
+	noBootLoader                                                      bool
 	minBackoff                                                        time.Duration
 }
 
@@ -54,6 +55,7 @@ func run() int {
 	fs.StringVar(&o.onFailure, "on-failure", "stay", "stay (up until signalled; as /init, a shell on the console) or exit (status 1)")
 	fs.StringVar(&o.sysfs, "sysfs", "/sys", "where the block devices are listed")
 	fs.StringVar(&o.devDir, "dev", "/dev", "where the block devices' nodes are")
+	fs.BoolVar(&o.noBootLoader, "no-boot-loader", false, "simulated node: install no boot loader (its disk image is never booted)")
 	fs.DurationVar(&o.minBackoff, "min-backoff", 500*time.Millisecond, "the first wait before asking the agent API again")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
@@ -64,9 +66,10 @@ func run() int {
 	err := install(ctx, log, o)
 	if err == nil {
 		if initMode {
-			// The boot loader is not installed by this agent yet: rebooting would not boot
-			// the disk. Stay, and say so.
-			log.Info("installed; the boot loader is not installed by this agent yet, so the node stays in the installer")
+			log.Info("installed; rebooting into the disk")
+			if err := reboot(); err != nil {
+				log.Error("reboot", "err", err)
+			}
 			stayWithShell(log)
 		}
 		return 0
@@ -118,7 +121,8 @@ func install(ctx context.Context, log *slog.Logger, o options) error {
 		return err
 	}
 	log.Info("installing", "node", ref.String(), "server", server, "root", o.root)
-	res, err := agent.Run(ctx, agent.Config{Server: client, DiskMap: diskMap, Target: o.root, Sysfs: o.sysfs, DevDir: o.devDir, Log: log})
+	res, err := agent.Run(ctx, agent.Config{Server: client, DiskMap: diskMap, Target: o.root, Sysfs: o.sysfs, DevDir: o.devDir,
+		NoBootLoader: o.noBootLoader, Log: log})
 	if err != nil {
 		return err
 	}

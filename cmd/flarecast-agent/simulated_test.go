@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
 	"github.com/flarecast/flarecast/internal/agent"
@@ -283,7 +284,6 @@ func (r *recorder) Write(p []byte) (int, error) { return r.body.Write(p) }
 func (s *site) deployable(name string, scripts []archive.Script, plans []installplan.Plan) *archive.Archive {
 	t := s.t
 	t.Helper()
-	ctx := context.Background()
 	tree := t.TempDir()
 	for _, d := range []string{"bin", "etc", "root", "usr/share/sim"} {
 		os.MkdirAll(filepath.Join(tree, d), 0o755)
@@ -300,11 +300,29 @@ func (s *site) deployable(name string, scripts []archive.Script, plans []install
 	noise := make([]byte, 3*mib)
 	rand.Read(noise)
 	os.WriteFile(filepath.Join(tree, "usr/share/sim/noise"), noise, 0o644)
-	created := time.Unix(1700000000, 0)
-	base, _, err := archive.Create(ctx, s.store, tarball.DirSource(tree), archive.CreateOptions{Name: name + "-base", Architecture: "amd64", OS: "linux", Created: &created})
+	return s.derive(name, s.generic(name+"-base", tarball.DirSource(tree)), scripts, plans)
+}
+
+var created = time.Unix(1700000000, 0)
+
+// generic packs a root file system into a generic archive.
+// Level 1 packs fastest: these tests measure nothing, and the Debian base is 700 MB.
+func (s *site) generic(name string, src tarball.Source) ocispec.Descriptor {
+	s.t.Helper()
+	base, _, err := archive.Create(context.Background(), s.store, src, archive.CreateOptions{Name: name, Architecture: "amd64", OS: "linux",
+		Created: &created, TempDir: s.t.TempDir(), Level: 1})
 	if err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
+	return base
+}
+
+// derive makes the group's deployable from base, with scripts and the plans in its cluster
+// section.
+func (s *site) derive(name string, base ocispec.Descriptor, scripts []archive.Script, plans []installplan.Plan) *archive.Archive {
+	t := s.t
+	t.Helper()
+	ctx := context.Background()
 	files, err := render.PlanFiles(plans)
 	if err != nil {
 		t.Fatal(err)
@@ -361,6 +379,8 @@ func plan(node string, diskSize int64, scripts ...installplan.Script) installpla
 // image.
 type node struct {
 	name, netns, image string
+	// bootLoader installs the archive's GRUB on the disk image (the archive must be bootable).
+	bootLoader bool
 }
 
 func (s *site) newNode(name string, diskSize int64) *node {
@@ -389,11 +409,15 @@ func (s *site) install(n *node) (error, string) {
 	t.Helper()
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(tokenFile, []byte(installplan.Token(siteSecret, ns, cluster, n.name)), 0o600)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.netns, agentBinary(t),
-		"--server", serverURL, "--node", ns+"/"+cluster+"/"+n.name, "--token-file", tokenFile, "--cmdline", "/dev/null",
-		"--disk-map", "d0="+n.image, "--root", t.TempDir(), "--on-failure", "exit", "--min-backoff", "50ms")
+	args := []string{"netns", "exec", n.netns, agentBinary(t),
+		"--server", serverURL, "--node", ns + "/" + cluster + "/" + n.name, "--token-file", tokenFile, "--cmdline", "/dev/null",
+		"--disk-map", "d0=" + n.image, "--root", t.TempDir(), "--on-failure", "exit", "--min-backoff", "50ms"}
+	if !n.bootLoader {
+		args = append(args, "--no-boot-loader")
+	}
+	cmd := exec.CommandContext(ctx, "ip", args...)
 	out, err := cmd.CombinedOutput()
 	return err, string(out)
 }
