@@ -39,6 +39,9 @@ type options struct {
 
 func run() int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if len(os.Args) > 1 && os.Args[1] == "stage" {
+		return stage(log, os.Args[2:])
+	}
 	initMode := os.Getpid() == 1
 	if initMode {
 		bootInit(log)
@@ -121,8 +124,13 @@ func install(ctx context.Context, log *slog.Logger, o options) error {
 		return err
 	}
 	log.Info("installing", "node", ref.String(), "server", server, "root", o.root)
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the agent's own binary, to install it: %w", err)
+	}
 	res, err := agent.Run(ctx, agent.Config{Server: client, DiskMap: diskMap, Target: o.root, Sysfs: o.sysfs, DevDir: o.devDir,
-		NoBootLoader: o.noBootLoader, Log: log})
+		NoBootLoader: o.noBootLoader, Log: log,
+		Resident: &agent.Resident{Server: server, Node: ref.String(), Token: token}, ResidentBinary: self})
 	if err != nil {
 		return err
 	}

@@ -282,6 +282,11 @@ func (r *recorder) Write(p []byte) (int, error) { return r.body.Write(p) }
 // bytes large enough to cut a download in) into a generic archive, and derives the group's
 // deployable with scripts and the cluster section holding plans.
 func (s *site) deployable(name string, scripts []archive.Script, plans []installplan.Plan) *archive.Archive {
+	return s.configured(name, &archive.Configuration{Scripts: scripts}, plans)
+}
+
+// configured is deployable with a whole configuration section.
+func (s *site) configured(name string, conf *archive.Configuration, plans []installplan.Plan) *archive.Archive {
 	t := s.t
 	t.Helper()
 	tree := t.TempDir()
@@ -300,7 +305,7 @@ func (s *site) deployable(name string, scripts []archive.Script, plans []install
 	noise := make([]byte, 3*mib)
 	rand.Read(noise)
 	os.WriteFile(filepath.Join(tree, "usr/share/sim/noise"), noise, 0o644)
-	return s.derive(name, s.generic(name+"-base", tarball.DirSource(tree)), scripts, plans)
+	return s.derive(name, s.generic(name+"-base", tarball.DirSource(tree)), conf, plans)
 }
 
 var created = time.Unix(1700000000, 0)
@@ -319,7 +324,7 @@ func (s *site) generic(name string, src tarball.Source) ocispec.Descriptor {
 
 // derive makes the group's deployable from base, with scripts and the plans in its cluster
 // section.
-func (s *site) derive(name string, base ocispec.Descriptor, scripts []archive.Script, plans []installplan.Plan) *archive.Archive {
+func (s *site) derive(name string, base ocispec.Descriptor, conf *archive.Configuration, plans []installplan.Plan) *archive.Archive {
 	t := s.t
 	t.Helper()
 	ctx := context.Background()
@@ -334,7 +339,7 @@ func (s *site) derive(name string, base ocispec.Descriptor, scripts []archive.Sc
 		load.Groups[0].Nodes = append(load.Groups[0].Nodes, p.Node)
 	}
 	res, err := archive.Derive(ctx, s.store, archive.DeriveOptions{Base: base.Digest.String(), Name: name, Type: archive.Deployable,
-		Configuration: &archive.Configuration{Scripts: scripts}, Cluster: &archive.ClusterSection{Files: files, Nodes: table},
+		Configuration: conf, Cluster: &archive.ClusterSection{Files: files, Nodes: table},
 		SoftwareLoad: load, NodesGroup: "g", Created: &created})
 	if err != nil {
 		t.Fatal(err)
@@ -443,6 +448,11 @@ func last(evs []installplan.Event) installplan.Event {
 // sgdisk places them), for the test to read.
 func mounted(t *testing.T, image string, part int) string {
 	t.Helper()
+	return mount(t, image, part, "ro,noload")
+}
+
+func mount(t *testing.T, image string, part int, opts string) string {
+	t.Helper()
 	info := sh(t, "sgdisk", fmt.Sprintf("--info=%d", part), image)
 	var first, sectors int64
 	if m := regexp.MustCompile(`First sector: (\d+)`).FindStringSubmatch(info); m != nil {
@@ -455,7 +465,7 @@ func mounted(t *testing.T, image string, part int) string {
 		t.Fatalf("sgdisk --info=%d:\n%s", part, info)
 	}
 	dir := t.TempDir()
-	sh(t, "mount", "-o", fmt.Sprintf("ro,noload,loop,offset=%d,sizelimit=%d", first*512, sectors*512), image, dir)
+	sh(t, "mount", "-o", fmt.Sprintf("%s,loop,offset=%d,sizelimit=%d", opts, first*512, sectors*512), image, dir)
 	t.Cleanup(func() { exec.Command("umount", dir).Run() })
 	return dir
 }
@@ -716,5 +726,65 @@ func TestSixSimulatedNodesInstallAtOnce(t *testing.T) {
 		if got := read(t, filepath.Join(root, "etc/systemd/network/10-flarecast-eth0.network")); !strings.Contains(got, fmt.Sprintf("Address=198.18.0.%d/24", 101+i)) {
 			t.Errorf("%s: networkd %s", n.name, got)
 		}
+	}
+}
+
+// After the install the node's own system runs the later stages with the agent the install
+// left in it: BeforeServices, the second reboot once, AfterServices, then Running with the
+// installed digest; a stage that ran does not run again.
+func TestSimulatedNodeRunsTheLaterStagesWithTheAgentItInstalled(t *testing.T) {
+	needSimPeers(t)
+	s := newSite(t)
+	p := plan("n6", 256*mib, installplan.Script{Name: "20-before", Stage: "BeforeServices", Order: 20}, installplan.Script{Name: "50-later", Stage: "AfterServices", Order: 50})
+	p.DoubleReboot = true
+	a := s.configured("c1-g", &archive.Configuration{DoubleReboot: true, Scripts: []archive.Script{
+		{Name: "20-before", Stage: archive.StageBeforeServices, Order: 20, Data: []byte("#!/bin/sh\necho \"before on $FLARECAST_NODE\" >> /root/before\n")},
+		laterScript,
+	}}, []installplan.Plan{p})
+	s.serve(p, a, "")
+	n := s.newNode("n6", 256*mib)
+	if err, out := s.install(n); err != nil {
+		t.Fatalf("the agent failed: %v\n%s", err, out)
+	}
+	root := mount(t, n.image, 3, "rw")
+	for _, u := range []string{"flarecast-before-services.service", "flarecast-services.target", "flarecast-after-services.service"} {
+		if target, err := os.Readlink(filepath.Join(root, "etc/systemd/system/multi-user.target.wants", u)); err != nil || target != "../"+u {
+			t.Errorf("%s is not enabled: %q %v", u, target, err)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(root, agent.ResidentConfig)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("the resident configuration (it holds the token): %v %v", st, err)
+	}
+	resident := filepath.Join(root, agent.ResidentBinary)
+	stage := func(name string) string {
+		t.Helper()
+		out, err := exec.Command("ip", "netns", "exec", n.netns, resident, "stage", name, "--root", root, "--no-reboot").CombinedOutput()
+		if err != nil {
+			t.Fatalf("stage %s: %v\n%s", name, err, out)
+		}
+		return string(out)
+	}
+	before := len(s.events("n6"))
+	stage("BeforeServices")
+	evs := s.events("n6")[before:]
+	if end := last(evs); end.Phase != installplan.PhaseRebooting || end.Step != "second reboot" {
+		t.Fatalf("after BeforeServices: %+v", evs)
+	}
+	// The second boot: BeforeServices has run, and does not run again nor reboot again.
+	before = len(s.events("n6"))
+	stage("BeforeServices")
+	if evs := s.events("n6")[before:]; len(evs) != 0 {
+		t.Errorf("BeforeServices at the second boot: %+v", evs)
+	}
+	stage("AfterServices")
+	end := last(s.events("n6"))
+	if end.Phase != installplan.PhaseRunning || end.InstalledDigest != a.Descriptor.Digest.String() {
+		t.Fatalf("after AfterServices: %+v", end)
+	}
+	if got := read(t, filepath.Join(root, "root/before")); got != "before on n6\n" {
+		t.Errorf("the BeforeServices script's mark %q", got)
+	}
+	if got := read(t, filepath.Join(root, "root/later")); got != "later\n" {
+		t.Errorf("the AfterServices script's mark %q", got)
 	}
 }

@@ -37,6 +37,11 @@ type Config struct {
 	Target string
 	// ScriptTimeout bounds each FirstBoot script (30 min by default).
 	ScriptTimeout time.Duration
+	// Resident, when set, installs the resident agent: this configuration, the units of the
+	// later stages, and the binary ResidentBinary names (the running agent, normally) copied
+	// into the installed root.
+	Resident       *Resident
+	ResidentBinary string
 	// NoBootLoader leaves the boot loader out, for a simulated node (a disk image that no
 	// firmware boots, and an archive that need not be bootable).
 	NoBootLoader bool
@@ -282,7 +287,10 @@ func (in *install) writeNodeStep(context.Context) error {
 	if err != nil {
 		return err
 	}
-	return writeNodeFiles(in.cfg.Target, files)
+	if err := writeNodeFiles(in.cfg.Target, files); err != nil {
+		return err
+	}
+	return in.installResident()
 }
 
 // firstBoot runs the FirstBoot scripts in the installed root. A script that fails (or
