@@ -145,6 +145,8 @@ type site struct {
 	nodes  int
 	mu     sync.Mutex
 	ranges map[string][]string // path -> the Range header of each request
+	// loopback is where the server answers on 127.0.0.1 too.
+	loopback string
 }
 
 func newSite(t *testing.T) *site {
@@ -188,6 +190,16 @@ func newSite(t *testing.T) *site {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
+	// The same server on loopback, for a qemu guest whose user network forwards the
+	// server's address there.
+	ll, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.loopback = ll.Addr().String()
+	lsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go lsrv.Serve(ll)
+	t.Cleanup(func() { lsrv.Close() })
 	return s
 }
 
