@@ -119,7 +119,7 @@ undeploy: ## Remove the manager from the cluster.
 
 ##@ Demo
 .PHONY: demo
-demo: ## Local API server + etcd + manager, the sample site applied and shown. No Docker, no cluster.
+demo: ## Local API server + etcd + manager, the sample site applied and shown, its install server answering (as root). No Docker, no cluster.
 	hack/demo.sh up
 
 .PHONY: demo-down

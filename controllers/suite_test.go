@@ -40,8 +40,17 @@ func TestMain(m *testing.M) {
 		// The local executor runs builds as `<this binary> archive build …`: be flarecast.
 		os.Exit(runCLI(os.Args[1:]))
 	}
+	// A temporary directory of the suite's own, inherited by the builds it runs: the tests
+	// that check nothing is left in it must not see other programs' files in the shared /tmp.
+	tmp, err := os.MkdirTemp("", "flarecast-controllers-tmp-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("TMPDIR", tmp)
 	code := run(m)
 	os.RemoveAll(archivesBase)
+	os.RemoveAll(tmp)
 	os.Exit(code)
 }
 

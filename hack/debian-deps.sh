@@ -22,9 +22,12 @@ command -v kea-dhcp4 >/dev/null || need+=(kea-dhcp4-server)
 command -v perfdhcp >/dev/null || need+=(kea-admin)
 [ -e /usr/lib/ipxe/undionly.kpxe ] || need+=(ipxe)
 command -v tftp >/dev/null || need+=(tftp-hpa)
+command -v atftp >/dev/null || need+=(atftp)
 command -v in.tftpd >/dev/null || need+=(tftpd-hpa)
 command -v curl >/dev/null || need+=(curl)
 command -v nginx >/dev/null || need+=(nginx)
+# A user-space NFS client (nfs-ls, nfs-cat, nfs-cp) for the NFS root tests.
+command -v nfs-cat >/dev/null || need+=(libnfs-utils)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "installing Debian packages: ${need[*]}" >&2

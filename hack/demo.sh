@@ -10,8 +10,26 @@ state=.demo
 export KUBEBUILDER_ASSETS=${KUBEBUILDER_ASSETS:-$PWD/bin/k8s}
 kubectl="$KUBEBUILDER_ASSETS/kubectl"
 
+# The install server's network: a bridge in namespace $lan_ns, the server's veth ($srv_if, in
+# this namespace, with a host address and host routes only), and node m1's namespace on the
+# bridge with m1's MAC. Addresses are the sample's (198.18.0.0/16).
+lan_ns=fcdemo-lan
+node_ns=fcdemo-m1
+srv_if=fcdemo0
+srv_addr=198.18.0.1
+
+netdown() {
+  ip link del "$srv_if" 2>/dev/null || true
+  for ns in "$node_ns" "$lan_ns"; do
+    if ip netns list 2>/dev/null | grep -qw "$ns"; then
+      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+      ip netns del "$ns" 2>/dev/null || true
+    fi
+  done
+}
+
 down() {
-  for p in manager controlplane; do
+  for p in installserver manager controlplane; do
     if [ -f "$state/$p.pid" ]; then
       pid=$(cat "$state/$p.pid")
       if kill -0 "$pid" 2>/dev/null; then
@@ -22,6 +40,7 @@ down() {
       rm -f "$state/$p.pid"
     fi
   done
+  [ "$(id -u)" = 0 ] && command -v ip >/dev/null && netdown
   echo "demo stopped"
 }
 
@@ -82,6 +101,63 @@ YAML
   bin/flarecast archive ls --repo "$state/repo"
 }
 
+# installserver starts `flarecast installserver` for site edge-dc on a bridge in a namespace it
+# creates, and shows it answering: a DHCP client with node m1's MAC, in a namespace of its own
+# on that bridge, gets m1's lease from the model; then m1's iPXE script and the agent API.
+installserver() {
+  echo
+  if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v udhcpc >/dev/null || ! command -v curl >/dev/null; then
+    echo "# the install server part of the demo needs root (network namespaces), ip, udhcpc and curl (hack/debian-deps.sh): skipped"
+    return 0
+  fi
+  netdown
+  ip netns add "$lan_ns"
+  ip -n "$lan_ns" link add br0 type bridge
+  ip -n "$lan_ns" link set br0 up
+  ip link add "$srv_if" type veth peer name srv netns "$lan_ns"
+  ip -n "$lan_ns" link set srv master br0 up
+  ip addr add "$srv_addr/32" dev "$srv_if"
+  ip link set "$srv_if" up
+  ip netns add "$node_ns"
+  ip -n "$node_ns" link set lo up
+  ip -n "$lan_ns" link add m1 type veth peer name eth0 netns "$node_ns" address 52:54:00:fc:00:10
+  ip -n "$lan_ns" link set m1 master br0 up
+  ip -n "$node_ns" link set eth0 up
+  ip route add 198.18.7.1/32 dev "$srv_if"
+  echo "\$ flarecast installserver --site edge-dc --interface $srv_if --address $srv_addr --repo $state/repo   # (logs: $state/installserver.log)"
+  setsid bin/flarecast installserver --kubeconfig "$state/kubeconfig" --namespace default --site edge-dc \
+    --interface "$srv_if" --address "$srv_addr" --repo "$state/repo" --state-dir "$state/installserver" \
+    --metrics-bind-address 0 --log-development --v 1 >"$state/installserver.log" 2>&1 &
+  echo $! >"$state/installserver.pid"
+  local base="http://$srv_addr:8080"
+  for _ in $(seq 300); do curl -sf -o /dev/null "$base/ipxe/m1" && break; sleep 0.1; done
+  curl -sf -o /dev/null "$base/ipxe/m1" || { cat "$state/installserver.log" >&2; echo "the install server did not start" >&2; exit 1; }
+
+  local hook="$state/udhcpc-hook.sh"
+  cat >"$hook" <<'HOOK'
+#!/bin/sh
+[ "$1" = bound ] || exit 0
+ip addr flush dev "$interface"
+ip addr add "$ip/$subnet" dev "$interface"
+echo "lease: ip=$ip subnet=$subnet hostname=$hostname boot_file=$boot_file siaddr=$siaddr serverid=$serverid lease=$lease"
+HOOK
+  chmod +x "$hook"
+  echo
+  echo "\$ ip netns exec $node_ns udhcpc -i eth0   # eth0 has m1's MAC, 52:54:00:fc:00:10"
+  ip netns exec "$node_ns" udhcpc -f -q -n -i eth0 -s "$hook" -t 5 -T 1 2>/dev/null | grep '^lease:'
+  echo
+  echo "\$ ip netns exec $node_ns curl $base/ipxe/m1   # m1's iPXE script (its token shortened here)"
+  local script token
+  script=$(ip netns exec "$node_ns" curl -sf "$base/ipxe/m1")
+  token=$(printf '%s\n' "$script" | sed -n 's/.*flarecast\.token=\([^ ]*\).*/\1/p')
+  printf '%s\n' "$script" | sed "s/$token/${token:0:8}…/"
+  echo
+  echo "\$ ip netns exec $node_ns curl -H 'Authorization: Bearer <m1's token>' $base/agent/v1/nodes/default/edge/m1/plan"
+  ip netns exec "$node_ns" curl -s -w ' (HTTP %{http_code})\n' -H "Authorization: Bearer $token" "$base/agent/v1/nodes/default/edge/m1/plan"
+  echo "\$ ip netns exec $node_ns curl -H 'Authorization: Bearer <m1's token>' $base/agent/v1/nodes/default/edge/m2/plan"
+  ip netns exec "$node_ns" curl -s -w ' (HTTP %{http_code})\n' -H "Authorization: Bearer $token" "$base/agent/v1/nodes/default/edge/m2/plan"
+}
+
 up() {
   mkdir -p "$state"
   if [ -f "$state/controlplane.pid" ] && kill -0 "$(cat "$state/controlplane.pid")" 2>/dev/null; then
@@ -125,6 +201,7 @@ up() {
   show
 
   archives
+  installserver
 
   if [ -t 0 ] && [ -z "${DEMO_EXIT:-}" ]; then
     echo

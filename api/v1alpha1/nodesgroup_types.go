@@ -213,6 +213,16 @@ type NodeStatus struct {
 	// +kubebuilder:validation:items:MaxLength=2048
 	// +optional
 	Problems []string `json:"problems,omitempty"`
+	// step is what the node's agent last reported doing (plan, disks, section archive,
+	// script 10-net.sh).
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	Step string `json:"step,omitempty"`
+	// percent is how far the node's install has got, 0 to 100, as its agent last reported.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	Percent int32 `json:"percent,omitempty"`
 	// message says what the install server last did or met on the node.
 	// +kubebuilder:validation:MaxLength=4096
 	// +optional
@@ -255,6 +265,7 @@ type NodesGroupStatus struct {
 // +kubebuilder:printcolumn:name="Role",type=string,JSONPath=`.spec.role`
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.nodeType`
 // +kubebuilder:printcolumn:name="Nodes",type=integer,JSONPath=`.status.total`
+// +kubebuilder:printcolumn:name="Running",type=integer,JSONPath=`.status.running`
 // +kubebuilder:printcolumn:name="Valid",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

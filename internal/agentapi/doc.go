@@ -2,9 +2,10 @@
 // node's agent asks for its install plan and reports its progress, each request carrying the
 // node's own token.
 //
-// This file's package holds the server side, an http.Handler over two small interfaces the
-// install server implements (PlanSource: a node's plan; EventSink: where a node's reports go),
-// and Memory, an in-memory implementation of both for tests of either side. The handler owns
+// It holds the server side, an http.Handler over two small interfaces the install server
+// implements (PlanSource: a node's plan; EventSink: where a node's reports go), and Memory, an
+// in-memory implementation of both for tests of either side; the agent's client belongs here
+// too. The handler owns
 // the protocol (paths, authentication, status codes, bounded and checked bodies); it never
 // decides what a node installs, never reads the Kubernetes API, and never logs a token.
 //

@@ -56,7 +56,7 @@ type Options struct {
 	// node's token is told apart (403) from a token of no node (401). It is asked only about
 	// tokens that are not the requested node's own; Tokens is an implementation.
 	Holder func(token string) (NodeRef, bool)
-	// RetryAfter is what a 503 tells the agent to wait (default 10 s).
+	// RetryAfterSeconds is what a 503 tells the agent to wait (default 10).
 	RetryAfterSeconds int
 	Log               *slog.Logger
 }

@@ -28,6 +28,7 @@ func NewRootCommand() *cobra.Command {
 		newModelCommand(),
 		newArchiveCommand(),
 		newManagerCommand(),
+		newInstallServerCommand(),
 	)
 	return root
 }

@@ -24,6 +24,11 @@ func TestUsageMistakesExitTwo(t *testing.T) {
 		{"version with an argument", []string{"version", "extra"}, `unknown command "extra"`},
 		{"manager with an argument", []string{"manager", "extra"}, `unknown command "extra"`},
 		{"model check with an argument", []string{"model", "check", "-f", "-", "extra"}, `unknown command "extra"`},
+		{"installserver without a site", []string{"installserver", "--interface", "prov0", "--address", "198.18.0.1"}, "--site is required"},
+		{"installserver on an interface that does not exist", []string{"installserver", "--site", "s", "--interface", "fc-no-such0"}, "--interface fc-no-such0"},
+		{"installserver with an IPv6 address", []string{"installserver", "--site", "s", "--interface", "prov0", "--address", "2001:db8::1"}, "want this server's IPv4 address"},
+		{"installserver with a bad DNS server", []string{"installserver", "--site", "s", "--interface", "prov0", "--address", "198.18.0.1", "--dns", "dns.example"}, "--dns"},
+		{"installserver with two secrets", []string{"installserver", "--site", "s", "--interface", "prov0", "--address", "198.18.0.1", "--secret", "a", "--secret-file", "b"}, "give one"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errs, code := run(t, nil, tc.args...)

@@ -8,6 +8,8 @@ import (
 	"path"
 	"strings"
 	"text/template"
+
+	"github.com/flarecast/flarecast/internal/installplan"
 )
 
 // Script is everything a node's iPXE script says. The install server builds one per node.
@@ -28,11 +30,12 @@ type Script struct {
 	UEFI bool
 }
 
-// Kernel arguments the agent reads.
+// Kernel arguments the agent reads (installplan names them all; the script sets these three
+// itself, and the caller adds the others as Args).
 const (
-	ArgNode   = "flarecast.node"
-	ArgToken  = "flarecast.token"
-	ArgServer = "flarecast.server"
+	ArgNode   = installplan.ArgNode
+	ArgToken  = installplan.ArgToken
+	ArgServer = installplan.ArgServer
 )
 
 // ErrBadScript marks a Script that cannot be rendered safely.

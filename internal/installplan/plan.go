@@ -27,6 +27,17 @@ const Version = "flarecast.io/install-plan/v1"
 // of another node is 403; a node not in the model is 404.
 const APIPrefix = "/agent/v1"
 
+// Kernel arguments the install server's boot script puts on the deploy kernel's command line
+// and the agent reads: the node's name, its Cluster and namespace (the API path names them),
+// its token, and the install server's base URL (http://host:port).
+const (
+	ArgNode      = "flarecast.node"
+	ArgNamespace = "flarecast.namespace"
+	ArgCluster   = "flarecast.cluster"
+	ArgToken     = "flarecast.token"
+	ArgServer    = "flarecast.server"
+)
+
 // Plan is what one node needs to install itself, rendered from the resolved model. It is
 // stored in the deployable archive's cluster section (so its digests cover it), one file per
 // node, under PlanDir.
@@ -114,7 +125,10 @@ const (
 
 // PlanResponse is the body of GET plan: the node's plan and the archive to install.
 type PlanResponse struct {
-	Action  Action  `json:"action"`
+	Action Action `json:"action"`
+	// Message says why, when the action is not the obvious one (a node that runs another
+	// digest told to boot its disk while it waits for its turn in the rollout).
+	Message string  `json:"message,omitempty"`
 	Plan    Plan    `json:"plan"`
 	Archive Archive `json:"archive"`
 }

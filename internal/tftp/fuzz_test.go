@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzRequestPath: whatever name a client sends, the server opens nothing but a regular file
@@ -58,6 +59,27 @@ func FuzzRequestPath(f *testing.F) {
 		}
 		if !filepath.IsLocal(name) {
 			t.Fatalf("name %q is not a local path but was served", name)
+		}
+	})
+}
+
+// FuzzRequestPacket: a request packet of any bytes is parsed or refused, never more; what
+// is negotiated from it stays within the server's bounds.
+func FuzzRequestPacket(f *testing.F) {
+	for _, s := range []string{"ipxe.efi\x00octet\x00", "ipxe.efi\x00octet\x00blksize\x001432\x00tsize\x000\x00windowsize\x008\x00",
+		"a\x00netascii\x00timeout\x00300\x00", "a\x00octet\x00blksize\x00-1\x00", "a\x00octet", "\x00\x00", "a\x00mail\x00",
+		"a\x00octet\x00windowsize\x0099999999999999999999\x00"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		r, err := parseRequest(p)
+		if err != nil {
+			return
+		}
+		n := negotiate(r.options, 1<<20, 1468, time.Second)
+		if n.blockSize < minBlockSize || n.blockSize > 1468 || n.window < 1 || n.window > maxWindow ||
+			n.timeout < time.Second || n.timeout > 255*time.Second {
+			t.Fatalf("%q negotiated %+v", p, n)
 		}
 	})
 }

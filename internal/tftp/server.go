@@ -3,17 +3,18 @@ package tftp
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
-	ptftp "github.com/pin/tftp/v3"
 )
 
 // readBuffer is how much of a file is read at once: four of the largest blocks, about 180
@@ -23,16 +24,23 @@ const readBuffer = 256 << 10
 // errWriteRefused is what a client that tries to upload reads in the ERROR packet.
 var errWriteRefused = errors.New("read-only server: write requests are refused")
 
-// Options configures a Server. Dir is required; the zero value of the rest is the library's
-// defaults.
+// Defaults of Options.
+const (
+	DefaultTimeout = 5 * time.Second
+	DefaultRetries = 5
+)
+
+// Options configures a Server. Dir is required.
 type Options struct {
 	// Dir is the boot directory; every served file is a regular file under it.
 	Dir string
 	// Log receives one line per transfer and per refusal.
 	Log logr.Logger
-	// Timeout is how long a block waits for its ACK before it is sent again (default 5s).
+	// Timeout is how long a block waits for its ACK before it is sent again (default 5s); a
+	// client's timeout option (RFC 2349) replaces it for its transfer.
 	Timeout time.Duration
-	// Retries is how many times a block is sent again before the transfer is given up (default 5).
+	// Retries is how many times in a row a block is sent again before the transfer is given
+	// up (default 5).
 	Retries int
 	// MaxBlockSize caps a negotiated blksize below what the interface MTU allows (0: MTU only).
 	MaxBlockSize int
@@ -40,24 +48,13 @@ type Options struct {
 
 // Server is a read-only TFTP server over one boot directory.
 type Server struct {
-	dir  string
-	root *os.Root
-	log  logr.Logger
-	srv  *ptftp.Server
-	// negotiated carries each finished transfer's options from the library's success hook
-	// (which knows them) to the read handler (which knows the byte count), for one log line.
-	negotiated sync.Map // transferKey -> transferStats
-}
-
-type transferStats struct {
-	options map[string]string
-	// resent counts blocks sent more than once: lost blocks or ACKs, or a slow client.
-	resent int
-}
-
-type transferKey struct {
-	client string // ip:port
-	file   string
+	dir     string
+	root    *os.Root
+	log     logr.Logger
+	timeout time.Duration
+	retries int
+	maxBlk  int
+	wg      sync.WaitGroup
 }
 
 // New opens the boot directory and prepares a server; Serve starts it.
@@ -69,30 +66,46 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tftp: open boot directory: %w", err)
 	}
-	s := &Server{dir: o.Dir, root: root, log: o.Log}
-	s.srv = ptftp.NewServer(s.read, s.write)
-	s.srv.SetHook(hook{s})
-	if o.Timeout > 0 {
-		s.srv.SetTimeout(o.Timeout)
+	s := &Server{dir: o.Dir, root: root, log: o.Log, timeout: o.Timeout, retries: o.Retries, maxBlk: maxBlockSize}
+	if s.timeout <= 0 {
+		s.timeout = DefaultTimeout
 	}
-	if o.Retries > 0 {
-		s.srv.SetRetries(o.Retries)
+	if s.retries <= 0 {
+		s.retries = DefaultRetries
 	}
 	if o.MaxBlockSize > 0 {
-		s.srv.SetBlockSize(o.MaxBlockSize)
+		s.maxBlk = min(o.MaxBlockSize, maxBlockSize)
 	}
 	return s, nil
 }
 
 // Serve answers requests on conn until ctx is done, then waits for the transfers in flight
-// (each ends at the latest after its retries run out) and closes conn.
+// (each ends at the latest after its retries run out) and closes conn. Each transfer runs on
+// a UDP socket of its own, connected to its client (its TID): the kernel then filters the
+// client's packets for it and sends without a route lookup per block.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	s.log.Info("serving TFTP", "address", conn.LocalAddr().String(), "dir", s.dir)
-	stop := context.AfterFunc(ctx, s.srv.Shutdown)
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	err := s.srv.Serve(conn)
+	local, _ := netip.ParseAddrPort(conn.LocalAddr().String())
+	buf := make([]byte, 1500)
+	var err error
+	for {
+		var n int
+		var from net.Addr
+		n, from, err = conn.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		client, ok := from.(*net.UDPAddr)
+		if !ok {
+			continue
+		}
+		s.request(ctx, conn, local.Addr(), client, append([]byte(nil), buf[:n]...))
+	}
+	s.wg.Wait()
 	s.root.Close()
-	if err != nil && ctx.Err() == nil {
+	if ctx.Err() == nil {
 		return fmt.Errorf("tftp: serve on %s: %w", conn.LocalAddr(), err)
 	}
 	return nil
@@ -107,79 +120,104 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	return s.Serve(ctx, conn)
 }
 
-func (s *Server) read(name string, rf io.ReaderFrom) error {
-	client := remote(rf)
-	f, err := open(s.root, name)
-	if err != nil {
-		reason := "refused"
-		if errors.Is(err, fs.ErrNotExist) {
-			reason = "not found"
+// request handles one packet that came to the server's port.
+func (s *Server) request(ctx context.Context, conn net.PacketConn, local netip.Addr, client *net.UDPAddr, p []byte) {
+	if len(p) < 2 {
+		s.log.Info("bad request packet ignored", "client", client.String(), "error", "shorter than an opcode")
+		return
+	}
+	switch op := binary.BigEndian.Uint16(p); op {
+	case opRRQ:
+	case opWRQ:
+		file := ""
+		if req, err := parseRequest(p[2:]); err == nil {
+			file = req.file
 		}
-		s.log.Info("read request "+reason, "file", name, "client", client, "error", err.Error())
-		return err
+		s.log.Info("write request refused", "file", file, "client", client.String())
+		conn.WriteTo(errorPacket(errAccess, errWriteRefused.Error()), client)
+		return
+	default:
+		// DATA, ACK or ERROR to the server's port belong to no transfer; answering them
+		// would answer spoofed traffic.
+		s.log.Info("bad request packet ignored", "client", client.String(), "error", fmt.Sprintf("opcode %d is not a request", op))
+		return
+	}
+	req, err := parseRequest(p[2:])
+	if err != nil {
+		s.log.Info("bad request packet ignored", "client", client.String(), "error", err.Error())
+		conn.WriteTo(errorPacket(errIllegalOp, err.Error()), client)
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.transfer(ctx, local, client, req)
+	}()
+}
+
+func (s *Server) transfer(ctx context.Context, local netip.Addr, client *net.UDPAddr, req request) {
+	laddr := &net.UDPAddr{}
+	if local.IsValid() && !local.IsUnspecified() {
+		laddr.IP = local.AsSlice()
+	}
+	conn, err := net.DialUDP("udp", laddr, client)
+	if err != nil {
+		s.log.Info("transfer failed", "file", req.file, "client", client.String(), "error", err.Error())
+		return
+	}
+	defer conn.Close()
+	// A stopping server ends its transfers at the next wait for an ACK.
+	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
+	defer stop()
+	start := time.Now()
+	f, err := open(s.root, req.file)
+	if err != nil {
+		reason, code := "refused", uint16(errAccess)
+		if errors.Is(err, fs.ErrNotExist) {
+			reason, code = "not found", errNotFound
+		}
+		s.log.Info("read request "+reason, "file", req.file, "client", client.String(), "error", err.Error())
+		conn.Write(errorPacket(code, err.Error()))
+		return
 	}
 	defer f.Close()
-	start := time.Now()
 	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		conn.Write(errorPacket(errNotDefined, "cannot read the file"))
+		return
 	}
-	if t, ok := rf.(ptftp.OutgoingTransfer); ok {
-		// The buffered reader below hides the file's Seek, from which the library would
-		// learn the size for tsize.
-		t.SetSize(fi.Size())
+	maxBlk := s.maxBlk
+	if l, ok := netip.AddrFromSlice(conn.LocalAddr().(*net.UDPAddr).IP); ok {
+		if mtu := mtuOf(l); mtu > headerBytes {
+			// No block larger than the interface carries unfragmented.
+			maxBlk = min(maxBlk, mtu-headerBytes)
+		}
 	}
-	// The library reads one block per call: unbuffered, that is a read(2) per block, a tenth
-	// of the server's CPU time in the P4 profile.
-	n, err := rf.ReadFrom(bufio.NewReaderSize(f, readBuffer))
-	key := transferKey{client, name}
-	v, _ := s.negotiated.LoadAndDelete(key)
+	var src io.Reader = f
+	size := fi.Size()
+	if req.mode == "netascii" {
+		// The size on the wire is not the file's: tsize is not answered.
+		src, size = &netasciiReader{r: bufio.NewReaderSize(f, readBuffer)}, -1
+	}
+	n := negotiate(req.options, size, maxBlk, s.timeout)
+	res, err := send(ctx, conn, src, n, s.retries)
 	if err != nil {
-		// The hook has logged the failure.
-		return err
-	}
-	st, _ := v.(transferStats)
-	s.log.Info("sent file", "file", name, "client", client, "bytes", n, "options", st.options,
-		"resent", st.resent, "duration", time.Since(start).String())
-	return nil
-}
-
-func (s *Server) write(name string, wt io.WriterTo) error {
-	client := ""
-	if t, ok := wt.(ptftp.IncomingTransfer); ok {
-		a := t.RemoteAddr()
-		client = a.String()
-	}
-	s.log.Info("write request refused", "file", name, "client", client)
-	return errWriteRefused
-}
-
-func remote(rf io.ReaderFrom) string {
-	if t, ok := rf.(ptftp.OutgoingTransfer); ok {
-		a := t.RemoteAddr()
-		return a.String()
-	}
-	return ""
-}
-
-// hook hands the negotiated options of a finished transfer to the read handler, and logs
-// failures the read handler did not already explain (timeouts, client errors, bad packets).
-type hook struct{ s *Server }
-
-func (h hook) OnSuccess(st ptftp.TransferStats) {
-	a := net.UDPAddr{IP: st.RemoteAddr, Port: st.Tid}
-	h.s.negotiated.Store(transferKey{a.String(), st.Filename},
-		transferStats{options: map[string]string(st.Opts), resent: st.DatagramsSent - st.DatagramsAcked})
-}
-
-func (h hook) OnFailure(st ptftp.TransferStats, err error) {
-	if errors.Is(err, ErrRefused) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, errWriteRefused) {
+		var ec *errClient
+		if !errors.As(err, &ec) {
+			conn.Write(errorPacket(errNotDefined, "transfer stopped: "+err.Error()))
+		}
+		s.log.Info("transfer failed", "file", req.file, "client", client.String(), "error", err.Error(),
+			"bytes", res.bytes, "duration", time.Since(start).String())
 		return
 	}
-	if st.Filename == "" {
-		h.s.log.Info("bad request packet ignored", "error", err.Error())
-		return
+	s.log.Info("sent file", "file", req.file, "client", client.String(), "bytes", res.bytes, "options", optionMap(res.opts),
+		"resent", res.resent, "duration", time.Since(start).String())
+}
+
+func optionMap(opts [][2]string) map[string]string {
+	m := map[string]string{}
+	for _, o := range opts {
+		m[o[0]] = o[1]
 	}
-	h.s.log.Info("transfer failed", "file", st.Filename, "client", st.RemoteAddr.String(), "error", err.Error(),
-		"duration", st.Duration.String())
+	return m
 }

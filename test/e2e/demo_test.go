@@ -54,7 +54,27 @@ func TestDemoShowsTheSampleSiteCompleteAndValid(t *testing.T) {
 			t.Errorf("demo output lacks %s\n%s", want, text)
 		}
 	}
-	for _, p := range []string{"controlplane.pid", "manager.pid"} {
+	// The install server part runs where network namespaces can be made (root, ip, udhcpc).
+	if os.Geteuid() == 0 && hasTools("ip", "udhcpc", "curl") {
+		for _, want := range []*regexp.Regexp{
+			regexp.MustCompile(`(?m)^lease: ip=198\.18\.7\.1 subnet=255\.255\.0\.0 hostname=m1 boot_file=undionly\.kpxe siaddr=198\.18\.0\.1 `),
+			regexp.MustCompile(`(?m)^kernel http://198\.18\.0\.1:8080/boot/vmlinuz initrd=initramfs\.img .*flarecast\.node=m1 flarecast\.token=`),
+			regexp.MustCompile(`(?m)not node default/edge/m2's.*\n \(HTTP 403\)$`),
+		} {
+			if !want.MatchString(text) {
+				t.Errorf("demo output lacks %s\n%s", want, text)
+			}
+		}
+		if out, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(out), "fcdemo-") {
+			t.Errorf("the demo left its network namespaces behind:\n%s", out)
+		}
+		if err := exec.Command("ip", "link", "show", "fcdemo0").Run(); err == nil {
+			t.Error("the demo left its veth fcdemo0 behind")
+		}
+	} else if os.Getenv("FLARECAST_REQUIRE_PEERS") != "" {
+		t.Error("the demo's install server part needs root, ip, udhcpc and curl (FLARECAST_REQUIRE_PEERS is set)")
+	}
+	for _, p := range []string{"controlplane.pid", "manager.pid", "installserver.pid"} {
 		if _, err := os.Stat(filepath.Join(root, ".demo", p)); err == nil {
 			t.Errorf(".demo/%s is left behind: the demo did not stop what it started", p)
 		}
@@ -62,4 +82,13 @@ func TestDemoShowsTheSampleSiteCompleteAndValid(t *testing.T) {
 	if strings.Contains(text, "panic") {
 		t.Errorf("demo output shows a panic:\n%s", text)
 	}
+}
+
+func hasTools(tools ...string) bool {
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			return false
+		}
+	}
+	return true
 }

@@ -3,6 +3,7 @@ package build
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"oras.land/oras-go/v2/registry"
+	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/flarecast/flarecast/internal/image"
 )
@@ -52,11 +54,11 @@ func openImage(ctx context.Context, src *Image, arch string, lim Limits, guard *
 	}
 	s, err := image.Open(ctx, src.Ref, opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, noCredentials(err, src.Ref, len(dockerConfig) > 0)
 	}
 	im, err := s.Image(ctx, image.Platform{OS: "linux", Architecture: arch})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, noCredentials(err, src.Ref, len(dockerConfig) > 0)
 	}
 	inputs[InputImageRef], inputs[InputImageDigest] = src.Ref, im.Digest.String()
 	if im.IndexDigest != "" {
@@ -108,4 +110,20 @@ func imageAllowed(ref string, lim Limits) error {
 		return failure(ReasonSourceNotAllowed, 0, "image %s: %v", ref, err)
 	}
 	return nil
+}
+
+// noCredentials says what to do when a registry asks for credentials the build does not have
+// for it: the library's own "basic credential not found" names neither the host nor the fix.
+func noCredentials(err error, ref string, haveSecret bool) error {
+	if !errors.Is(err, auth.ErrBasicCredentialNotFound) {
+		return err
+	}
+	host := strings.TrimPrefix(ref, image.RegistryPrefix)
+	if r, perr := registry.ParseReference(host); perr == nil {
+		host = r.Registry
+	}
+	if haveSecret {
+		return fmt.Errorf("image %s: the registry asks for credentials, and the pull Secret (spec.source.image.pullSecretRef) has none for %s: add that host to its .dockerconfigjson auths", ref, host)
+	}
+	return fmt.Errorf("image %s: the registry asks for credentials: name a kubernetes.io/dockerconfigjson Secret with credentials for %s in spec.source.image.pullSecretRef (the manager's own are never used)", ref, host)
 }

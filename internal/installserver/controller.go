@@ -1,0 +1,95 @@
+package installserver
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/internal/modelsource"
+)
+
+// Controller rebuilds the site's snapshot whenever the model of one of its Clusters may have
+// changed: every watched change maps to the one request of the site, so changes that come
+// together are built once.
+type Controller struct {
+	Reader    client.Reader
+	Models    *modelsource.Source
+	Namespace string
+	SiteName  string
+	Server    *Server
+
+	// skipped is what the last snapshot left out, logged again only when it changes.
+	skipped []string
+}
+
+// Reconcile builds the site's snapshot from the cache and puts it in force.
+func (c *Controller) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	clusters, err := modelsource.ClustersOfSite(ctx, c.Reader, c.Namespace, c.SiteName)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var members []Member
+	for i := range clusters {
+		cl := &clusters[i]
+		if !cl.DeletionTimestamp.IsZero() {
+			continue
+		}
+		res, err := c.Models.Resolve(ctx, cl)
+		if err != nil {
+			return ctrl.Result{}, fmt.Errorf("resolve Cluster %s: %w", cl.Name, err)
+		}
+		across, err := c.Models.Site(ctx, cl, res)
+		if err != nil {
+			return ctrl.Result{}, fmt.Errorf("resolve site %s: %w", c.SiteName, err)
+		}
+		members = append(members, Member{Cluster: cl, Result: res.Result.WithSite(cl.Name, across)})
+	}
+	site, err := BuildSite(members, c.Server.BootConfig(), c.Server.cfg.Secret)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := c.Server.SetSite(site); err != nil {
+		// The table refused names what to fix; the last good one keeps serving.
+		log.Error(err, "new site snapshot refused, the previous one keeps serving")
+		return ctrl.Result{}, nil
+	}
+	if !slices.Equal(site.Skipped, c.skipped) {
+		for _, s := range site.Skipped {
+			log.Info("not served", "why", s)
+		}
+		c.skipped = site.Skipped
+	}
+	log.Info("site snapshot in force", "site", c.SiteName, "clusters", len(members), "nodes", len(site.byName))
+	return ctrl.Result{}, nil
+}
+
+// SetupWithManager watches the site's model: Clusters, NodesGroups, Machines and Networks
+// of the namespace (spec changes only: status writes, the install server's own included,
+// change nothing it serves).
+func (c *Controller) SetupWithManager(mgr ctrl.Manager) error {
+	site := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.SiteName}}
+	toSite := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		if o.GetNamespace() != c.Namespace {
+			return nil
+		}
+		return []reconcile.Request{site}
+	})
+	gen := builder.WithPredicates(predicate.GenerationChangedPredicate{})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("installserver").
+		Watches(&fcv1.Cluster{}, toSite, gen).
+		Watches(&fcv1.NodesGroup{}, toSite, gen).
+		Watches(&fcv1.Machine{}, toSite, gen).
+		Watches(&fcv1.Network{}, toSite, gen).
+		Complete(c)
+}

@@ -1,0 +1,183 @@
+package installserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path"
+	"slices"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/internal/agentapi"
+	"github.com/flarecast/flarecast/internal/archive"
+	"github.com/flarecast/flarecast/internal/installplan"
+	"github.com/flarecast/flarecast/internal/repository"
+)
+
+// maxPlanBytes bounds one plan file read from an archive.
+const maxPlanBytes = 1 << 20
+
+// Plans answers GET plan: the node's group's deployable FlashArchive (as the controllers
+// name it), built and in the repository, with the node's plan from its cluster section and
+// the URLs of its sections on this server's blob route.
+type Plans struct {
+	// Reader reads FlashArchives (the manager's cache).
+	Reader client.Reader
+	Store  repository.Store
+	// DeployableName is the controllers' name of a group's deployable FlashArchive.
+	DeployableName func(cluster, group string) string
+	// Site is the snapshot in force.
+	Site func() *Site
+	// ServerURL is the base of the blob URLs (http://198.18.0.1:8080).
+	ServerURL string
+	// Installed is the digest a node last reported it runs ("" when none).
+	Installed func(ctx context.Context, namespace, group, node string) string
+
+	mu sync.Mutex
+	// loaded holds, per manifest digest, the archive and the plans of its cluster section:
+	// an archive never changes under its digest, so it is read once.
+	loaded map[string]*loadedArchive
+}
+
+type loadedArchive struct {
+	a     *archive.Archive
+	plans map[string][]byte // node -> plan file
+}
+
+var _ agentapi.PlanSource = (*Plans)(nil)
+
+// Plan implements agentapi.PlanSource.
+func (p *Plans) Plan(ctx context.Context, ref agentapi.NodeRef) (installplan.PlanResponse, error) {
+	var none installplan.PlanResponse
+	n, ok := p.Site().Node(ref)
+	if !ok {
+		return none, fmt.Errorf("node %s is not served by this install server (not in the model of a Cluster of its site, or left out of it: see its log): %w", ref, agentapi.ErrUnknownNode)
+	}
+	name := p.DeployableName(ref.Cluster, n.Group)
+	var fa fcv1.FlashArchive
+	switch err := p.Reader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: name}, &fa); {
+	case apierrors.IsNotFound(err):
+		return none, fmt.Errorf("NodesGroup %s has no deployable FlashArchive %s yet (it needs spec.archiveRef and a complete, valid model): %w", n.Group, name, agentapi.ErrNotReady)
+	case err != nil:
+		return none, fmt.Errorf("get FlashArchive %s: %w", name, err)
+	}
+	if fa.Status.Phase != fcv1.ArchiveReady || !agentapi.IsSHA256Digest(fa.Status.Digest) {
+		return none, fmt.Errorf("deployable FlashArchive %s of NodesGroup %s is not built yet (phase %q): %w", name, n.Group, fa.Status.Phase, agentapi.ErrNotReady)
+	}
+	la, err := p.load(ctx, fa.Status.Digest)
+	if err != nil {
+		return none, fmt.Errorf("deployable FlashArchive %s (%s): %w", name, fa.Status.Digest, err)
+	}
+	raw, ok := la.plans[ref.Node]
+	if !ok {
+		return none, fmt.Errorf("deployable FlashArchive %s (%s) carries no install plan for node %s (%s in its cluster section): it was made without install plans (the flarecast that built it renders none), and no node of the group installs from it: %w",
+			name, fa.Status.Digest, ref.Node, path.Join(installplan.PlanDir, ref.Node+".json"), agentapi.ErrNoPlan)
+	}
+	var plan installplan.Plan
+	if err := json.Unmarshal(raw, &plan); err != nil {
+		return none, fmt.Errorf("install plan of node %s in %s: %v: %w", ref.Node, fa.Status.Digest, err, agentapi.ErrNoPlan)
+	}
+	if plan.Version != installplan.Version || plan.Node != ref.Node || plan.Cluster != ref.Cluster || plan.Namespace != ref.Namespace {
+		return none, fmt.Errorf("install plan %s of %s is version %q for node %s/%s/%s, not %s for %s: %w",
+			path.Join(installplan.PlanDir, ref.Node+".json"), fa.Status.Digest, plan.Version, plan.Namespace, plan.Cluster, plan.Node, installplan.Version, ref, agentapi.ErrNoPlan)
+	}
+	resp := installplan.PlanResponse{Action: installplan.ActionInstall, Plan: plan, Archive: p.describe(name, la.a)}
+	installed := ""
+	if p.Installed != nil {
+		installed = p.Installed(ctx, ref.Namespace, n.Group, ref.Node)
+	}
+	switch {
+	case installed == resp.Archive.Digest:
+		resp.Action = installplan.ActionBootLocal
+		resp.Message = "the node runs its group's deployable archive"
+	case installed != "":
+		// A node that runs another archive reinstalls only when the Cluster's rollout tells
+		// it to (maxUnavailable, the master and vice-master never down together): one that
+		// boots from the network on its own meanwhile goes back to its disk.
+		told, why, err := p.told(ctx, ref, n.Group)
+		if err != nil {
+			return none, err
+		}
+		if !told {
+			resp.Action, resp.Message = installplan.ActionBootLocal, why
+		}
+	}
+	return resp, nil
+}
+
+// told reports whether the node is in its Cluster's status.rollout.reinstall, and if not,
+// why it waits.
+func (p *Plans) told(ctx context.Context, ref agentapi.NodeRef, group string) (bool, string, error) {
+	var cl fcv1.Cluster
+	if err := p.Reader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Cluster}, &cl); err != nil {
+		return false, "", fmt.Errorf("get Cluster %s: %w", ref.Cluster, err)
+	}
+	id := group + "/" + ref.Node
+	if r := cl.Status.Rollout; r != nil {
+		if slices.Contains(r.Reinstall, id) {
+			return true, "", nil
+		}
+		for _, h := range r.Held {
+			if h.Node == id {
+				return false, fmt.Sprintf("the node runs another archive and waits for its turn in Cluster %s's rollout (%s): %s", ref.Cluster, h.Reason, h.Message), nil
+			}
+		}
+	}
+	return false, fmt.Sprintf("the node runs another archive and Cluster %s's rollout has not told it to reinstall yet", ref.Cluster), nil
+}
+
+func (p *Plans) describe(name string, a *archive.Archive) installplan.Archive {
+	out := installplan.Archive{Name: name, Digest: a.Descriptor.Digest.String()}
+	for _, s := range archive.Sections(a.Manifest) {
+		out.Sections = append(out.Sections, installplan.Section{
+			Name: s.Name, MediaType: s.Descriptor.MediaType, Digest: s.Descriptor.Digest.String(),
+			DiffID: a.Config.DiffIDs[s.Name].String(), Size: s.Descriptor.Size,
+			URL: p.ServerURL + "/blobs/" + s.Descriptor.Digest.String(),
+		})
+	}
+	return out
+}
+
+// load reads an archive and its plans once per digest.
+func (p *Plans) load(ctx context.Context, dgst string) (*loadedArchive, error) {
+	p.mu.Lock()
+	la, ok := p.loaded[dgst]
+	p.mu.Unlock()
+	if ok {
+		return la, nil
+	}
+	desc, err := p.Store.Resolve(ctx, dgst)
+	if err != nil {
+		return nil, fmt.Errorf("not in the repository: %w", err)
+	}
+	a, err := archive.LoadDescriptor(ctx, p.Store, desc)
+	if err != nil {
+		return nil, err
+	}
+	if a.Config.Type != archive.Deployable {
+		return nil, fmt.Errorf("is a %s archive, not a Deployable one", a.Config.Type)
+	}
+	plans := map[string][]byte{}
+	files, err := archive.ReadSectionFiles(ctx, p.Store, a, archive.SectionCluster, func(name string) bool {
+		return path.Dir(name) == installplan.PlanDir && path.Ext(name) == ".json"
+	}, maxPlanBytes)
+	if err != nil {
+		return nil, err
+	}
+	for name, b := range files {
+		plans[path.Base(name[:len(name)-len(".json")])] = b
+	}
+	la = &loadedArchive{a: a, plans: plans}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.loaded == nil || len(p.loaded) >= 256 {
+		// Deployables change with the model; older ones are read again if asked for.
+		p.loaded = map[string]*loadedArchive{}
+	}
+	p.loaded[dgst] = la
+	return la, nil
+}

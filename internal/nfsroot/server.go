@@ -1,0 +1,356 @@
+package nfsroot
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"net"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	billy "github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/osfs"
+	nfs "github.com/willscott/go-nfs"
+)
+
+// Export is one tree served read-only at a mount path.
+type Export struct {
+	// Path is what a node mounts (/flarecast/<group> or /flarecast/<digest>, say).
+	Path string
+	// Dir is the tree: one file system, made once and not changed while it is served.
+	Dir string
+}
+
+// Server serves a set of exports.
+type Server struct {
+	byPath map[string]*export
+	byID   map[uint64]*export
+
+	mu sync.Mutex
+	// mounts are the file systems handed out for mounts of a directory below an export's
+	// root: their handles are the export's, with the directory's path in front.
+	mounts map[billy.Filesystem]mount
+}
+
+type mount struct {
+	x      *export
+	prefix []string
+}
+
+type export struct {
+	Export
+	id  uint64
+	fs  *readOnlyFS
+	dev uint64
+	// paths maps an inode to one path of it, as components from the root.
+	paths map[uint64][]string
+}
+
+// handleSize is the export id and the inode.
+const handleSize = 16
+
+// New opens the exports: it indexes every tree by inode, so handles can be resolved after a
+// restart. A tree that crosses into another file system is refused: inodes would not name
+// one file.
+func New(exports []Export) (*Server, error) {
+	s := &Server{byPath: map[string]*export{}, byID: map[uint64]*export{}, mounts: map[billy.Filesystem]mount{}}
+	for _, e := range exports {
+		if !path.IsAbs(e.Path) || path.Clean(e.Path) != e.Path {
+			return nil, fmt.Errorf("nfs export %q: the mount path must be absolute and clean", e.Path)
+		}
+		if _, dup := s.byPath[e.Path]; dup {
+			return nil, fmt.Errorf("nfs export %s: exported twice", e.Path)
+		}
+		x, err := open(e)
+		if err != nil {
+			return nil, err
+		}
+		if other, clash := s.byID[x.id]; clash {
+			return nil, fmt.Errorf("nfs exports %s and %s have the same id: rename one", e.Path, other.Path)
+		}
+		s.byPath[e.Path], s.byID[x.id] = x, x
+	}
+	return s, nil
+}
+
+func open(e Export) (*export, error) {
+	root, err := filepath.Abs(e.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("nfs export %s: %w", e.Path, err)
+	}
+	st, err := os.Lstat(root)
+	if err != nil {
+		return nil, fmt.Errorf("nfs export %s: %w", e.Path, err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("nfs export %s: %s is not a directory", e.Path, root)
+	}
+	sum := sha256.Sum256([]byte("flarecast nfs export v1\x00" + e.Path))
+	x := &export{Export: Export{Path: e.Path, Dir: root}, id: binary.BigEndian.Uint64(sum[:8]),
+		dev: uint64(st.Sys().(*syscall.Stat_t).Dev), paths: map[uint64][]string{}}
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		sys := info.Sys().(*syscall.Stat_t)
+		if uint64(sys.Dev) != x.dev {
+			return fmt.Errorf("%s is on another file system than the export's root", p)
+		}
+		if _, seen := x.paths[sys.Ino]; !seen { // a hard link: its first path names it
+			rel, _ := filepath.Rel(root, p)
+			x.paths[sys.Ino] = components(rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nfs export %s: index %s: %w", e.Path, root, err)
+	}
+	x.fs = &readOnlyFS{Filesystem: osfs.New(root, osfs.WithBoundOS())}
+	return x, nil
+}
+
+func components(rel string) []string {
+	if rel == "." || rel == "" {
+		return []string{}
+	}
+	return strings.Split(filepath.ToSlash(rel), "/")
+}
+
+// Files is how many files (inodes) the exports hold.
+func (s *Server) Files() int {
+	n := 0
+	for _, x := range s.byPath {
+		n += len(x.paths)
+	}
+	return n
+}
+
+// Serve answers NFSv3 and MOUNT on ln (one port for both: a node mounts with
+// port=P,mountport=P) until ctx ends.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &nfs.Server{Handler: &handler{s}, Context: ctx}
+	// A fixed write verifier: nothing is written, and clients need not see a new server.
+	copy(srv.ID[:], "flarecst")
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	err := srv.Serve(ln)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// handler is the nfs.Handler of a Server.
+type handler struct{ s *Server }
+
+func (h *handler) Mount(_ context.Context, _ net.Conn, req nfs.MountRequest) (nfs.MountStatus, billy.Filesystem, []nfs.AuthFlavor) {
+	auth := []nfs.AuthFlavor{nfs.AuthFlavorNull, nfs.AuthFlavorUnix}
+	want := path.Clean("/" + string(req.Dirpath))
+	// The export itself, or a directory below it (as clients that mount the directory of
+	// the file they want do), never one reached through a symbolic link.
+	for p := want; ; p = path.Dir(p) {
+		if x, ok := h.s.byPath[p]; ok {
+			if p == want {
+				h.s.remember(x.fs, x, nil)
+				return nfs.MountStatusOk, x.fs, auth
+			}
+			rel := strings.TrimPrefix(want, strings.TrimSuffix(p, "/")+"/")
+			info, err := x.fs.Lstat(rel)
+			if err != nil || !info.IsDir() {
+				return nfs.MountStatusErrNoEnt, nil, nil
+			}
+			sub, err := x.fs.Chroot(rel)
+			if err != nil {
+				return nfs.MountStatusErrNoEnt, nil, nil
+			}
+			h.s.remember(sub, x, components(rel))
+			return nfs.MountStatusOk, sub, auth
+		}
+		if p == "/" {
+			return nfs.MountStatusErrNoEnt, nil, nil
+		}
+	}
+}
+
+func (s *Server) remember(f billy.Filesystem, x *export, prefix []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.mounts) > 4096 {
+		// Handles never need these (they name the export's root file system): only the
+		// mount's own root handle does, made right after this.
+		clear(s.mounts)
+	}
+	s.mounts[f] = mount{x: x, prefix: prefix}
+}
+
+// Change returns nil: the exports are read-only.
+func (h *handler) Change(billy.Filesystem) billy.Change { return nil }
+
+func (h *handler) FSStat(_ context.Context, f billy.Filesystem, st *nfs.FSStat) error {
+	x := h.exportOf(f)
+	if x == nil {
+		return &nfs.NFSStatusError{NFSStatus: nfs.NFSStatusStale}
+	}
+	var sfs syscall.Statfs_t
+	if err := syscall.Statfs(x.Dir, &sfs); err != nil {
+		return err
+	}
+	bs := uint64(sfs.Bsize)
+	st.TotalSize, st.FreeSize, st.AvailableSize = sfs.Blocks*bs, 0, 0
+	st.TotalFiles, st.FreeFiles, st.AvailableFiles = uint64(len(x.paths)), 0, 0
+	return nil
+}
+
+func (h *handler) exportOf(f billy.Filesystem) *export {
+	x, _ := h.mountOf(f)
+	return x
+}
+
+// mountOf returns the export of a file system handed out, and the path below the export's
+// root it starts at.
+func (h *handler) mountOf(f billy.Filesystem) (*export, []string) {
+	for _, x := range h.s.byPath {
+		if x.fs == f {
+			return x, nil
+		}
+	}
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
+	m, ok := h.s.mounts[f]
+	if !ok {
+		return nil, nil
+	}
+	return m.x, m.prefix
+}
+
+// ToHandle is the export id and the file's inode.
+func (h *handler) ToHandle(f billy.Filesystem, p []string) []byte {
+	fh := make([]byte, handleSize)
+	x, prefix := h.mountOf(f)
+	if x == nil {
+		return fh
+	}
+	binary.BigEndian.PutUint64(fh, x.id)
+	full := append(append([]string{x.Dir}, prefix...), p...)
+	info, err := os.Lstat(filepath.Join(full...))
+	if err != nil {
+		// Gone (it was never in the index's tree): a handle that resolves to nothing.
+		binary.BigEndian.PutUint64(fh[8:], math.MaxUint64)
+		return fh
+	}
+	binary.BigEndian.PutUint64(fh[8:], info.Sys().(*syscall.Stat_t).Ino)
+	return fh
+}
+
+// FromHandle finds the file of a handle in the index; a handle of another server or of a
+// tree since replaced is stale.
+func (h *handler) FromHandle(fh []byte) (billy.Filesystem, []string, error) {
+	if len(fh) != handleSize {
+		return nil, nil, &nfs.NFSStatusError{NFSStatus: nfs.NFSStatusBadHandle}
+	}
+	x, ok := h.s.byID[binary.BigEndian.Uint64(fh)]
+	if !ok {
+		return nil, nil, &nfs.NFSStatusError{NFSStatus: nfs.NFSStatusStale}
+	}
+	p, ok := x.paths[binary.BigEndian.Uint64(fh[8:])]
+	if !ok {
+		return nil, nil, &nfs.NFSStatusError{NFSStatus: nfs.NFSStatusStale}
+	}
+	return x.fs, append([]string(nil), p...), nil
+}
+
+func (h *handler) InvalidateHandle(billy.Filesystem, []byte) error { return nil }
+
+// HandleLimit: every handle stays good while the tree is exported.
+func (h *handler) HandleLimit() int { return math.MaxInt32 }
+
+// readOnlyFS is a bound OS file system that says it cannot write (go-nfs then answers every
+// change with NFS3ERR_ROFS) and refuses writes itself too, and that reports Unix mode bits.
+type readOnlyFS struct{ billy.Filesystem }
+
+var errReadOnly = errors.New("read-only export")
+
+func (r *readOnlyFS) Capabilities() billy.Capability {
+	return billy.ReadCapability | billy.SeekCapability
+}
+
+func (r *readOnlyFS) Create(string) (billy.File, error) { return nil, errReadOnly }
+func (r *readOnlyFS) OpenFile(name string, flag int, perm os.FileMode) (billy.File, error) {
+	if flag&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND) != 0 {
+		return nil, errReadOnly
+	}
+	return r.Filesystem.OpenFile(name, flag, perm)
+}
+func (r *readOnlyFS) Rename(string, string) error                 { return errReadOnly }
+func (r *readOnlyFS) Remove(string) error                         { return errReadOnly }
+func (r *readOnlyFS) TempFile(string, string) (billy.File, error) { return nil, errReadOnly }
+func (r *readOnlyFS) MkdirAll(string, os.FileMode) error          { return errReadOnly }
+func (r *readOnlyFS) Symlink(string, string) error                { return errReadOnly }
+
+func (r *readOnlyFS) Stat(name string) (os.FileInfo, error) {
+	fi, err := r.Filesystem.Stat(name)
+	return unixMode(fi), err
+}
+
+func (r *readOnlyFS) Lstat(name string) (os.FileInfo, error) {
+	fi, err := r.Filesystem.Lstat(name)
+	return unixMode(fi), err
+}
+
+func (r *readOnlyFS) ReadDir(name string) ([]os.FileInfo, error) {
+	fis, err := r.Filesystem.ReadDir(name)
+	for i := range fis {
+		fis[i] = unixMode(fis[i])
+	}
+	return fis, err
+}
+
+// Chroot keeps the wrapper on a sub-tree.
+func (r *readOnlyFS) Chroot(p string) (billy.Filesystem, error) {
+	sub, err := r.Filesystem.Chroot(p)
+	if err != nil {
+		return nil, err
+	}
+	return &readOnlyFS{Filesystem: sub}, nil
+}
+
+// unixModeInfo reports the mode go-nfs sends as it is: it puts os.FileMode's bits on the wire
+// unchanged, and a client reads the low twelve as the Unix mode, where Go keeps setuid,
+// setgid and sticky elsewhere.
+type unixModeInfo struct{ os.FileInfo }
+
+func unixMode(fi os.FileInfo) os.FileInfo {
+	if fi == nil {
+		return nil
+	}
+	return unixModeInfo{fi}
+}
+
+func (u unixModeInfo) Mode() os.FileMode {
+	m := u.FileInfo.Mode()
+	out := m &^ (os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
+	if m&os.ModeSetuid != 0 {
+		out |= 0o4000
+	}
+	if m&os.ModeSetgid != 0 {
+		out |= 0o2000
+	}
+	if m&os.ModeSticky != 0 {
+		out |= 0o1000
+	}
+	return out
+}

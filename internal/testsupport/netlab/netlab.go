@@ -1,0 +1,160 @@
+// Package netlab is what tests need to run real network clients and servers against each
+// other: network namespaces and veth links the test creates and removes (also when it
+// fails), a way to open a Go server's sockets inside a namespace, and the rule for a peer
+// tool that is missing (skip, or fail under FLARECAST_REQUIRE_PEERS, as CI sets it).
+//
+// Tests only: it calls testing.TB. Every address a test gives it must be from 198.18.0.0/15.
+package netlab
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// RequirePeers skips the test when it cannot run here (not root, or a tool missing), unless
+// FLARECAST_REQUIRE_PEERS is set, which makes that a failure.
+func RequirePeers(t testing.TB, tools ...string) {
+	t.Helper()
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root (network namespaces)")
+	}
+	for _, tool := range append([]string{"ip"}, tools...) {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := fmt.Sprintf("needs %s: run as root after hack/debian-deps.sh", strings.Join(missing, ", "))
+	if os.Getenv("FLARECAST_REQUIRE_PEERS") != "" {
+		t.Fatalf("%s (FLARECAST_REQUIRE_PEERS is set)", msg)
+	}
+	t.Skipf("%s (FLARECAST_REQUIRE_PEERS=1 makes this a failure)", msg)
+}
+
+var counter atomic.Int64
+
+// Netns is a network namespace of a test.
+type Netns struct {
+	t    testing.TB
+	Name string
+}
+
+// NewNetns creates a namespace with a name no other test or run uses, and removes it, with
+// every process still in it, when the test ends.
+func NewNetns(t testing.TB, prefix string) *Netns {
+	t.Helper()
+	name := fmt.Sprintf("fc-%s-%d-%d", prefix, os.Getpid(), counter.Add(1))
+	if len(name) > 40 {
+		t.Fatalf("namespace name %s is too long", name)
+	}
+	Run(t, "ip", "netns", "add", name)
+	n := &Netns{t: t, Name: name}
+	t.Cleanup(func() {
+		if out, _ := exec.Command("ip", "netns", "pids", name).Output(); len(out) > 0 {
+			for _, f := range strings.Fields(string(out)) {
+				var pid int
+				if _, err := fmt.Sscan(f, &pid); err == nil && pid != os.Getpid() {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Errorf("remove namespace %s: %v: %s", name, err, out)
+		}
+	})
+	n.IP("link", "set", "lo", "up")
+	return n
+}
+
+// Run runs a command, failing the test with its output if it fails.
+func Run(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// IP runs `ip -n NAME args...`.
+func (n *Netns) IP(args ...string) string {
+	n.t.Helper()
+	return Run(n.t, append([]string{"ip", "-n", n.Name}, args...)...)
+}
+
+// Command is a process inside the namespace.
+func (n *Netns) Command(args ...string) *exec.Cmd {
+	return exec.Command("ip", append([]string{"netns", "exec", n.Name}, args...)...)
+}
+
+// Output runs a command in the namespace and returns its combined output and error.
+func (n *Netns) Output(args ...string) (string, error) {
+	var b bytes.Buffer
+	c := n.Command(args...)
+	c.Stdout, c.Stderr = &b, &b
+	err := c.Run()
+	return b.String(), err
+}
+
+// Link connects a and b with a veth pair named aName in a and bName in b, both up, with the
+// addresses given (CIDR, or "" for none).
+func Link(t testing.TB, a *Netns, aName, aAddr string, b *Netns, bName, bAddr string) {
+	t.Helper()
+	a.IP("link", "add", aName, "type", "veth", "peer", "name", bName, "netns", b.Name)
+	for _, side := range []struct {
+		n          *Netns
+		name, addr string
+	}{{a, aName, aAddr}, {b, bName, bAddr}} {
+		if side.addr != "" {
+			side.n.IP("addr", "add", side.addr, "dev", side.name)
+		}
+		side.n.IP("link", "set", side.name, "up")
+	}
+}
+
+// InNetns runs fn on a thread moved into the namespace (sockets fn opens stay there), then
+// moves the thread back. If it cannot go back, the thread stays locked and ends with its
+// goroutine, rather than serving other goroutines from the wrong namespace.
+func (n *Netns) InNetns(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		f, err := os.Open(filepath.Join("/run/netns", n.Name))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("enter namespace %s: %w", n.Name, err)
+			return
+		}
+		err = fn()
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
+	}()
+	return <-errc
+}
