@@ -74,6 +74,12 @@ deps: ## Install the test peers: envtest binaries, OCI registry and crane, Debia
 test: deps verify-generated lint ## Run every test against real peers (API server, registry, tar, zstd).
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) KUBEBUILDER_CONTROLPLANE_START_TIMEOUT=$${KUBEBUILDER_CONTROLPLANE_START_TIMEOUT:-2m} go test -count=1 -timeout 15m ./...
 
+.PHONY: test-e2e
+# The demo's own e2e test (TestDemo…) runs in make test; these are the qemu boots.
+E2E_RUN ?= TestPXEBoot|TestAgentPXEBoot|TestLabLeavesNothingBehind
+test-e2e: deps ## Boot qemu guests (TCG; BIOS and UEFI) over the network against dnsmasq and flarecast (root).
+	FLARECAST_E2E=1 go test -count=1 -timeout 30m -v -run '$(E2E_RUN)' ./test/e2e/
+
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 60s).
 	@grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u | while read -r pkg; do \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian tools the tests use as real peers (GNU tar, zstd, attr/libcap tools, the
 # disk tools, iproute2, the DHCP clients, relay and server, and for the boot files the iPXE
-# binaries, tftp-hpa, tftpd-hpa, curl and nginx),
+# binaries, tftp-hpa, tftpd-hpa, curl and nginx; for the initramfs and the qemu boots the deploy
+# kernel, busybox, GNU cpio, qemu with Debian's iPXE ROMs, SeaBIOS and OVMF, and dnsmasq),
 # when they are missing and this machine can install them; otherwise says what to install.
 set -euo pipefail
 need=()
@@ -28,9 +29,21 @@ command -v curl >/dev/null || need+=(curl)
 command -v nginx >/dev/null || need+=(nginx)
 # A user-space NFS client (nfs-ls, nfs-cat, nfs-cp) for the NFS root tests.
 command -v nfs-cat >/dev/null || need+=(libnfs-utils)
-[ ${#need[@]} -eq 0 ] && exit 0
+lean=()
+# The initramfs (internal/initramfs) and the qemu boots (test/e2e, hack/bench-netboot.sh).
+# These come without their recommends (qemu's would bring a desktop's GUI libraries).
+# dnsmasq-base is the binary without the service, so nothing starts answering DHCP here.
+ls /lib/modules/*/modules.dep >/dev/null 2>&1 && ls /boot/vmlinuz-* >/dev/null 2>&1 || lean+=(linux-image-amd64)
+[ -x /bin/busybox ] && /bin/busybox --list | grep -qx udhcpc || lean+=(busybox-static)
+command -v cpio >/dev/null || lean+=(cpio)
+command -v qemu-system-x86_64 >/dev/null || lean+=(qemu-system-x86)
+[ -e /usr/lib/ipxe/qemu/efi-virtio.rom ] || lean+=(ipxe-qemu)
+[ -e /usr/share/seabios/bios-256k.bin ] || lean+=(seabios)
+[ -e /usr/share/OVMF/OVMF_CODE_4M.fd ] || lean+=(ovmf)
+command -v dnsmasq >/dev/null || lean+=(dnsmasq-base)
+[ ${#need[@]} -eq 0 ] && [ ${#lean[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "installing Debian packages: ${need[*]}" >&2
+  echo "installing Debian packages: ${need[*]} ${lean[*]}" >&2
   apt-get update -qq >/dev/null
   # The DHCP packages start their daemons on install; nothing may answer DHCP on this machine's
   # real interfaces, so the install runs with daemon starts denied (unless a policy exists).
@@ -40,10 +53,12 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
   fi
   rc=0
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null || rc=$?
+  [ ${#need[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null || rc=$?
+  [ ${#lean[@]} -eq 0 ] || [ $rc -ne 0 ] ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${lean[@]}" >/dev/null || rc=$?
   [ -z "$policy" ] || rm -f "$policy"
   exit $rc
 else
-  echo "missing tools; install the Debian packages: ${need[*]}" >&2
+  echo "missing tools; install the Debian packages: ${need[*]} ${lean[*]}" >&2
   exit 1
 fi

@@ -15,6 +15,9 @@ import (
 // kernel's file systems, the modules the image lists for the node's disks and NICs, and a
 // lease on the boot NIC (BOOTIF= when iPXE gives it, else the first Ethernet NIC).
 func bootInit(log *slog.Logger) {
+	// The kernel starts /init without a PATH: ip and udhcpc (and later sgdisk and mkfs)
+	// would not be found by name.
+	earlyboot.SetPath()
 	if err := earlyboot.MountPseudo(); err != nil {
 		log.Error("mount the kernel's file systems", "err", err)
 	}

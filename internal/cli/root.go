@@ -29,6 +29,7 @@ func NewRootCommand() *cobra.Command {
 		newArchiveCommand(),
 		newManagerCommand(),
 		newInstallServerCommand(),
+		newInitramfsCommand(),
 	)
 	return root
 }

@@ -23,6 +23,8 @@ func TestUsageMistakesExitTwo(t *testing.T) {
 		{"bad flag value", []string{"manager", "--executor-concurrency", "many"}, "invalid argument"},
 		{"version with an argument", []string{"version", "extra"}, `unknown command "extra"`},
 		{"manager with an argument", []string{"manager", "extra"}, `unknown command "extra"`},
+		{"initramfs build without --init", []string{"initramfs", "build", "--out", "x"}, "--init is required"},
+		{"initramfs build without a destination", []string{"initramfs", "build", "--init", "x"}, "--out FILE, --cache-dir DIR"},
 		{"model check with an argument", []string{"model", "check", "-f", "-", "extra"}, `unknown command "extra"`},
 		{"installserver without a site", []string{"installserver", "--interface", "prov0", "--address", "198.18.0.1"}, "--site is required"},
 		{"installserver on an interface that does not exist", []string{"installserver", "--site", "s", "--interface", "fc-no-such0"}, "--interface fc-no-such0"},

@@ -26,6 +26,17 @@ const ModuleList = "/etc/flarecast/modules"
 // DHCPScript is the image's udhcpc lease script (busybox builds differ on where they look).
 const DHCPScript = "/usr/share/udhcpc/default.script"
 
+// DefaultPath is the PATH of /init's children. The kernel starts /init with HOME and TERM
+// only, so without it no tool (ip, udhcpc, mkfs) is found by name.
+const DefaultPath = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+// SetPath gives the process DefaultPath when it has no PATH (as /init).
+func SetPath() {
+	if os.Getenv("PATH") == "" {
+		os.Setenv("PATH", DefaultPath)
+	}
+}
+
 // MountPseudo mounts /proc, /sys, /dev (devtmpfs), /run and /tmp. One already mounted is
 // left as it is.
 func MountPseudo() error {

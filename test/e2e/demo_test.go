@@ -1,4 +1,3 @@
-// Package e2e runs the README's commands as a newcomer would and checks what they show.
 package e2e
 
 import (

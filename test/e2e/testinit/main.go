@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -37,6 +36,7 @@ func main() {
 }
 
 func run() error {
+	earlyboot.SetPath()
 	if err := earlyboot.MountPseudo(); err != nil {
 		return err
 	}
@@ -81,5 +81,3 @@ func run() error {
 	fmt.Printf("%s %d %s\n", markerReply, resp.StatusCode, strings.TrimSpace(string(body)))
 	return nil
 }
-
-func init() { os.Setenv("PATH", "/usr/sbin:/usr/bin") }

@@ -1,0 +1,192 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The lab network. Every address is from 198.18.0.0/15, on a bridge inside the namespace.
+const (
+	serverIP   = "198.18.0.1"
+	serverCIDR = serverIP + "/24"
+	nodeIP     = "198.18.0.10"
+	nodeMAC    = "52:54:00:fc:00:10"
+	httpPort   = "8080"
+	serverURL  = "http://" + serverIP + ":" + httpPort
+	bridge     = "br0"
+	tap        = "tap0"
+)
+
+// requireE2E skips unless FLARECAST_E2E is set; once it is, a missing tool is a failure, so
+// `make test-e2e` cannot pass by skipping.
+func requireE2E(t *testing.T) {
+	t.Helper()
+	if os.Getenv("FLARECAST_E2E") == "" {
+		t.Skip("qemu boots run with FLARECAST_E2E=1 (make test-e2e)")
+	}
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root (network namespaces, tap devices)")
+	}
+	for _, tool := range []string{"ip", "qemu-system-x86_64", "dnsmasq", "busybox"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	for _, f := range []string{"/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd", "/usr/lib/ipxe/qemu/efi-virtio.rom"} {
+		if _, err := os.Stat(f); err != nil {
+			missing = append(missing, f)
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("needs %s: run hack/debian-deps.sh as root", strings.Join(missing, ", "))
+	}
+}
+
+var labCounter atomic.Int64
+
+// lab is one network namespace with a bridge (the server's address on it) and a tap device
+// on the bridge for qemu. Everything in it goes when the test ends, passed or failed.
+type lab struct {
+	t      *testing.T
+	ns     string
+	dir    string
+	stamps stamps
+	// ackLog is a DHCP server's log that boot watches for its first ACK (dnsmasq's).
+	ackLog string
+}
+
+func newLab(t *testing.T) *lab {
+	t.Helper()
+	l := &lab{t: t, ns: fmt.Sprintf("fc-e2e-%d-%d", os.Getpid(), labCounter.Add(1)), dir: t.TempDir()}
+	run(t, "ip", "netns", "add", l.ns)
+	t.Cleanup(l.remove)
+	for _, args := range [][]string{
+		{"link", "set", "lo", "up"},
+		{"link", "add", bridge, "type", "bridge", "forward_delay", "0"},
+		{"addr", "add", serverCIDR, "dev", bridge},
+		{"link", "set", bridge, "up"},
+		{"tuntap", "add", "dev", tap, "mode", "tap"},
+		{"link", "set", tap, "master", bridge},
+		{"link", "set", tap, "up"},
+	} {
+		run(t, append([]string{"ip", "-n", l.ns}, args...)...)
+	}
+	return l
+}
+
+// remove kills whatever still runs in the namespace (qemu, dnsmasq), then deletes it, which
+// takes the bridge and the tap with it.
+func (l *lab) remove() {
+	if out, _ := exec.Command("ip", "netns", "pids", l.ns).Output(); len(out) > 0 {
+		for _, f := range strings.Fields(string(out)) {
+			var pid int
+			if _, err := fmt.Sscan(f, &pid); err == nil && pid != os.Getpid() {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if out, err := exec.Command("ip", "netns", "del", l.ns).CombinedOutput(); err != nil {
+		l.t.Errorf("remove namespace %s: %v: %s", l.ns, err, out)
+	}
+}
+
+// listen opens a TCP listener inside the namespace; it stays there when the thread leaves.
+func (l *lab) listen(addr string) net.Listener {
+	l.t.Helper()
+	var ln net.Listener
+	err := l.inNetns(func() error {
+		var err error
+		ln, err = net.Listen("tcp4", addr)
+		return err
+	})
+	if err != nil {
+		l.t.Fatalf("listen on %s in %s: %v", addr, l.ns, err)
+	}
+	l.t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// inNetns runs fn on a thread moved into the namespace, then moves the thread back. If it
+// cannot go back, the thread stays locked and ends with its goroutine.
+func (l *lab) inNetns(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		f, err := os.Open(filepath.Join("/run/netns", l.ns))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("enter namespace %s: %w", l.ns, err)
+			return
+		}
+		err = fn()
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
+	}()
+	return <-errc
+}
+
+// proc is a process started in the lab: its log file, and done closed once it has ended.
+type proc struct {
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+// start runs a command inside the namespace, its output to a log file in the lab's
+// directory; it is killed (its whole process group) when the test ends.
+func (l *lab) start(name string, args ...string) *proc {
+	l.t.Helper()
+	logPath := filepath.Join(l.dir, name+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", l.ns}, args...)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		l.t.Fatalf("start %s: %v", name, err)
+	}
+	p := &proc{cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() { cmd.Wait(); logf.Close(); close(p.done) }()
+	l.t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	})
+	return p
+}
+
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}

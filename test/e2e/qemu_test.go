@@ -1,0 +1,138 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Markers test/e2e/testinit prints on the serial console.
+const (
+	markerRunning = "flarecast-e2e: init running"
+	markerReply   = "flarecast-e2e: reply"
+	markerFailed  = "flarecast-e2e: failed"
+)
+
+// bootTimeout bounds one boot: about 30 s under TCG on an idle machine, several times that
+// when the two cores are shared. FLARECAST_E2E_BOOT_TIMEOUT (a Go duration) changes it.
+var bootTimeout = func() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("FLARECAST_E2E_BOOT_TIMEOUT")); err == nil && d > 0 {
+		return d
+	}
+	return 5 * time.Minute
+}()
+
+// firmware is how the guest starts: SeaBIOS on the i440FX machine, or OVMF on q35.
+type firmware string
+
+const (
+	bios firmware = "bios"
+	uefi firmware = "uefi"
+)
+
+// bootResult is what a boot showed on its serial console, timed from qemu's start.
+type bootResult struct {
+	start       time.Time
+	initRunning time.Duration // until /init printed its first line
+	reply       string        // what /init got from the server, after the marker
+	serial      string
+}
+
+var replyLine = regexp.MustCompile(regexp.QuoteMeta(markerReply) + ` (.*)`)
+
+// boot starts qemu under TCG in the lab and waits until testinit has reported and the
+// guest powered off; see bootUntil.
+func (l *lab) boot(fw firmware) bootResult {
+	l.t.Helper()
+	return l.bootUntil(fw, func(out string, r *bootResult) bool {
+		if strings.Contains(out, markerFailed) {
+			l.t.Fatalf("%s boot: /init failed\nserial console:\n%s", fw, tail(out))
+		}
+		m := replyLine.FindStringSubmatch(out)
+		if m == nil {
+			return false
+		}
+		r.reply = strings.TrimSpace(m[1])
+		return true
+	}, true)
+}
+
+// bootUntil starts qemu under TCG in the lab, its NIC (virtio-net, whose option ROM is
+// Debian's iPXE) on the tap, booting from the network, and polls the serial console (a file
+// the test reads as it grows) until done says so; with powersOff it then waits for the guest
+// to end qemu, otherwise the lab's cleanup kills it.
+func (l *lab) bootUntil(fw firmware, done func(serial string, r *bootResult) bool, powersOff bool) bootResult {
+	l.t.Helper()
+	serial := filepath.Join(l.dir, "serial-"+string(fw)+".log")
+	args := []string{"qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "1",
+		"-display", "none", "-monitor", "none", "-no-reboot", "-serial", "file:" + serial,
+		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no"}
+	nic := "virtio-net-pci,netdev=n0,mac=" + nodeMAC
+	switch fw {
+	case uefi:
+		vars := filepath.Join(l.dir, "OVMF_VARS.fd")
+		copyFile(l.t, "/usr/share/OVMF/OVMF_VARS_4M.fd", vars)
+		args = append(args, "-machine", "q35",
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
+		nic += ",bootindex=1"
+	default:
+		args = append(args, "-boot", "n")
+	}
+	args = append(args, "-device", nic)
+	start := time.Now()
+	p := l.start("qemu-"+string(fw), args...)
+	r := bootResult{start: start}
+	deadline := time.After(bootTimeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-p.done:
+		case <-deadline:
+			l.t.Fatalf("%s boot: no result after %s\nserial console:\n%s\nqemu:\n%s", fw, bootTimeout, tail(readFile(l.t, serial)), readFile(l.t, p.log))
+		}
+		if l.ackLog != "" && strings.Contains(readFile(l.t, l.ackLog), "DHCPACK(") {
+			l.stamps.note(&l.stamps.answered, ackPath)
+		}
+		out := readFile(l.t, serial)
+		if r.initRunning == 0 && strings.Contains(out, markerRunning) {
+			r.initRunning = time.Since(start)
+		}
+		if done(out, &r) {
+			r.serial = out
+			if powersOff {
+				select {
+				case <-p.done:
+				case <-time.After(30 * time.Second):
+					l.t.Errorf("%s boot: qemu still runs 30 s after the guest's reply", fw)
+				}
+			}
+			return r
+		}
+		select {
+		case <-p.done:
+			l.t.Fatalf("%s boot: qemu ended before the boot was done (%v)\nserial console:\n%s\nqemu:\n%s", fw, p.cmd.ProcessState, tail(out), readFile(l.t, p.log))
+		default:
+		}
+	}
+}
+
+// tail keeps the end of a console log for a failure message.
+func tail(s string) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > 60 {
+		lines = append([]string{fmt.Sprintf("... (%d lines before)", len(lines)-60)}, lines[len(lines)-60:]...)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func init() {
+	// qemu finds the iPXE ROMs and SeaBIOS in its data directories; nothing to set, but a
+	// stray QEMU_AUDIO_DRV or display variable from the caller must not change the boot.
+	os.Unsetenv("DISPLAY")
+}
