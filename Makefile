@@ -76,7 +76,7 @@ test: deps verify-generated lint ## Run every test against real peers (API serve
 
 .PHONY: test-e2e
 # The demo's own e2e test (TestDemo…) runs in make test; these are the qemu boots.
-E2E_RUN ?= TestPXEBoot|TestAgentPXEBoot|TestLabLeavesNothingBehind
+E2E_RUN ?= TestPXEBoot|TestAgentPXEBoot|TestDisklessNFSRoot|TestLabLeavesNothingBehind
 test-e2e: deps ## Boot qemu guests (TCG; BIOS and UEFI) over the network against dnsmasq and flarecast (root).
 	FLARECAST_E2E=1 go test -count=1 -timeout 30m -v -run '$(E2E_RUN)' ./test/e2e/
 

@@ -33,7 +33,7 @@ type installServerOptions struct {
 	kernelArgs, dns             []string
 	domain                      string
 	leaseTime                   time.Duration
-	httpPort, tftpPort          int
+	httpPort, tftpPort, nfsPort int
 	proxyDHCP                   bool
 	secretName, secretFile      string
 	metricsAddr, probeAddr      string
@@ -50,7 +50,9 @@ func newInstallServerCommand() *cobra.Command {
 names it) on one interface: DHCP static leases from the resolved model (or proxyDHCP beside the
 site's own DHCP server), the iPXE boot loaders over TFTP, and over HTTP each node's iPXE script,
 the deploy kernel and initramfs, the archives' blobs from the repository, and the agent API
-(install plans, progress reports written to NodesGroup status). A MAC or switch port the model
+(install plans, progress reports written to NodesGroup status). The root of each Diskless
+group is its deployable's verified extraction, exported read-only over NFSv3 (TCP, NFS and
+MOUNT on --nfs-port) at /flarecast/<namespace>/<group>. A MAC or switch port the model
 does not name gets no answer. The table follows every change of the model.
 
 The site secret, from which each node's token is derived, is read from a Secret of the
@@ -76,6 +78,7 @@ namespace (--secret, made with 32 random bytes when absent) or from a file (--se
 	f.StringVar(&o.stateDir, "state-dir", "./flarecast-installserver", "where the lease file, the served boot directory and the blob cache are kept")
 	f.IntVar(&o.httpPort, "http-port", 8080, "port of the HTTP service (scripts, boot files, blobs, agent API)")
 	f.IntVar(&o.tftpPort, "tftp-port", 69, "port of the TFTP service")
+	f.IntVar(&o.nfsPort, "nfs-port", installserver.DefaultNFSPort, "TCP port of the NFS service (NFSv3 and MOUNT) serving the roots of Diskless groups")
 	f.BoolVar(&o.proxyDHCP, "proxy-dhcp", false, "proxyDHCP mode: boot options only, beside the site's own DHCP server (ports 67 and 4011)")
 	f.StringArrayVar(&o.dns, "dns", nil, "a DNS server handed to every node (repeatable)")
 	f.StringVar(&o.domain, "domain", "", "the DNS domain handed to every node")
@@ -114,6 +117,9 @@ func (o *installServerOptions) check() (netip.Addr, []netip.Addr, error) {
 			return netip.Addr{}, nil, usageError(fmt.Errorf("--dns %q: want an IPv4 address", d))
 		}
 		dns = append(dns, a)
+	}
+	if o.nfsPort < 1 || o.nfsPort > 65535 {
+		return netip.Addr{}, nil, usageError(fmt.Errorf("--nfs-port %d: want a TCP port, 1 to 65535", o.nfsPort))
 	}
 	if o.secretName != "" && o.secretFile != "" {
 		return netip.Addr{}, nil, usageError(fmt.Errorf("--secret and --secret-file: give one"))
@@ -162,7 +168,7 @@ func runInstallServer(cmd *cobra.Command, o installServerOptions) error {
 		mode = dhcp.ModeProxy
 	}
 	srv, err := installserver.New(installserver.Config{
-		Interface: o.iface, Address: addr, HTTPPort: o.httpPort, TFTPPort: o.tftpPort, Mode: mode,
+		Interface: o.iface, Address: addr, HTTPPort: o.httpPort, TFTPPort: o.tftpPort, NFSPort: o.nfsPort, Mode: mode,
 		StateDir: o.stateDir, IPXEDir: o.bootDir, Kernel: o.kernel, Initramfs: o.initramfs, KernelArgs: o.kernelArgs,
 		DNS: dns, Domain: o.domain, LeaseTime: o.leaseTime, Secret: secret, Log: log,
 	}, installserver.Deps{

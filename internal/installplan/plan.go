@@ -36,6 +36,11 @@ const (
 	ArgCluster   = "flarecast.cluster"
 	ArgToken     = "flarecast.token"
 	ArgServer    = "flarecast.server"
+	// ArgNFSRoot is on a Diskless node's command line when its root is an NFS export of the
+	// install server: IP:PORT:PATH (198.18.0.1:2049:/flarecast/<namespace>/<group>), NFSv3
+	// over TCP with MOUNT on the same port. The plan response's NFSRoot says the same, and
+	// whether the export is served yet.
+	ArgNFSRoot = "flarecast.nfsroot"
 )
 
 // Plan is what one node needs to install itself, rendered from the resolved model. It is
@@ -131,7 +136,23 @@ type PlanResponse struct {
 	Message string  `json:"message,omitempty"`
 	Plan    Plan    `json:"plan"`
 	Archive Archive `json:"archive"`
+	// NFSRoot is where a Diskless node with an NFS root mounts it; nil for other nodes.
+	NFSRoot *NFSRoot `json:"nfsRoot,omitempty"`
 }
+
+// NFSRoot is an NFSv3 export holding the deployable's tree, read-only: a node mounts it with
+// vers=3,proto=tcp,nolock,port=Port,mountport=Port,mountproto=tcp and lays its own writable
+// overlay over it.
+type NFSRoot struct {
+	Server string `json:"server"`
+	Port   int    `json:"port"`
+	Path   string `json:"path"`
+	// Digest is the manifest digest the tree is the extraction of (Archive.Digest).
+	Digest string `json:"digest"`
+}
+
+// String is the ArgNFSRoot form, IP:PORT:PATH.
+func (r NFSRoot) String() string { return fmt.Sprintf("%s:%d:%s", r.Server, r.Port, r.Path) }
 
 // Archive is the deployable archive a node installs, by digest.
 type Archive struct {

@@ -5,15 +5,18 @@ import (
 	"fmt"
 	"slices"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/internal/agentapi"
 	"github.com/flarecast/flarecast/internal/modelsource"
 )
 
@@ -70,7 +73,38 @@ func (c *Controller) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.R
 		c.skipped = site.Skipped
 	}
 	log.Info("site snapshot in force", "site", c.SiteName, "clusters", len(members), "nodes", len(site.byName))
+	want, err := c.disklessExports(ctx, site)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	// The trees are made in the exports' own goroutine, not here.
+	c.Server.Exports.Set(want)
 	return ctrl.Result{}, nil
+}
+
+// disklessExports are the exports the site's Diskless groups want: each group whose
+// deployable FlashArchive has been built, at its digest. A group whose deployable is not built
+// yet has none (its nodes' plan requests say so).
+func (c *Controller) disklessExports(ctx context.Context, site *Site) ([]DisklessExport, error) {
+	var want []DisklessExport
+	for _, g := range site.DisklessGroups() {
+		var fa fcv1.FlashArchive
+		name := c.Server.deployableName(g.Cluster, g.Group)
+		switch err := c.Reader.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: name}, &fa); {
+		case apierrors.IsNotFound(err):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("get the deployable FlashArchive %s of NodesGroup %s: %w", name, g.Group, err)
+		}
+		// The digest last built, whatever the phase: while the deployable is rebuilt (Building)
+		// or its rebuild failed, the nodes running the last one keep their root. New nodes are
+		// sent only a Ready archive's plan.
+		if !agentapi.IsSHA256Digest(fa.Status.Digest) {
+			continue
+		}
+		want = append(want, DisklessExport{Namespace: g.Namespace, Cluster: g.Cluster, Group: g.Group, Digest: fa.Status.Digest})
+	}
+	return want, nil
 }
 
 // SetupWithManager watches the site's model: Clusters, NodesGroups, Machines and Networks
@@ -91,5 +125,13 @@ func (c *Controller) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&fcv1.NodesGroup{}, toSite, gen).
 		Watches(&fcv1.Machine{}, toSite, gen).
 		Watches(&fcv1.Network{}, toSite, gen).
+		// A deployable built or rebuilt changes a Diskless group's export: its status counts.
+		Watches(&fcv1.FlashArchive{}, toSite, builder.WithPredicates(predicate.Funcs{
+			UpdateFunc: func(e event.UpdateEvent) bool {
+				o, ok1 := e.ObjectOld.(*fcv1.FlashArchive)
+				n, ok2 := e.ObjectNew.(*fcv1.FlashArchive)
+				return !ok1 || !ok2 || o.Status.Phase != n.Status.Phase || o.Status.Digest != n.Status.Digest
+			},
+		})).
 		Complete(c)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"path"
 	"slices"
 	"sync"
@@ -34,8 +35,14 @@ type Plans struct {
 	Site func() *Site
 	// ServerURL is the base of the blob URLs (http://198.18.0.1:8080).
 	ServerURL string
+	// NFSServer and NFSPort are where the NFS roots are served.
+	NFSServer netip.Addr
+	NFSPort   int
 	// Installed is the digest a node last reported it runs ("" when none).
 	Installed func(ctx context.Context, namespace, group, node string) string
+	// NFS is how the export at a path stands (Exports.State): a Diskless node is told its
+	// root once its group's tree is served.
+	NFS func(path string) (ExportState, bool)
 
 	mu sync.Mutex
 	// loaded holds, per manifest digest, the archive and the plans of its cluster section:
@@ -86,6 +93,15 @@ func (p *Plans) Plan(ctx context.Context, ref agentapi.NodeRef) (installplan.Pla
 			path.Join(installplan.PlanDir, ref.Node+".json"), fa.Status.Digest, plan.Version, plan.Namespace, plan.Cluster, plan.Node, installplan.Version, ref, agentapi.ErrNoPlan)
 	}
 	resp := installplan.PlanResponse{Action: installplan.ActionInstall, Plan: plan, Archive: p.describe(name, la.a)}
+	if n.Diskless {
+		root, err := p.nfsRoot(n, resp.Archive.Digest)
+		if err != nil {
+			return none, err
+		}
+		resp.NFSRoot = root
+		// A diskless node has no disk to boot: it always takes its root from the export.
+		return resp, nil
+	}
 	installed := ""
 	if p.Installed != nil {
 		installed = p.Installed(ctx, ref.Namespace, n.Group, ref.Node)
@@ -180,4 +196,22 @@ func (p *Plans) load(ctx context.Context, dgst string) (*loadedArchive, error) {
 	}
 	p.loaded[dgst] = la
 	return la, nil
+}
+
+// nfsRoot is a Diskless node's root, once its group's export serves the digest the plan is of.
+func (p *Plans) nfsRoot(n *NodeInfo, dgst string) (*installplan.NFSRoot, error) {
+	at := ExportPath(n.Ref.Namespace, n.Group)
+	if p.NFS == nil {
+		return nil, fmt.Errorf("node %s is Diskless and this install server serves no NFS roots: %w", n.Ref.Node, agentapi.ErrNotReady)
+	}
+	st, ok := p.NFS(at)
+	switch {
+	case !ok || st.Digest != dgst:
+		return nil, fmt.Errorf("the NFS root of NodesGroup %s (%s, of %s) is not made yet: %w", n.Group, at, dgst, agentapi.ErrNotReady)
+	case st.Err != nil:
+		return nil, fmt.Errorf("the NFS root of NodesGroup %s (%s) could not be made from %s: %v: %w", n.Group, at, dgst, st.Err, agentapi.ErrNotReady)
+	case !st.Served:
+		return nil, fmt.Errorf("the NFS root of NodesGroup %s (%s) is not served yet: %w", n.Group, at, agentapi.ErrNotReady)
+	}
+	return &installplan.NFSRoot{Server: p.NFSServer.String(), Port: p.NFSPort, Path: at, Digest: dgst}, nil
 }

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
+	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/agentapi"
 	"github.com/flarecast/flarecast/internal/atomicfile"
 	"github.com/flarecast/flarecast/internal/dhcp"
@@ -48,7 +49,9 @@ type Config struct {
 	// HTTPPort serves scripts, boot files, blobs and the agent API (default 8080); TFTPPort
 	// the boot loaders (default 69).
 	HTTPPort, TFTPPort int
-	Mode               dhcp.Mode
+	// NFSPort serves the roots of Diskless groups, NFSv3 and MOUNT over TCP (default 2049).
+	NFSPort int
+	Mode    dhcp.Mode
 	// StateDir holds the lease file, the boot directory the services serve and the blob
 	// cache of a registry repository.
 	StateDir string
@@ -95,6 +98,8 @@ type Server struct {
 	hboot  *httpboot.Handler
 	Plans  *Plans
 	Status *Status
+	// Exports are the NFS roots of the site's Diskless groups.
+	Exports *Exports
 }
 
 // New prepares the boot directory and the services; Run serves.
@@ -110,6 +115,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	if cfg.TFTPPort == 0 {
 		cfg.TFTPPort = 69
+	}
+	if cfg.NFSPort == 0 {
+		cfg.NFSPort = DefaultNFSPort
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, bootDir: filepath.Join(cfg.StateDir, "boot")}
 	if err := s.prepareBootDir(); err != nil {
@@ -137,8 +145,21 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s.Status = &Status{Client: deps.Client, APIReader: deps.APIReader, Recorder: deps.Recorder, Site: s.Site}
+	if s.Exports, err = NewExports(cfg.StateDir, deps.Store, cfg.Log.WithName("nfs")); err != nil {
+		return nil, err
+	}
+	if deps.Recorder != nil {
+		s.Exports.OnFailure = func(x DisklessExport, err error) {
+			ng := &fcv1.NodesGroup{}
+			ng.SetNamespace(x.Namespace)
+			ng.SetName(x.Group)
+			ng.SetGroupVersionKind(fcv1.GroupVersion.WithKind("NodesGroup"))
+			deps.Recorder.Eventf(ng, nil, "Warning", "NFSExportFailed", "ExportRoot", "no NFS root for the group's nodes at %s: %s", x.Path(), truncate(err.Error(), 512))
+		}
+	}
 	s.Plans = &Plans{Reader: deps.Reader, Store: deps.Store, DeployableName: deps.DeployableName, Site: s.Site,
-		ServerURL: s.boot.ServerURL, Installed: s.Status.Installed}
+		ServerURL: s.boot.ServerURL, Installed: s.Status.Installed, NFS: s.Exports.State,
+		NFSServer: s.boot.NFSServer, NFSPort: s.boot.NFSPort}
 	api, err := agentapi.NewHandler(agentapi.Options{Secret: cfg.Secret, Plans: s.Plans, Events: s.Status,
 		Holder: func(tok string) (agentapi.NodeRef, bool) { return s.Site().Tokens.Holder(tok) },
 		Log:    slogger.With("service", "agentapi")})
@@ -150,6 +171,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	mux.Handle("/", s.hboot)
 	s.http = mux
 	return s, nil
+}
+
+func (s *Server) deployableName(cluster, group string) string {
+	return s.Plans.DeployableName(cluster, group)
 }
 
 // Site is the snapshot in force.
@@ -202,6 +227,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.dhcp.Serve(gctx) })
 	g.Go(func() error { return s.leases.run(gctx, s.Site, s.Status) })
 	g.Go(func() error { return s.tftp.Serve(gctx, tconn) })
+	g.Go(func() error { return s.Exports.Run(gctx, net.JoinHostPort(host, strconv.Itoa(s.cfg.NFSPort))) })
 	g.Go(func() error {
 		if err := hs.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
@@ -228,7 +254,7 @@ func (s *Server) prepareBootDir() error {
 	c := s.cfg
 	url := "http://" + net.JoinHostPort(c.Address.String(), strconv.Itoa(c.HTTPPort))
 	s.boot = BootConfig{ServerURL: url, Kernel: fileKernel, Initramfs: fileInitramfs, Args: c.KernelArgs,
-		DNS: c.DNS, Domain: c.Domain, LeaseTime: c.LeaseTime}
+		DNS: c.DNS, Domain: c.Domain, LeaseTime: c.LeaseTime, NFSServer: c.Address, NFSPort: c.NFSPort}
 	have := map[string]bool{}
 	for _, f := range []string{fileBIOS, fileUEFI, fileSNP, fileARM64} {
 		src := filepath.Join(c.IPXEDir, f)

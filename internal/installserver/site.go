@@ -45,6 +45,9 @@ type BootConfig struct {
 	DNS       []netip.Addr
 	Domain    string
 	LeaseTime time.Duration
+	// NFSServer and NFSPort are where Diskless nodes mount their roots (ExportPath).
+	NFSServer netip.Addr
+	NFSPort   int
 }
 
 // firmwareUEFI is the Board firmware whose boot script needs initrd= (the EFI stub's).
@@ -57,6 +60,8 @@ type NodeInfo struct {
 	Address  netip.Prefix
 	MAC      string
 	Firmware fcv1.Firmware
+	// Diskless is true for a node of a Diskless group: its root is its group's NFS export.
+	Diskless bool
 	Script   httpboot.Script
 }
 
@@ -94,6 +99,26 @@ func (s *Site) Nodes() []*NodeInfo {
 		out = append(out, n)
 	}
 	slices.SortFunc(out, func(a, b *NodeInfo) int { return strings.Compare(a.Ref.Node, b.Ref.Node) })
+	return out
+}
+
+// DisklessGroup is a Diskless group the site serves nodes of.
+type DisklessGroup struct{ Namespace, Cluster, Group string }
+
+// DisklessGroups lists the groups with a served Diskless node, sorted.
+func (s *Site) DisklessGroups() []DisklessGroup {
+	seen := map[DisklessGroup]bool{}
+	var out []DisklessGroup
+	for _, n := range s.byName {
+		g := DisklessGroup{Namespace: n.Ref.Namespace, Cluster: n.Ref.Cluster, Group: n.Group}
+		if n.Diskless && !seen[g] {
+			seen[g] = true
+			out = append(out, g)
+		}
+	}
+	slices.SortFunc(out, func(a, b DisklessGroup) int {
+		return strings.Compare(a.Namespace+"/"+a.Cluster+"/"+a.Group, b.Namespace+"/"+b.Cluster+"/"+b.Group)
+	})
 	return out
 }
 
@@ -188,16 +213,22 @@ func nodeEntry(cl *fcv1.Cluster, n *model.Node, network string, prefix netip.Pre
 		return nil, dhcp.Node{}, nil, fmt.Sprintf("NIC %s has MAC %q: %v", nic.Name, nic.MAC, err)
 	}
 	addr := netip.PrefixFrom(ip, prefix.Bits())
+	args := append(slices.Clone(boot.Args), installplan.ArgNamespace+"="+cl.Namespace, installplan.ArgCluster+"="+cl.Name)
+	diskless := n.Type == fcv1.NodeTypeDiskless
+	if diskless && boot.NFSServer.IsValid() {
+		root := installplan.NFSRoot{Server: boot.NFSServer.String(), Port: boot.NFSPort, Path: ExportPath(cl.Namespace, n.Group)}
+		args = append(args, installplan.ArgNFSRoot+"="+root.String())
+	}
 	info := &NodeInfo{
 		Ref:      agentapi.NodeRef{Namespace: cl.Namespace, Cluster: cl.Name, Node: n.Name},
 		Group:    n.Group,
 		Address:  addr,
 		MAC:      mac.String(),
 		Firmware: n.Firmware,
+		Diskless: diskless,
 		Script: httpboot.Script{
 			Node: n.Name, ServerURL: boot.ServerURL, Kernel: boot.Kernel, Initramfs: boot.Initramfs,
-			Args: append(slices.Clone(boot.Args), installplan.ArgNamespace+"="+cl.Namespace, installplan.ArgCluster+"="+cl.Name),
-			UEFI: n.Firmware == firmwareUEFI,
+			Args: args, UEFI: n.Firmware == firmwareUEFI,
 		},
 	}
 	dn := dhcp.Node{

@@ -122,12 +122,26 @@ type deployable struct {
 	store  repository.Store
 	digest string
 	desc   ocispec.Descriptor
+	group  string
 }
 
 func makeDeployable(t *testing.T, ns string, planned ...string) *deployable {
 	t.Helper()
+	return makeGroupDeployable(t, ns, "masters", planned...)
+}
+
+// makeGroupDeployable is makeDeployable for another group of Cluster edge (its plans say
+// Diskless with an NFS root for group diskless).
+func makeGroupDeployable(t *testing.T, ns, group string, planned ...string) *deployable {
+	t.Helper()
+	return makeDeployableAt(t, filepath.Join(t.TempDir(), "repo"), ns, group, "ID=flarecast-test\n", planned...)
+}
+
+// makeDeployableAt is makeGroupDeployable into the repository at repo (made when missing),
+// with osRelease as the tree's etc/os-release.
+func makeDeployableAt(t *testing.T, repo, ns, group, osRelease string, planned ...string) *deployable {
+	t.Helper()
 	ctx := context.Background()
-	repo := filepath.Join(t.TempDir(), "repo")
 	store, err := repository.Open(ctx, repo, repository.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +150,7 @@ func makeDeployable(t *testing.T, ns string, planned ...string) *deployable {
 	if err := os.MkdirAll(filepath.Join(tree, "etc"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(tree, "etc", "os-release"), []byte("ID=flarecast-test\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tree, "etc", "os-release"), []byte(osRelease), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	created := time.Unix(1700000000, 0).UTC()
@@ -146,9 +160,12 @@ func makeDeployable(t *testing.T, ns string, planned ...string) *deployable {
 	}
 	cl := &archive.ClusterSection{Nodes: []archive.Node{{Name: "m1", ID: 1, Group: "masters"}, {Name: "m2", ID: 2, Group: "masters"}}}
 	for _, n := range planned {
-		p := installplan.Plan{Version: installplan.Version, Namespace: ns, Cluster: "edge", Group: "masters", Node: n, Hostname: n,
+		p := installplan.Plan{Version: installplan.Version, Namespace: ns, Cluster: "edge", Group: group, Node: n, Hostname: n,
 			NodeType: "Diskfull", Role: "MasterEligible", Firmware: "UEFI", Arch: "amd64",
 			Disks: []installplan.Disk{{Name: "disk0", Device: "/dev/sda", Size: 480 << 30}}}
+		if group == "diskless" {
+			p.NodeType, p.Role, p.Disks, p.Root = "Diskless", "NonMasterEligible", nil, "NFS"
+		}
 		b, err := json.Marshal(p)
 		if err != nil {
 			t.Fatal(err)
@@ -156,12 +173,12 @@ func makeDeployable(t *testing.T, ns string, planned ...string) *deployable {
 		cl.Files = append(cl.Files, archive.File{Path: "/" + installplan.PlanDir + "/" + n + ".json", Data: b})
 	}
 	load := &archive.SoftwareLoadDescriptor{Cluster: "edge", Domain: 7, Groups: []archive.GroupLoad{{Name: "masters", Archive: base.Digest, Nodes: []string{"m1", "m2"}}}}
-	res, err := archive.Derive(ctx, store, archive.DeriveOptions{Base: "base", Name: "edge-masters", Type: archive.Deployable, Cluster: cl,
+	res, err := archive.Derive(ctx, store, archive.DeriveOptions{Base: "base", Name: "edge-" + group, Type: archive.Deployable, Cluster: cl,
 		SoftwareLoad: load, NodesGroup: "masters", Created: &created})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &deployable{repo: repo, store: store, digest: res.Descriptor.Digest.String(), desc: res.Descriptor}
+	return &deployable{repo: repo, store: store, digest: res.Descriptor.Digest.String(), desc: res.Descriptor, group: group}
 }
 
 // publish creates the group's deployable FlashArchive as the controllers would have built
@@ -170,10 +187,10 @@ func (d *deployable) publish(t *testing.T, ns string) {
 	t.Helper()
 	ctx := context.Background()
 	fa := &fcv1.FlashArchive{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: controllers.DeployableName("edge", "masters")},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: controllers.DeployableName("edge", d.group)},
 		Spec: fcv1.FlashArchiveSpec{Type: fcv1.ArchiveType("Deployable"), Arch: fcv1.Arch("amd64"), OS: &fcv1.OSSpec{Name: "debian", Version: "12"},
 			BaseRef: &fcv1.LocalObjectReference{Name: "debian12-base"}, ClusterRef: &fcv1.LocalObjectReference{Name: "edge"},
-			NodesGroupRef: &fcv1.LocalObjectReference{Name: "masters"}},
+			NodesGroupRef: &fcv1.LocalObjectReference{Name: d.group}},
 	}
 	if err := k8s.Create(ctx, fa); err != nil {
 		t.Fatal(err)

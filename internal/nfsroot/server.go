@@ -27,6 +27,11 @@ type Export struct {
 	Path string
 	// Dir is the tree: one file system, made once and not changed while it is served.
 	Dir string
+	// Version tells apart trees served at one path over time (the install server gives the
+	// archive's digest): it is part of the export id every handle carries, so that a handle
+	// of a replaced tree is stale, never the same inode number of another file of the new one.
+	// Empty, the id is the path's alone.
+	Version string
 }
 
 // Server serves a set of exports.
@@ -93,8 +98,12 @@ func open(e Export) (*export, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("nfs export %s: %s is not a directory", e.Path, root)
 	}
-	sum := sha256.Sum256([]byte("flarecast nfs export v1\x00" + e.Path))
-	x := &export{Export: Export{Path: e.Path, Dir: root}, id: binary.BigEndian.Uint64(sum[:8]),
+	id := "flarecast nfs export v1\x00" + e.Path
+	if e.Version != "" {
+		id += "\x00" + e.Version
+	}
+	sum := sha256.Sum256([]byte(id))
+	x := &export{Export: Export{Path: e.Path, Dir: root, Version: e.Version}, id: binary.BigEndian.Uint64(sum[:8]),
 		dev: uint64(st.Sys().(*syscall.Stat_t).Dev), paths: map[uint64][]string{}}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -138,20 +147,74 @@ func (s *Server) Files() int {
 }
 
 // Serve answers NFSv3 and MOUNT on ln (one port for both: a node mounts with
-// port=P,mountport=P) until ctx ends.
+// port=P,mountport=P) until ctx ends. Then it closes ln and every connection it accepted:
+// go-nfs would leave a connection open with no one writing its replies, and a client would
+// wait for its timeout (a minute) instead of reconnecting at once to the next server.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &nfs.Server{Handler: &handler{s}, Context: ctx}
 	// A fixed write verifier: nothing is written, and clients need not see a new server.
 	copy(srv.ID[:], "flarecst")
+	tl := &trackingListener{Listener: ln, conns: map[net.Conn]struct{}{}}
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		<-ctx.Done()
-		ln.Close()
+		tl.closeAll()
 	}()
-	err := srv.Serve(ln)
+	err := srv.Serve(tl)
 	if ctx.Err() != nil {
+		<-stopped
 		return nil
 	}
 	return err
+}
+
+// trackingListener remembers the connections it accepted, to close them with it.
+type trackingListener struct {
+	net.Listener
+	mu     sync.Mutex
+	closed bool
+	conns  map[net.Conn]struct{}
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	tc := &trackedConn{Conn: c, l: l}
+	l.conns[tc] = struct{}{}
+	return tc, nil
+}
+
+func (l *trackingListener) closeAll() {
+	l.mu.Lock()
+	l.closed = true
+	conns := l.conns
+	l.conns = map[net.Conn]struct{}{}
+	l.mu.Unlock()
+	l.Listener.Close()
+	for c := range conns {
+		c.(*trackedConn).Conn.Close()
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	l *trackingListener
+}
+
+func (c *trackedConn) Close() error {
+	c.l.mu.Lock()
+	delete(c.l.conns, c)
+	c.l.mu.Unlock()
+	return c.Conn.Close()
 }
 
 // handler is the nfs.Handler of a Server.

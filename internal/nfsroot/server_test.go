@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 	"github.com/willscott/go-nfs-client/nfs/rpc"
@@ -241,5 +242,65 @@ func TestExportsThatCannotBeServedAreRefused(t *testing.T) {
 		if _, err := New(exports); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestVersionMakesOldHandlesStale: the same path serving a tree of another version (another
+// archive digest) does not take the handles of the first: they are stale, where inode numbers
+// alone could name another file of the new tree.
+func TestVersionMakesOldHandlesStale(t *testing.T) {
+	root := tree(t)
+	v1, err := New([]Export{{Path: "/flarecast/ns/g", Dir: root, Version: "sha256:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := New([]Export{{Path: "/flarecast/ns/g", Dir: root, Version: "sha256:2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := New([]Export{{Path: "/flarecast/ns/g", Dir: root, Version: "sha256:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h1 := &handler{v1}
+	fh := h1.ToHandle(v1.byPath["/flarecast/ns/g"].fs, []string{"etc", "hostname"})
+	if _, p, err := (&handler{again}).FromHandle(fh); err != nil || strings.Join(p, "/") != "etc/hostname" {
+		t.Fatalf("the same version after a restart: %v %v, want etc/hostname", p, err)
+	}
+	if _, _, err := (&handler{v2}).FromHandle(fh); err == nil {
+		t.Fatal("a handle of version 1 resolves in version 2")
+	}
+}
+
+// TestServeClosesItsConnections: once Serve ends, a client connected to it sees the end at
+// once (and reconnects to the next server) instead of waiting on a connection no one answers.
+func TestServeClosesItsConnections(t *testing.T) {
+	s, err := New([]Export{{Path: "/x", Dir: tree(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// A write the server reads before the cancel makes sure the connection was accepted.
+	c.Write([]byte{0x80, 0, 0, 0})
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the connection is still open after Serve ended")
 	}
 }
