@@ -5,6 +5,7 @@
 package buildtest
 
 import (
+	"archive/tar"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -169,4 +170,47 @@ func debOf(t testing.TB, dir string, p Package) string {
 		t.Fatalf("dpkg-deb: %v: %s", err, out)
 	}
 	return name
+}
+
+// BusyboxBase writes a tiny root file system, the host's static busybox as /bin/sh and a
+// few directories, as a tar into dir and returns its file:// URL and digest: a base a shell
+// can run in, for tests of the build's steps that need no packages.
+func BusyboxBase(t testing.TB, dir string) (url, digest string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		need(t, "build sources need root (chroot)")
+	}
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		need(t, "busybox is missing: run hack/debian-deps.sh (busybox-static)")
+	}
+	if out, err := exec.Command("file", "-L", bb).CombinedOutput(); err == nil && !bytes.Contains(out, []byte("statically linked")) {
+		need(t, bb+" is not statically linked: install busybox-static")
+	}
+	body, err := os.ReadFile(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, d := range []string{"./", "bin/", "etc/", "proc/", "tmp/"} {
+		tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755})
+	}
+	tw.WriteHeader(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(body))})
+	tw.Write(body)
+	for _, l := range []string{"sh", "echo", "test", "cat"} {
+		tw.WriteHeader(&tar.Header{Name: "bin/" + l, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777})
+	}
+	release := "ID=busybox\n"
+	tw.WriteHeader(&tar.Header{Name: "etc/os-release", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(release))})
+	tw.Write([]byte(release))
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "busybox-base.tar")
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b.Bytes())
+	return "file://" + p, "sha256:" + hex.EncodeToString(sum[:])
 }
