@@ -113,6 +113,9 @@ func btoi(b bool) int {
 // asked) the wait for a person. It returns the root, ready to be packed; the root goes with
 // the work directory, whatever becomes of the build.
 func buildRoot(ctx context.Context, m *Master, arch string, lim Limits, work string, dockerConfig []byte, inputs map[string]string, progress func(Progress)) (string, error) {
+	if !lim.AllowBuildSources {
+		return "", failure(ReasonSourceNotAllowed, 0, "build sources are not run by this manager: their packages' scripts run as root on the build host (start it with --allow-build-sources to allow them)")
+	}
 	root := filepath.Join(work, "root")
 	if err := os.Mkdir(root, 0o755); err != nil {
 		return "", fmt.Errorf("build root: %w", err)

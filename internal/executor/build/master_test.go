@@ -27,7 +27,7 @@ func masterRequest(t *testing.T, repo, url, dgst string, m *Master) *Request {
 	}
 	return &Request{Archive: "ns/master", Repository: repo, Tag: "ns.master",
 		Inputs: Inputs{Type: archive.Generic, Arch: "amd64", Build: m},
-		Limits: Limits{AllowFileSources: []string{os.TempDir()}}}
+		Limits: Limits{AllowFileSources: []string{os.TempDir()}, AllowBuildSources: true}}
 }
 
 // Two builds of the Debian base with one package from the same repository, into two
@@ -110,5 +110,16 @@ func TestABuildOfAMissingPackageFailsAndLeavesNothing(t *testing.T) {
 	}
 	if blobs, _ := os.ReadDir(filepath.Join(repo, "blobs", "sha256")); len(blobs) != 0 {
 		t.Fatalf("the failed build left %d blobs", len(blobs))
+	}
+}
+
+// A manager that does not allow build sources refuses them before anything is fetched.
+func TestABuildSourceIsRefusedUnlessTheManagerAllowsThem(t *testing.T) {
+	req := &Request{Archive: "ns/master", Repository: filepath.Join(t.TempDir(), "repo"), Tag: "ns.master",
+		Inputs: Inputs{Type: archive.Generic, Arch: "amd64", Build: &Master{SourceDateEpoch: 1,
+			Base: MasterBase{Rootfs: &Rootfs{URL: "file:///nowhere.tar", Digest: digest.FromString("x")}}}}}
+	_, err := Run(context.Background(), req, Options{WorkDir: t.TempDir()})
+	if f, ok := AsFailure(err); !ok || f.Reason != ReasonSourceNotAllowed || !strings.Contains(f.Message, "--allow-build-sources") {
+		t.Fatalf("want SourceNotAllowed naming --allow-build-sources, got %v", err)
 	}
 }
