@@ -232,10 +232,11 @@ func TestUnsupportedSourceSaysWhichSourcesThisVersionBuilds(t *testing.T) {
 }
 
 // The suite's manager allows sources from 127.0.0.1 only, as an operator would limit a
-// shared cluster's: the sample's Docker Hub image is refused before any connection.
+// shared cluster's: a Docker Hub image is refused before any connection.
 func TestAnImageFromAHostTheManagerDoesNotAllowIsRefused(t *testing.T) {
 	ns := newNamespace(t)
-	createAll(t, ns, readManifests(t, "config/samples/flasharchive.yaml"))
+	createAll(t, ns, []client.Object{&fcv1.FlashArchive{ObjectMeta: objMeta(ns, "debian12-base"), Spec: fcv1.FlashArchiveSpec{
+		Type: fcv1.ArchiveGeneric, Arch: "amd64", Source: &fcv1.ArchiveSource{Image: &fcv1.ImageSource{Ref: "docker.io/library/debian:12"}}}}})
 	archiveState(t, ns, "debian12-base", fcv1.ArchiveFailed, metav1.ConditionFalse, "SourceNotAllowed",
 		"image docker.io/library/debian:12: host docker.io is not one this manager allows http(s) sources from (--allow-source-host)")
 }

@@ -45,9 +45,11 @@ func rawTar(t testing.TB, entries []streamEntry) []byte {
 	return b.Bytes()
 }
 
-func packRaw(data []byte, stream bool) ([]byte, Stats, error) {
+// packRaw packs data plainly, its spool (when not streamed) in a directory of the test's.
+func packRaw(t testing.TB, data []byte, stream bool) ([]byte, Stats, error) {
 	var out bytes.Buffer
-	st, err := Pack(context.Background(), TarSource(bytes.NewReader(data)), &out, PackOptions{Stream: stream, Compression: Plain, SourceDateEpoch: 1700000000, MaxBytes: 64 << 20})
+	st, err := Pack(context.Background(), TarSource(bytes.NewReader(data)), &out, PackOptions{Stream: stream, Compression: Plain,
+		SourceDateEpoch: 1700000000, MaxBytes: 64 << 20, TempDir: t.TempDir()})
 	return out.Bytes(), st, err
 }
 
@@ -68,11 +70,11 @@ func TestAStreamedPackGivesTheSpooledBytes(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			data := rawTar(t, entries)
-			want, wantSt, err := packRaw(data, false)
+			want, wantSt, err := packRaw(t, data, false)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, gotSt, err := packRaw(data, true)
+			got, gotSt, err := packRaw(t, data, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +98,7 @@ func TestAStreamTooFarOutOfOrderIsRefused(t *testing.T) {
 		"a name written, then again": append(append([]streamEntry{{name: "a", body: "1"}}, late[:holdEntries+1]...), streamEntry{name: "a", body: "2"}),
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, _, err := packRaw(rawTar(t, entries), true); !errors.Is(err, ErrNotCanonical) {
+			if _, _, err := packRaw(t, rawTar(t, entries), true); !errors.Is(err, ErrNotCanonical) {
 				t.Fatalf("want ErrNotCanonical, got %v", err)
 			}
 		})
@@ -121,8 +123,8 @@ func FuzzStreamedPackMatchesSpooled(f *testing.F) {
 	f.Add(rawTar(f, []streamEntry{{name: "z", body: "same"}, {name: "a", typ: tar.TypeLink, link: "z"}, {name: "z", body: "new"}}))
 	f.Add(rawTar(f, []streamEntry{{name: "d/", typ: tar.TypeDir}, {name: "d/h", typ: tar.TypeLink, link: "d"}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		want, _, werr := packRaw(data, false)
-		got, _, gerr := packRaw(data, true)
+		want, _, werr := packRaw(t, data, false)
+		got, _, gerr := packRaw(t, data, true)
 		if gerr != nil {
 			if werr == nil && !errors.Is(gerr, ErrNotCanonical) {
 				t.Fatalf("streamed pack failed (%v) where the spooled one did not", gerr)
