@@ -131,7 +131,7 @@ func TestABuildSourcePausesForCustomizationUntilAnnotated(t *testing.T) {
 
 	// The shell's command runs with the build root as its root (busybox's os-release).
 	args := append(strings.Fields(strings.TrimPrefix(fa.Status.Shell, "flarecast ")), "--",
-		"/bin/sh", "-c", "test \"$(cat /etc/os-release)\" = ID=busybox && echo made-by-hand > /etc/flarecast-customized")
+		"/bin/sh", "-c", "test \"$(cat /etc/os-release)\" = ID=busybox && echo made-by-hand > /etc/flarecast-customized && mkdir /etc/ssh && echo key > /etc/ssh/ssh_host_ed25519_key")
 	if code := runCLI(args); code != 0 {
 		t.Fatalf("flarecast %v: exit %d", args, code)
 	}
@@ -150,8 +150,13 @@ func TestABuildSourcePausesForCustomizationUntilAnnotated(t *testing.T) {
 	if fa.Status.Shell != "" {
 		t.Fatalf("status.shell %q stays after the build", fa.Status.Shell)
 	}
-	if got := loadArchive(t, fa).Config.Inputs[build.InputCustomized]; got != "true" {
+	inputs := loadArchive(t, fa).Config.Inputs
+	if got := inputs[build.InputCustomized]; got != "true" {
 		t.Fatalf("%s = %q", build.InputCustomized, got)
+	}
+	// The host key the person made is named as what keeps two builds from one digest.
+	if got := inputs[build.InputNotReproducible]; !strings.Contains(got, `"path":"/etc/ssh/ssh_host_ed25519_key"`) {
+		t.Fatalf("%s = %q", build.InputNotReproducible, got)
 	}
 	if got := readFile(t, filepath.Join(extracted(t, fa), "etc/flarecast-customized")); got != "made-by-hand\n" {
 		t.Fatalf("the customization: %q", got)

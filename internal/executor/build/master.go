@@ -26,7 +26,45 @@ const (
 	InputBuildBase     = "flarecast.io/build-base"
 	InputBuildPackages = "flarecast.io/build-packages"
 	InputCustomized    = "flarecast.io/build-customized"
+	// InputNotReproducible lists the files of the build root known to differ from build to
+	// build (made at install time from random or the clock), so that two builds of the same
+	// inputs are not expected to give one digest while they are there.
+	InputNotReproducible = "flarecast.io/build-not-reproducible"
 )
+
+// Variable is a file of a build root known to differ between builds of the same inputs.
+type Variable struct {
+	Path string `json:"path"`
+	Why  string `json:"why"`
+}
+
+// variables are the files that make a build root differ between builds, with why: made at
+// install time by a package's maintainer script from random bytes or the clock.
+var variables = []struct{ pattern, why string }{
+	{"etc/ssh/ssh_host_*_key", "an SSH host key (openssh-server makes them at install: random, and every node installed from the archive would share it)"},
+	{"etc/machine-id", "the machine id (random; an empty file lets each node make its own at first boot)"},
+	{"var/lib/dbus/machine-id", "D-Bus's machine id (random)"},
+	{"var/lib/systemd/random-seed", "systemd's random seed"},
+	{"var/lib/systemd/credential.secret", "systemd's credential secret (random)"},
+	{"etc/ssl/private/ssl-cert-snakeoil.key", "ssl-cert's snakeoil key (random)"},
+	{"var/cache/man/index.db", "man-db's index (written with the time it was made)"},
+}
+
+// notReproducible names the variable files present in root.
+func notReproducible(root string) []Variable {
+	var out []Variable
+	for _, v := range variables {
+		matches, _ := filepath.Glob(filepath.Join(root, v.pattern))
+		for _, m := range matches {
+			if fi, err := os.Lstat(m); err != nil || (fi.Mode().IsRegular() && fi.Size() == 0) {
+				continue // an empty machine-id is what makes each node make its own
+			}
+			rel, _ := filepath.Rel(root, m)
+			out = append(out, Variable{Path: "/" + rel, Why: v.why})
+		}
+	}
+	return out
+}
 
 // Master is a build source: a base root file system, packages and corrections installed into
 // it with apt, a pause for a person to customize it, then the capture.
@@ -140,6 +178,10 @@ func buildRoot(ctx context.Context, m *Master, arch string, lim Limits, work str
 			return "", err
 		}
 		inputs[InputCustomized] = "true"
+	}
+	if vs := notReproducible(root); len(vs) > 0 {
+		b, _ := json.Marshal(vs) // plain strings: cannot fail
+		inputs[InputNotReproducible] = string(b)
 	}
 	return root, nil
 }
