@@ -106,6 +106,8 @@ func addBuildLimitFlags(f *pflag.FlagSet, a *archiveBuildOptions) {
 		"a directory file:// rootfs sources may be read from (repeatable); none: file:// is refused")
 	f.StringArrayVar(&a.limits.AllowHosts, "allow-source-host", nil,
 		"a host (or host:port) http(s) rootfs sources may be fetched from (repeatable); none: any host")
+	f.BoolVar(&a.limits.AllowBuildSources, "allow-build-sources", false,
+		"run FlashArchives' source.build: their packages' maintainer scripts run as root in a chroot of the build host, which is no sandbox (docs/security.md); off: refused with SourceNotAllowed")
 	d := build.DefaultLimits
 	f.DurationVar(&a.limits.ConnectTimeout, "source-connect-timeout", d.ConnectTimeout, "default bound of connecting to a source's server (spec.limits.connectTimeout)")
 	f.DurationVar(&a.limits.FirstByteTimeout, "source-first-byte-timeout", d.FirstByteTimeout, "default bound of the wait for a source's response headers (spec.limits.firstByteTimeout)")
