@@ -6,6 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
 // TestLabLeavesNothingBehind: when a test's lab goes, so do its namespace (with the bridge
@@ -16,12 +18,12 @@ func TestLabLeavesNothingBehind(t *testing.T) {
 	var pid int
 	t.Run("lab", func(t *testing.T) {
 		l := newLab(t)
-		ns, dir = l.ns, l.dir
+		ns, dir = l.ns.Name, l.dir
 		p := l.start("sleeper", "sleep", "600")
 		pid = p.cmd.Process.Pid
 		l.listen(serverIP + ":" + httpPort)
 	})
-	if out := run(t, "ip", "netns", "list"); strings.Contains(out, ns) {
+	if out := netlab.Run(t, "ip", "netns", "list"); strings.Contains(out, ns) {
 		t.Errorf("namespace %s still there: %s", ns, out)
 	}
 	if err := syscall.Kill(pid, 0); err == nil {

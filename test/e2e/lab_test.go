@@ -1,19 +1,15 @@
 package e2e
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
 // The lab network. Every address is from 198.18.0.0/15, on a bridge inside the namespace.
@@ -54,13 +50,12 @@ func requireE2E(t *testing.T) {
 	}
 }
 
-var labCounter atomic.Int64
-
-// lab is one network namespace with a bridge (the server's address on it) and a tap device
-// on the bridge for qemu. Everything in it goes when the test ends, passed or failed.
+// lab is one network namespace (netlab's: removed with every process in it when the test
+// ends, passed or failed) with a bridge (the server's address on it) and a tap device on the
+// bridge for qemu; the bridge and the tap go with the namespace.
 type lab struct {
 	t      *testing.T
-	ns     string
+	ns     *netlab.Netns
 	dir    string
 	stamps stamps
 	// ackLog is a DHCP server's log that boot watches for its first ACK (dnsmasq's).
@@ -69,11 +64,8 @@ type lab struct {
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	l := &lab{t: t, ns: fmt.Sprintf("fc-e2e-%d-%d", os.Getpid(), labCounter.Add(1)), dir: t.TempDir()}
-	run(t, "ip", "netns", "add", l.ns)
-	t.Cleanup(l.remove)
+	l := &lab{t: t, ns: netlab.NewNetns(t, "e2e"), dir: t.TempDir()}
 	for _, args := range [][]string{
-		{"link", "set", "lo", "up"},
 		{"link", "add", bridge, "type", "bridge", "forward_delay", "0"},
 		{"addr", "add", serverCIDR, "dev", bridge},
 		{"link", "set", bridge, "up"},
@@ -81,73 +73,25 @@ func newLab(t *testing.T) *lab {
 		{"link", "set", tap, "master", bridge},
 		{"link", "set", tap, "up"},
 	} {
-		run(t, append([]string{"ip", "-n", l.ns}, args...)...)
+		l.ns.IP(args...)
 	}
 	return l
-}
-
-// remove kills whatever still runs in the namespace (qemu, dnsmasq), then deletes it, which
-// takes the bridge and the tap with it.
-func (l *lab) remove() {
-	if out, _ := exec.Command("ip", "netns", "pids", l.ns).Output(); len(out) > 0 {
-		for _, f := range strings.Fields(string(out)) {
-			var pid int
-			if _, err := fmt.Sscan(f, &pid); err == nil && pid != os.Getpid() {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if out, err := exec.Command("ip", "netns", "del", l.ns).CombinedOutput(); err != nil {
-		l.t.Errorf("remove namespace %s: %v: %s", l.ns, err, out)
-	}
 }
 
 // listen opens a TCP listener inside the namespace; it stays there when the thread leaves.
 func (l *lab) listen(addr string) net.Listener {
 	l.t.Helper()
 	var ln net.Listener
-	err := l.inNetns(func() error {
+	err := l.ns.InNetns(func() error {
 		var err error
 		ln, err = net.Listen("tcp4", addr)
 		return err
 	})
 	if err != nil {
-		l.t.Fatalf("listen on %s in %s: %v", addr, l.ns, err)
+		l.t.Fatalf("listen on %s in %s: %v", addr, l.ns.Name, err)
 	}
 	l.t.Cleanup(func() { ln.Close() })
 	return ln
-}
-
-// inNetns runs fn on a thread moved into the namespace, then moves the thread back. If it
-// cannot go back, the thread stays locked and ends with its goroutine.
-func (l *lab) inNetns(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		f, err := os.Open(filepath.Join("/run/netns", l.ns))
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("enter namespace %s: %w", l.ns, err)
-			return
-		}
-		err = fn()
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
 }
 
 // proc is a process started in the lab: its log file, and done closed once it has ended.
@@ -166,7 +110,7 @@ func (l *lab) start(name string, args ...string) *proc {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	cmd := exec.Command("ip", append([]string{"netns", "exec", l.ns}, args...)...)
+	cmd := l.ns.Command(args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -180,13 +124,4 @@ func (l *lab) start(name string, args ...string) *proc {
 		<-p.done
 	})
 	return p
-}
-
-func run(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
 }

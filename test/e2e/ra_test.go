@@ -16,7 +16,7 @@ import (
 // as long as no router answers, and such an answer tells it at once there is nothing to do.
 func (l *lab) sendRouterAdvertisements(ctx context.Context) error {
 	var fd int
-	err := l.inNetns(func() error {
+	err := l.ns.InNetns(func() error {
 		var err error
 		fd, err = unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMPV6)
 		return err
@@ -25,7 +25,7 @@ func (l *lab) sendRouterAdvertisements(ctx context.Context) error {
 		return fmt.Errorf("router advertisements: socket: %w", err)
 	}
 	var ifindex int
-	if err := l.inNetns(func() error {
+	if err := l.ns.InNetns(func() error {
 		i, err := net.InterfaceByName(bridge)
 		if err == nil {
 			ifindex = i.Index

@@ -50,6 +50,7 @@ func testInit(t *testing.T) string {
 	t.Helper()
 	initOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "fc-e2e-init-")
+		buildDirs = append(buildDirs, dir)
 		if err != nil {
 			initErr = err
 			return
@@ -206,7 +207,7 @@ func (l *lab) startFlarecastWith(b *bootFiles, script httpboot.Script, wrap func
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	if err := l.inNetns(srv.Listen); err != nil {
+	if err := l.ns.InNetns(srv.Listen); err != nil {
 		l.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
