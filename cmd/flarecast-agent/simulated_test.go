@@ -13,17 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 
 	"github.com/flarecast/flarecast/internal/agent"
 	"github.com/flarecast/flarecast/internal/agentapi"
@@ -33,6 +29,7 @@ import (
 	"github.com/flarecast/flarecast/internal/render"
 	"github.com/flarecast/flarecast/internal/repository"
 	"github.com/flarecast/flarecast/internal/tarball"
+	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
 // Simulated nodes: the real agent binary, each node in a network namespace of its own with a
@@ -52,94 +49,24 @@ var siteSecret = []byte("simulated site secret")
 
 func needSimPeers(t *testing.T) {
 	t.Helper()
-	var missing []string
-	if os.Geteuid() != 0 {
-		missing = append(missing, "root (namespaces, loop devices, mounts)")
-	}
-	for _, tool := range []string{"ip", "losetup", "sgdisk", "mkfs.ext4", "mkfs.vfat", "mkswap", "busybox"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := fmt.Sprintf("simulated nodes need %s: run as root after hack/debian-deps.sh", strings.Join(missing, ", "))
-	if os.Getenv("FLARECAST_REQUIRE_PEERS") != "" {
-		t.Fatalf("%s (FLARECAST_REQUIRE_PEERS is set)", msg)
-	}
-	t.Skip(msg)
+	netlab.RequirePeers(t, "losetup", "sgdisk", "mkfs.ext4", "mkswap", "busybox")
 }
 
 func sh(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(netlab.Run(t, args...))
 }
-
-var nsCount atomic.Int64
 
 // newNetns makes a namespace that goes, with every process in it, when the test ends.
-func newNetns(t *testing.T, role string) string {
+func newNetns(t *testing.T, role string) *netlab.Netns {
 	t.Helper()
-	name := fmt.Sprintf("fc-agent-%d-%d-%s", os.Getpid(), nsCount.Add(1), role)
-	sh(t, "ip", "netns", "add", name)
-	t.Cleanup(func() {
-		if out, _ := exec.Command("ip", "netns", "pids", name).Output(); len(out) > 0 {
-			for _, f := range strings.Fields(string(out)) {
-				var pid int
-				if _, err := fmt.Sscan(f, &pid); err == nil && pid != os.Getpid() {
-					syscall.Kill(pid, syscall.SIGKILL)
-				}
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("remove namespace %s: %v: %s", name, err, out)
-		}
-	})
-	sh(t, "ip", "-n", name, "link", "set", "lo", "up")
-	return name
-}
-
-// inNetns runs fn on a thread moved into the namespace (a socket opened there stays there),
-// then moves the thread back, or lets it end with its goroutine if it cannot.
-func inNetns(name string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		f, err := os.Open(filepath.Join("/run/netns", name))
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		err = fn()
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
+	return netlab.NewNetns(t, "ag-"+role)
 }
 
 // site is the install server side of the simulation.
 type site struct {
 	t      *testing.T
-	srvNS  string
+	srv    *netlab.Netns
 	mem    *agentapi.Memory
 	store  repository.Store
 	nodes  int
@@ -151,10 +78,10 @@ type site struct {
 
 func newSite(t *testing.T) *site {
 	t.Helper()
-	s := &site{t: t, srvNS: newNetns(t, "srv"), mem: agentapi.NewMemory(), ranges: map[string][]string{}}
-	sh(t, "ip", "-n", s.srvNS, "link", "add", "br0", "type", "bridge")
-	sh(t, "ip", "-n", s.srvNS, "addr", "add", serverIP+"/24", "dev", "br0")
-	sh(t, "ip", "-n", s.srvNS, "link", "set", "br0", "up")
+	s := &site{t: t, srv: newNetns(t, "srv"), mem: agentapi.NewMemory(), ranges: map[string][]string{}}
+	s.srv.IP("link", "add", "br0", "type", "bridge")
+	s.srv.IP("addr", "add", serverIP+"/24", "dev", "br0")
+	s.srv.IP("link", "set", "br0", "up")
 
 	store, err := repository.OpenLocal(t.TempDir(), repository.Options{})
 	if err != nil {
@@ -184,7 +111,7 @@ func newSite(t *testing.T) *site {
 	mux.Handle("/tampered/", s.record(http.StripPrefix("/tampered", tampered(boot))))
 
 	var l net.Listener
-	if err := inNetns(s.srvNS, func() (err error) { l, err = net.Listen("tcp", serverIP+":8080"); return err }); err != nil {
+	if err := s.srv.InNetns(func() (err error) { l, err = net.Listen("tcp", serverIP+":8080"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -404,12 +331,13 @@ func (s *site) newNode(name string, diskSize int64) *node {
 	t := s.t
 	t.Helper()
 	s.nodes++
-	n := &node{name: name, netns: newNetns(t, name), image: filepath.Join(t.TempDir(), name+".img")}
+	ns := newNetns(t, name)
+	n := &node{name: name, netns: ns.Name, image: filepath.Join(t.TempDir(), name+".img")}
 	host := fmt.Sprintf("v%d-%d", os.Getpid()%10000, s.nodes)
-	sh(t, "ip", "-n", s.srvNS, "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", n.netns)
-	sh(t, "ip", "-n", s.srvNS, "link", "set", host, "master", "br0", "up")
-	sh(t, "ip", "-n", n.netns, "addr", "add", fmt.Sprintf("198.18.0.%d/24", 10+s.nodes), "dev", "eth0")
-	sh(t, "ip", "-n", n.netns, "link", "set", "eth0", "up")
+	s.srv.IP("link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns.Name)
+	s.srv.IP("link", "set", host, "master", "br0", "up")
+	ns.IP("addr", "add", fmt.Sprintf("198.18.0.%d/24", 10+s.nodes), "dev", "eth0")
+	ns.IP("link", "set", "eth0", "up")
 	f, err := os.Create(n.image)
 	if err != nil {
 		t.Fatal(err)
