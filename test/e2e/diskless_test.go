@@ -61,7 +61,7 @@ func TestDisklessNFSRoot(t *testing.T) {
 		}
 		sctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		go func() { done <- l.inNetns(func() error { return x.Run(sctx, serverIP+":"+nfsPort) }) }()
+		go func() { done <- l.ns.InNetns(func() error { return x.Run(sctx, serverIP+":"+nfsPort) }) }()
 		x.Set(want)
 		deadline := time.Now().Add(2 * time.Minute)
 		for {
