@@ -80,6 +80,9 @@ test: deps verify-generated lint ## Run every test against real peers (API serve
 E2E_RUN ?= TestPXEBoot|TestAgentPXEBoot|TestDisklessNFSRoot|TestLabLeavesNothingBehind
 test-e2e: deps ## Boot qemu guests (TCG; BIOS and UEFI) over the network against dnsmasq and flarecast (root).
 	FLARECAST_E2E=1 go test -count=1 -timeout 30m -v -run '$(E2E_RUN)' ./test/e2e/
+	# A node's installed disk (the Debian base, GRUB) boots under qemu through both script
+	# stages and the second reboot, and reports Running.
+	FLARECAST_E2E=1 go test -count=1 -timeout 30m -v -run 'TestSimulatedNodeInstallsGRUBAndTheDiskBoots' ./cmd/flarecast-agent/
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 60s).
