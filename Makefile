@@ -65,10 +65,11 @@ lint-api: ## kube-api-linter on api/ (.golangci-kal.yml: the rules cluster-api e
 	$(KAL) run -c .golangci-kal.yml ./api/...
 
 .PHONY: deps
-deps: ## Install the test peers: envtest binaries, OCI registry and crane, Debian tools.
+deps: ## Install the test peers: envtest binaries, OCI registry and crane, Debian tools, the Debian base.
 	hack/envtest-assets.sh $(ENVTEST_ASSETS) $(K8S_VERSION) $(ETCD_VERSION) >/dev/null
 	hack/test-peers.sh bin
 	hack/debian-deps.sh
+	hack/debian-base.sh bin >/dev/null
 
 .PHONY: test
 test: deps verify-generated lint ## Run every test against real peers (API server, registry, tar, zstd).
@@ -79,6 +80,9 @@ test: deps verify-generated lint ## Run every test against real peers (API serve
 E2E_RUN ?= TestPXEBoot|TestAgentPXEBoot|TestDisklessNFSRoot|TestLabLeavesNothingBehind
 test-e2e: deps ## Boot qemu guests (TCG; BIOS and UEFI) over the network against dnsmasq and flarecast (root).
 	FLARECAST_E2E=1 go test -count=1 -timeout 30m -v -run '$(E2E_RUN)' ./test/e2e/
+	# A node's installed disk (the Debian base, GRUB) boots under qemu through both script
+	# stages and the second reboot, and reports Running.
+	FLARECAST_E2E=1 go test -count=1 -timeout 30m -v -run 'TestSimulatedNodeInstallsGRUBAndTheDiskBoots' ./cmd/flarecast-agent/
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 60s).

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -61,8 +62,8 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 	failing := []string{fcv1.ConditionModelComplete, fcv1.ConditionValid}
 	defer func() {
 		if err != nil {
-			err = recordFailure(ctx, r.Client, r.Recorder, &cl, err, failing, cl.Status.Conditions, func(conds []metav1.Condition) any {
-				st := cl.Status.DeepCopy()
+			err = recordFailure(ctx, r.Client, r.Recorder, &cl, err, failing, ownClusterConditions(cl.Status.Conditions), func(conds []metav1.Condition) any {
+				st := ownClusterStatus(*cl.Status.DeepCopy())
 				st.Conditions = conds
 				return st
 			})
@@ -85,7 +86,7 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 	}
 	r.deployment(&cl, in.Groups, &status)
 	failing = nil // a status that cannot be written cannot record that either
-	if err := writeStatus(ctx, r.Client, &cl, equality.Semantic.DeepEqual(&cl.Status, &status), &status); err != nil {
+	if err := writeStatus(ctx, r.Client, &cl, equality.Semantic.DeepEqual(ownClusterStatus(cl.Status), &status), &status); err != nil {
 		return ctrl.Result{}, fmt.Errorf("patch status of Cluster %s: %w", req.NamespacedName, err)
 	}
 	logf.FromContext(ctx).V(1).Info("resolved cluster model", "complete", res.Complete(), "valid", res.Valid(),
@@ -125,8 +126,21 @@ func clusterStatus(rec recorder.EventRecorder, cl *fcv1.Cluster, in model.Input,
 	if !res.Valid() {
 		valid = condition(cl, fcv1.ConditionValid, false, reasonOf(res.Problems, ReasonMultipleProblems), summarize(res.Problems, messageLimit))
 	}
-	st.Conditions = setConditions(rec, cl, cl.Status.Conditions, complete, valid)
+	st.Conditions = setConditions(rec, cl, ownClusterConditions(cl.Status.Conditions), complete, valid)
 	return st
+}
+
+// ownClusterConditions are the conditions the Cluster reconciler writes: the install
+// server's condition is the InstallServerReconciler's, under its own field manager.
+func ownClusterConditions(conds []metav1.Condition) []metav1.Condition {
+	return slices.DeleteFunc(slices.Clone(conds), func(c metav1.Condition) bool { return c.Type == fcv1.ConditionInstallServerReady })
+}
+
+// ownClusterStatus is the part of a Cluster's status the Cluster reconciler writes.
+func ownClusterStatus(st fcv1.ClusterStatus) *fcv1.ClusterStatus {
+	st.Conditions = ownClusterConditions(st.Conditions)
+	st.InstallServer = nil
+	return &st
 }
 
 // nodesByPhase counts the nodes of the groups by the phase the install server recorded; a

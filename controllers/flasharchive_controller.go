@@ -160,6 +160,7 @@ func (r *FlashArchiveReconciler) progress(ctx context.Context, fa *fcv1.FlashArc
 	st.ObservedGeneration = fa.Generation
 	st.Conditions = nil
 	st.Progress = nil
+	st.Shell = ""
 	set := func(phase fcv1.ArchivePhase, ok bool, reason, msg string) {
 		st.Phase = phase
 		st.Conditions = []metav1.Condition{condition(fa, fcv1.ConditionReady, ok, reason, msg)}
@@ -202,6 +203,14 @@ func (r *FlashArchiveReconciler) progress(ctx context.Context, fa *fcv1.FlashArc
 			return st, "", err
 		}
 		set(fcv1.ArchiveBuilding, false, ReasonBuilding, fmt.Sprintf("build of inputs %s submitted as %s", short(inputs), job))
+	case state.Phase == executor.Running && state.Progress != nil && state.Progress.Stage == build.StageCustomize:
+		phase, reason, msg, shell, err := r.customization(ctx, fa, job, state.Progress.Root)
+		if err != nil {
+			return st, "", err
+		}
+		st.Progress = &fcv1.BuildProgress{Stage: build.StageCustomize}
+		st.Shell = shell
+		set(phase, false, reason, msg)
 	case state.Phase == executor.Pending || state.Phase == executor.Running:
 		msg := fmt.Sprintf("build %s of inputs %s is %s", job, short(inputs), strings.ToLower(string(state.Phase)))
 		if pr := state.Progress; pr != nil {

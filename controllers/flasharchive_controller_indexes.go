@@ -39,6 +39,14 @@ func setupArchiveIndexes(ctx context.Context, mgr ctrl.Manager) error {
 	}); err != nil {
 		return fmt.Errorf("index FlashArchive by cluster: %w", err)
 	}
+	if err := idx.IndexField(ctx, &fcv1.FlashArchive{}, indexArchiveBuildGroup, func(o client.Object) []string {
+		if g := buildGroupOf(o.(*fcv1.FlashArchive)); g != "" {
+			return []string{g}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("index FlashArchive by build group: %w", err)
+	}
 	if err := idx.IndexField(ctx, &fcv1.NodesGroup{}, indexGroupArchive, func(o client.Object) []string {
 		if ref := o.(*fcv1.NodesGroup).Spec.ArchiveRef; ref != nil {
 			return []string{ref.Name}

@@ -51,23 +51,27 @@ var planners = map[fcv1.ArchiveType]func(context.Context, *FlashArchiveReconcile
 }
 
 // supportedSources is what this version builds Generic archives from.
-const supportedSources = "this version of flarecast builds Generic archives from source.rootfs (a tarball over file://, http:// or https://, checked against its digest) and source.image (an OCI image from a registry, an oci: layout or an oci-archive: file)"
+const supportedSources = "this version of flarecast builds Generic archives from source.rootfs (a tarball over file://, http:// or https://, checked against its digest), source.image (an OCI image from a registry, an oci: layout or an oci-archive: file) and source.build (a master system built from a base and a NodesGroup's software)"
 
 func planGeneric(ctx context.Context, r *FlashArchiveReconciler, fa *fcv1.FlashArchive) (plan, error) {
 	src := fa.Spec.Source
 	switch {
 	case src == nil:
 		return failed(ReasonInvalidSpec, "spec.source: a Generic archive needs a source"), nil
-	case src.Build != nil:
-		return failed(ReasonSourceNotSupported, "spec.source.build is not supported: %s", supportedSources), nil
 	case src.Capture != nil:
 		return failed(ReasonSourceNotSupported, "spec.source.capture is not supported: %s", supportedSources), nil
-	case src.Rootfs == nil && src.Image == nil:
+	case src.Rootfs == nil && src.Image == nil && src.Build == nil:
 		return failed(ReasonInvalidSpec, "spec.source: no source given"), nil
 	case fa.Spec.Arch == "":
 		return failed(ReasonInvalidSpec, "spec.arch: a Generic archive needs the architecture of its root file system"), nil
 	}
 	in := &build.Inputs{Type: archive.Generic, Arch: string(fa.Spec.Arch)}
+	if os := fa.Spec.OS; os != nil {
+		in.Distribution = strings.TrimSpace(os.Name + " " + os.Version)
+	}
+	if src.Build != nil {
+		return planBuild(ctx, r, fa, in)
+	}
 	var creds []byte
 	if src.Image != nil {
 		in.Image = &build.Image{Ref: src.Image.Ref}
@@ -84,9 +88,6 @@ func planGeneric(ctx context.Context, r *FlashArchiveReconciler, fa *fcv1.FlashA
 		}
 	} else {
 		in.Rootfs = &build.Rootfs{URL: src.Rootfs.URL, Digest: digest.Digest(src.Rootfs.Digest)}
-	}
-	if os := fa.Spec.OS; os != nil {
-		in.Distribution = strings.TrimSpace(os.Name + " " + os.Version)
 	}
 	return plan{inputs: in, dockerConfig: creds}, nil
 }

@@ -6,6 +6,9 @@ const (
 	ReasonBuilt = "Built"
 	// ReasonBuilding: a build of the current inputs is pending or running in the executor.
 	ReasonBuilding = "Building"
+	// ReasonAwaitingCustomization: a build source waits, its software installed, for a person
+	// to customize its build root and annotate the archive.
+	ReasonAwaitingCustomization = "AwaitingCustomization"
 	// ReasonBuildFailed: the executor ran the build and it failed; the message says why.
 	ReasonBuildFailed = "BuildFailed"
 	// ReasonSourceNotSupported: the Generic archive's source is one this version cannot build.

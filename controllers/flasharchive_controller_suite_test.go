@@ -65,6 +65,6 @@ func archiveOptions() controllers.ArchiveOptions {
 		// The tests' tarballs and image layouts are in their temporary directories; the only
 		// host they fetch from is this one (and so the samples' Docker Hub image is refused
 		// before any connection leaves the machine).
-		Limits: build.Limits{AllowFileSources: []string{os.TempDir()}, AllowHosts: []string{"127.0.0.1"}},
+		Limits: build.Limits{AllowFileSources: []string{os.TempDir()}, AllowHosts: []string{"127.0.0.1"}, AllowBuildSources: true},
 	}
 }

@@ -33,6 +33,7 @@ func (r *FlashArchiveReconciler) SetupWithManager(mgr ctrl.Manager, done <-chan 
 		// Both the archive a group names now and the one it named before (the map function
 		// sees the old and the new object of an update): one gains a holder, the other loses it.
 		Watches(&fcv1.NodesGroup{}, handler.EnqueueRequestsFromMapFunc(archiveOfGroup), gen).
+		Watches(&fcv1.NodesGroup{}, handler.EnqueueRequestsFromMapFunc(r.archivesBuildingGroup), gen).
 		Watches(&fcv1.Machine{}, handler.EnqueueRequestsFromMapFunc(r.deployablesVia(indexClusterMachine)), gen).
 		Watches(&fcv1.Network{}, handler.EnqueueRequestsFromMapFunc(r.deployablesVia(indexClusterNetwork)), gen).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.archivesUsingContent("ConfigMap")), builder.OnlyMetadata).

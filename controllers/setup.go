@@ -45,6 +45,9 @@ type ArchiveOptions struct {
 	// Limits bound every build: allowed sources, timeouts, sizes (zero fields: the build's
 	// defaults); a FlashArchive's spec.limits override the time and size ones.
 	Limits build.Limits
+	// InstallServers say how the install servers of Pod-mode sites run (image, kernel,
+	// ports); their repository is this one.
+	InstallServers InstallServerOptions
 }
 
 // Setup registers the field indexes and every reconciler with a manager.
@@ -66,6 +69,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, archives ArchiveOptions) error
 		"Machine":    &MachineReconciler{Client: c, Recorder: rec, Models: models},
 		"Network":    &NetworkReconciler{Client: c, Recorder: rec, Models: models},
 		"Deployable": &DeployableReconciler{Client: c, Recorder: rec},
+		"InstallServer": &InstallServerReconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: rec,
+			Options: installServerOptions(archives)},
 	} {
 		if err := r.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("set up %s reconciler: %w", name, err)
@@ -144,4 +149,16 @@ func setupArchives(ctx context.Context, mgr ctrl.Manager, o ArchiveOptions, mode
 		return fmt.Errorf("set up FlashArchive reconciler: %w", err)
 	}
 	return nil
+}
+
+func installServerOptions(a ArchiveOptions) InstallServerOptions {
+	o := a.InstallServers
+	o.Repository = a.Repository
+	if o.RepositoryClaim == "" {
+		o.RepositoryClaim = a.Job.RepositoryClaim
+	}
+	if o.Image == "" {
+		o.Image = a.Job.Image
+	}
+	return o
 }

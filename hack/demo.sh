@@ -29,7 +29,7 @@ netdown() {
 }
 
 down() {
-  for p in installserver manager controlplane; do
+  for p in installserver manager registry controlplane; do
     if [ -f "$state/$p.pid" ]; then
       pid=$(cat "$state/$p.pid")
       if kill -0 "$pid" 2>/dev/null; then
@@ -87,10 +87,12 @@ YAML
     k patch nodesgroups.flarecast.io "$g" --type merge -p '{"spec":{"archiveRef":{"name":"demo-base"}}}'
   done
   k wait --for=condition=ArchivesReady clusters.flarecast.io/edge --timeout=120s >/dev/null
+  echo "# waiting for debian12-base (config/samples): the Debian base, pulled from the demo's registry"
+  k wait --for=jsonpath='{.status.phase}'=Ready flasharchives.flarecast.io/debian12-base --timeout=600s >/dev/null
   echo
   echo "\$ kubectl get flasharchives -o wide"
   k get flasharchives.flarecast.io -o wide
-  echo "# debian12-base (config/samples) names a Docker Hub image; the demo's manager fetches only from 127.0.0.1 (--allow-source-host):"
+  echo "# debian12-base (config/samples): the Debian base, from the demo's registry on 127.0.0.1:5405"
   k get flasharchives.flarecast.io debian12-base -o jsonpath='#   {.status.conditions[?(@.type=="Ready")].reason}: {.status.conditions[?(@.type=="Ready")].message}{"\n"}'
   echo
   echo "\$ kubectl get clusters edge -o custom-columns=… (software load)"
@@ -175,6 +177,20 @@ up() {
   trap 'down' EXIT
   for _ in $(seq 300); do [ -s "$state/kubeconfig" ] && break; sleep 0.1; done
   [ -s "$state/kubeconfig" ] || { cat "$state/controlplane.log" >&2; echo "the API server did not start" >&2; exit 1; }
+
+  # The samples' debian12-base is the Debian base (hack/debian-base.sh, cached in bin/) as an
+  # image in a registry of the demo's own: crane's, blobs under $state/registry.
+  hack/test-peers.sh bin >/dev/null
+  base=$(hack/debian-base.sh bin)
+  echo "starting a registry on 127.0.0.1:5405 (logs: $state/registry.log)"
+  rm -rf "$state/registry" && mkdir -p "$state/registry"
+  setsid bin/crane registry serve --address 127.0.0.1:5405 --disk "$state/registry" >"$state/registry.log" 2>&1 &
+  echo $! >"$state/registry.pid"
+  for _ in $(seq 100); do curl -sf http://127.0.0.1:5405/v2/ >/dev/null && break; sleep 0.1; done
+  echo "pushing $base as 127.0.0.1:5405/flarecast/debian-base:bookworm"
+  bin/crane append -f "$base" -t 127.0.0.1:5405/flarecast/debian-base:bookworm >>"$state/registry.log" 2>&1
+  # An image appended to nothing has no platform: the manager picks linux/amd64.
+  bin/crane mutate --set-platform linux/amd64 127.0.0.1:5405/flarecast/debian-base:bookworm >>"$state/registry.log" 2>&1
 
   echo "starting flarecast manager (logs: $state/manager.log)"
   rm -rf "$state/repo" "$state/builds"

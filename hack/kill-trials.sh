@@ -12,6 +12,10 @@
 # and the manager's temporary directory (its TMPDIR) is empty. At the end every archive is
 # verified (flarecast archive verify).
 #   hack/kill-trials.sh [TRIALS]   (default 10 of each)
+#   KILL_TRIALS_SOURCE=build hack/kill-trials.sh [TRIALS]   the same with a build source
+#     (spec.source.build, the same tarball as its base, a manager with --allow-build-sources):
+#     the kill lands while the build root is extracted or packed, and no build root may stay
+source=${KILL_TRIALS_SOURCE:-rootfs}
 set -euo pipefail
 cd "$(dirname "$0")/.."
 trials=${1:-10}
@@ -52,11 +56,14 @@ for _ in $(seq 300); do [ -s "$state/kubeconfig" ] && break; sleep 0.1; done
 start_manager() {
   TMPDIR="$state/tmp" bin/flarecast manager --kubeconfig "$state/kubeconfig" --metrics-bind-address 0 \
     --health-probe-bind-address 127.0.0.1:0 --repo "$state/repo" --executor local \
-    --executor-state-dir "$state/builds" --allow-file-source "$state/src" >>"$state/manager.log" 2>&1 &
+    --executor-state-dir "$state/builds" --allow-file-source "$state/src" \
+    $([ "$source" = build ] && echo --allow-build-sources) >>"$state/manager.log" 2>&1 &
   manager_pid=$!
 }
 
 archive() { # name
+  local src="{rootfs: {url: \"file://$state/src/rootfs.tar\", digest: \"$digest\"}}"
+  [ "$source" = build ] && src="{build: {base: $src}}"
   k apply -f - >/dev/null <<YAML
 apiVersion: flarecast.io/v1alpha1
 kind: FlashArchive
@@ -64,7 +71,7 @@ metadata: {name: $1, namespace: default}
 spec:
   type: Generic
   arch: amd64
-  source: {rootfs: {url: "file://$state/src/rootfs.tar", digest: "$digest"}}
+  source: $src
 YAML
 }
 
@@ -139,7 +146,7 @@ distinct=$(printf '%s\n' "${sections[@]}" | sort -u | wc -l)
 [ "$distinct" = 1 ] || { echo "the trials built $distinct different binary sections" >&2; failures=$((failures + 1)); }
 verify=$(bin/flarecast archive verify --repo "$state/repo" $(k get flasharchives.flarecast.io -o jsonpath='{range .items[*]}{.metadata.namespace}.{.metadata.name} {end}') 2>&1) ||
   { echo "$verify" >&2; failures=$((failures + 1)); }
-log "$((2 * trials)) trials, $distinct distinct binary section(s), archive verify: $(echo "$verify" | grep -c ': ok (') of $((2 * trials)) ok"
+log "$((2 * trials)) trials of $source sources, $distinct distinct binary section(s), archive verify: $(echo "$verify" | grep -c ': ok (') of $((2 * trials)) ok"
 # Temporary files of the repository's own writes (an ingest the kill cut short) are the
 # repository's to report and collect (archive gc), not the executor's; counted here.
 log "repository temporary files left by killed writes: $(find "$state/repo" -name '.tmp-*' -o -name 'ingest-*' | wc -l)"

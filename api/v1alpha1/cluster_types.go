@@ -19,6 +19,15 @@ const (
 // +kubebuilder:validation:Enum=Local;Pod
 type InstallServerMode string
 
+const (
+	// InstallServerLocal: the install server is a process someone runs (flarecast
+	// installserver), beside the manager or on the provisioning host.
+	InstallServerLocal InstallServerMode = "Local"
+	// InstallServerPod: the manager runs the site's install server as a Deployment on the
+	// node labelled flarecast.io/site=<site>, on that node's network.
+	InstallServerPod InstallServerMode = "Pod"
+)
+
 // ClusterSpec is the seed's cluster model: a domain, the machines and network it runs on, and the
 // foundation services its groups share. The NodesGroups name their Cluster.
 type ClusterSpec struct {
@@ -72,6 +81,7 @@ type FoundationService struct {
 }
 
 // InstallServerSpec says how the site's install server runs.
+// +kubebuilder:validation:XValidation:rule=`!has(self.mode) || self.mode != 'Pod' || (has(self.site) && has(self.interface))`,message=`mode: Pod runs the install server of a site on the interface of the node attached to its provisioning network: set site and interface`
 type InstallServerSpec struct {
 	// site names the install server that serves the cluster: the Clusters of a namespace
 	// with the same site share one install server (one DHCP and boot service), so their
@@ -177,11 +187,29 @@ type ClusterStatus struct {
 	// softwareLoad is the set of the groups' deployable archives.
 	// +optional
 	SoftwareLoad *SoftwareLoad `json:"softwareLoad,omitempty"`
+	// installServer is the install server that serves the cluster.
+	// +optional
+	InstallServer *InstallServerStatus `json:"installServer,omitempty"`
 	// rollout says which nodes reinstall now because their group's deployable archive
 	// changed, and which wait and why. The install server tells the resident agent of each
 	// node in reinstall to boot from the network.
 	// +optional
 	Rollout *RolloutStatus `json:"rollout,omitempty"`
+}
+
+// InstallServerStatus names the install server of a cluster.
+type InstallServerStatus struct {
+	// mode is where it runs: Local or Pod.
+	// +optional
+	Mode InstallServerMode `json:"mode,omitempty"`
+	// site is the site it serves.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Site string `json:"site,omitempty"`
+	// deployment is its Deployment, in Pod mode.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Deployment string `json:"deployment,omitempty"`
 }
 
 // RolloutStatus is the current step of a cluster's rollout.
@@ -226,7 +254,9 @@ type HeldNode struct {
 // +kubebuilder:printcolumn:name="Nodes",type=integer,JSONPath=`.status.nodes.total`
 // +kubebuilder:printcolumn:name="Complete",type=string,JSONPath=`.status.conditions[?(@.type=="ModelComplete")].status`
 // +kubebuilder:printcolumn:name="Valid",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].status`
+// +kubebuilder:printcolumn:name="Deployed",type=string,JSONPath=`.status.conditions[?(@.type=="Deployed")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Install-Server",type=string,JSONPath=`.status.conditions[?(@.type=="InstallServerReady")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Cluster struct {
 	metav1.TypeMeta `json:",inline"`

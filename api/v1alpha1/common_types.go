@@ -26,6 +26,10 @@ const (
 	ConditionArchivesReady = "ArchivesReady"
 	// ConditionDeployed is True when every node runs its group's deployable archive.
 	ConditionDeployed = "Deployed"
+	// ConditionInstallServerReady is True when the install server of the cluster's site runs
+	// (Pod mode: its Deployment is available); Unknown in Local mode, where the manager does
+	// not run it.
+	ConditionInstallServerReady = "InstallServerReady"
 	// ConditionReady is True when a FlashArchive is built and stored.
 	ConditionReady = "Ready"
 	// ConditionInUse is True on a Machine or Network that a Cluster references.

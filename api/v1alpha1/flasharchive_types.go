@@ -152,21 +152,73 @@ type RootfsSource struct {
 	Digest string `json:"digest,omitempty"`
 }
 
-// BuildSource builds a generic archive in a build pod (the master system).
+// BuildSource builds a generic archive as the master system: a base root file system, the
+// software of a NodesGroup installed into it with apt by the build (never by the controller),
+// optionally customized by hand, then captured and packed like a rootfs tarball.
 type BuildSource struct {
-	// baseImage is the image the build pod runs as the master system.
+	// base is the root file system the software is installed into.
 	// +required
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=512
-	BaseImage string `json:"baseImage,omitempty"`
-	// nodesGroupRef names the group whose software is installed.
+	Base BuildBase `json:"base,omitzero"`
+	// nodesGroupRef names the group whose software.packages (at the versions given) and then
+	// software.corrections are installed; absent, the base is captured as it is.
 	// +optional
 	NodesGroupRef *LocalObjectReference `json:"nodesGroupRef,omitempty"`
+	// repositories are apt sources, one-line format ("deb http://deb.debian.org/debian
+	// bookworm main"), that the build adds to the base's own while it installs; they are
+	// removed before the capture, as are the package lists they gave.
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=512
+	// +kubebuilder:validation:items:Pattern=`^deb(-src)? `
+	// +listType=atomic
+	// +optional
+	Repositories []string `json:"repositories,omitempty"`
 	// pause stops the build for a person to customize the master system: BeforeCapture waits
-	// before the capture until the annotation flarecast.io/customized is set; absent, the build
-	// does not stop.
+	// (phase AwaitingCustomization, the status says how to get a shell in the build root)
+	// after the software is installed and before the capture, until the annotation
+	// flarecast.io/customized is set; absent, the build does not stop.
 	// +optional
 	Pause BuildPause `json:"pause,omitempty"`
+	// sourceDateEpoch is the time, in seconds since 1970, that the build gives its tools as
+	// SOURCE_DATE_EPOCH and every entry of the archive as its modification time; absent,
+	// 1700000000 (2023-11-14, as hack/debian-base.sh). It is an input: a new one, a new build.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	SourceDateEpoch int64 `json:"sourceDateEpoch,omitempty"`
+}
+
+// BuildBase is exactly one root file system to start a build from.
+// +kubebuilder:validation:XValidation:rule=`[has(self.image), has(self.rootfs), has(self.debian)].filter(x, x).size() == 1`,message=`base: exactly one of image, rootfs, debian must be set: keep one`
+type BuildBase struct {
+	// image is an OCI image flattened into the build root, as source.image is.
+	// +optional
+	Image *ImageSource `json:"image,omitempty"`
+	// rootfs is a tarball extracted into the build root, as source.rootfs is.
+	// +optional
+	Rootfs *RootfsSource `json:"rootfs,omitempty"`
+	// debian is a Debian suite that mmdebstrap installs from a mirror into the build root.
+	// +optional
+	Debian *DebianBase `json:"debian,omitempty"`
+}
+
+// DebianBase is a Debian suite installed with mmdebstrap.
+type DebianBase struct {
+	// suite is the Debian suite or codename, as "bookworm".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[a-z][-a-z0-9.]*$`
+	Suite string `json:"suite,omitempty"`
+	// mirror is the Debian mirror's URL, as "http://deb.debian.org/debian".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^(https?|file)://[^ ]+$`
+	Mirror string `json:"mirror,omitempty"`
+	// variant is mmdebstrap's package set before the group's software: minbase (the
+	// default: Essential packages and apt), apt, required, important or standard.
+	// +kubebuilder:validation:Enum=minbase;apt;required;important;standard
+	// +optional
+	Variant string `json:"variant,omitempty"`
 }
 
 // BuildPause is where a build stops for a person to customize the master system.
@@ -257,12 +309,18 @@ type FlashArchiveStatus struct {
 	// failed build's message says how far it got.
 	// +optional
 	Progress *BuildProgress `json:"progress,omitempty"`
+	// shell is, while the archive is AwaitingCustomization, the command that opens a shell in
+	// its build root; annotate the archive flarecast.io/customized to capture it.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Shell string `json:"shell,omitempty"`
 }
 
 // BuildProgress is how far a running build has got.
 type BuildProgress struct {
 	// stage is start (before the build reports), download (an http(s) source), read (a
-	// file:// source) or pack.
+	// file:// source), base and install (a build source), customize (waiting for a person,
+	// phase AwaitingCustomization) or pack.
 	// +required
 	// +kubebuilder:validation:MaxLength=16
 	Stage string `json:"stage"`

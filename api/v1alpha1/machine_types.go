@@ -53,6 +53,28 @@ type Switch struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=512
 	Ports int32 `json:"ports,omitempty"`
+	// relayAgent says how the DHCP relay agent of this switch (the switch itself, or a relay
+	// beside it) names its ports in option 82, so that the install server finds a node by the
+	// port it is cabled to, whatever MAC it boots with; absent, the install server knows the
+	// ports by its own two forms (docs/install-server.md).
+	// +optional
+	RelayAgent *RelayAgent `json:"relayAgent,omitempty"`
+}
+
+// RelayAgent is what a switch's relay agent sends in option 82 for one of its ports.
+// +kubebuilder:validation:XValidation:rule=`self.circuitID.contains('{port}')`,message=`circuitID: the template names no port: put {port} where the port number goes (Gi1/0/{port}, or p{port} for ISC dhcrelay -a on interfaces named p1, p2…)`
+type RelayAgent struct {
+	// circuitID is the circuit-id the agent sends, with {port} for the port number
+	// (Gi1/0/{port}); ISC dhcrelay -a sends the name of the interface the request came in on.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	CircuitID string `json:"circuitID,omitempty"`
+	// remoteID is the remote-id the agent adds, when it adds one; it tells apart two switches
+	// whose ports have the same circuit-ids.
+	// +kubebuilder:validation:MaxLength=128
+	// +optional
+	RemoteID string `json:"remoteID,omitempty"`
 }
 
 // Drawer is a slot of a shelf that holds one computer: a node runs on a drawer.

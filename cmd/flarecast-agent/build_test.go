@@ -65,7 +65,7 @@ func TestTheAgentBinaryHoldsNoKubernetesOCIOrCEL(t *testing.T) {
 		"github.com/flarecast/flarecast/cmd/flarecast-agent", "github.com/flarecast/flarecast/internal/agent",
 		"github.com/flarecast/flarecast/internal/agentapi", "github.com/flarecast/flarecast/internal/installplan",
 		"github.com/flarecast/flarecast/internal/disklayout", "github.com/flarecast/flarecast/internal/tarball",
-		"github.com/flarecast/flarecast/internal/bytesize",
+		"github.com/flarecast/flarecast/internal/bytesize", "github.com/flarecast/flarecast/internal/earlyboot",
 		"github.com/klauspost/compress", "github.com/diskfs/go-diskfs/", "github.com/google/uuid", "golang.org/x/sys/",
 	}
 	deps := strings.Fields(string(out))

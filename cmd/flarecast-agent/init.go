@@ -1,96 +1,55 @@
 package main
 
 import (
-	"bufio"
+	"context"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/flarecast/flarecast/internal/earlyboot"
 )
 
-// moduleList is where the initramfs lists the kernel modules to load, one path a line, each
-// after those it needs (internal/initramfs.ModuleLoadList).
-const moduleList = "/etc/flarecast/modules"
-
-// bootInit does, as /init, what an init does before anything else: the kernel's file
-// systems, the modules the node needs for its disks and NICs, and a lease on a NIC.
+// bootInit does, as /init, what an init does before anything else (internal/earlyboot): the
+// kernel's file systems, the modules the image lists for the node's disks and NICs, and a
+// lease on the boot NIC (BOOTIF= when iPXE gives it, else the first Ethernet NIC).
 func bootInit(log *slog.Logger) {
-	// The kernel starts /init with HOME and TERM only: without a PATH, ip and udhcpc (and
-	// later sgdisk and mkfs) are not found by name.
-	if os.Getenv("PATH") == "" {
-		os.Setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+	// The kernel starts /init without a PATH: ip and udhcpc (and later sgdisk and mkfs)
+	// would not be found by name.
+	earlyboot.SetPath()
+	if err := earlyboot.MountPseudo(); err != nil {
+		log.Error("mount the kernel's file systems", "err", err)
 	}
-	for _, m := range []struct{ src, dst, fstype string }{
-		{"proc", "/proc", "proc"}, {"sysfs", "/sys", "sysfs"}, {"devtmpfs", "/dev", "devtmpfs"},
-		{"tmpfs", "/run", "tmpfs"}, {"tmpfs", "/tmp", "tmpfs"},
-	} {
-		os.MkdirAll(m.dst, 0o755)
-		if err := syscall.Mount(m.src, m.dst, m.fstype, 0, ""); err != nil && err != syscall.EBUSY {
-			log.Error("mount", "fs", m.fstype, "at", m.dst, "err", err)
-		}
+	if n, err := earlyboot.LoadModules(earlyboot.ModuleList); err != nil {
+		log.Error("load modules", "loaded", n, "err", err)
 	}
-	loadModules(log)
 	exec.Command("ip", "link", "set", "lo", "up").Run()
-	getLease(log)
-}
-
-func loadModules(log *slog.Logger) {
-	f, err := os.Open(moduleList)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		p := strings.TrimSpace(sc.Text())
-		if p == "" || strings.HasPrefix(p, "#") {
-			continue
-		}
-		if err := finitModule(p); err != nil && err != unix.EEXIST {
-			log.Error("load module", "module", p, "err", err)
-		}
-	}
-}
-
-// finitModule loads a module file; a compressed one is left to the kernel to decompress.
-func finitModule(path string) error {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	flags := 0
-	if strings.HasSuffix(path, ".xz") || strings.HasSuffix(path, ".zst") || strings.HasSuffix(path, ".gz") {
-		flags = unix.MODULE_INIT_COMPRESSED_FILE
-	}
-	return unix.FinitModule(fd, "", flags)
-}
-
-// getLease asks for a lease on each Ethernet NIC in turn (busybox udhcpc, with the
-// initramfs's script) until one gets an address; the NICs come up slowly after their
-// modules load, so it tries for a minute.
-func getLease(log *slog.Logger) {
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		ifs, _ := net.Interfaces()
-		for _, i := range ifs {
-			if i.Flags&net.FlagLoopback != 0 || len(i.HardwareAddr) != 6 {
-				continue
-			}
-			exec.Command("ip", "link", "set", i.Name, "up").Run()
-			if err := exec.Command("udhcpc", "-i", i.Name, "-n", "-q", "-f", "-t", "3", "-T", "2").Run(); err == nil {
-				log.Info("lease", "interface", i.Name, "mac", i.HardwareAddr.String())
+	args, _ := earlyboot.Cmdline()
+	// NICs come up a while after their modules load: ask for a minute.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for ctx.Err() == nil {
+		iface, err := earlyboot.BootInterface(args["BOOTIF"])
+		if err == nil {
+			if err = earlyboot.DHCP(ctx, iface); err == nil {
+				log.Info("lease", "interface", iface)
 				return
 			}
 		}
-		time.Sleep(2 * time.Second)
+		log.Info("no lease yet", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
 	}
-	log.Error("no lease on any NIC within a minute; the agent API is tried anyway")
+	log.Error("no lease within a minute; the agent API is tried anyway")
+}
+
+// reboot flushes the file systems and restarts the machine into the disk it installed.
+func reboot() error {
+	syscall.Sync()
+	return syscall.Reboot(syscall.LINUX_REBOOT_CMD_RESTART)
 }
 
 // stayWithShell keeps /init alive with a shell on the console, started again when it exits:

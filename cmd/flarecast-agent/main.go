@@ -33,11 +33,15 @@ func main() {
 type options struct {
 	server, token, tokenFile, node, diskMap, root, cmdline, onFailure string
 	sysfs, devDir                                                     string
+	noBootLoader                                                      bool
 	minBackoff                                                        time.Duration
 }
 
 func run() int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if len(os.Args) > 1 && os.Args[1] == "stage" {
+		return stage(log, os.Args[2:])
+	}
 	initMode := os.Getpid() == 1
 	if initMode {
 		bootInit(log)
@@ -54,6 +58,7 @@ func run() int {
 	fs.StringVar(&o.onFailure, "on-failure", "stay", "stay (up until signalled; as /init, a shell on the console) or exit (status 1)")
 	fs.StringVar(&o.sysfs, "sysfs", "/sys", "where the block devices are listed")
 	fs.StringVar(&o.devDir, "dev", "/dev", "where the block devices' nodes are")
+	fs.BoolVar(&o.noBootLoader, "no-boot-loader", false, "simulated node: install no boot loader (its disk image is never booted)")
 	fs.DurationVar(&o.minBackoff, "min-backoff", 500*time.Millisecond, "the first wait before asking the agent API again")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
@@ -64,9 +69,10 @@ func run() int {
 	err := install(ctx, log, o)
 	if err == nil {
 		if initMode {
-			// The boot loader is not installed by this agent yet: rebooting would not boot
-			// the disk. Stay, and say so.
-			log.Info("installed; the boot loader is not installed by this agent yet, so the node stays in the installer")
+			log.Info("installed; rebooting into the disk")
+			if err := reboot(); err != nil {
+				log.Error("reboot", "err", err)
+			}
 			stayWithShell(log)
 		}
 		return 0
@@ -118,7 +124,13 @@ func install(ctx context.Context, log *slog.Logger, o options) error {
 		return err
 	}
 	log.Info("installing", "node", ref.String(), "server", server, "root", o.root)
-	res, err := agent.Run(ctx, agent.Config{Server: client, DiskMap: diskMap, Target: o.root, Sysfs: o.sysfs, DevDir: o.devDir, Log: log})
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the agent's own binary, to install it: %w", err)
+	}
+	res, err := agent.Run(ctx, agent.Config{Server: client, DiskMap: diskMap, Target: o.root, Sysfs: o.sysfs, DevDir: o.devDir,
+		NoBootLoader: o.noBootLoader, Log: log,
+		Resident: &agent.Resident{Server: server, Node: ref.String(), Token: token}, ResidentBinary: self})
 	if err != nil {
 		return err
 	}

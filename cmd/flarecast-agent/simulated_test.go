@@ -13,16 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
-	"golang.org/x/sys/unix"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/flarecast/flarecast/internal/agent"
 	"github.com/flarecast/flarecast/internal/agentapi"
@@ -32,6 +29,7 @@ import (
 	"github.com/flarecast/flarecast/internal/render"
 	"github.com/flarecast/flarecast/internal/repository"
 	"github.com/flarecast/flarecast/internal/tarball"
+	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
 // Simulated nodes: the real agent binary, each node in a network namespace of its own with a
@@ -51,107 +49,39 @@ var siteSecret = []byte("simulated site secret")
 
 func needSimPeers(t *testing.T) {
 	t.Helper()
-	var missing []string
-	if os.Geteuid() != 0 {
-		missing = append(missing, "root (namespaces, loop devices, mounts)")
-	}
-	for _, tool := range []string{"ip", "losetup", "sgdisk", "mkfs.ext4", "mkfs.vfat", "mkswap", "busybox"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := fmt.Sprintf("simulated nodes need %s: run as root after hack/debian-deps.sh", strings.Join(missing, ", "))
-	if os.Getenv("FLARECAST_REQUIRE_PEERS") != "" {
-		t.Fatalf("%s (FLARECAST_REQUIRE_PEERS is set)", msg)
-	}
-	t.Skip(msg)
+	netlab.RequirePeers(t, "losetup", "sgdisk", "mkfs.ext4", "mkswap", "busybox")
 }
 
 func sh(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(netlab.Run(t, args...))
 }
-
-var nsCount atomic.Int64
 
 // newNetns makes a namespace that goes, with every process in it, when the test ends.
-func newNetns(t *testing.T, role string) string {
+func newNetns(t *testing.T, role string) *netlab.Netns {
 	t.Helper()
-	name := fmt.Sprintf("fc-agent-%d-%d-%s", os.Getpid(), nsCount.Add(1), role)
-	sh(t, "ip", "netns", "add", name)
-	t.Cleanup(func() {
-		if out, _ := exec.Command("ip", "netns", "pids", name).Output(); len(out) > 0 {
-			for _, f := range strings.Fields(string(out)) {
-				var pid int
-				if _, err := fmt.Sscan(f, &pid); err == nil && pid != os.Getpid() {
-					syscall.Kill(pid, syscall.SIGKILL)
-				}
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("remove namespace %s: %v: %s", name, err, out)
-		}
-	})
-	sh(t, "ip", "-n", name, "link", "set", "lo", "up")
-	return name
-}
-
-// inNetns runs fn on a thread moved into the namespace (a socket opened there stays there),
-// then moves the thread back, or lets it end with its goroutine if it cannot.
-func inNetns(name string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		f, err := os.Open(filepath.Join("/run/netns", name))
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		err = fn()
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
+	return netlab.NewNetns(t, "ag-"+role)
 }
 
 // site is the install server side of the simulation.
 type site struct {
 	t      *testing.T
-	srvNS  string
+	srv    *netlab.Netns
 	mem    *agentapi.Memory
 	store  repository.Store
 	nodes  int
 	mu     sync.Mutex
 	ranges map[string][]string // path -> the Range header of each request
+	// loopback is where the server answers on 127.0.0.1 too.
+	loopback string
 }
 
 func newSite(t *testing.T) *site {
 	t.Helper()
-	s := &site{t: t, srvNS: newNetns(t, "srv"), mem: agentapi.NewMemory(), ranges: map[string][]string{}}
-	sh(t, "ip", "-n", s.srvNS, "link", "add", "br0", "type", "bridge")
-	sh(t, "ip", "-n", s.srvNS, "addr", "add", serverIP+"/24", "dev", "br0")
-	sh(t, "ip", "-n", s.srvNS, "link", "set", "br0", "up")
+	s := &site{t: t, srv: newNetns(t, "srv"), mem: agentapi.NewMemory(), ranges: map[string][]string{}}
+	s.srv.IP("link", "add", "br0", "type", "bridge")
+	s.srv.IP("addr", "add", serverIP+"/24", "dev", "br0")
+	s.srv.IP("link", "set", "br0", "up")
 
 	store, err := repository.OpenLocal(t.TempDir(), repository.Options{})
 	if err != nil {
@@ -181,12 +111,22 @@ func newSite(t *testing.T) *site {
 	mux.Handle("/tampered/", s.record(http.StripPrefix("/tampered", tampered(boot))))
 
 	var l net.Listener
-	if err := inNetns(s.srvNS, func() (err error) { l, err = net.Listen("tcp", serverIP+":8080"); return err }); err != nil {
+	if err := s.srv.InNetns(func() (err error) { l, err = net.Listen("tcp", serverIP+":8080"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
+	// The same server on loopback, for a qemu guest whose user network forwards the
+	// server's address there.
+	ll, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.loopback = ll.Addr().String()
+	lsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go lsrv.Serve(ll)
+	t.Cleanup(func() { lsrv.Close() })
 	return s
 }
 
@@ -281,9 +221,13 @@ func (r *recorder) Write(p []byte) (int, error) { return r.body.Write(p) }
 // bytes large enough to cut a download in) into a generic archive, and derives the group's
 // deployable with scripts and the cluster section holding plans.
 func (s *site) deployable(name string, scripts []archive.Script, plans []installplan.Plan) *archive.Archive {
+	return s.configured(name, &archive.Configuration{Scripts: scripts}, plans)
+}
+
+// configured is deployable with a whole configuration section.
+func (s *site) configured(name string, conf *archive.Configuration, plans []installplan.Plan) *archive.Archive {
 	t := s.t
 	t.Helper()
-	ctx := context.Background()
 	tree := t.TempDir()
 	for _, d := range []string{"bin", "etc", "root", "usr/share/sim"} {
 		os.MkdirAll(filepath.Join(tree, d), 0o755)
@@ -300,11 +244,29 @@ func (s *site) deployable(name string, scripts []archive.Script, plans []install
 	noise := make([]byte, 3*mib)
 	rand.Read(noise)
 	os.WriteFile(filepath.Join(tree, "usr/share/sim/noise"), noise, 0o644)
-	created := time.Unix(1700000000, 0)
-	base, _, err := archive.Create(ctx, s.store, tarball.DirSource(tree), archive.CreateOptions{Name: name + "-base", Architecture: "amd64", OS: "linux", Created: &created})
+	return s.derive(name, s.generic(name+"-base", tarball.DirSource(tree)), conf, plans)
+}
+
+var created = time.Unix(1700000000, 0)
+
+// generic packs a root file system into a generic archive.
+// Level 1 packs fastest: these tests measure nothing, and the Debian base is 700 MB.
+func (s *site) generic(name string, src tarball.Source) ocispec.Descriptor {
+	s.t.Helper()
+	base, _, err := archive.Create(context.Background(), s.store, src, archive.CreateOptions{Name: name, Architecture: "amd64", OS: "linux",
+		Created: &created, TempDir: s.t.TempDir(), Level: 1})
 	if err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
+	return base
+}
+
+// derive makes the group's deployable from base, with scripts and the plans in its cluster
+// section.
+func (s *site) derive(name string, base ocispec.Descriptor, conf *archive.Configuration, plans []installplan.Plan) *archive.Archive {
+	t := s.t
+	t.Helper()
+	ctx := context.Background()
 	files, err := render.PlanFiles(plans)
 	if err != nil {
 		t.Fatal(err)
@@ -316,7 +278,7 @@ func (s *site) deployable(name string, scripts []archive.Script, plans []install
 		load.Groups[0].Nodes = append(load.Groups[0].Nodes, p.Node)
 	}
 	res, err := archive.Derive(ctx, s.store, archive.DeriveOptions{Base: base.Digest.String(), Name: name, Type: archive.Deployable,
-		Configuration: &archive.Configuration{Scripts: scripts}, Cluster: &archive.ClusterSection{Files: files, Nodes: table},
+		Configuration: conf, Cluster: &archive.ClusterSection{Files: files, Nodes: table},
 		SoftwareLoad: load, NodesGroup: "g", Created: &created})
 	if err != nil {
 		t.Fatal(err)
@@ -361,18 +323,21 @@ func plan(node string, diskSize int64, scripts ...installplan.Script) installpla
 // image.
 type node struct {
 	name, netns, image string
+	// bootLoader installs the archive's GRUB on the disk image (the archive must be bootable).
+	bootLoader bool
 }
 
 func (s *site) newNode(name string, diskSize int64) *node {
 	t := s.t
 	t.Helper()
 	s.nodes++
-	n := &node{name: name, netns: newNetns(t, name), image: filepath.Join(t.TempDir(), name+".img")}
+	ns := newNetns(t, name)
+	n := &node{name: name, netns: ns.Name, image: filepath.Join(t.TempDir(), name+".img")}
 	host := fmt.Sprintf("v%d-%d", os.Getpid()%10000, s.nodes)
-	sh(t, "ip", "-n", s.srvNS, "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", n.netns)
-	sh(t, "ip", "-n", s.srvNS, "link", "set", host, "master", "br0", "up")
-	sh(t, "ip", "-n", n.netns, "addr", "add", fmt.Sprintf("198.18.0.%d/24", 10+s.nodes), "dev", "eth0")
-	sh(t, "ip", "-n", n.netns, "link", "set", "eth0", "up")
+	s.srv.IP("link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns.Name)
+	s.srv.IP("link", "set", host, "master", "br0", "up")
+	ns.IP("addr", "add", fmt.Sprintf("198.18.0.%d/24", 10+s.nodes), "dev", "eth0")
+	ns.IP("link", "set", "eth0", "up")
 	f, err := os.Create(n.image)
 	if err != nil {
 		t.Fatal(err)
@@ -389,11 +354,15 @@ func (s *site) install(n *node) (error, string) {
 	t.Helper()
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(tokenFile, []byte(installplan.Token(siteSecret, ns, cluster, n.name)), 0o600)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.netns, agentBinary(t),
-		"--server", serverURL, "--node", ns+"/"+cluster+"/"+n.name, "--token-file", tokenFile, "--cmdline", "/dev/null",
-		"--disk-map", "d0="+n.image, "--root", t.TempDir(), "--on-failure", "exit", "--min-backoff", "50ms")
+	args := []string{"netns", "exec", n.netns, agentBinary(t),
+		"--server", serverURL, "--node", ns + "/" + cluster + "/" + n.name, "--token-file", tokenFile, "--cmdline", "/dev/null",
+		"--disk-map", "d0=" + n.image, "--root", t.TempDir(), "--on-failure", "exit", "--min-backoff", "50ms"}
+	if !n.bootLoader {
+		args = append(args, "--no-boot-loader")
+	}
+	cmd := exec.CommandContext(ctx, "ip", args...)
 	out, err := cmd.CombinedOutput()
 	return err, string(out)
 }
@@ -419,6 +388,11 @@ func last(evs []installplan.Event) installplan.Event {
 // sgdisk places them), for the test to read.
 func mounted(t *testing.T, image string, part int) string {
 	t.Helper()
+	return mount(t, image, part, "ro,noload")
+}
+
+func mount(t *testing.T, image string, part int, opts string) string {
+	t.Helper()
 	info := sh(t, "sgdisk", fmt.Sprintf("--info=%d", part), image)
 	var first, sectors int64
 	if m := regexp.MustCompile(`First sector: (\d+)`).FindStringSubmatch(info); m != nil {
@@ -431,7 +405,7 @@ func mounted(t *testing.T, image string, part int) string {
 		t.Fatalf("sgdisk --info=%d:\n%s", part, info)
 	}
 	dir := t.TempDir()
-	sh(t, "mount", "-o", fmt.Sprintf("ro,noload,loop,offset=%d,sizelimit=%d", first*512, sectors*512), image, dir)
+	sh(t, "mount", "-o", fmt.Sprintf("%s,loop,offset=%d,sizelimit=%d", opts, first*512, sectors*512), image, dir)
 	t.Cleanup(func() { exec.Command("umount", dir).Run() })
 	return dir
 }
@@ -692,5 +666,65 @@ func TestSixSimulatedNodesInstallAtOnce(t *testing.T) {
 		if got := read(t, filepath.Join(root, "etc/systemd/network/10-flarecast-eth0.network")); !strings.Contains(got, fmt.Sprintf("Address=198.18.0.%d/24", 101+i)) {
 			t.Errorf("%s: networkd %s", n.name, got)
 		}
+	}
+}
+
+// After the install the node's own system runs the later stages with the agent the install
+// left in it: BeforeServices, the second reboot once, AfterServices, then Running with the
+// installed digest; a stage that ran does not run again.
+func TestSimulatedNodeRunsTheLaterStagesWithTheAgentItInstalled(t *testing.T) {
+	needSimPeers(t)
+	s := newSite(t)
+	p := plan("n6", 256*mib, installplan.Script{Name: "20-before", Stage: "BeforeServices", Order: 20}, installplan.Script{Name: "50-later", Stage: "AfterServices", Order: 50})
+	p.DoubleReboot = true
+	a := s.configured("c1-g", &archive.Configuration{DoubleReboot: true, Scripts: []archive.Script{
+		{Name: "20-before", Stage: archive.StageBeforeServices, Order: 20, Data: []byte("#!/bin/sh\necho \"before on $FLARECAST_NODE\" >> /root/before\n")},
+		laterScript,
+	}}, []installplan.Plan{p})
+	s.serve(p, a, "")
+	n := s.newNode("n6", 256*mib)
+	if err, out := s.install(n); err != nil {
+		t.Fatalf("the agent failed: %v\n%s", err, out)
+	}
+	root := mount(t, n.image, 3, "rw")
+	for _, u := range []string{"flarecast-before-services.service", "flarecast-services.target", "flarecast-after-services.service"} {
+		if target, err := os.Readlink(filepath.Join(root, "etc/systemd/system/multi-user.target.wants", u)); err != nil || target != "../"+u {
+			t.Errorf("%s is not enabled: %q %v", u, target, err)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(root, agent.ResidentConfig)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("the resident configuration (it holds the token): %v %v", st, err)
+	}
+	resident := filepath.Join(root, agent.ResidentBinary)
+	stage := func(name string) string {
+		t.Helper()
+		out, err := exec.Command("ip", "netns", "exec", n.netns, resident, "stage", name, "--root", root, "--no-reboot").CombinedOutput()
+		if err != nil {
+			t.Fatalf("stage %s: %v\n%s", name, err, out)
+		}
+		return string(out)
+	}
+	before := len(s.events("n6"))
+	stage("BeforeServices")
+	evs := s.events("n6")[before:]
+	if end := last(evs); end.Phase != installplan.PhaseRebooting || end.Step != "second reboot" {
+		t.Fatalf("after BeforeServices: %+v", evs)
+	}
+	// The second boot: BeforeServices has run, and does not run again nor reboot again.
+	before = len(s.events("n6"))
+	stage("BeforeServices")
+	if evs := s.events("n6")[before:]; len(evs) != 0 {
+		t.Errorf("BeforeServices at the second boot: %+v", evs)
+	}
+	stage("AfterServices")
+	end := last(s.events("n6"))
+	if end.Phase != installplan.PhaseRunning || end.InstalledDigest != a.Descriptor.Digest.String() {
+		t.Fatalf("after AfterServices: %+v", end)
+	}
+	if got := read(t, filepath.Join(root, "root/before")); got != "before on n6\n" {
+		t.Errorf("the BeforeServices script's mark %q", got)
+	}
+	if got := read(t, filepath.Join(root, "root/later")); got != "later\n" {
+		t.Errorf("the AfterServices script's mark %q", got)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/flarecast/flarecast/internal/disklayout"
@@ -35,6 +37,14 @@ type Config struct {
 	Target string
 	// ScriptTimeout bounds each FirstBoot script (30 min by default).
 	ScriptTimeout time.Duration
+	// Resident, when set, installs the resident agent: this configuration, the units of the
+	// later stages, and the binary ResidentBinary names (the running agent, normally) copied
+	// into the installed root.
+	Resident       *Resident
+	ResidentBinary string
+	// NoBootLoader leaves the boot loader out, for a simulated node (a disk image that no
+	// firmware boots, and an archive that need not be bootable).
+	NoBootLoader bool
 	// ProgressEvery is the least time between two progress reports (1 s by default).
 	ProgressEvery time.Duration
 	Log           *slog.Logger
@@ -84,6 +94,7 @@ var steps = []step{
 	{"sections", installplan.PhaseInstalling, (*install).sections},
 	{"node files", installplan.PhaseConfiguring, (*install).writeNodeStep},
 	{"scripts", installplan.PhaseConfiguring, (*install).firstBoot},
+	{"boot loader", installplan.PhaseConfiguring, (*install).bootLoader},
 	{"finish", installplan.PhaseRebooting, (*install).finish},
 }
 
@@ -271,11 +282,15 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 func (in *install) writeNodeStep(context.Context) error {
-	files, err := nodeFiles(in.plan, in.parts, in.resp.Archive)
+	_, err := os.Stat(filepath.Join(in.cfg.Target, "etc/network/interfaces"))
+	files, err := nodeFiles(in.plan, in.parts, in.resp.Archive, err == nil)
 	if err != nil {
 		return err
 	}
-	return writeNodeFiles(in.cfg.Target, files)
+	if err := writeNodeFiles(in.cfg.Target, files); err != nil {
+		return err
+	}
+	return in.installResident()
 }
 
 // firstBoot runs the FirstBoot scripts in the installed root. A script that fails (or

@@ -94,7 +94,7 @@ func (in *install) layOut(ctx context.Context) error {
 		}
 		in.devices = append(in.devices, dev)
 		for _, p := range parts {
-			in.parts = append(in.parts, laidOut{Partition: p, options: sliceOptions(d, p.Slice)})
+			in.parts = append(in.parts, laidOut{Partition: p, disk: dev, options: sliceOptions(d, p.Slice)})
 		}
 		in.log.Info("disk laid out", "disk", d.Name, "device", dev.Path, "slices", len(parts))
 	}
@@ -113,6 +113,7 @@ func sliceOptions(d installplan.Disk, slice string) []string {
 // laidOut is a partition made for a slice, with its mount options.
 type laidOut struct {
 	disklayout.Partition
+	disk    disklayout.BlockDevice
 	options []string
 }
 

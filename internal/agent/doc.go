@@ -6,10 +6,11 @@
 // resuming a cut download with Range from the byte it reached), and counts the install only
 // when every section's digest, size and diffID match; a mismatch wipes the disks' partition
 // tables. It then writes the node's own values (host name, network configuration, fstab,
-// the installed record), runs the FirstBoot scripts in the installed root, and reports each
-// step, with the installed digest at the end.
+// the installed record), runs the FirstBoot scripts in the installed root, installs the
+// archive's own GRUB with a configuration it writes, and reports each step, with the
+// installed digest at the end.
 //
 // It is a library so that it can be tested without a node; it imports no Kubernetes or OCI
 // code (the agent binary must stay small), never reboots and never spawns a shell: the
-// binary decides that. It does not install a boot loader yet.
+// binary decides that.
 package agent

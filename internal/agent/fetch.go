@@ -23,22 +23,24 @@ type resumingReader struct {
 	client *http.Client
 	url    string
 	size   int64 // what the plan says; the reader never passes on more
-	// maxStalls bounds the attempts in a row that bring no byte; backoff is the wait after
-	// the first, doubled up to 10 s.
-	maxStalls int
-	backoff   time.Duration
-	onResume  func(offset int64, cause error)
+	// stallBudget bounds how long attempts in a row may bring no byte (an install server
+	// that restarts comes back within it); backoff is the wait after the first failed
+	// attempt, doubled up to 10 s.
+	stallBudget time.Duration
+	backoff     time.Duration
+	onResume    func(offset int64, cause error)
 
-	body    io.ReadCloser
-	etag    string
-	off     int64
-	h       hash.Hash
-	stalls  int
-	resumes int
+	body       io.ReadCloser
+	etag       string
+	off        int64
+	h          hash.Hash
+	stalls     int
+	stallStart time.Time
+	resumes    int
 }
 
 func newResumingReader(ctx context.Context, client *http.Client, url string, size int64) *resumingReader {
-	return &resumingReader{ctx: ctx, client: client, url: url, size: size, maxStalls: 8, backoff: 200 * time.Millisecond, h: sha256.New()}
+	return &resumingReader{ctx: ctx, client: client, url: url, size: size, stallBudget: 5 * time.Minute, backoff: 200 * time.Millisecond, h: sha256.New()}
 }
 
 // errBlobChanged: the server answered a resumed request with other bytes than the first.
@@ -100,15 +102,18 @@ func (r *resumingReader) Read(p []byte) (int, error) {
 // stall counts an attempt that brought nothing and waits before the next; false when the
 // reader gives up.
 func (r *resumingReader) stall(err error) bool {
+	if r.stalls == 0 {
+		r.stallStart = time.Now()
+	}
 	r.stalls++
-	if r.stalls > r.maxStalls {
+	if time.Since(r.stallStart) > r.stallBudget {
 		return false
 	}
 	r.resumes++
 	if r.onResume != nil {
 		r.onResume(r.off, err)
 	}
-	wait := min(r.backoff<<(r.stalls-1), 10*time.Second)
+	wait := min(r.backoff<<min(r.stalls-1, 16), 10*time.Second)
 	select {
 	case <-r.ctx.Done():
 		return false

@@ -113,3 +113,45 @@ func TestTheAgentReadsTheSectionsWhereTheArchiveWritesThem(t *testing.T) {
 		t.Errorf("StageFirstBoot %s", StageFirstBoot)
 	}
 }
+
+// An install server that goes away for a while (a restart) is waited for, within the stall
+// budget, and the download goes on from where it was.
+func TestADownloadWaitsForAServerThatComesBack(t *testing.T) {
+	blob := bytes.Repeat([]byte("0123456789"), 50000)
+	var mu sync.Mutex
+	down := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Header.Get("Range") == "" {
+			w.Header().Set("ETag", `"v1"`)
+			w.Header().Set("Content-Length", strconv.Itoa(len(blob)))
+			w.Write(blob[:200000])
+			w.(http.Flusher).Flush()
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+			return
+		}
+		if down < 4 { // four attempts meet a server that answers nothing useful
+			down++
+			http.Error(w, "restarting", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("ETag", `"v1"`)
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(blob))
+	}))
+	defer srv.Close()
+	r := newResumingReader(context.Background(), srv.Client(), srv.URL, int64(len(blob)))
+	r.backoff = time.Millisecond
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, blob) {
+		t.Fatalf("read %d bytes: %v", len(got), err)
+	}
+	// With no budget left, the same outage fails the download.
+	down = 0
+	r = newResumingReader(context.Background(), srv.Client(), srv.URL, int64(len(blob)))
+	r.backoff, r.stallBudget = 5*time.Millisecond, 2*time.Millisecond
+	if _, err := io.ReadAll(r); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("past the stall budget: %v", err)
+	}
+}

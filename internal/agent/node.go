@@ -23,13 +23,16 @@ type nodeFile struct {
 // systemd-networkd configuration (interfaces named and matched by MAC, so that probe order
 // does not matter), the fstab of its slices (by PARTUUID), and the record of what was
 // installed. Everything else the node needs is in the archive's sections.
-func nodeFiles(p installplan.Plan, parts []laidOut, a installplan.Archive) ([]nodeFile, error) {
+func nodeFiles(p installplan.Plan, parts []laidOut, a installplan.Archive, ifupdown bool) ([]nodeFile, error) {
 	files := []nodeFile{
 		{"etc/hostname", 0o644, p.Hostname + "\n"},
 		{"etc/hosts", 0o644, hosts(p)},
 		{"etc/fstab", 0o644, fstab(parts)},
 	}
 	files = append(files, networkd(p.NICs)...)
+	if ifupdown {
+		files = append(files, nodeFile{IfupdownFile, 0o644, interfaces(p.NICs)})
+	}
 	rec, err := json.MarshalIndent(installed{Node: p.Namespace + "/" + p.Cluster + "/" + p.Node, Archive: a.Name, Digest: a.Digest}, "", "  ")
 	if err != nil {
 		return nil, err
@@ -134,6 +137,51 @@ func networkd(nics []installplan.NIC) []nodeFile {
 		out = append(out, nodeFile{filepath.Join(dir, "10-flarecast-"+name+".network"), 0o644, parent})
 	}
 	return out
+}
+
+// IfupdownFile is where the node's addresses go for an archive that raises its interfaces
+// with ifupdown (Debian's default, which leaves networkd off): the .link files name the
+// NICs either way, since udev reads them.
+const IfupdownFile = "etc/network/interfaces.d/flarecast"
+
+// interfaces is the ifupdown form of networkd's: a NIC on one network holds its address, a
+// NIC on several is raised bare and each network is a VLAN interface NAME.VLAN of it.
+func interfaces(nics []installplan.NIC) string {
+	var b strings.Builder
+	b.WriteString("# Written by flarecast-agent from the node's install plan.\n")
+	byName := map[string][]installplan.NIC{}
+	var names []string
+	for _, n := range nics {
+		if _, ok := byName[n.Name]; !ok {
+			names = append(names, n.Name)
+		}
+		byName[n.Name] = append(byName[n.Name], n)
+	}
+	stanza := func(name string, n installplan.NIC) {
+		if n.Address == "" {
+			fmt.Fprintf(&b, "\nauto %s\niface %s inet manual\n", name, name)
+			return
+		}
+		fmt.Fprintf(&b, "\nauto %s\niface %s inet static\n\taddress %s\n", name, name, n.Address)
+		if n.Gateway != "" {
+			fmt.Fprintf(&b, "\tgateway %s\n", n.Gateway)
+		}
+	}
+	for _, name := range names {
+		entries := byName[name]
+		if len(entries) == 1 {
+			stanza(name, entries[0])
+			continue
+		}
+		stanza(name, installplan.NIC{})
+		for _, e := range entries {
+			if e.VLAN == 0 {
+				continue
+			}
+			stanza(fmt.Sprintf("%s.%d", name, e.VLAN), e)
+		}
+	}
+	return b.String()
 }
 
 func addressLines(n installplan.NIC) string {

@@ -87,3 +87,19 @@ func TestHostsNamesTheNodeOnItsProvisioningAddress(t *testing.T) {
 		t.Errorf("hosts:\n%s", got)
 	}
 }
+
+func TestIfupdownGetsTheSameAddressesAsNetworkd(t *testing.T) {
+	got := interfaces([]installplan.NIC{
+		{Name: "eth0", MAC: "02:00:00:00:00:01", Network: "internal", Address: "198.18.7.1/16", VLAN: 10, Provisioning: true},
+		{Name: "eth1", MAC: "02:00:00:00:00:02", Network: "external", Address: "198.19.100.1/16", Gateway: "198.19.0.1", VLAN: 20},
+		{Name: "eth1", MAC: "02:00:00:00:00:02", Network: "storage", Address: "198.18.200.1/24", VLAN: 30},
+	})
+	want := "# Written by flarecast-agent from the node's install plan.\n" +
+		"\nauto eth0\niface eth0 inet static\n\taddress 198.18.7.1/16\n" +
+		"\nauto eth1\niface eth1 inet manual\n" +
+		"\nauto eth1.20\niface eth1.20 inet static\n\taddress 198.19.100.1/16\n\tgateway 198.19.0.1\n" +
+		"\nauto eth1.30\niface eth1.30 inet static\n\taddress 198.18.200.1/24\n"
+	if got != want {
+		t.Errorf("interfaces:\n%s\nwant\n%s", got, want)
+	}
+}

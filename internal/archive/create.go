@@ -77,13 +77,32 @@ func Create(ctx context.Context, store repository.Store, src tarball.Source, opt
 	return desc, stats, err
 }
 
+// packInto packs src into a new blob of store. A tar source that can be rewound (a file) is
+// streamed first, without a spool, and packed again spooled only when its entries are not
+// nearly in canonical order (mmdebstrap's and GNU tar --sort=name's are): the same bytes
+// either way, and most real root file systems read once.
 func packInto(ctx context.Context, store repository.Store, src tarball.Source, opts CreateOptions) (ocispec.Descriptor, tarball.Stats, error) {
+	rewind, ok := src.Rewind()
+	if !ok {
+		return packOnce(ctx, store, src, opts, false)
+	}
+	desc, stats, err := packOnce(ctx, store, src, opts, true)
+	if !errors.Is(err, tarball.ErrNotCanonical) {
+		return desc, stats, err
+	}
+	if err := rewind(); err != nil {
+		return ocispec.Descriptor{}, tarball.Stats{}, fmt.Errorf("rewind the tar source to spool it: %w", err)
+	}
+	return packOnce(ctx, store, src, opts, false)
+}
+
+func packOnce(ctx context.Context, store repository.Store, src tarball.Source, opts CreateOptions, stream bool) (ocispec.Descriptor, tarball.Stats, error) {
 	ing, err := store.Ingest(ctx)
 	if err != nil {
 		return ocispec.Descriptor{}, tarball.Stats{}, err
 	}
 	defer ing.Abort() // no-op after Commit
-	popts := tarball.PackOptions{Level: opts.Level, Progress: opts.Progress, TempDir: opts.TempDir, MaxBytes: opts.MaxBytes}
+	popts := tarball.PackOptions{Level: opts.Level, Progress: opts.Progress, TempDir: opts.TempDir, MaxBytes: opts.MaxBytes, Stream: stream}
 	if opts.Created != nil {
 		popts.SourceDateEpoch = opts.Created.Unix()
 	}

@@ -52,6 +52,7 @@ Exit status: 0 on success, 1 when the operation failed or found a fault, 2 on a 
 		newArchivePullCommand(f),
 		newArchiveGCCommand(f),
 		newArchiveBuildCommand(),
+		newArchiveShellCommand(),
 	)
 	return asGroup(cmd)
 }

@@ -49,6 +49,7 @@ type archiveBuildOptions struct {
 	concurrency                    int
 	jobImage, jobClaim, jobAccount string
 	progressAddr, progressURL      string
+	isImage, isKernel, isInitramfs string
 	inputsKeySecret                string
 	limits                         build.Limits
 	maxSize                        string
@@ -88,6 +89,9 @@ NodesGroup's deployable archive once its cluster's model is complete.`,
 	f.StringVar(&o.archives.jobAccount, "job-service-account", "", "job executor: service account of the build pods")
 	f.StringVar(&o.archives.progressAddr, "build-progress-bind-address", ":8082", "job executor: where the manager listens for the progress build pods report")
 	f.StringVar(&o.archives.progressURL, "build-progress-url", "", "job executor: the URL at which build pods reach --build-progress-bind-address (a Service of the manager); empty: builds in Jobs report no progress")
+	f.StringVar(&o.archives.isImage, "installserver-image", "", "Pod-mode install servers: the image whose /flarecast runs them (default: --job-image)")
+	f.StringVar(&o.archives.isKernel, "installserver-kernel", "", "Pod-mode install servers: the deploy kernel's path in that image")
+	f.StringVar(&o.archives.isInitramfs, "installserver-initramfs", "", "Pod-mode install servers: the deploy initramfs's path in that image")
 	addBuildLimitFlags(f, &o.archives)
 	return cmd
 }
@@ -102,6 +106,8 @@ func addBuildLimitFlags(f *pflag.FlagSet, a *archiveBuildOptions) {
 		"a directory file:// rootfs sources may be read from (repeatable); none: file:// is refused")
 	f.StringArrayVar(&a.limits.AllowHosts, "allow-source-host", nil,
 		"a host (or host:port) http(s) rootfs sources may be fetched from (repeatable); none: any host")
+	f.BoolVar(&a.limits.AllowBuildSources, "allow-build-sources", false,
+		"run FlashArchives' source.build: their packages' maintainer scripts run as root in a chroot of the build host, which is no sandbox (docs/security.md); off: refused with SourceNotAllowed")
 	d := build.DefaultLimits
 	f.DurationVar(&a.limits.ConnectTimeout, "source-connect-timeout", d.ConnectTimeout, "default bound of connecting to a source's server (spec.limits.connectTimeout)")
 	f.DurationVar(&a.limits.FirstByteTimeout, "source-first-byte-timeout", d.FirstByteTimeout, "default bound of the wait for a source's response headers (spec.limits.firstByteTimeout)")
@@ -173,6 +179,7 @@ func (a archiveBuildOptions) controllerOptions() (controllers.ArchiveOptions, er
 		Job: executor.JobOptions{Image: a.jobImage, RepositoryClaim: a.jobClaim, RepositoryPath: a.repo,
 			ServiceAccount: a.jobAccount, ProgressURL: a.progressURL},
 		ProgressAddress: a.progressAddr,
+		InstallServers:  controllers.InstallServerOptions{Image: a.isImage, Kernel: a.isKernel, Initramfs: a.isInitramfs},
 		Limits:          a.limits,
 	}
 	ns, name, ok := strings.Cut(a.inputsKeySecret, "/")

@@ -265,7 +265,7 @@ func TestProxyAnswersOnBothPorts(t *testing.T) {
 	runServer(t, srv, s)
 
 	var conn *net.UDPConn
-	if err := inNetns(cli.name, func() (err error) {
+	if err := cli.InNetns(func() (err error) {
 		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP("198.18.5.77"), Port: 0})
 		return err
 	}); err != nil {

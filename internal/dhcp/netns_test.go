@@ -3,18 +3,14 @@ package dhcp
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
 // These tests run real DHCP clients and a real relay that no one here wrote, in network
@@ -22,77 +18,28 @@ import (
 
 // needPeers skips the test when it cannot run here (not root, or a tool missing), unless
 // FLARECAST_REQUIRE_PEERS is set, which makes that a failure.
-func needPeers(t *testing.T, tools ...string) {
-	t.Helper()
-	var missing []string
-	if os.Geteuid() != 0 {
-		missing = append(missing, "root (network namespaces)")
-	}
-	for _, tool := range append([]string{"ip"}, tools...) {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := fmt.Sprintf("needs %s: run as root after hack/debian-deps.sh", strings.Join(missing, ", "))
-	if os.Getenv("FLARECAST_REQUIRE_PEERS") != "" {
-		t.Fatalf("%s (FLARECAST_REQUIRE_PEERS is set)", msg)
-	}
-	t.Skipf("%s (FLARECAST_REQUIRE_PEERS=1 makes this a failure)", msg)
-}
+func needPeers(t *testing.T, tools ...string) { t.Helper(); netlab.RequirePeers(t, tools...) }
 
-var nsCounter atomic.Int64
-
+// netns is a namespace of the test (internal/testsupport/netlab), removed with every process
+// in it when the test ends, passed or failed.
 type netns struct {
+	*netlab.Netns
 	t    *testing.T
 	name string
 }
 
-// newNetns creates a namespace with a name no other test or run uses, and removes it, with
-// every process still in it, when the test ends, passed or failed.
 func newNetns(t *testing.T, role string) *netns {
 	t.Helper()
-	name := fmt.Sprintf("fc-dhcp-%d-%d-%s", os.Getpid(), nsCounter.Add(1), role)
-	sh(t, "ip", "netns", "add", name)
-	n := &netns{t: t, name: name}
-	t.Cleanup(func() {
-		if out, _ := exec.Command("ip", "netns", "pids", name).Output(); len(out) > 0 {
-			for _, f := range strings.Fields(string(out)) {
-				var pid int
-				if _, err := fmt.Sscan(f, &pid); err == nil && pid != os.Getpid() {
-					syscall.Kill(pid, syscall.SIGKILL)
-				}
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("remove namespace %s: %v: %s", name, err, out)
-		}
-	})
-	n.ip("link", "set", "lo", "up")
-	return n
+	n := netlab.NewNetns(t, "dhcp-"+role)
+	return &netns{Netns: n, t: t, name: n.Name}
 }
 
-func sh(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
+func sh(t *testing.T, args ...string) string { t.Helper(); return netlab.Run(t, args...) }
 
-func (n *netns) ip(args ...string) string {
-	n.t.Helper()
-	return sh(n.t, append([]string{"ip", "-n", n.name}, args...)...)
-}
+func (n *netns) ip(args ...string) string { n.t.Helper(); return n.IP(args...) }
 
 // command is a process inside the namespace.
-func (n *netns) command(args ...string) *exec.Cmd {
-	return exec.Command("ip", append([]string{"netns", "exec", n.name}, args...)...)
-}
+func (n *netns) command(args ...string) *exec.Cmd { return n.Command(args...) }
 
 // proc is a process the test started in a namespace.
 type proc struct {
@@ -127,7 +74,7 @@ func (n *netns) start(name string, args ...string) *proc {
 	return p
 }
 
-// link connects a and b with a veth pair, aName in a and bName in b.
+// link connects a and b with a veth pair, aName in a and bName in b (with bMAC, when given).
 func link(t *testing.T, a *netns, aName string, b *netns, bName, bMAC string) {
 	t.Helper()
 	args := []string{"link", "add", aName, "type", "veth", "peer", "name", bName, "netns", b.name}
@@ -143,7 +90,7 @@ func link(t *testing.T, a *netns, aName string, b *netns, bName, bMAC string) {
 // (or the test ends).
 func runServer(t *testing.T, ns *netns, s *Server) (stop func()) {
 	t.Helper()
-	if err := inNetns(ns.name, s.Listen); err != nil {
+	if err := ns.InNetns(s.Listen); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -162,38 +109,6 @@ func runServer(t *testing.T, ns *netns, s *Server) (stop func()) {
 	}
 	t.Cleanup(stop)
 	return stop
-}
-
-// inNetns runs fn on a thread moved into the namespace, then moves the thread back. If it
-// cannot go back, the thread stays locked and ends with its goroutine, rather than serving
-// other goroutines from the wrong namespace.
-func inNetns(name string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		f, err := os.Open(filepath.Join("/run/netns", name))
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("enter namespace %s: %w", name, err)
-			return
-		}
-		err = fn()
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
 }
 
 // eventually waits for cond, failing the test with what after the timeout.

@@ -56,6 +56,8 @@ type Progress struct {
 	Stage string `json:"stage"`
 	Bytes int64  `json:"bytes"`
 	Total int64  `json:"total,omitempty"`
+	// Root is, in a build source's customize stage, its build root.
+	Root string `json:"root,omitempty"`
 }
 
 // Executor runs build jobs.

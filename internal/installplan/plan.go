@@ -130,7 +130,10 @@ const (
 
 // PlanResponse is the body of GET plan: the node's plan and the archive to install.
 type PlanResponse struct {
-	Action  Action  `json:"action"`
+	Action Action `json:"action"`
+	// Message says why, when the action is not the obvious one (a node that runs another
+	// digest told to boot its disk while it waits for its turn in the rollout).
+	Message string  `json:"message,omitempty"`
 	Plan    Plan    `json:"plan"`
 	Archive Archive `json:"archive"`
 	// NFSRoot is where a Diskless node with an NFS root mounts it; nil for other nodes.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path"
+	"slices"
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -101,10 +102,48 @@ func (p *Plans) Plan(ctx context.Context, ref agentapi.NodeRef) (installplan.Pla
 		// A diskless node has no disk to boot: it always takes its root from the export.
 		return resp, nil
 	}
-	if p.Installed != nil && p.Installed(ctx, ref.Namespace, n.Group, ref.Node) == resp.Archive.Digest {
+	installed := ""
+	if p.Installed != nil {
+		installed = p.Installed(ctx, ref.Namespace, n.Group, ref.Node)
+	}
+	switch {
+	case installed == resp.Archive.Digest:
 		resp.Action = installplan.ActionBootLocal
+		resp.Message = "the node runs its group's deployable archive"
+	case installed != "":
+		// A node that runs another archive reinstalls only when the Cluster's rollout tells
+		// it to (maxUnavailable, the master and vice-master never down together): one that
+		// boots from the network on its own meanwhile goes back to its disk.
+		told, why, err := p.told(ctx, ref, n.Group)
+		if err != nil {
+			return none, err
+		}
+		if !told {
+			resp.Action, resp.Message = installplan.ActionBootLocal, why
+		}
 	}
 	return resp, nil
+}
+
+// told reports whether the node is in its Cluster's status.rollout.reinstall, and if not,
+// why it waits.
+func (p *Plans) told(ctx context.Context, ref agentapi.NodeRef, group string) (bool, string, error) {
+	var cl fcv1.Cluster
+	if err := p.Reader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Cluster}, &cl); err != nil {
+		return false, "", fmt.Errorf("get Cluster %s: %w", ref.Cluster, err)
+	}
+	id := group + "/" + ref.Node
+	if r := cl.Status.Rollout; r != nil {
+		if slices.Contains(r.Reinstall, id) {
+			return true, "", nil
+		}
+		for _, h := range r.Held {
+			if h.Node == id {
+				return false, fmt.Sprintf("the node runs another archive and waits for its turn in Cluster %s's rollout (%s): %s", ref.Cluster, h.Reason, h.Message), nil
+			}
+		}
+	}
+	return false, fmt.Sprintf("the node runs another archive and Cluster %s's rollout has not told it to reinstall yet", ref.Cluster), nil
 }
 
 func (p *Plans) describe(name string, a *archive.Archive) installplan.Archive {

@@ -130,6 +130,7 @@ func (s *Site) DisklessGroups() []DisklessGroup {
 func BuildSite(members []Member, boot BootConfig, secret []byte) (*Site, error) {
 	s := &Site{Table: &dhcp.Table{}, byName: map[string]*NodeInfo{}}
 	var refs []agentapi.NodeRef
+	portNames := map[string]string{}
 	ms := slices.Clone(members)
 	slices.SortFunc(ms, func(a, b Member) int { return strings.Compare(a.Cluster.Name, b.Cluster.Name) })
 	for _, m := range ms {
@@ -163,7 +164,18 @@ func BuildSite(members []Member, boot BootConfig, secret []byte) (*Site, error) 
 			s.byName[n.Name] = info
 			refs = append(refs, info.Ref)
 			s.Table.Nodes = append(s.Table.Nodes, dn)
-			s.Table.Ports = append(s.Table.Ports, ports...)
+			for _, p := range ports {
+				// Two ports with one option 82 name (two switches with the same relay agent
+				// template and no remote-id) would make the DHCP server refuse the whole table:
+				// the later one is left out, and said.
+				key := p.CircuitID + "\x00" + p.RemoteID
+				if other, dup := portNames[key]; dup && other != p.Node {
+					s.skip("node %s of Cluster %s: option 82 circuit-id %q remote-id %q is already the name of node %s's port, so this port is left out of the port map (the node is still served by its MAC); give the switches' relayAgent templates a remoteID or distinct circuitIDs", n.Name, cl.Name, p.CircuitID, p.RemoteID, other)
+					continue
+				}
+				portNames[key] = p.Node
+				s.Table.Ports = append(s.Table.Ports, p)
+			}
 		}
 	}
 	s.Tokens = agentapi.NewTokens(secret, refs)
@@ -249,8 +261,13 @@ func Ports(machine string, nic *model.NIC, node string) []dhcp.Port {
 	}
 	sw := machine + "/" + nic.Switch
 	port := strconv.Itoa(int(nic.Port))
-	return []dhcp.Port{
+	ports := []dhcp.Port{
 		{CircuitID: sw + "/" + port, Node: node},
 		{CircuitID: port, RemoteID: sw, Node: node},
 	}
+	if nic.CircuitID != "" {
+		// The switch's own relay agent's names (Machine spec: switches[].relayAgent).
+		ports = append(ports, dhcp.Port{CircuitID: nic.CircuitID, RemoteID: nic.RemoteID, Node: node})
+	}
+	return ports
 }

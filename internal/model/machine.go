@@ -65,6 +65,22 @@ func indexMachine(m *v1alpha1.Machine) *machine {
 	return ix
 }
 
+// relayAgent is the relay agent template of a switch of a shelf, or nil.
+func (m *machine) relayAgent(shelf, sw string) *v1alpha1.RelayAgent {
+	for i := range m.spec.Spec.Shelves {
+		sh := &m.spec.Spec.Shelves[i]
+		if sh.Name != shelf {
+			continue
+		}
+		for j := range sh.Switches {
+			if sh.Switches[j].Name == sw {
+				return sh.Switches[j].RelayAgent
+			}
+		}
+	}
+	return nil
+}
+
 func (m *machine) hasShelf(name string) bool {
 	for _, s := range m.spec.Spec.Shelves {
 		if s.Name == name {

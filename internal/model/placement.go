@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/flarecast/flarecast/api/v1alpha1"
@@ -78,6 +79,10 @@ func (r *resolver) placement() {
 				out.Switch = d.shelf + "/" + nic.Link.Switch
 				out.Port = nic.Link.Port
 				key = d.machine + "/" + out.Switch
+				if ra := m.relayAgent(d.shelf, nic.Link.Switch); ra != nil {
+					out.CircuitID = strings.ReplaceAll(ra.CircuitID, "{port}", strconv.Itoa(int(nic.Link.Port)))
+					out.RemoteID = ra.RemoteID
+				}
 			}
 			n.out.NICs = append(n.out.NICs, out)
 			n.switches = append(n.switches, key)

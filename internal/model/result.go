@@ -140,6 +140,9 @@ type NIC struct {
 	// own shelf), Port its port number; both empty when not cabled.
 	Switch string
 	Port   int32
+	// CircuitID and RemoteID are what the switch's relay agent sends in option 82 for this
+	// port, from its relayAgent template; empty when the switch has none.
+	CircuitID, RemoteID string
 	// Network is the first network (in the Network's order) this NIC is the node's
 	// interface on, and IP its address there; Networks lists every such network (VLANs on
 	// one cable).

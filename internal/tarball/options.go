@@ -32,6 +32,23 @@ func DirSource(dir string) Source { return Source{dir: dir} }
 // give.
 func TarSource(r io.Reader) Source { return Source{tar: r} }
 
+// Rewind returns a function that puts a tar source back where it is now, when it can (a
+// file): a streamed Pack that fails with ErrNotCanonical is then packed again spooled.
+func (s Source) Rewind() (func() error, bool) {
+	sk, ok := s.tar.(io.Seeker)
+	if !ok {
+		return nil, false
+	}
+	off, err := sk.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, false
+	}
+	return func() error {
+		_, err := sk.Seek(off, io.SeekStart)
+		return err
+	}, true
+}
+
 func (s Source) String() string {
 	if s.tar != nil {
 		return "tar stream"
@@ -58,6 +75,10 @@ type PackOptions struct {
 	// TempDir is where a TarSource spools file contents while it sorts entries (os.TempDir()
 	// when empty).
 	TempDir string
+	// Stream packs a TarSource as it is read, without a spool, when its entries come in
+	// canonical order or nearly so (a bounded window of entries is held back and sorted); one
+	// that does not fails with ErrNotCanonical. The bytes are those the spooled pack writes.
+	Stream bool
 	// MaxBytes, when positive, bounds a TarSource: the uncompressed tar stream, and the file
 	// contents it declares (a sparse entry is small in the stream and large once read), are
 	// counted as they come and refused past it (ErrTooLarge), before more is spooled.

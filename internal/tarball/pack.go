@@ -20,7 +20,9 @@ func Pack(ctx context.Context, src Source, w io.Writer, opts PackOptions) (Stats
 		return st, fmt.Errorf("pack %s: %w", src, err)
 	}
 	tw := tar.NewWriter(out)
-	if src.tar != nil {
+	if src.tar != nil && opts.Stream {
+		err = packTarStream(ctx, src.tar, tw, opts, &st)
+	} else if src.tar != nil {
 		err = packTar(ctx, src.tar, tw, opts, &st)
 	} else {
 		err = packDir(ctx, src.dir, tw, opts, &st)

@@ -43,6 +43,8 @@ func TestDemoShowsTheSampleSiteCompleteAndValid(t *testing.T) {
 		// A generic archive from the tarball the demo writes, the deployables made from it for
 		// the edge groups, and the cluster's software load.
 		regexp.MustCompile(`(?m)^demo-base\s+Generic\s+Ready\s+\d+\s+sha256:[0-9a-f]{64}`),
+		// The samples' base: the Debian base as an image in the demo's registry.
+		regexp.MustCompile(`(?m)^debian12-base\s+Generic\s+Ready\s+\d+\s+sha256:[0-9a-f]{64}`),
 		regexp.MustCompile(`(?m)^edge-masters\s+Deployable\s+Ready\s+\d+\s+sha256:[0-9a-f]{64}`),
 		regexp.MustCompile(`(?m)^edge\s+True\s+sha256:[0-9a-f]{64}$`),
 		regexp.MustCompile(`(?m)^masters\tedge-masters\tsha256:[0-9a-f]{64}$`),
@@ -73,7 +75,7 @@ func TestDemoShowsTheSampleSiteCompleteAndValid(t *testing.T) {
 	} else if os.Getenv("FLARECAST_REQUIRE_PEERS") != "" {
 		t.Error("the demo's install server part needs root, ip, udhcpc and curl (FLARECAST_REQUIRE_PEERS is set)")
 	}
-	for _, p := range []string{"controlplane.pid", "manager.pid", "installserver.pid"} {
+	for _, p := range []string{"controlplane.pid", "manager.pid", "installserver.pid", "registry.pid"} {
 		if _, err := os.Stat(filepath.Join(root, ".demo", p)); err == nil {
 			t.Errorf(".demo/%s is left behind: the demo did not stop what it started", p)
 		}

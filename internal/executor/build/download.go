@@ -31,6 +31,8 @@ type Progress struct {
 	Stage string `json:"stage"`
 	Bytes int64  `json:"bytes"`
 	Total int64  `json:"total,omitempty"`
+	// Root is, in the customize stage, the build root a person may change.
+	Root string `json:"root,omitempty"`
 }
 
 func progressOf(report func(Progress), stage string, total int64) func(int64) {

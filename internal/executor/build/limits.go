@@ -32,6 +32,10 @@ type Limits struct {
 	// AllowHosts, when any, are the only hosts (host or host:port) http(s) sources may be
 	// fetched from, redirects included.
 	AllowHosts []string `json:"allowHosts,omitempty"`
+	// AllowBuildSources lets a build source run: apt installs its packages as root in a
+	// chroot of the build's host, and a chroot is no sandbox, so whoever may name the
+	// packages, the repositories or the base runs code as root there. Off: refused.
+	AllowBuildSources bool `json:"allowBuildSources,omitempty"`
 }
 
 // DefaultLimits are the bounds a build has when neither the manager nor the archive says.

@@ -60,6 +60,7 @@ type Inputs struct {
 	Distribution string  `json:"distribution,omitempty"`
 	Rootfs       *Rootfs `json:"rootfs,omitempty"`
 	Image        *Image  `json:"image,omitempty"`
+	Build        *Master `json:"build,omitempty"`
 	// Base is the manifest digest of the archive a Configured or Deployable one derives from.
 	Base          digest.Digest                   `json:"base,omitempty"`
 	Configuration *Configuration                  `json:"configuration,omitempty"`
@@ -212,8 +213,13 @@ func (r *Request) Validate() error {
 	in := &r.Inputs
 	switch in.Type {
 	case archive.Generic:
-		if (in.Rootfs == nil) == (in.Image == nil) || in.Arch == "" {
-			return fmt.Errorf("build request for %s: a Generic archive needs an arch and one source, a rootfs or an image", r.Archive)
+		if btoi(in.Rootfs != nil)+btoi(in.Image != nil)+btoi(in.Build != nil) != 1 || in.Arch == "" {
+			return fmt.Errorf("build request for %s: a Generic archive needs an arch and one source, a rootfs, an image or a build", r.Archive)
+		}
+		if in.Build != nil {
+			if err := in.Build.validate(); err != nil {
+				return fmt.Errorf("build request for %s: %w", r.Archive, err)
+			}
 		}
 		if in.Rootfs != nil {
 			if err := in.Rootfs.Digest.Validate(); err != nil {

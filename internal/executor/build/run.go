@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -91,22 +92,33 @@ func run(ctx context.Context, req *Request, lim Limits, work string, progress fu
 	switch in.Type {
 	case archive.Generic:
 		var (
-			src     io.Reader
+			src     tarball.Source
 			what    string
-			cleanup func()
+			cleanup = func() {}
+			created *time.Time
 			guard   *stallGuard
 		)
-		if in.Image != nil {
+		switch {
+		case in.Build != nil:
+			what = "build root"
+			var root string
+			root, err = buildRoot(ctx, in.Build, in.Arch, lim, work, req.DockerConfig, inputs, progress)
+			src = tarball.DirSource(root)
+			t := time.Unix(in.Build.SourceDateEpoch, 0)
+			created = &t
+		case in.Image != nil:
 			what = "image " + in.Image.Ref
 			guard = newStallGuard(nil, lim)
-			src, cleanup, err = openImage(ctx, in.Image, in.Arch, lim, guard, work, req.DockerConfig, inputs)
+			var r io.Reader
+			r, cleanup, err = openImage(ctx, in.Image, in.Arch, lim, guard, work, req.DockerConfig, inputs)
 			err = guard.failure(err, "build "+req.Archive+": "+what)
-		} else {
+			src = tarball.TarSource(r)
+		default:
 			what = "rootfs " + in.Rootfs.URL
 			inputs[InputRootfsURL], inputs[InputRootfsDigest] = in.Rootfs.URL, string(in.Rootfs.Digest)
 			var f *os.File
 			f, cleanup, err = openRootfs(ctx, in.Rootfs, lim, work, progress)
-			src = f
+			src = tarball.TarSource(f)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("build %s: %w", req.Archive, err)
@@ -114,8 +126,8 @@ func run(ctx context.Context, req *Request, lim Limits, work string, progress fu
 		defer cleanup()
 		var packed int64
 		report := progressOf(progress, StagePack, 0)
-		d, _, err := archive.Create(ctx, store, tarball.TarSource(src), archive.CreateOptions{
-			Name: req.Tag, Architecture: in.Arch, OS: "linux", Inputs: inputs,
+		d, _, err := archive.Create(ctx, store, src, archive.CreateOptions{
+			Name: req.Tag, Architecture: in.Arch, OS: "linux", Inputs: inputs, Created: created,
 			TempDir: work, MaxBytes: lim.MaxSize,
 			Progress: func(n int64) { packed += n; report(packed) },
 		})
