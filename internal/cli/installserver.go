@@ -6,8 +6,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/types"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/flarecast/flarecast/controllers"
 	"github.com/flarecast/flarecast/internal/dhcp"
+	"github.com/flarecast/flarecast/internal/initramfs"
 	"github.com/flarecast/flarecast/internal/installserver"
 	"github.com/flarecast/flarecast/internal/modelsource"
 	"github.com/flarecast/flarecast/internal/version"
@@ -29,7 +33,7 @@ type installServerOptions struct {
 	kubeconfig, namespace, site string
 	iface, address              string
 	repo, bootDir, stateDir     string
-	kernel, initramfs           string
+	kernel, initramfs, agent    string
 	kernelArgs, dns             []string
 	domain                      string
 	leaseTime                   time.Duration
@@ -74,6 +78,7 @@ namespace (--secret, made with 32 random bytes when absent) or from a file (--se
 	f.StringVar(&o.bootDir, "boot-dir", "/usr/lib/ipxe", "directory of the iPXE boot loaders (undionly.kpxe, ipxe.efi, snponly.efi, snp.efi)")
 	f.StringVar(&o.kernel, "kernel", "", "the deploy kernel the nodes boot (served as /boot/vmlinuz)")
 	f.StringVar(&o.initramfs, "initramfs", "", "the deploy initramfs with the agent as /init (served as /boot/initramfs.img)")
+	f.StringVar(&o.agent, "agent", "", "build the deploy initramfs here (unless --initramfs names one): this flarecast-agent binary as /init, with busybox, the modules of --kernel's version and the disk tools; cached under --state-dir by the digest of its inputs")
 	f.StringArrayVar(&o.kernelArgs, "kernel-arg", []string{"console=ttyS0,115200n8"}, "a kernel argument of every node's boot script (repeatable)")
 	f.StringVar(&o.stateDir, "state-dir", "./flarecast-installserver", "where the lease file, the served boot directory and the blob cache are kept")
 	f.IntVar(&o.httpPort, "http-port", 8080, "port of the HTTP service (scripts, boot files, blobs, agent API)")
@@ -163,13 +168,17 @@ func runInstallServer(cmd *cobra.Command, o installServerOptions) error {
 	if err != nil {
 		return err
 	}
+	initrd, err := o.deployInitramfs(log)
+	if err != nil {
+		return err
+	}
 	mode := dhcp.ModeServer
 	if o.proxyDHCP {
 		mode = dhcp.ModeProxy
 	}
 	srv, err := installserver.New(installserver.Config{
 		Interface: o.iface, Address: addr, HTTPPort: o.httpPort, TFTPPort: o.tftpPort, NFSPort: o.nfsPort, Mode: mode,
-		StateDir: o.stateDir, IPXEDir: o.bootDir, Kernel: o.kernel, Initramfs: o.initramfs, KernelArgs: o.kernelArgs,
+		StateDir: o.stateDir, IPXEDir: o.bootDir, Kernel: o.kernel, Initramfs: initrd, KernelArgs: o.kernelArgs,
 		DNS: dns, Domain: o.domain, LeaseTime: o.leaseTime, Secret: secret, Log: log,
 	}, installserver.Deps{
 		Reader: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Client: mgr.GetClient(),
@@ -238,4 +247,24 @@ func interfaceAddress(name string) (netip.Addr, error) {
 		return netip.Addr{}, usageError(fmt.Errorf("--interface %s has %d IPv4 addresses (%v): give the server's with --address", name, len(found), found))
 	}
 	return found[0], nil
+}
+
+// deployInitramfs is --initramfs, or the image built from --agent (internal/initramfs,
+// cached by the digest of its inputs: a restart with the same agent and kernel builds
+// nothing).
+func (o *installServerOptions) deployInitramfs(log logr.Logger) (string, error) {
+	if o.initramfs != "" || o.agent == "" {
+		return o.initramfs, nil
+	}
+	spec := initramfs.Spec{Init: o.agent}
+	if v, ok := strings.CutPrefix(filepath.Base(o.kernel), "vmlinuz-"); ok {
+		// Debian's /boot/vmlinuz-6.1.0-57-amd64: its modules are /lib/modules/6.1.0-57-amd64.
+		spec.KernelVersion = v
+	}
+	r, err := initramfs.Build(spec, filepath.Join(o.stateDir, "initramfs"))
+	if err != nil {
+		return "", fmt.Errorf("--agent: build the deploy initramfs: %w", err)
+	}
+	log.Info("deploy initramfs", "path", r.Path, "size", r.Size, "kernel", r.KernelVersion, "modules", len(r.Modules), "cached", r.Cached)
+	return r.Path, nil
 }
