@@ -38,7 +38,7 @@ type installServerOptions struct {
 	domain                      string
 	leaseTime                   time.Duration
 	httpPort, tftpPort, nfsPort int
-	proxyDHCP                   bool
+	proxyDHCP, ra               bool
 	secretName, secretFile      string
 	metricsAddr, probeAddr      string
 	logDevelopment              bool
@@ -84,6 +84,7 @@ namespace (--secret, made with 32 random bytes when absent) or from a file (--se
 	f.IntVar(&o.httpPort, "http-port", 8080, "port of the HTTP service (scripts, boot files, blobs, agent API)")
 	f.IntVar(&o.tftpPort, "tftp-port", 69, "port of the TFTP service")
 	f.IntVar(&o.nfsPort, "nfs-port", installserver.DefaultNFSPort, "TCP port of the NFS service (NFSv3 and MOUNT) serving the roots of Diskless groups")
+	f.BoolVar(&o.ra, "ipv6-router-advertisements", false, "send IPv6 router advertisements that configure nothing (no prefix, no route) on the interface: iPXE then skips its ~16 s wait for IPv6 autoconfiguration; for a provisioning network with no IPv6 router of its own")
 	f.BoolVar(&o.proxyDHCP, "proxy-dhcp", false, "proxyDHCP mode: boot options only, beside the site's own DHCP server (ports 67 and 4011)")
 	f.StringArrayVar(&o.dns, "dns", nil, "a DNS server handed to every node (repeatable)")
 	f.StringVar(&o.domain, "domain", "", "the DNS domain handed to every node")
@@ -177,7 +178,7 @@ func runInstallServer(cmd *cobra.Command, o installServerOptions) error {
 		mode = dhcp.ModeProxy
 	}
 	srv, err := installserver.New(installserver.Config{
-		Interface: o.iface, Address: addr, HTTPPort: o.httpPort, TFTPPort: o.tftpPort, NFSPort: o.nfsPort, Mode: mode,
+		Interface: o.iface, RouterAdvertisements: o.ra, Address: addr, HTTPPort: o.httpPort, TFTPPort: o.tftpPort, NFSPort: o.nfsPort, Mode: mode,
 		StateDir: o.stateDir, IPXEDir: o.bootDir, Kernel: o.kernel, Initramfs: initrd, KernelArgs: o.kernelArgs,
 		DNS: dns, Domain: o.domain, LeaseTime: o.leaseTime, Secret: secret, Log: log,
 	}, installserver.Deps{

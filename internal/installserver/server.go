@@ -45,7 +45,10 @@ const (
 type Config struct {
 	// Interface is the provisioning interface; Address the server's IPv4 address on it.
 	Interface string
-	Address   netip.Addr
+	// RouterAdvertisements sends IPv6 router advertisements that configure nothing on the
+	// interface, which ends iPXE's wait for IPv6 autoconfiguration (RouterAdvertisements).
+	RouterAdvertisements bool
+	Address              netip.Addr
 	// HTTPPort serves scripts, boot files, blobs and the agent API (default 8080); TFTPPort
 	// the boot loaders (default 69).
 	HTTPPort, TFTPPort int
@@ -224,6 +227,13 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("install server serving", "interface", s.cfg.Interface, "address", host, "mode", s.cfg.Mode.String(),
 		"http", hl.Addr().String(), "tftp", tconn.LocalAddr().String(), "bootDir", s.bootDir)
 	g, gctx := errgroup.WithContext(ctx)
+	if s.cfg.RouterAdvertisements {
+		if err := RouterAdvertisements(gctx, s.cfg.Interface, 500*time.Millisecond); err != nil {
+			tconn.Close()
+			hl.Close()
+			return err
+		}
+	}
 	g.Go(func() error { return s.dhcp.Serve(gctx) })
 	g.Go(func() error { return s.leases.run(gctx, s.Site, s.Status) })
 	g.Go(func() error { return s.tftp.Serve(gctx, tconn) })
