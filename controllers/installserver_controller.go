@@ -294,6 +294,7 @@ func (r *InstallServerReconciler) siteObjects(namespace, site, name, iface, secr
 					Ports: []corev1.ContainerPort{
 						{Name: "dhcp", ContainerPort: 67, Protocol: corev1.ProtocolUDP},
 						{Name: "tftp", ContainerPort: 69, Protocol: corev1.ProtocolUDP},
+						{Name: "nfs", ContainerPort: 2049, Protocol: corev1.ProtocolTCP},
 						{Name: "http", ContainerPort: o.HTTPPort, Protocol: corev1.ProtocolTCP},
 						{Name: "probes", ContainerPort: o.ProbePort, Protocol: corev1.ProtocolTCP},
 						{Name: "metrics", ContainerPort: o.MetricsPort, Protocol: corev1.ProtocolTCP},
