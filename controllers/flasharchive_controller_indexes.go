@@ -21,6 +21,13 @@ const (
 	indexGroupArchive = "spec.archiveRef.name"
 )
 
+// SetupArchiveIndexes registers the FlashArchive and NodesGroup indexes the Cluster and
+// NodesGroup reconcilers list through, for a manager that runs them without the FlashArchive
+// reconciler (a test that publishes the deployables itself).
+func SetupArchiveIndexes(ctx context.Context, mgr ctrl.Manager) error {
+	return setupArchiveIndexes(ctx, mgr)
+}
+
 func setupArchiveIndexes(ctx context.Context, mgr ctrl.Manager) error {
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &fcv1.FlashArchive{}, indexArchiveBase, func(o client.Object) []string {

@@ -8,6 +8,11 @@
 // agent API client, the disk layout and the tar extractor, and nothing of Kubernetes (a test
 // holds its dependency list to that). On a failure it never reboots: it reports, and stays
 // up (as /init, with a shell on the console for the operator).
+//
+// On the installed system the same binary runs the later stages ("stage BeforeServices",
+// "stage AfterServices") and the resident agent ("resident"): a heartbeat with the digest
+// the node runs, and, when the install server tells it to reinstall, the next boot set to
+// the network and a reboot.
 package main
 
 import (
@@ -41,6 +46,9 @@ func run() int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if len(os.Args) > 1 && os.Args[1] == "stage" {
 		return stage(log, os.Args[2:])
+	}
+	if len(os.Args) > 1 && os.Args[1] == "resident" {
+		return resident(log, os.Args[2:])
 	}
 	initMode := os.Getpid() == 1
 	if initMode {

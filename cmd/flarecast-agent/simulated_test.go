@@ -687,7 +687,7 @@ func TestSimulatedNodeRunsTheLaterStagesWithTheAgentItInstalled(t *testing.T) {
 		t.Fatalf("the agent failed: %v\n%s", err, out)
 	}
 	root := mount(t, n.image, 3, "rw")
-	for _, u := range []string{"flarecast-before-services.service", "flarecast-services.target", "flarecast-after-services.service"} {
+	for _, u := range []string{"flarecast-before-services.service", "flarecast-services.target", "flarecast-after-services.service", "flarecast-resident.service"} {
 		if target, err := os.Readlink(filepath.Join(root, "etc/systemd/system/multi-user.target.wants", u)); err != nil || target != "../"+u {
 			t.Errorf("%s is not enabled: %q %v", u, target, err)
 		}

@@ -45,6 +45,10 @@ type Config struct {
 	// NoBootLoader leaves the boot loader out, for a simulated node (a disk image that no
 	// firmware boots, and an archive that need not be bootable).
 	NoBootLoader bool
+	// DirectoryRoot, for a simulated node, installs into Target as a plain directory: no
+	// disks are laid out or mounted (what Target held is removed first) and no boot loader
+	// is installed. Many such nodes install at once without loop devices.
+	DirectoryRoot bool
 	// ProgressEvery is the least time between two progress reports (1 s by default).
 	ProgressEvery time.Duration
 	Log           *slog.Logger
@@ -184,8 +188,36 @@ func (in *install) report(ctx context.Context, ev installplan.Event) {
 	}
 }
 
-func (in *install) layOutStep(ctx context.Context) error { return in.layOut(ctx) }
-func (in *install) mountStep(context.Context) error      { return in.mountAll() }
+func (in *install) layOutStep(ctx context.Context) error {
+	if in.cfg.DirectoryRoot {
+		return clearDir(in.cfg.Target)
+	}
+	return in.layOut(ctx)
+}
+
+func (in *install) mountStep(context.Context) error {
+	if in.cfg.DirectoryRoot {
+		return nil
+	}
+	return in.mountAll()
+}
+
+// clearDir removes what dir holds: a directory root is installed from nothing, as a disk is.
+func clearDir(dir string) error {
+	if abs, err := filepath.Abs(dir); err != nil || abs == "/" {
+		return fmt.Errorf("a directory root must not be %q", dir)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // sections streams each section from its URL into the target, hashing as it goes, and
 // checks its digest, size and diffID. A section that does not match wipes the disks: what

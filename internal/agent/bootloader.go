@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -35,7 +36,7 @@ var platforms = map[string]bootPlatform{
 // bootLoader installs GRUB for the plan's firmware and writes its configuration: one entry
 // that boots the archive's newest kernel with the root by PARTUUID.
 func (in *install) bootLoader(ctx context.Context) error {
-	if in.cfg.NoBootLoader {
+	if in.cfg.NoBootLoader || in.cfg.DirectoryRoot {
 		in.log.Info("boot loader not installed: this node is simulated")
 		return nil
 	}
@@ -71,7 +72,16 @@ func (in *install) bootLoader(ctx context.Context) error {
 		return err
 	}
 	cfg := grubConfig(in.resp.Archive.Name, in.resp.Archive.Digest, uuid, rel, kernel, initrd, rootPart.PartUUID)
+	if _, err := os.Stat(filepath.Join(root, IPXEKernel)); err == nil && firmware == "BIOS" {
+		// The resident agent's way back to the network when the node is told to reinstall.
+		cfg += netbootEntry(uuid, rel)
+	}
 	if err := os.WriteFile(filepath.Join(grubDir, "grub.cfg"), []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	// GRUB rewrites its environment block in place and never makes it: the one-shot
+	// next_entry of a reinstall needs it there.
+	if err := os.WriteFile(filepath.Join(grubDir, "grubenv"), grubEnv(nil), 0o644); err != nil {
 		return err
 	}
 	// The modules GRUB loads after its core image, from the file system it finds by UUID.
@@ -113,6 +123,15 @@ func grubConfig(name, digest, uuid, rel, kernel, initrd, rootPartUUID string) st
 	return fmt.Sprintf(`# Written by flarecast-agent: this node boots archive %[1]s (%[2]s).
 set timeout=1
 set default=0
+# A one-shot entry (grub-reboot, or the resident agent told to reinstall): booted once.
+if [ -s $prefix/grubenv ]; then
+	load_env
+fi
+if [ "${next_entry}" ]; then
+	set default="${next_entry}"
+	set next_entry=
+	save_env next_entry
+fi
 serial --unit=0 --speed=115200
 terminal_input console serial
 terminal_output console serial
@@ -122,6 +141,16 @@ menuentry '%[1]s' --id flarecast {
 	initrd %[4]s/%[6]s
 }
 `, name, digest, uuid, rel, kernel, initrd, rootPartUUID)
+}
+
+// netbootEntry boots the archive's iPXE (Debian's ipxe package), which asks the install
+// server for the node's boot script: GRUB for BIOS loads it as a Linux kernel.
+func netbootEntry(uuid, rel string) string {
+	return fmt.Sprintf(`menuentry 'network boot (iPXE): ask the install server' --id %[3]s {
+	search --no-floppy --fs-uuid --set=root %[1]s
+	linux16 %[2]s/%[4]s
+}
+`, uuid, rel, NetbootEntry, path.Base(IPXEKernel))
 }
 
 // partitionAt is the partition mounted at mountPoint.

@@ -95,17 +95,37 @@ ExecStart=%[1]s stage AfterServices
 [Install]
 WantedBy=multi-user.target
 `, bin, StageDir)
+	resident := fmt.Sprintf(`# Written by flarecast-agent: the resident agent, Running with the installed digest every
+# beat; told by the install server to reinstall, it sets the next boot to the network and reboots.
+[Unit]
+Description=flarecast resident agent
+Wants=network-online.target
+After=network-online.target flarecast-after-services.service
+ConditionPathExists=/%[2]s/after-services.done
+
+[Service]
+ExecStart=%[1]s resident
+Restart=always
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+`, bin, StageDir)
 	files := []nodeFile{
 		{ResidentConfig, 0o600, string(cfg) + "\n"},
 		{path.Join(unitDir, "flarecast-before-services.service"), 0o644, before},
 		{path.Join(unitDir, "flarecast-services.target"), 0o644, target},
 		{path.Join(unitDir, "flarecast-after-services.service"), 0o644, after},
+		{path.Join(unitDir, ResidentUnit), 0o644, resident},
 	}
 	return files, nil
 }
 
 // residentLinks enable the units: multi-user.target wants each.
-var residentLinks = []string{"flarecast-before-services.service", "flarecast-services.target", "flarecast-after-services.service"}
+var residentLinks = []string{"flarecast-before-services.service", "flarecast-services.target", "flarecast-after-services.service", ResidentUnit}
+
+// ResidentUnit runs the resident agent (flarecast-agent resident) once the stages are done.
+const ResidentUnit = "flarecast-resident.service"
 
 // installResident copies the agent into the installed root, writes its configuration and
 // units and enables them.
