@@ -40,9 +40,14 @@ type Outcome struct {
 // EncodeOutcome renders o within the kubelet's bound, shortening the message (never the
 // reason) so that the JSON stays whole.
 func EncodeOutcome(o Outcome) []byte {
+	if len(o.Reason) > 128 {
+		// Reasons are CamelCase words; a longer one is not one, and must not crowd out the
+		// message (or keep the JSON over the bound whatever the message).
+		o.Reason = o.Reason[:128]
+	}
 	for {
 		b, _ := json.Marshal(o)
-		if len(b) <= MaxTerminationMessage {
+		if len(b) <= MaxTerminationMessage || o.Message == "" {
 			return b
 		}
 		over := len(b) - MaxTerminationMessage + len("…")

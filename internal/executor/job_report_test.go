@@ -83,6 +83,10 @@ func TestOutcomeFitsTheTerminationMessage(t *testing.T) {
 	if got := decodeOutcome(string(b)); got != o {
 		t.Fatalf("decode %+v", got)
 	}
+	// A reason longer than any CamelCase word cannot keep the message out, nor loop forever.
+	if b := EncodeOutcome(Outcome{Reason: strings.Repeat("R", 5000), Message: long}); len(b) > MaxTerminationMessage {
+		t.Fatalf("a long reason: %d bytes", len(b))
+	}
 	if got := decodeOutcome("panic: runtime error\n"); got != (Outcome{Message: "panic: runtime error"}) {
 		t.Fatalf("log tail %+v", got)
 	}
