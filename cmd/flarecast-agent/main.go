@@ -29,6 +29,7 @@ import (
 
 	"github.com/flarecast/flarecast/internal/agent"
 	"github.com/flarecast/flarecast/internal/agentapi"
+	"github.com/flarecast/flarecast/internal/installplan"
 )
 
 func main() {
@@ -173,9 +174,10 @@ func kernelArgs(path string) (bootArgs, error) {
 			kv[k] = v
 		}
 	}
-	a := bootArgs{server: firstOf(kv["flarecast.server"], kv["flarecast.url"]), node: kv["flarecast.node"], token: kv["flarecast.token"]}
-	if a.node != "" && !strings.Contains(a.node, "/") && kv["flarecast.namespace"] != "" && kv["flarecast.cluster"] != "" {
-		a.node = kv["flarecast.namespace"] + "/" + kv["flarecast.cluster"] + "/" + a.node
+	// The install server's names (installplan), and flarecast.url as an older spelling.
+	a := bootArgs{server: firstOf(kv[installplan.ArgServer], kv["flarecast.url"]), node: kv[installplan.ArgNode], token: kv[installplan.ArgToken]}
+	if a.node != "" && !strings.Contains(a.node, "/") && kv[installplan.ArgNamespace] != "" && kv[installplan.ArgCluster] != "" {
+		a.node = kv[installplan.ArgNamespace] + "/" + kv[installplan.ArgCluster] + "/" + a.node
 	}
 	if a.server == "" || a.node == "" || a.token == "" {
 		return a, errors.New("the kernel command line lacks flarecast.server=, flarecast.node= or flarecast.token= (and no flags give them)")
