@@ -15,6 +15,9 @@
 #   KILL_TRIALS_SOURCE=build hack/kill-trials.sh [TRIALS]   the same with a build source
 #     (spec.source.build, the same tarball as its base, a manager with --allow-build-sources):
 #     the kill lands while the build root is extracted or packed, and no build root may stay
+#   KILL_TRIALS_SOURCE=image hack/kill-trials.sh [TRIALS]   the same with an image source: the
+#     tarball as the one layer of an image in a registry on 127.0.0.1 (crane's), so the kill
+#     lands while the layer is pulled, flattened or packed
 source=${KILL_TRIALS_SOURCE:-rootfs}
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,8 +30,10 @@ log() { printf '%s %s\n' "$(date -u +%T)" "$*"; }
 
 manager_pid=
 controlplane_pid=
+registry_pid=
 cleanup() {
   [ -n "$manager_pid" ] && kill -KILL "$manager_pid" 2>/dev/null || true
+  [ -n "$registry_pid" ] && kill -KILL "$registry_pid" 2>/dev/null || true
   if [ -n "$controlplane_pid" ]; then
     kill -TERM "$controlplane_pid" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "$controlplane_pid" 2>/dev/null || break; sleep 0.1; done
@@ -47,6 +52,15 @@ for i in $(seq 64); do head -c 4M /dev/urandom >"$state/src/tree/data/f$i"; done
 tar -C "$state/src/tree" -cf "$state/src/rootfs.tar" .
 rm -rf "$state/src/tree"
 digest="sha256:$(sha256sum "$state/src/rootfs.tar" | cut -d' ' -f1)"
+if [ "$source" = image ]; then
+  hack/test-peers.sh bin >/dev/null
+  registry="127.0.0.1:$((20000 + RANDOM % 20000))"
+  bin/crane registry serve --address "$registry" >"$state/registry.log" 2>&1 &
+  registry_pid=$!
+  for _ in $(seq 100); do curl -sf "http://$registry/v2/" >/dev/null && break; sleep 0.1; done
+  DOCKER_CONFIG="$state/docker" bin/crane append --oci-empty-base -f "$state/src/rootfs.tar" -t "$registry/node:base" >/dev/null
+  DOCKER_CONFIG="$state/docker" bin/crane mutate --set-platform linux/amd64 -t "$registry/node:v1" "$registry/node:base" >/dev/null
+fi
 
 setsid bin/controlplane --write-kubeconfig "$state/kubeconfig" >"$state/controlplane.log" 2>&1 &
 controlplane_pid=$!
@@ -64,6 +78,7 @@ start_manager() {
 archive() { # name
   local src="{rootfs: {url: \"file://$state/src/rootfs.tar\", digest: \"$digest\"}}"
   [ "$source" = build ] && src="{build: {base: $src}}"
+  [ "$source" = image ] && src="{image: {ref: \"$registry/node:v1\"}}"
   k apply -f - >/dev/null <<YAML
 apiVersion: flarecast.io/v1alpha1
 kind: FlashArchive
