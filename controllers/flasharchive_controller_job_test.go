@@ -218,7 +218,8 @@ func TestJobBuildReportsProgressAndItsOwnFailure(t *testing.T) {
 	srv := hostileServer(t)
 	slow := genericArchive(ns, "slow", srv+"/slow.tar", "sha256:"+strings.Repeat("0", 64))
 	slow.Labels = map[string]string{jobExecutorLabel: "job"}
-	slow.Spec.Limits = &fcv1.BuildLimits{DownloadTimeout: "6s"}
+	// Long enough for the progress to reach the status on a loaded machine.
+	slow.Spec.Limits = &fcv1.BuildLimits{DownloadTimeout: "20s"}
 	createAll(t, ns, []client.Object{slow})
 
 	job := buildJob(t, ns, "slow")
@@ -282,7 +283,7 @@ func TestJobBuildReportsProgressAndItsOwnFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	setJobStatus(t, job, false)
-	fa := archiveState(t, ns, "slow", fcv1.ArchiveFailed, metav1.ConditionFalse, "DownloadTimeout", "the download took longer than its downloadTimeout for 6s, after ")
+	fa := archiveState(t, ns, "slow", fcv1.ArchiveFailed, metav1.ConditionFalse, "DownloadTimeout", "the download took longer than its downloadTimeout for 20s, after ")
 	if !strings.Contains(meta.FindStatusCondition(fa.Status.Conditions, fcv1.ConditionReady).Message, "(Job "+job.Name+", exit code 1) (kubectl logs -n "+ns+" job/"+job.Name+")") || fa.Status.Progress != nil {
 		t.Fatalf("status %+v", fa.Status)
 	}

@@ -59,9 +59,11 @@ func TestSlowSilentAndEndlessSourcesAreBoundedAndHoldNoOtherBuild(t *testing.T) 
 	srv := hostileServer(t)
 	bad := "sha256:" + strings.Repeat("0", 64)
 	silent := genericArchive(ns, "silent", srv+"/silent.tar", bad)
-	silent.Spec.Limits = &fcv1.BuildLimits{FirstByteTimeout: "8s"}
+	silent.Spec.Limits = &fcv1.BuildLimits{FirstByteTimeout: "20s"}
 	slow := genericArchive(ns, "slow", srv+"/slow.tar", bad)
-	slow.Spec.Limits = &fcv1.BuildLimits{DownloadTimeout: "10s"}
+	// Long enough for the progress to reach the status on a loaded machine (a build process
+	// to start, its first report, the 2 s copy): 10 s was seen to run out first under load.
+	slow.Spec.Limits = &fcv1.BuildLimits{DownloadTimeout: "25s"}
 	endless := genericArchive(ns, "endless", srv+"/endless.tar", bad)
 	endless.Spec.Limits = &fcv1.BuildLimits{MaxSize: "1Mi"}
 	createAll(t, ns, []client.Object{silent, slow})
@@ -84,8 +86,8 @@ func TestSlowSilentAndEndlessSourcesAreBoundedAndHoldNoOtherBuild(t *testing.T) 
 	}
 
 	archiveState(t, ns, "endless", fcv1.ArchiveFailed, metav1.ConditionFalse, "SourceTooLarge", "the body goes past the 1.0 MiB (1048576 bytes) maxSize; stopped there")
-	archiveState(t, ns, "silent", fcv1.ArchiveFailed, metav1.ConditionFalse, "FirstByteTimeout", "the server sent no response headers for 8s, after 0 B of the body")
-	fa := archiveState(t, ns, "slow", fcv1.ArchiveFailed, metav1.ConditionFalse, "DownloadTimeout", "the download took longer than its downloadTimeout for 10s, after ")
+	archiveState(t, ns, "silent", fcv1.ArchiveFailed, metav1.ConditionFalse, "FirstByteTimeout", "the server sent no response headers for 20s, after 0 B of the body")
+	fa := archiveState(t, ns, "slow", fcv1.ArchiveFailed, metav1.ConditionFalse, "DownloadTimeout", "the download took longer than its downloadTimeout for 25s, after ")
 	if fa.Status.Progress != nil {
 		t.Fatalf("a failed build keeps its progress %+v", fa.Status.Progress)
 	}
