@@ -12,6 +12,8 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
+
+	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
 // clientNode is a node as the real-client tests serve it.
@@ -91,7 +93,7 @@ func TestRealClientsGetTheModelsLease(t *testing.T) {
 	if err := udhcpc(); err != nil {
 		t.Fatalf("udhcpc got no lease: %v", err)
 	}
-	wantEnv(t, readEnv(filepath.Join(udir, "bound.env")), map[string]string{
+	wantEnv(t, netlab.ReadEnv(filepath.Join(udir, "bound.env")), map[string]string{
 		"ip": "198.18.0.10", "subnet": "255.255.255.0", "router": "198.18.0.1", "dns": "198.18.0.53",
 		"hostname": "node-a", "domain": "site.test", "boot_file": "undionly.kpxe", "siaddr": "198.18.0.1",
 		"serverid": "198.18.0.1", "lease": "600",
@@ -108,8 +110,8 @@ func TestRealClientsGetTheModelsLease(t *testing.T) {
 			"-lf", filepath.Join(ddir, "leases"), "-pf", filepath.Join(ddir, "pid"), "-sf", clientScript(t, ddir), "eth0")
 	}
 	first := dhclient()
-	eventually(t, 20*time.Second, "dhclient BOUND", func() bool { return readEnv(filepath.Join(ddir, "BOUND.env")) != nil })
-	wantEnv(t, readEnv(filepath.Join(ddir, "BOUND.env")), map[string]string{
+	eventually(t, 20*time.Second, "dhclient BOUND", func() bool { return netlab.ReadEnv(filepath.Join(ddir, "BOUND.env")) != nil })
+	wantEnv(t, netlab.ReadEnv(filepath.Join(ddir, "BOUND.env")), map[string]string{
 		"new_ip_address": "198.18.0.11", "new_subnet_mask": "255.255.255.0", "new_routers": "198.18.0.1",
 		"new_host_name": "node-b", "new_domain_name": "site.test", "new_filename": "undionly.kpxe",
 		"new_dhcp_server_identifier": "198.18.0.1",
@@ -138,11 +140,11 @@ func TestRealClientsGetTheModelsLease(t *testing.T) {
 	if err := udhcpc("-r", "198.18.0.10"); err != nil {
 		t.Fatalf("udhcpc after restart: %v", err)
 	}
-	wantEnv(t, readEnv(filepath.Join(udir, "bound.env")), map[string]string{"ip": "198.18.0.10"})
+	wantEnv(t, netlab.ReadEnv(filepath.Join(udir, "bound.env")), map[string]string{"ip": "198.18.0.10"})
 	// dhclient starts again from its lease file: INIT-REBOOT, a REQUEST for the address it had.
 	dhclient()
-	eventually(t, 20*time.Second, "dhclient REBOOT", func() bool { return readEnv(filepath.Join(ddir, "REBOOT.env")) != nil })
-	wantEnv(t, readEnv(filepath.Join(ddir, "REBOOT.env")), map[string]string{"new_ip_address": "198.18.0.11"})
+	eventually(t, 20*time.Second, "dhclient REBOOT", func() bool { return netlab.ReadEnv(filepath.Join(ddir, "REBOOT.env")) != nil })
+	wantEnv(t, netlab.ReadEnv(filepath.Join(ddir, "REBOOT.env")), map[string]string{"new_ip_address": "198.18.0.11"})
 
 	// The model changes while the server runs: the next exchange sees the new table, on the
 	// same socket. udhcpc asks for its old address and is offered the new one.
@@ -157,7 +159,7 @@ func TestRealClientsGetTheModelsLease(t *testing.T) {
 	if err := udhcpc("-r", "198.18.0.10"); err != nil {
 		t.Fatalf("udhcpc after the table changed: %v", err)
 	}
-	wantEnv(t, readEnv(filepath.Join(udir, "bound.env")), map[string]string{"ip": "198.18.0.12", "hostname": "node-a"})
+	wantEnv(t, netlab.ReadEnv(filepath.Join(udir, "bound.env")), map[string]string{"ip": "198.18.0.12", "hostname": "node-a"})
 }
 
 func leasesIn(t *testing.T, path string) string {
@@ -217,8 +219,8 @@ func TestRelayedClientsLeaseFollowsTheSwitchPort(t *testing.T) {
 	}
 	port7.start("dhclient on port 7", "dhclient", "-4", "-d", "-1", "-v", "-cf", conf, "-lf", filepath.Join(dir7, "leases"),
 		"-pf", filepath.Join(dir7, "pid"), "-sf", clientScript(t, dir7), "eth0")
-	eventually(t, 20*time.Second, "a lease behind port 7", func() bool { return readEnv(filepath.Join(dir7, "BOUND.env")) != nil })
-	wantEnv(t, readEnv(filepath.Join(dir7, "BOUND.env")), map[string]string{
+	eventually(t, 20*time.Second, "a lease behind port 7", func() bool { return netlab.ReadEnv(filepath.Join(dir7, "BOUND.env")) != nil })
+	wantEnv(t, netlab.ReadEnv(filepath.Join(dir7, "BOUND.env")), map[string]string{
 		"new_ip_address": "198.18.2.20", "new_host_name": "node-c", "new_routers": "198.18.2.1", "new_filename": "undionly.kpxe",
 		"new_dhcp_server_identifier": "198.18.1.1",
 	})
@@ -235,17 +237,17 @@ func TestRelayedClientsLeaseFollowsTheSwitchPort(t *testing.T) {
 	stop()
 	s2, _ := serverFor(t, cfg, tab)
 	runServer(t, srv, s2)
-	eventually(t, 20*time.Second, "a unicast renewal after the restart", func() bool { return readEnv(filepath.Join(dir7, "RENEW.env")) != nil })
-	wantEnv(t, readEnv(filepath.Join(dir7, "RENEW.env")), map[string]string{"new_ip_address": "198.18.2.20", "new_host_name": "node-c"})
+	eventually(t, 20*time.Second, "a unicast renewal after the restart", func() bool { return netlab.ReadEnv(filepath.Join(dir7, "RENEW.env")) != nil })
+	wantEnv(t, netlab.ReadEnv(filepath.Join(dir7, "RENEW.env")), map[string]string{"new_ip_address": "198.18.2.20", "new_host_name": "node-c"})
 
 	// Recabled to port 8: the lease follows the port.
 	rly.start("dhcrelay again", "dhcrelay", "-4", "-d", "--no-pid", "-a", "-iu", "r0", "-id", "p7", "-id", "p8", "198.18.1.1")
 	dir8 := t.TempDir()
 	eventually(t, 20*time.Second, "a lease behind port 8", func() bool {
 		port8.command("udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", clientScript(t, dir8), "-t", "3", "-T", "1").Run()
-		return readEnv(filepath.Join(dir8, "bound.env")) != nil
+		return netlab.ReadEnv(filepath.Join(dir8, "bound.env")) != nil
 	})
-	wantEnv(t, readEnv(filepath.Join(dir8, "bound.env")), map[string]string{"ip": "198.18.3.20", "hostname": "node-d", "router": "198.18.3.1"})
+	wantEnv(t, netlab.ReadEnv(filepath.Join(dir8, "bound.env")), map[string]string{"ip": "198.18.3.20", "hostname": "node-d", "router": "198.18.3.1"})
 	bs := s2.Bindings()
 	if len(bs) != 1 || bs[0].Node != "node-d" || bs[0].CircuitID != "p8" {
 		t.Fatalf("bindings after recabling: %v", bs)

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
 // The tests here run the real `flarecast installserver` (this test binary, as the CLI) against
@@ -26,26 +27,7 @@ import (
 // needPeers skips a test that cannot run here, unless FLARECAST_REQUIRE_PEERS is set.
 func needPeers(t *testing.T, tools ...string) {
 	t.Helper()
-	var missing []string
-	if os.Geteuid() != 0 {
-		missing = append(missing, "root (network namespaces)")
-	}
-	for _, tool := range append([]string{"ip"}, tools...) {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if _, err := os.Stat("/usr/lib/ipxe/undionly.kpxe"); err != nil {
-		missing = append(missing, "ipxe (/usr/lib/ipxe/undionly.kpxe)")
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := fmt.Sprintf("needs %s: run as root after hack/debian-deps.sh", strings.Join(missing, ", "))
-	if os.Getenv("FLARECAST_REQUIRE_PEERS") != "" {
-		t.Fatalf("%s (FLARECAST_REQUIRE_PEERS is set)", msg)
-	}
-	t.Skipf("%s (FLARECAST_REQUIRE_PEERS=1 makes this a failure)", msg)
+	netlab.RequirePeers(t, append(tools, "/usr/lib/ipxe/undionly.kpxe")...)
 }
 
 func run1(t *testing.T, args ...string) string {
@@ -182,21 +164,6 @@ func startCLI(t *testing.T, args ...string) *lockedBuffer {
 	return out
 }
 
-// readEnv parses NAME=value lines, as the udhcpc hook writes them.
-func readEnv(path string) map[string]string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	env := map[string]string{}
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok {
-			env[k] = strings.Trim(v, "'")
-		}
-	}
-	return env
-}
-
 // udhcpcHook applies the lease (so that curl runs from the node's address) and records it.
 func udhcpcHook(t *testing.T, dir string) string {
 	t.Helper()
@@ -256,7 +223,7 @@ func TestInstallServerCommandServesTheSampleSite(t *testing.T) {
 		if b, err := inNS(m1ns, args...).CombinedOutput(); err != nil {
 			t.Fatalf("udhcpc %v got no lease: %v\n%s", extra, err, b)
 		}
-		return readEnv(filepath.Join(udir, "bound.env"))
+		return netlab.ReadEnv(filepath.Join(udir, "bound.env"))
 	}
 	env := udhcpc()
 	for k, want := range map[string]string{"ip": "198.18.7.1", "subnet": "255.255.0.0", "hostname": "m1", "boot_file": "undionly.kpxe",

@@ -23,7 +23,8 @@ import (
 )
 
 // RequirePeers skips the test when it cannot run here (not root, or a tool missing), unless
-// FLARECAST_REQUIRE_PEERS is set, which makes that a failure.
+// FLARECAST_REQUIRE_PEERS is set, which makes that a failure. A tool given as an absolute
+// path is a file that must exist (a boot loader a package installs, say).
 func RequirePeers(t testing.TB, tools ...string) {
 	t.Helper()
 	var missing []string
@@ -31,7 +32,11 @@ func RequirePeers(t testing.TB, tools ...string) {
 		missing = append(missing, "root (network namespaces)")
 	}
 	for _, tool := range append([]string{"ip"}, tools...) {
-		if _, err := exec.LookPath(tool); err != nil {
+		if filepath.IsAbs(tool) {
+			if _, err := os.Stat(tool); err != nil {
+				missing = append(missing, tool)
+			}
+		} else if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, tool)
 		}
 	}
@@ -157,4 +162,20 @@ func (n *Netns) InNetns(fn func() error) error {
 		errc <- err
 	}()
 	return <-errc
+}
+
+// ReadEnv parses a file of NAME=value lines, as the DHCP client hooks of the tests write them
+// (`env > FILE`); nil when the file is not there (yet).
+func ReadEnv(path string) map[string]string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	env := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			env[k] = strings.Trim(v, "'")
+		}
+	}
+	return env
 }
