@@ -71,6 +71,31 @@ type Plan struct {
 	DoubleReboot bool `json:"doubleReboot,omitempty"`
 	// Root says where a Diskless node's root lives: NFS or RAM; empty otherwise.
 	Root string `json:"root,omitempty"`
+	// Writes says where a Diskless node's writes go: Tmpfs (lost at reboot, the default) or
+	// Persistent (its own read-write export on the install server, kept across reboots).
+	Writes string `json:"writes,omitempty"`
+	// Mounts are the shared data the group declares (a Dataless group's data, or a Diskless
+	// one's): the agent writes them into the installed system's mount table.
+	Mounts []Mount `json:"mounts,omitempty"`
+}
+
+// Root and Writes values of a Diskless plan.
+const (
+	RootNFS          = "NFS"
+	RootRAM          = "RAM"
+	WritesTmpfs      = "Tmpfs"
+	WritesPersistent = "Persistent"
+)
+
+// Mount is one shared file system a node mounts over NFSv3. Server empty means the install
+// server serves it; the plan response then says where (PlanResponse.Mounts).
+type Mount struct {
+	Name       string   `json:"name"`
+	MountPoint string   `json:"mountPoint"`
+	Server     string   `json:"server,omitempty"`
+	Path       string   `json:"path,omitempty"`
+	ReadOnly   bool     `json:"readOnly,omitempty"`
+	Options    []string `json:"options,omitempty"`
 }
 
 // PlanDir is where the cluster section holds the plans: PlanDir/<node>.json.
@@ -138,6 +163,36 @@ type PlanResponse struct {
 	Archive Archive `json:"archive"`
 	// NFSRoot is where a Diskless node with an NFS root mounts it; nil for other nodes.
 	NFSRoot *NFSRoot `json:"nfsRoot,omitempty"`
+	// NFSWrites is the node's own read-write export for a Diskless plan whose Writes is
+	// Persistent: its overlay's upper directory lives there. Nil otherwise.
+	NFSWrites *NFSRoot `json:"nfsWrites,omitempty"`
+	// Mounts are the plan's Mounts resolved to a server, port and path the node can mount.
+	Mounts []NFSMount `json:"mounts,omitempty"`
+	// Capture, when set, asks the node to stream its root file system to the install server
+	// (a FlashArchive with source.capture names it).
+	Capture *Capture `json:"capture,omitempty"`
+}
+
+// NFSMount is a Mount as the node mounts it: vers=3,proto=tcp,port=Port,mountport=Port.
+type NFSMount struct {
+	Name       string   `json:"name"`
+	MountPoint string   `json:"mountPoint"`
+	Server     string   `json:"server"`
+	Port       int      `json:"port,omitempty"`
+	Path       string   `json:"path"`
+	ReadOnly   bool     `json:"readOnly,omitempty"`
+	Options    []string `json:"options,omitempty"`
+}
+
+// Capture asks a node for its root file system, for the Generic archive Archive
+// (namespace/name). The node PUTs a tar stream of its root to URL (the route
+// {APIPrefix}/nodes/{namespace}/{cluster}/{node}/capture/{archive}), leaving out Exclude
+// (paths relative to the root: pseudo file systems, host keys, machine-id, the cluster
+// section), which the archive's creation inputs list.
+type Capture struct {
+	Archive string   `json:"archive"`
+	URL     string   `json:"url"`
+	Exclude []string `json:"exclude,omitempty"`
 }
 
 // NFSRoot is an NFSv3 export holding the deployable's tree, read-only: a node mounts it with
