@@ -4,19 +4,17 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/flarecast/flarecast/internal/repository"
+	"github.com/flarecast/flarecast/internal/testsupport/peers"
 )
 
 // ipxeFiles are the boot loaders of Debian's ipxe package (ipxe.efi is a symlink into /boot).
@@ -122,57 +120,8 @@ func fetchAll(b testing.TB, urls []string, clients int) {
 	}
 }
 
-// startNginx serves dir at /blobs/ on a free loopback port, in the foreground, with the
-// settings a static file server gets (sendfile, tcp_nopush, no access log).
+// startNginx serves dir at /blobs/ on a free loopback port (peers.StartNginx).
 func startNginx(b testing.TB, dir string) string {
 	b.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	prefix := b.TempDir()
-	conf := fmt.Sprintf(`daemon off;
-master_process on;
-worker_processes auto;
-user root;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  default_type application/octet-stream;
-  server {
-    listen %[2]s;
-    location /blobs/ { alias %[3]s/; }
-  }
-}
-`, prefix, addr, dir)
-	cfg := filepath.Join(prefix, "nginx.conf")
-	os.WriteFile(cfg, []byte(conf), 0o644)
-	var log bytes.Buffer
-	cmd := exec.Command("nginx", "-p", prefix, "-c", cfg)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
-	url := "http://" + addr
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(url + "/"); err == nil {
-			resp.Body.Close()
-			return url
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("nginx did not start:\n%s", log.String())
-		}
-	}
+	return peers.StartNginx(b, dir, peers.Nginx{})
 }

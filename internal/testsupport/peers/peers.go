@@ -1,6 +1,7 @@
 // Package peers finds and starts the programs no one here wrote that the tests talk to:
 // those hack/test-peers.sh builds into bin/ (the distribution registry, crane), and a
-// registry started on a free loopback port, with or without htpasswd authentication.
+// registry started on a free loopback port, with or without htpasswd authentication, and an
+// nginx serving a directory as a site would serve static files.
 //
 // Tests only: it calls testing.TB. A peer that is missing skips the test, unless
 // FLARECAST_REQUIRE_PEERS is set (make test and CI set it), which makes that a failure.
