@@ -74,6 +74,8 @@ type site struct {
 	ranges map[string][]string // path -> the Range header of each request
 	// loopback is where the server answers on 127.0.0.1 too.
 	loopback string
+	// installTimeout bounds one agent run (5 minutes unless a test says otherwise).
+	installTimeout time.Duration
 }
 
 func newSite(t *testing.T) *site {
@@ -354,7 +356,11 @@ func (s *site) install(n *node) (error, string) {
 	t.Helper()
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(tokenFile, []byte(installplan.Token(siteSecret, ns, cluster, n.name)), 0o600)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	timeout := s.installTimeout
+	if timeout == 0 {
+		timeout = 5 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	args := []string{"netns", "exec", n.netns, agentBinary(t),
 		"--server", serverURL, "--node", ns + "/" + cluster + "/" + n.name, "--token-file", tokenFile, "--cmdline", "/dev/null",
