@@ -30,6 +30,7 @@ import (
 //	          umount (the root section only)
 //
 // and each node's time ends once its disk image's pages are written (sync -f).
+//
 //	download  N times: curl | sha256sum of the root section (the install-server issue's P6
 //	          pipeline, no disk)
 //
