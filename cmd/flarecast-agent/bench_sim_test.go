@@ -28,12 +28,10 @@ import (
 //	install   N agents: GPT, mkfs of three slices, the verified streaming install, config
 //	by hand   N times: mkfs.ext4 and mount the disk, curl | tee >(sha256sum) | zstd -dc | tar -x,
 //	          umount (the root section only)
-//
-// and each node's time ends once its disk image's pages are written (sync -f).
-//
 //	download  N times: curl | sha256sum of the root section (the install-server issue's P6
 //	          pipeline, no disk)
 //
+// Each node's time ends once its disk image's pages are written (sync -f).
 // It is a benchmark run as a test, because each side is one timed round of many processes:
 //
 //	FLARECAST_BENCH_SIM=1 go test -run ManySimulatedNodes -v -timeout 60m ./cmd/flarecast-agent/
