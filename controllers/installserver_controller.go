@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -37,6 +38,11 @@ const (
 	ReasonInstallServerReady   = "DeploymentAvailable"
 	ReasonInstallServerWaiting = "DeploymentNotAvailable"
 	ReasonInstallServerRefused = "InstallServerRefused"
+	// ReasonRepositoryPullSecretNotFound: spec.installServer.repositoryPullSecretRef names a
+	// Secret that is not there; ReasonRepositoryPullSecretInvalid: one of another type or
+	// without its .dockerconfigjson key. The Deployment is not changed until it is fixed.
+	ReasonRepositoryPullSecretNotFound = "RepositoryPullSecretNotFound"
+	ReasonRepositoryPullSecretInvalid  = "RepositoryPullSecretInvalid"
 )
 
 // LabelSite marks what the manager makes for a site's install server, and the node (or
@@ -113,6 +119,12 @@ func (r *InstallServerReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if site != "" {
 		// The site's objects follow its Pod-mode Clusters, whichever of them changed.
 		dep, err := r.reconcileSite(ctx, cl.Namespace, site)
+		var pse *pullSecretError
+		if errors.As(err, &pse) {
+			// The Secret's watch wakes the site when it is made or mended: no retry loop.
+			cond = condition(&cl, fcv1.ConditionInstallServerReady, false, pse.reason, pse.msg)
+			return ctrl.Result{}, r.applyStatus(ctx, &cl, cond, st)
+		}
 		if err != nil {
 			cond = condition(&cl, fcv1.ConditionInstallServerReady, false, ReasonInstallServerRefused,
 				fmt.Sprintf("the install server of site %s could not be made: %v", site, err))
@@ -207,7 +219,14 @@ func (r *InstallServerReconciler) reconcileSite(ctx context.Context, namespace, 
 	if _, err := installserver.SiteSecret(ctx, r.Client, r.APIReader, types.NamespacedName{Namespace: namespace, Name: secret}); err != nil {
 		return nil, err
 	}
-	for _, o := range r.siteObjects(namespace, site, name, iface, secret, owners) {
+	pull := ""
+	if ref := pods[0].Spec.InstallServer.RepositoryPullSecretRef; ref != nil {
+		if err := r.checkPullSecret(ctx, namespace, ref.Name); err != nil {
+			return nil, err
+		}
+		pull = ref.Name
+	}
+	for _, o := range r.siteObjects(namespace, site, name, iface, secret, pull, owners) {
 		if err := r.apply(ctx, o); err != nil {
 			return nil, fmt.Errorf("apply %T %s: %w", o, name, err)
 		}
@@ -233,7 +252,45 @@ func InstallServerRules(secret string) []rbacv1.PolicyRule {
 	}
 }
 
-func (r *InstallServerReconciler) siteObjects(namespace, site, name, iface, secret string, owners []metav1.OwnerReference) []client.Object {
+// pullSecretError is a repository pull secret the site's pod cannot be given.
+type pullSecretError struct{ reason, msg string }
+
+func (e *pullSecretError) Error() string { return e.msg }
+
+// checkPullSecret reads the Secret past the cache (the manager caches no Secret's data) and
+// refuses one the pod could not use, before the Deployment names it.
+func (r *InstallServerReconciler) checkPullSecret(ctx context.Context, namespace, name string) error {
+	var sec corev1.Secret
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &sec)
+	if apierrors.IsNotFound(err) {
+		return &pullSecretError{ReasonRepositoryPullSecretNotFound, fmt.Sprintf(
+			"spec.installServer.repositoryPullSecretRef: Secret %s/%s is not there: create it with `kubectl create secret docker-registry %s -n %s --docker-server=REGISTRY ...`, or remove repositoryPullSecretRef to read the registry anonymously",
+			namespace, name, name, namespace)}
+	}
+	if err != nil {
+		return fmt.Errorf("read the repository pull secret %s/%s: %w", namespace, name, err)
+	}
+	if sec.Type != corev1.SecretTypeDockerConfigJson || len(sec.Data[corev1.DockerConfigJsonKey]) == 0 {
+		return &pullSecretError{ReasonRepositoryPullSecretInvalid, fmt.Sprintf(
+			"spec.installServer.repositoryPullSecretRef: Secret %s/%s is of type %q with keys %v: the install server needs a %s Secret with its %s key (what `kubectl create secret docker-registry` makes)",
+			namespace, name, sec.Type, secretKeys(&sec), corev1.SecretTypeDockerConfigJson, corev1.DockerConfigJsonKey)}
+	}
+	return nil
+}
+
+func secretKeys(s *corev1.Secret) []string {
+	keys := make([]string, 0, len(s.Data))
+	for k := range s.Data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// registryDir is where the pod finds its docker config (DOCKER_CONFIG), from the pull secret.
+const registryDir = "/var/run/flarecast/registry"
+
+func (r *InstallServerReconciler) siteObjects(namespace, site, name, iface, secret, pull string, owners []metav1.OwnerReference) []client.Object {
 	o := r.Options
 	o.defaults()
 	labels := map[string]string{"app.kubernetes.io/managed-by": "flarecast", "app.kubernetes.io/name": "flarecast", "app.kubernetes.io/component": "installserver", LabelSite: site}
@@ -272,6 +329,13 @@ func (r *InstallServerReconciler) siteObjects(namespace, site, name, iface, secr
 		volumes = append(volumes, corev1.Volume{Name: "repository", VolumeSource: corev1.VolumeSource{
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: o.RepositoryClaim, ReadOnly: true}}})
 	}
+	var env []corev1.EnvVar
+	if pull != "" {
+		mounts = append(mounts, corev1.VolumeMount{Name: "registry", MountPath: registryDir, ReadOnly: true})
+		volumes = append(volumes, corev1.Volume{Name: "registry", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: pull, Items: []corev1.KeyToPath{{Key: corev1.DockerConfigJsonKey, Path: "config.json"}}}}})
+		env = append(env, corev1.EnvVar{Name: "DOCKER_CONFIG", Value: registryDir})
+	}
 	probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(o.ProbePort)}}}
 	one := int32(1)
 	dep := &appsv1.Deployment{ObjectMeta: om(), Spec: appsv1.DeploymentSpec{
@@ -290,7 +354,7 @@ func (r *InstallServerReconciler) siteObjects(namespace, site, name, iface, secr
 				SecurityContext: &corev1.PodSecurityContext{
 					SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
 				Containers: []corev1.Container{{
-					Name: "installserver", Image: o.Image, Command: []string{"/flarecast"}, Args: args,
+					Name: "installserver", Image: o.Image, Command: []string{"/flarecast"}, Args: args, Env: env,
 					Ports: []corev1.ContainerPort{
 						{Name: "dhcp", ContainerPort: 67, Protocol: corev1.ProtocolUDP},
 						{Name: "tftp", ContainerPort: 69, Protocol: corev1.ProtocolUDP},
@@ -370,8 +434,24 @@ func (r *InstallServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fcv1.Cluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.clustersOfDeployment)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clustersPullingWith), builder.OnlyMetadata).
 		Named("installserver").
 		Complete(r)
+}
+
+// clustersPullingWith maps a Secret to the Clusters whose install server is given it.
+func (r *InstallServerReconciler) clustersPullingWith(ctx context.Context, o client.Object) []reconcile.Request {
+	var list fcv1.ClusterList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, c := range list.Items {
+		if ref := c.Spec.InstallServer.RepositoryPullSecretRef; ref != nil && ref.Name == o.GetName() {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&c)})
+		}
+	}
+	return out
 }
 
 func (r *InstallServerReconciler) clustersOfDeployment(ctx context.Context, o client.Object) []reconcile.Request {

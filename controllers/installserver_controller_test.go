@@ -176,3 +176,77 @@ func TestPodModeNeedsASiteAndAnInterface(t *testing.T) {
 		t.Fatalf("create: %v", err)
 	}
 }
+
+// A Pod-mode site whose repository is on a registry gets its credentials from the Secret the
+// Cluster names: not there, or not a docker config, the Cluster says so and no Deployment
+// names it; once it is one, the pod reads it as its DOCKER_CONFIG. Only Pod mode takes one.
+func TestAPodModeSiteIsGivenTheRepositoryPullSecret(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	cl := podCluster(ns, "reg", "dc7")
+	cl.Spec.InstallServer.RepositoryPullSecretRef = &fcv1.LocalObjectReference{Name: "regcred"}
+	createAll(t, ns, []client.Object{cl})
+	name := controllers.InstallServerName("dc7")
+	eventually(t, "the missing Secret is named", func() error {
+		c := get(t, ns, "reg", &fcv1.Cluster{})
+		return wantCondition(c, c.Status.Conditions, fcv1.ConditionInstallServerReady, metav1.ConditionFalse, "RepositoryPullSecretNotFound",
+			"Secret "+ns+"/regcred is not there: create it with `kubectl create secret docker-registry regcred -n "+ns)
+	})
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("a Deployment without its pull secret: %v", err)
+	}
+	wrong := &corev1.Secret{ObjectMeta: objMeta(ns, "regcred"), Data: map[string][]byte{"password": []byte("x")}}
+	if err := k8s.Create(ctx, wrong); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Secret of the wrong type is refused", func() error {
+		c := get(t, ns, "reg", &fcv1.Cluster{})
+		return wantCondition(c, c.Status.Conditions, fcv1.ConditionInstallServerReady, metav1.ConditionFalse, "RepositoryPullSecretInvalid",
+			`Secret `+ns+`/regcred is of type "Opaque" with keys [password]: the install server needs a kubernetes.io/dockerconfigjson Secret`)
+	})
+	if err := k8s.Delete(ctx, wrong); err != nil {
+		t.Fatal(err)
+	}
+	good := &corev1.Secret{ObjectMeta: objMeta(ns, "regcred"), Type: corev1.SecretTypeDockerConfigJson,
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"198.18.0.9:5000":{"auth":"dTpw"}}}`)}}
+	if err := k8s.Create(ctx, good); err != nil {
+		t.Fatal(err)
+	}
+	var dep *appsv1.Deployment
+	eventually(t, "the Deployment with the pull secret", func() error {
+		dep = &appsv1.Deployment{}
+		return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, dep)
+	})
+	pod := dep.Spec.Template.Spec
+	c := pod.Containers[0]
+	var vol *corev1.Volume
+	for i := range pod.Volumes {
+		if pod.Volumes[i].Secret != nil && pod.Volumes[i].Secret.SecretName == "regcred" {
+			vol = &pod.Volumes[i]
+		}
+	}
+	if vol == nil || !reflect.DeepEqual(vol.Secret.Items, []corev1.KeyToPath{{Key: ".dockerconfigjson", Path: "config.json"}}) {
+		t.Fatalf("volumes %+v", pod.Volumes)
+	}
+	var mounted, env bool
+	for _, m := range c.VolumeMounts {
+		mounted = mounted || m.Name == vol.Name && m.ReadOnly && m.MountPath == "/var/run/flarecast/registry"
+	}
+	for _, e := range c.Env {
+		env = env || e == corev1.EnvVar{Name: "DOCKER_CONFIG", Value: "/var/run/flarecast/registry"}
+	}
+	if !mounted || !env {
+		t.Fatalf("mounts %+v env %+v", c.VolumeMounts, c.Env)
+	}
+	eventually(t, "the condition moves on", func() error {
+		c := get(t, ns, "reg", &fcv1.Cluster{})
+		return wantCondition(c, c.Status.Conditions, fcv1.ConditionInstallServerReady, metav1.ConditionFalse, "DeploymentNotAvailable", "")
+	})
+
+	local := podCluster(ns, "local", "dc8")
+	local.Spec.InstallServer.Mode = fcv1.InstallServerLocal
+	local.Spec.InstallServer.RepositoryPullSecretRef = &fcv1.LocalObjectReference{Name: "regcred"}
+	if err := k8s.Create(ctx, local); err == nil || !strings.Contains(err.Error(), "repositoryPullSecretRef: only a Pod-mode install server is given registry credentials by the manager") {
+		t.Fatalf("create a Local-mode cluster with a pull secret: %v", err)
+	}
+}

@@ -82,6 +82,7 @@ type FoundationService struct {
 
 // InstallServerSpec says how the site's install server runs.
 // +kubebuilder:validation:XValidation:rule=`!has(self.mode) || self.mode != 'Pod' || (has(self.site) && has(self.interface))`,message=`mode: Pod runs the install server of a site on the interface of the node attached to its provisioning network: set site and interface`
+// +kubebuilder:validation:XValidation:rule=`!has(self.repositoryPullSecretRef) || (has(self.mode) && self.mode == 'Pod')`,message=`repositoryPullSecretRef: only a Pod-mode install server is given registry credentials by the manager (a Local one reads its host's docker config): set mode: Pod, or remove repositoryPullSecretRef`
 type InstallServerSpec struct {
 	// site names the install server that serves the cluster: the Clusters of a namespace
 	// with the same site share one install server (one DHCP and boot service), so their
@@ -99,6 +100,13 @@ type InstallServerSpec struct {
 	// +kubebuilder:validation:MaxLength=15
 	// +optional
 	Interface string `json:"interface,omitempty"`
+	// repositoryPullSecretRef names a Secret of the Cluster's namespace, of type
+	// kubernetes.io/dockerconfigjson (what `kubectl create secret docker-registry` makes), with
+	// the credentials of the registry the manager's repository is on (--repo oci://...), for
+	// a Pod-mode install server: the pod reads the deployables' blobs with them. Absent, the
+	// pod reads the registry anonymously. The manager's own credentials are never handed on.
+	// +optional
+	RepositoryPullSecretRef *LocalObjectReference `json:"repositoryPullSecretRef,omitempty"`
 }
 
 // NodeCounts counts a cluster's nodes.

@@ -102,8 +102,9 @@ func claim(seen map[string]siteOwner, key string, here siteOwner) (siteOwner, bo
 	return o, o.cluster != here.cluster
 }
 
-// settings checks that the clusters ask the one install server for the same mode and
-// interface. An interface left empty asks for nothing; a mode left empty is the default.
+// settings checks that the clusters ask the one install server for the same mode, interface
+// and repository pull secret. An interface or a secret left empty asks for nothing; a mode
+// left empty is the default.
 func (s *siteCheck) settings(ms []SiteMember) {
 	type setting struct {
 		field, what string
@@ -117,6 +118,12 @@ func (s *siteCheck) settings(ms []SiteMember) {
 			return string(is.Mode)
 		}},
 		{"spec.installServer.interface", "interface", func(is v1alpha1.InstallServerSpec) string { return is.Interface }},
+		{"spec.installServer.repositoryPullSecretRef", "repository pull secret", func(is v1alpha1.InstallServerSpec) string {
+			if is.RepositoryPullSecretRef == nil {
+				return ""
+			}
+			return is.RepositoryPullSecretRef.Name
+		}},
 	} {
 		var first *v1alpha1.Cluster
 		for _, m := range ms {

@@ -126,6 +126,13 @@ func TestInstallServerSettingsAgreeAcrossASite(t *testing.T) {
 		"core": "Cluster/core: spec.installServer.mode: install server mode Pod differs from Local of Cluster/edge in site dc1, whose clusters share one install server: set the same mode on every Cluster of the site, or give this one its own site",
 		"edge": "Cluster/edge: spec.installServer.mode: install server mode Local differs from Pod of Cluster/core in site dc1, whose clusters share one install server: set the same mode on every Cluster of the site, or give this one its own site",
 	})
+	core.Cluster.Spec.InstallServer.Mode = ""
+	edge.Cluster.Spec.InstallServer.RepositoryPullSecretRef = &v1alpha1.LocalObjectReference{Name: "regcred"}
+	core.Cluster.Spec.InstallServer.RepositoryPullSecretRef = &v1alpha1.LocalObjectReference{Name: "other"}
+	conflictOnBoth(t, resolveSite(edge, core), ReasonSiteInstallServerConflict, "spec.installServer.repositoryPullSecretRef", map[string]string{
+		"core": "Cluster/core: spec.installServer.repositoryPullSecretRef: install server repository pull secret other differs from regcred of Cluster/edge in site dc1, whose clusters share one install server: set the same repository pull secret on every Cluster of the site, or give this one its own site",
+		"edge": "Cluster/edge: spec.installServer.repositoryPullSecretRef: install server repository pull secret regcred differs from other of Cluster/core in site dc1, whose clusters share one install server: set the same repository pull secret on every Cluster of the site, or give this one its own site",
+	})
 }
 
 func TestConflictsInsideOneClusterAreNotTheSites(t *testing.T) {
