@@ -99,5 +99,8 @@ func (s *Server) proxy(r *request) *dhcpv4.DHCPv4 {
 	resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, []byte{6, 1, 8, 255}))
 	resp.ServerIPAddr = s.nextServer(r.node)
 	setBootFile(resp, b.file)
+	// Debug, like the server's ACK: a boot that goes wrong beside another DHCP server is
+	// told apart by which of the two answered what.
+	s.log.Debug("dhcp: proxy "+mt.String(), "node", r.node.Name, "mac", macValue(r.mac), "port", r.port, "file", b.file)
 	return resp
 }

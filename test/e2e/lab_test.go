@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/flarecast/flarecast/internal/dhcp"
 	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
@@ -60,6 +61,9 @@ type lab struct {
 	stamps stamps
 	// ackLog is a DHCP server's log that boot watches for its first ACK (dnsmasq's).
 	ackLog string
+	// dhcpMode is the mode startFlarecast runs flarecast's DHCP in (server unless a test
+	// says proxy).
+	dhcpMode dhcp.Mode
 }
 
 func newLab(t *testing.T) *lab {

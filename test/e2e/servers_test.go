@@ -202,7 +202,7 @@ func (l *lab) startFlarecastWith(b *bootFiles, script httpboot.Script, wrap func
 		Hostname: "node1",
 		Boot:     dhcp.Boot{IPXEScript: serverURL + scriptPath, BIOS: "undionly.kpxe", UEFI: "ipxe.efi"},
 	}}}
-	srv, err := dhcp.New(dhcp.Config{Interface: bridge, ServerAddr: netip.MustParseAddr(serverIP), Mode: dhcp.ModeServer,
+	srv, err := dhcp.New(dhcp.Config{Interface: bridge, ServerAddr: netip.MustParseAddr(serverIP), Mode: l.dhcpMode,
 		LeaseFile: filepath.Join(l.dir, "flarecast.leases"), Logger: slogger, Observer: ackObserver{&l.stamps}}, table)
 	if err != nil {
 		l.t.Fatal(err)
