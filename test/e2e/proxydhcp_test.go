@@ -69,4 +69,3 @@ func TestProxyDHCPBootBesideTheSitesDHCPServer(t *testing.T) {
 		})
 	}
 }
-
