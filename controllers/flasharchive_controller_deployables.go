@@ -9,7 +9,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -201,12 +200,7 @@ func (r *DeployableReconciler) applyCondition(ctx context.Context, g *fcv1.Nodes
 		}
 		status["conditions"] = []any{c}
 	}
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(fcv1.GroupVersion.WithKind("NodesGroup"))
-	u.SetNamespace(g.Namespace)
-	u.SetName(g.Name)
-	u.Object["status"] = status
-	if err := r.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(deployableFieldOwner), client.ForceOwnership); err != nil {
+	if err := applyStatusFields(ctx, r.Client, g, deployableFieldOwner, status); err != nil {
 		return fmt.Errorf("patch Deployable condition of NodesGroup %s: %w", g.Name, err)
 	}
 	return nil

@@ -416,12 +416,8 @@ func (r *InstallServerReconciler) applyStatus(ctx context.Context, cl *fcv1.Clus
 	if err != nil {
 		return err
 	}
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(fcv1.GroupVersion.WithKind("Cluster"))
-	u.SetNamespace(cl.Namespace)
-	u.SetName(cl.Name)
-	u.Object["status"] = map[string]any{"conditions": []any{c}, "installServer": s}
-	if err := r.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(installServerFieldOwner), client.ForceOwnership); err != nil {
+	status := map[string]any{"conditions": []any{c}, "installServer": s}
+	if err := applyStatusFields(ctx, r.Client, cl, installServerFieldOwner, status); err != nil {
 		return fmt.Errorf("patch the install server status of Cluster %s: %w", cl.Name, err)
 	}
 	return nil

@@ -32,6 +32,13 @@ func applyStatus(ctx context.Context, c client.Client, obj client.Object, status
 	if err != nil {
 		return fmt.Errorf("convert status: %w", err)
 	}
+	return applyStatusFields(ctx, c, obj, fieldOwner, content)
+}
+
+// applyStatusFields applies the status fields given, and claims only them, under owner: the
+// reconcilers that own one condition or one field of another's object (the Deployable
+// condition of a NodesGroup, a Cluster's install server) write with their own manager.
+func applyStatusFields(ctx context.Context, c client.Client, obj client.Object, owner string, status map[string]any) error {
 	gvk, err := apiutil.GVKForObject(obj, c.Scheme())
 	if err != nil {
 		return err
@@ -40,8 +47,8 @@ func applyStatus(ctx context.Context, c client.Client, obj client.Object, status
 	u.SetGroupVersionKind(gvk)
 	u.SetNamespace(obj.GetNamespace())
 	u.SetName(obj.GetName())
-	u.Object["status"] = content
-	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(fieldOwner), client.ForceOwnership)
+	u.Object["status"] = status
+	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(owner), client.ForceOwnership)
 }
 
 // condition builds a condition stamped with the generation it describes.
