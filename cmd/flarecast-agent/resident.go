@@ -66,7 +66,16 @@ func runResident(ctx context.Context, log *slog.Logger, root string, interval ti
 			return err
 		}
 	} else {
-		loop.PrepareNextBoot = nb.Set
+		netRoot, err := agent.NetworkRoot(root)
+		if err != nil {
+			return err
+		}
+		if netRoot == "" {
+			loop.PrepareNextBoot = nb.Set
+		} else {
+			// A Diskless node boots from the network every time: a reboot is enough.
+			log.Info("the root is a network root: a reinstall is a reboot", "root", netRoot)
+		}
 		loop.Reinstall = func(context.Context, installplan.PlanResponse) error {
 			if path, err := exec.LookPath("systemctl"); err == nil {
 				if out, err := exec.Command(path, "reboot").CombinedOutput(); err != nil {
