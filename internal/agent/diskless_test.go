@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flarecast/flarecast/internal/disklayout"
 	"github.com/flarecast/flarecast/internal/installplan"
 	"github.com/flarecast/flarecast/internal/tarball"
 )
@@ -63,12 +64,15 @@ func TestTheRootFollowsThePlansRootAndWrites(t *testing.T) {
 	}
 }
 
+// A Dataless node installs on its disk and mounts its group's data: both in one fstab.
 func TestSharedDataGoesIntoTheMountTableWithNFSv3Options(t *testing.T) {
-	got, err := fstab(nil, []installplan.NFSMount{
+	root := []laidOut{{Partition: disklayout.Partition{Slice: "root", Number: 1, PartUUID: "r-uuid", Filesystem: &disklayout.Filesystem{Type: "ext4", MountPoint: "/"}}}}
+	got, err := fstab(root, []installplan.NFSMount{
 		{Name: "home", MountPoint: "/home", Server: "198.18.0.1", Port: 2049, Path: "/flarecast/ns/shared/home"},
 		{Name: "tools", MountPoint: "/opt/tools", Server: "nfs1.example", Path: "/export/tools", ReadOnly: true, Options: []string{"noatime"}},
 	})
 	want := "# Written by flarecast-agent from the node's install plan.\n" +
+		"PARTUUID=r-uuid\t/\text4\tdefaults\t0\t1\n" +
 		"198.18.0.1:/flarecast/ns/shared/home\t/home\tnfs\tvers=3,proto=tcp,port=2049,mountport=2049,mountproto=tcp,nolock,addr=198.18.0.1,_netdev\t0\t0\n" +
 		"nfs1.example:/export/tools\t/opt/tools\tnfs\tvers=3,proto=tcp,mountproto=tcp,nolock,ro,noatime,_netdev\t0\t0\n"
 	if err != nil || got != want {

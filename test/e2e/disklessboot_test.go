@@ -15,6 +15,7 @@ import (
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/initramfs"
+	"github.com/flarecast/flarecast/internal/installplan"
 	"github.com/flarecast/flarecast/internal/model"
 	"github.com/flarecast/flarecast/internal/render"
 )
@@ -103,6 +104,21 @@ spec:
 // and n5 is Running with the deployable's digest in NodesGroup diskless's status.nodes. The
 // export's tree is as the install server made it: the node's writes stayed on its tmpfs.
 func TestADisklessNodeBootsItsNFSRootToRunning(t *testing.T) {
+	disklessBoot(t, installplan.RootNFS, "1024", "overlayfs")
+}
+
+// TestADisklessNodeBootsARAMRootToRunning: the same node with root RAM (set in its plan,
+// which the test renders into the deployable: the API's choice is another lane's) streams
+// the deployable's sections into a tmpfs, verified as a disk install verifies them, and
+// boots that. The Debian base holds 681 MiB of files: the guest has 1536 MiB, whose RAM
+// root may take 1024 MiB.
+func TestADisklessNodeBootsARAMRootToRunning(t *testing.T) {
+	disklessBoot(t, installplan.RootRAM, "1536", "tmpfs")
+}
+
+// disklessBoot boots n5 of disklessModel with the root given, on a guest of mem MiB, to
+// Running, and checks that its AfterServices script saw / on the file system fs.
+func disklessBoot(t *testing.T, root, mem, fs string) {
 	requireE2E(t)
 	base := os.Getenv("FLARECAST_DEBIAN_BASE")
 	if base == "" {
@@ -125,6 +141,7 @@ func TestADisklessNodeBootsItsNFSRootToRunning(t *testing.T) {
 	if len(res.Problems) > 0 || len(plans) != 1 || plans[0].NodeType != "Diskless" || plans[0].Root != "NFS" || len(plans[0].Disks) != 0 {
 		t.Fatalf("the model renders plans %+v (resolve: %+v)", plans, res)
 	}
+	plans[0].Root = root
 	repo, digest := debianDeployable(t, l.dir, base, in, plans)
 	publishDeployable(t, k8s, ns, "diskless", digest)
 	t.Logf("packed and derived the Debian deployable %s in %s", digest, time.Since(start).Round(time.Second))
@@ -144,7 +161,7 @@ func TestADisklessNodeBootsItsNFSRootToRunning(t *testing.T) {
 
 	serial := filepath.Join(l.dir, "serial-diskless.log")
 	qemuStart := time.Now()
-	p := l.start("qemu-diskless", "qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "1",
+	p := l.start("qemu-diskless", "qemu-system-x86_64", "-accel", "tcg", "-m", mem, "-smp", "1",
 		"-display", "none", "-monitor", "none", "-no-reboot", "-serial", "file:"+serial,
 		"-netdev", "tap,id=n0,ifname="+tap+",script=no,downscript=no", "-device", "virtio-net-pci,netdev=n0,mac="+nodeMAC+",bootindex=1")
 
@@ -186,7 +203,10 @@ func TestADisklessNodeBootsItsNFSRootToRunning(t *testing.T) {
 	}
 	t.Logf("power-on to Running in %s; the whole test %s", time.Since(qemuStart).Round(time.Second), time.Since(start).Round(time.Second))
 	console := readFile(t, serial)
-	if want := "flarecast-e2e: after on n5, / is overlayfs, first boot of n5"; !strings.Contains(console, want) {
+	if dst := os.Getenv("FLARECAST_QEMU_CONSOLE"); dst != "" {
+		os.WriteFile(dst, []byte(console), 0o644)
+	}
+	if want := "flarecast-e2e: after on n5, / is " + fs + ", first boot of n5"; !strings.Contains(console, want) {
 		t.Errorf("the console does not show %q (the AfterServices script in the switched root):\n%s", want, tail(console))
 	}
 	// The export is the deployable's tree as the install server made it: nothing the node
