@@ -3,6 +3,8 @@
 // disks (a simulated node). It reads its install server, token and node name from the kernel
 // command line (flarecast.server=, flarecast.namespace=, flarecast.cluster=, flarecast.node=,
 // flarecast.token=, as the install server's boot script writes them) or from its flags, installs the node with internal/agent and reports every step to the agent API.
+// A Diskless node installs nothing: the agent assembles its root (NFS under a tmpfs overlay,
+// its own NFS export, or RAM) and, as /init, switches into it.
 //
 // It is its own small static binary: the standard library, the install plan contract, the
 // agent API client, the disk layout and the tar extractor, and nothing of Kubernetes (a test

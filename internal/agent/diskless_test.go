@@ -425,3 +425,41 @@ func TestTheRootsInitIsFoundThroughTheRootsOwnLinks(t *testing.T) {
 		t.Fatalf("a link to itself: %v", err)
 	}
 }
+
+// A Dataless node installs on its disk as a Diskfull one does (a directory root here) and
+// gets its group's shared data in the installed fstab; shared data the install server does
+// not resolve fails the node before anything is written.
+func TestADatalessInstallMountsItsGroupsSharedData(t *testing.T) {
+	tree := disklessTree(t)
+	sec := sectionOf(t, tree, false)
+	plan := disklessPlan("", "")
+	plan.NodeType = "Dataless"
+	plan.Disks = []installplan.Disk{{Name: "d0", Size: 64 << 20, Slices: []installplan.Slice{{Name: "root", Index: 1, FSType: "ext4", MountPoint: "/"}}}}
+	resp := installplan.PlanResponse{Action: installplan.ActionInstall, Plan: plan,
+		Archive: installplan.Archive{Name: "edge-dataless", Digest: digestA, Sections: []installplan.Section{sec}},
+		Mounts:  []installplan.NFSMount{{Name: "home", MountPoint: "/home", Server: "198.18.0.1", Port: 2049, Path: "/flarecast/ns/shared/home"}}}
+	target := t.TempDir()
+	res, err := Run(context.Background(), Config{Server: &planServer{resp: resp}, Target: target, DirectoryRoot: true})
+	if err != nil || res.InstalledDigest != digestA || res.Root != "" {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	if got := readIn(t, target, "etc/fstab"); !strings.HasSuffix(got, "198.18.0.1:/flarecast/ns/shared/home\t/home\tnfs\tvers=3,proto=tcp,port=2049,mountport=2049,mountproto=tcp,nolock,addr=198.18.0.1,_netdev\t0\t0\n") {
+		t.Errorf("fstab:\n%s", got)
+	}
+	if root, err := NetworkRoot(target); err != nil || root != "" {
+		t.Errorf("a disk install records root %q (%v)", root, err)
+	}
+	if got := readIn(t, target, IfupdownFile); !strings.Contains(got, "iface eth0 inet static") {
+		t.Errorf("a disk install does not raise its provisioning NIC:\n%s", got)
+	}
+
+	resp.Mounts = nil
+	srv := &planServer{resp: resp}
+	_, err = Run(context.Background(), Config{Server: srv, Target: t.TempDir(), DirectoryRoot: true})
+	if err == nil || !strings.Contains(err.Error(), "the plan names shared data home (at /home), which the install server does not say where to mount") {
+		t.Fatalf("unresolved shared data: %v", err)
+	}
+	if last := srv.last(); last.Phase != installplan.PhaseFailed || last.Step != "plan" {
+		t.Errorf("last report %+v", last)
+	}
+}
