@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/flarecast/flarecast/internal/disklayout"
@@ -293,6 +294,9 @@ func (in *install) sections(ctx context.Context) error {
 			}
 		})
 		if err != nil && in.kind == rootRAM {
+			if errors.Is(err, tarball.ErrTooLarge) || errors.Is(err, syscall.ENOSPC) {
+				err = fmt.Errorf("%w: the archive does not fit in the RAM root's %d MiB (the node's memory less 512 MiB): the node needs more memory for it", err, in.limit>>20)
+			}
 			if uerr := in.unmountAll(); uerr != nil {
 				err = fmt.Errorf("%w (and unmounting the RAM root: %v)", err, uerr)
 			} else {

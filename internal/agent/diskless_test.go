@@ -356,6 +356,19 @@ func sectionOf(t *testing.T, dir string, tamper bool) installplan.Section {
 
 func TestARAMRootHoldsTheVerifiedSectionsAndRefusesATamperedOne(t *testing.T) {
 	tree := disklessTree(t)
+	t.Run("too small", func(t *testing.T) {
+		target := filepath.Join(t.TempDir(), "root")
+		unmountOnCleanup(t, target)
+		plan := disklessPlan("RAM", "")
+		plan.Mounts = nil
+		srv := &planServer{resp: installplan.PlanResponse{Action: installplan.ActionInstall, Plan: plan,
+			Archive: installplan.Archive{Name: "edge-diskless", Digest: digestA, Sections: []installplan.Section{sectionOf(t, tree, false)}}}}
+		_, err := Run(context.Background(), Config{Server: srv, Target: target, RAMRootSize: 1 << 20})
+		if err == nil || !strings.Contains(err.Error(), "section archive: ") || !strings.Contains(err.Error(), "does not fit in the RAM root's 1 MiB") ||
+			!strings.Contains(err.Error(), "the RAM root was discarded") {
+			t.Fatalf("a RAM root smaller than the archive: %v", err)
+		}
+	})
 	for _, tamper := range []bool{false, true} {
 		t.Run(map[bool]string{false: "verified", true: "tampered"}[tamper], func(t *testing.T) {
 			target := filepath.Join(t.TempDir(), "root")
