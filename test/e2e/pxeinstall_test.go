@@ -27,7 +27,6 @@ import (
 	"github.com/flarecast/flarecast/internal/archive"
 	"github.com/flarecast/flarecast/internal/cli"
 	"github.com/flarecast/flarecast/internal/initramfs"
-	"github.com/flarecast/flarecast/internal/installplan"
 	"github.com/flarecast/flarecast/internal/model"
 	"github.com/flarecast/flarecast/internal/model/manifest"
 	"github.com/flarecast/flarecast/internal/render"
@@ -142,7 +141,24 @@ func TestPXEInstallFromTheInstallServer(t *testing.T) {
 		t.Fatalf("no bootable Debian base at %s (hack/debian-base.sh builds it): %v", base, err)
 	}
 	start := time.Now()
-	l, host := pxeLab(t, "pxe", pxeServerIP)
+	l := &lab{t: t, ns: netlab.NewNetns(t, "pxe"), dir: t.TempDir()}
+	host := fmt.Sprintf("fcpxe%d", os.Getpid()%100000)
+	for _, args := range [][]string{
+		{"link", "add", bridge, "type", "bridge", "forward_delay", "0"},
+		{"link", "set", bridge, "up"},
+		{"tuntap", "add", "dev", tap, "mode", "tap"},
+		{"link", "set", tap, "master", bridge},
+		{"link", "set", tap, "up"},
+	} {
+		l.ns.IP(args...)
+	}
+	// The host end goes with the namespace (a veth pair dies with either end).
+	netlab.Run(t, "ip", "link", "add", host, "type", "veth", "peer", "name", "up0", "netns", l.ns.Name)
+	l.ns.IP("link", "set", "up0", "master", bridge)
+	l.ns.IP("link", "set", "up0", "up")
+	netlab.Run(t, "ip", "addr", "add", pxeServerIP+"/24", "dev", host)
+	netlab.Run(t, "ip", "link", "set", host, "up")
+	t.Cleanup(func() { exec.Command("ip", "link", "del", host).Run() })
 
 	k8s, kubeconfig := startAPIServer(t, l.dir)
 	ctx := context.Background()
@@ -156,7 +172,41 @@ func TestPXEInstallFromTheInstallServer(t *testing.T) {
 	if len(res.Problems) > 0 || len(plans) != 1 || len(plans[0].Disks) != 1 || plans[0].Disks[0].Serial != pxeSerial || len(plans[0].NICs) == 0 {
 		t.Fatalf("the model renders plans %+v (resolve: %+v)", plans, res)
 	}
-	repo, digest := debianDeployable(t, l.dir, base, in, plans)
+
+	// The deployable: the Debian base as a Generic archive, derived with n1's plan in the
+	// cluster section and the group's scripts in the configuration section.
+	repo := filepath.Join(l.dir, "repo")
+	store, err := repository.Open(ctx, repo, repository.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := time.Unix(1700000000, 0).UTC()
+	gen, _, err := archive.Create(ctx, store, tarball.TarSource(f), archive.CreateOptions{Name: "debian-base", Architecture: "amd64", OS: "linux",
+		Created: &created, TempDir: t.TempDir(), Level: 1})
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := render.PlanFiles(plans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := &archive.Configuration{DoubleReboot: true}
+	for _, s := range in.Groups[0].Spec.Configuration.Scripts {
+		conf.Scripts = append(conf.Scripts, archive.Script{Name: s.Name, Stage: archive.Stage(s.Stage), Order: int(s.Order), Data: []byte(*s.Source.Inline)})
+	}
+	dep, err := archive.Derive(ctx, store, archive.DeriveOptions{Base: gen.Digest.String(), Name: "edge-workers", Type: archive.Deployable,
+		Configuration: conf, Cluster: &archive.ClusterSection{Files: files, Nodes: []archive.Node{{Name: "n1", ID: 10, Group: "workers"}}},
+		SoftwareLoad: &archive.SoftwareLoadDescriptor{Cluster: "edge", Groups: []archive.GroupLoad{{Name: "workers", Archive: gen.Digest, Nodes: []string{"n1"}}}},
+		NodesGroup:   "workers", Created: &created})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := dep.Descriptor.Digest.String()
 	publishDeployable(t, k8s, ns, "workers", digest)
 	t.Logf("packed and derived the Debian deployable %s in %s", digest, time.Since(start).Round(time.Second))
 
@@ -277,80 +327,6 @@ func TestPXEInstallFromTheInstallServer(t *testing.T) {
 	}
 }
 
-// pxeLab is a lab whose server side is this machine: a namespace with a bridge and qemu's
-// tap, and a veth whose host end (returned) holds serverIP/24, for the real install server
-// run as an operator runs it.
-func pxeLab(t *testing.T, name, serverIP string) (*lab, string) {
-	t.Helper()
-	l := &lab{t: t, ns: netlab.NewNetns(t, name), dir: t.TempDir()}
-	host := fmt.Sprintf("fc%s%d", name, os.Getpid()%100000)
-	for _, args := range [][]string{
-		{"link", "add", bridge, "type", "bridge", "forward_delay", "0"},
-		{"link", "set", bridge, "up"},
-		{"tuntap", "add", "dev", tap, "mode", "tap"},
-		{"link", "set", tap, "master", bridge},
-		{"link", "set", tap, "up"},
-	} {
-		l.ns.IP(args...)
-	}
-	// The host end goes with the namespace (a veth pair dies with either end).
-	netlab.Run(t, "ip", "link", "add", host, "type", "veth", "peer", "name", "up0", "netns", l.ns.Name)
-	l.ns.IP("link", "set", "up0", "master", bridge)
-	l.ns.IP("link", "set", "up0", "up")
-	netlab.Run(t, "ip", "addr", "add", serverIP+"/24", "dev", host)
-	netlab.Run(t, "ip", "link", "set", host, "up")
-	t.Cleanup(func() { exec.Command("ip", "link", "del", host).Run() })
-	return l, host
-}
-
-// debianDeployable packs the bootable Debian base as a Generic archive into a repository
-// under dir and derives the deployable of the model's one group from it: the plans in the
-// cluster section, the group's scripts in the configuration section. It returns the
-// repository and the deployable's digest.
-func debianDeployable(t *testing.T, dir, base string, in model.Input, plans []installplan.Plan) (string, string) {
-	t.Helper()
-	ctx := context.Background()
-	repo := filepath.Join(dir, "repo")
-	store, err := repository.Open(ctx, repo, repository.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	created := time.Unix(1700000000, 0).UTC()
-	gen, _, err := archive.Create(ctx, store, tarball.TarSource(f), archive.CreateOptions{Name: "debian-base", Architecture: "amd64", OS: "linux",
-		Created: &created, TempDir: t.TempDir(), Level: 1})
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := render.PlanFiles(plans)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := in.Groups[0]
-	conf := &archive.Configuration{DoubleReboot: g.Spec.Configuration.Reboots == "Twice"}
-	for _, s := range g.Spec.Configuration.Scripts {
-		conf.Scripts = append(conf.Scripts, archive.Script{Name: s.Name, Stage: archive.Stage(s.Stage), Order: int(s.Order), Data: []byte(*s.Source.Inline)})
-	}
-	var nodes []archive.Node
-	var names []string
-	for _, n := range g.Spec.Nodes {
-		nodes = append(nodes, archive.Node{Name: n.Name, ID: int(n.ID), Group: g.Name})
-		names = append(names, n.Name)
-	}
-	dep, err := archive.Derive(ctx, store, archive.DeriveOptions{Base: gen.Digest.String(), Name: "edge-" + g.Name, Type: archive.Deployable,
-		Configuration: conf, Cluster: &archive.ClusterSection{Files: files, Nodes: nodes},
-		SoftwareLoad: &archive.SoftwareLoadDescriptor{Cluster: "edge", Groups: []archive.GroupLoad{{Name: g.Name, Archive: gen.Digest, Nodes: names}}},
-		NodesGroup:   g.Name, Created: &created})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return repo, dep.Descriptor.Digest.String()
-}
-
 // startAPIServer starts envtest's API server and etcd (bin/k8s unless KUBEBUILDER_ASSETS
 // says otherwise) with flarecast's CRDs, and writes a kubeconfig for the install server.
 func startAPIServer(t *testing.T, dir string) (client.Client, string) {
@@ -388,11 +364,11 @@ func startAPIServer(t *testing.T, dir string) (client.Client, string) {
 	return c, kubeconfig
 }
 
-// applyModel creates the objects of a model's YAML in ns and returns them as the model's input.
-func applyModel(t *testing.T, k8s client.Client, ns, dir, yaml string) model.Input {
+// applyModel creates the objects of site (pxeModel's) in ns and returns them as the model's input.
+func applyModel(t *testing.T, k8s client.Client, ns, dir, site string) model.Input {
 	t.Helper()
 	p := filepath.Join(dir, "model.yaml")
-	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte(site), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	objs, errs := manifest.Read([]string{p}, nil)
