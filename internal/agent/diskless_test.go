@@ -64,7 +64,9 @@ func TestTheRootFollowsThePlansRootAndWrites(t *testing.T) {
 	}
 }
 
-// A Dataless node installs on its disk and mounts its group's data: both in one fstab.
+// A Dataless node installs on its disk and mounts its group's data: both in one fstab. The
+// install server's export (with its port) is mounted on its one port without locks; another
+// server's as its portmapper and lock manager have it.
 func TestSharedDataGoesIntoTheMountTableWithNFSv3Options(t *testing.T) {
 	root := []laidOut{{Partition: disklayout.Partition{Slice: "root", Number: 1, PartUUID: "r-uuid", Filesystem: &disklayout.Filesystem{Type: "ext4", MountPoint: "/"}}}}
 	got, err := fstab(root, []installplan.NFSMount{
@@ -74,7 +76,7 @@ func TestSharedDataGoesIntoTheMountTableWithNFSv3Options(t *testing.T) {
 	want := "# Written by flarecast-agent from the node's install plan.\n" +
 		"PARTUUID=r-uuid\t/\text4\tdefaults\t0\t1\n" +
 		"198.18.0.1:/flarecast/ns/shared/home\t/home\tnfs\tvers=3,proto=tcp,port=2049,mountport=2049,mountproto=tcp,nolock,addr=198.18.0.1,_netdev\t0\t0\n" +
-		"nfs1.example:/export/tools\t/opt/tools\tnfs\tvers=3,proto=tcp,mountproto=tcp,nolock,ro,noatime,_netdev\t0\t0\n"
+		"nfs1.example:/export/tools\t/opt/tools\tnfs\tvers=3,proto=tcp,ro,noatime,_netdev\t0\t0\n"
 	if err != nil || got != want {
 		t.Fatalf("fstab (%v):\n%s\nwant\n%s", err, got, want)
 	}

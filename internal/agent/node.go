@@ -133,10 +133,11 @@ func fstab(parts []laidOut, mounts []installplan.NFSMount) (string, error) {
 }
 
 // nfsFstabLine is a shared-data mount as the installed system mounts it: NFSv3 over TCP,
-// MOUNT on the same port as NFS (the install server serves both on one, with no
-// portmapper), no lock manager (the server has none), after the network (_netdev). With
-// the server given by address, addr= lets the kernel mount it even where mount.nfs
-// (nfs-common) is not installed; mount.nfs replaces it with the address it resolves.
+// after the network (_netdev). An export of the install server (given with its port) has
+// MOUNT on the NFS port over TCP (one port, no portmapper) and no lock manager (nolock);
+// another server's is mounted as its portmapper says, with the locking it offers. With the
+// server given by address, addr= lets the kernel mount it even where mount.nfs (nfs-common)
+// is not installed; mount.nfs replaces it with the address it resolves.
 func nfsFstabLine(m installplan.NFSMount) (string, error) {
 	if m.Server == "" || !path.IsAbs(m.Path) || !path.IsAbs(m.MountPoint) || path.Clean(m.MountPoint) != m.MountPoint || m.MountPoint == "/" {
 		return "", fmt.Errorf("shared data %s: the install server gives server %q, path %q and mount point %q: want a server, an absolute path and an absolute mount point other than /", m.Name, m.Server, m.Path, m.MountPoint)
@@ -148,9 +149,8 @@ func nfsFstabLine(m installplan.NFSMount) (string, error) {
 	}
 	opts := []string{"vers=3", "proto=tcp"}
 	if m.Port != 0 {
-		opts = append(opts, fmt.Sprintf("port=%d", m.Port), fmt.Sprintf("mountport=%d", m.Port))
+		opts = append(opts, fmt.Sprintf("port=%d", m.Port), fmt.Sprintf("mountport=%d", m.Port), "mountproto=tcp", "nolock")
 	}
-	opts = append(opts, "mountproto=tcp", "nolock")
 	if ip, err := netip.ParseAddr(m.Server); err == nil {
 		opts = append(opts, "addr="+ip.String())
 	}
