@@ -77,7 +77,7 @@ test: deps verify-generated lint ## Run every test against real peers (API serve
 
 .PHONY: test-e2e
 # The demo's own e2e test (TestDemo…) runs in make test; these are the qemu boots.
-E2E_RUN ?= TestPXEBoot|TestProxyDHCPBoot|TestAgentPXEBoot|TestPXEInstallFromTheInstallServer|TestDisklessNFSRoot|TestLabLeavesNothingBehind
+E2E_RUN ?= TestPXEBoot|TestProxyDHCPBoot|TestAgentPXEBoot|TestPXEInstallFromTheInstallServer|TestDisklessNFSRoot|TestADisklessNodeBoots|TestLabLeavesNothingBehind
 test-e2e: deps ## Boot qemu guests (TCG; BIOS and UEFI) over the network against dnsmasq and flarecast (root).
 	FLARECAST_E2E=1 go test -count=1 -timeout 30m -v -run '$(E2E_RUN)' ./test/e2e/
 	# A node's installed disk (the Debian base, GRUB) boots under qemu through both script

@@ -3,6 +3,8 @@
 // disks (a simulated node). It reads its install server, token and node name from the kernel
 // command line (flarecast.server=, flarecast.namespace=, flarecast.cluster=, flarecast.node=,
 // flarecast.token=, as the install server's boot script writes them) or from its flags, installs the node with internal/agent and reports every step to the agent API.
+// A Diskless node installs nothing: the agent assembles its root (NFS under a tmpfs overlay,
+// its own NFS export, or RAM) and, as /init, switches into it.
 //
 // It is its own small static binary: the standard library, the install plan contract, the
 // agent API client, the disk layout and the tar extractor, and nothing of Kubernetes (a test
@@ -75,7 +77,17 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	err := install(ctx, log, o)
+	res, err := install(ctx, log, o)
+	if err == nil && res.Root != "" {
+		// A Diskless node: its root is assembled; its own init takes over from here.
+		if initMode {
+			log.Info("switching into the node's root", "root", res.Root, "digest", res.InstalledDigest)
+			err = agent.SwitchRoot(res.Root)
+			log.Error("switch root", "err", err)
+			stayWithShell(log)
+		}
+		return 0
+	}
 	if err == nil {
 		if initMode {
 			log.Info("installed; rebooting into the disk")
@@ -97,10 +109,11 @@ func run() int {
 	return 1
 }
 
-func install(ctx context.Context, log *slog.Logger, o options) error {
+func install(ctx context.Context, log *slog.Logger, o options) (agent.Result, error) {
+	var none agent.Result
 	args, err := kernelArgs(o.cmdline)
 	if err != nil && (o.server == "" || o.node == "" || (o.token == "" && o.tokenFile == "")) {
-		return err
+		return none, err
 	}
 	server := firstOf(o.server, args.server)
 	node := firstOf(o.node, args.node)
@@ -108,13 +121,13 @@ func install(ctx context.Context, log *slog.Logger, o options) error {
 	if o.tokenFile != "" {
 		b, err := os.ReadFile(o.tokenFile)
 		if err != nil {
-			return fmt.Errorf("read the token: %w", err)
+			return none, fmt.Errorf("read the token: %w", err)
 		}
 		token = strings.TrimSpace(string(b))
 	}
 	parts := strings.Split(node, "/")
 	if len(parts) != 3 {
-		return fmt.Errorf("node %q: want namespace/cluster/node (--node, or flarecast.namespace=, flarecast.cluster= and flarecast.node=)", node)
+		return none, fmt.Errorf("node %q: want namespace/cluster/node (--node, or flarecast.namespace=, flarecast.cluster= and flarecast.node=)", node)
 	}
 	ref := agentapi.NodeRef{Namespace: parts[0], Cluster: parts[1], Node: parts[2]}
 	client, err := agentapi.NewClient(server, ref, token, agentapi.ClientOptions{MinBackoff: o.minBackoff,
@@ -122,29 +135,29 @@ func install(ctx context.Context, log *slog.Logger, o options) error {
 			log.Info("agent API not answering, retrying", "err", err, "wait", wait)
 		}})
 	if err != nil {
-		return err
+		return none, err
 	}
 	diskMap, detach, err := attachDisks(o.diskMap)
 	defer detach()
 	if err != nil {
-		return err
+		return none, err
 	}
 	if err := os.MkdirAll(o.root, 0o755); err != nil {
-		return err
+		return none, err
 	}
 	log.Info("installing", "node", ref.String(), "server", server, "root", o.root)
 	self, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("find the agent's own binary, to install it: %w", err)
+		return none, fmt.Errorf("find the agent's own binary, to install it: %w", err)
 	}
 	res, err := agent.Run(ctx, agent.Config{Server: client, DiskMap: diskMap, Target: o.root, Sysfs: o.sysfs, DevDir: o.devDir,
 		NoBootLoader: o.noBootLoader, Log: log,
 		Resident: &agent.Resident{Server: server, Node: ref.String(), Token: token}, ResidentBinary: self})
 	if err != nil {
-		return err
+		return none, err
 	}
-	log.Info("install done", "action", res.Action, "installedDigest", res.InstalledDigest, "resumes", res.Resumes)
-	return nil
+	log.Info("install done", "action", res.Action, "installedDigest", res.InstalledDigest, "resumes", res.Resumes, "root", res.Root)
+	return res, nil
 }
 
 func firstOf(vs ...string) string {

@@ -66,7 +66,12 @@ func runResident(ctx context.Context, log *slog.Logger, root string, interval ti
 			return err
 		}
 	} else {
-		loop.PrepareNextBoot = nb.Set
+		if loop.PrepareNextBoot, err = nextBootFor(root, nb); err != nil {
+			return err
+		}
+		if loop.PrepareNextBoot == nil {
+			log.Info("the root is a Diskless node's network root: a reinstall is a reboot")
+		}
 		loop.Reinstall = func(context.Context, installplan.PlanResponse) error {
 			if path, err := exec.LookPath("systemctl"); err == nil {
 				if out, err := exec.Command(path, "reboot").CombinedOutput(); err != nil {
@@ -90,6 +95,17 @@ func runResident(ctx context.Context, log *slog.Logger, root string, interval ti
 		}
 		log.Info("reinstalled in place", "digest", res.Digest)
 	}
+}
+
+// nextBootFor is how a node's next boot goes to the network before a reinstall: the
+// firmware's or GRUB's (NextBoot) on a disk install; nothing on a Diskless node, whose every
+// boot is a network boot (its firmware has no disk to boot), so that a reboot is enough.
+func nextBootFor(root string, nb agent.NextBoot) (func(context.Context) error, error) {
+	netRoot, err := agent.NetworkRoot(root)
+	if err != nil || netRoot != "" {
+		return nil, err
+	}
+	return nb.Set, nil
 }
 
 // residentClient reads the resident agent's configuration under root and makes its client.

@@ -90,3 +90,22 @@ func TestTheResidentAgentBinaryReinstallsASimulatedNodeWhenTold(t *testing.T) {
 		t.Errorf("the reinstall left no resident agent in the root: %v", err)
 	}
 }
+
+// A Diskless node's resident agent sets no next boot before a reinstall (there is no disk
+// to boot instead of the network, and NextBoot would refuse a BIOS node without GRUB's
+// iPXE entry); a disk install's does.
+func TestADisklessNodesResidentAgentRebootsWithoutANextBoot(t *testing.T) {
+	for root, want := range map[string]bool{"": true, installplan.RootNFS: false, installplan.RootRAM: false} {
+		dir := t.TempDir()
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(agent.InstalledRecord)), 0o755)
+		rec, _ := json.Marshal(map[string]string{"node": "ns/c/n5", "archive": "a", "digest": "sha256:" + strings.Repeat("a", 64), "root": root})
+		os.WriteFile(filepath.Join(dir, agent.InstalledRecord), rec, 0o644)
+		set, err := nextBootFor(dir, agent.NextBoot{Root: dir, Sysfs: t.TempDir()})
+		if err != nil || (set != nil) != want {
+			t.Errorf("root %q: a next boot to set: %v (%v), want %v", root, set != nil, err, want)
+		}
+	}
+	if _, err := nextBootFor(t.TempDir(), agent.NextBoot{}); err == nil {
+		t.Errorf("a root with no installed record")
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"syscall"
 	"time"
 
 	"github.com/flarecast/flarecast/internal/disklayout"
@@ -51,7 +53,15 @@ type Config struct {
 	DirectoryRoot bool
 	// ProgressEvery is the least time between two progress reports (1 s by default).
 	ProgressEvery time.Duration
-	Log           *slog.Logger
+	// LayerDir holds a Diskless NFS root's layers: the export (lower) and the tmpfs of its
+	// overlay (rw). Default /run/flarecast/root, which moves with /run into the root.
+	LayerDir string
+	// MountNFS mounts an NFS export (KernelNFSMount by default).
+	MountNFS NFSMounter
+	// RAMRootSize is the size of a RAM root's tmpfs; 0 takes the node's memory less 512 MiB
+	// (half of it at least).
+	RAMRootSize int64
+	Log         *slog.Logger
 }
 
 // Result is what an install did.
@@ -61,6 +71,9 @@ type Result struct {
 	InstalledDigest string
 	// Resumes counts the downloads that went on after a cut.
 	Resumes int
+	// Root, for a Diskless node, is its assembled root, still mounted: the caller switches
+	// into it (SwitchRoot). Empty after a disk install.
+	Root string
 }
 
 // StepError is a failed step: what the agent was doing, and why it stopped.
@@ -82,6 +95,11 @@ type install struct {
 	parts   []laidOut
 	mounted []string
 	result  Result
+	kind    rootKind
+	// limit bounds what the sections may expand to: the disks' size, or the RAM root's.
+	limit int64
+	// previous is the digest a persistent root recorded before this boot.
+	previous string
 }
 
 // step is one phase function of the install; the table below is the order they run in and
@@ -92,14 +110,35 @@ type step struct {
 	run   func(*install, context.Context) error
 }
 
-var steps = []step{
-	{"disks", installplan.PhaseInstalling, (*install).layOutStep},
-	{"mount", installplan.PhaseInstalling, (*install).mountStep},
-	{"sections", installplan.PhaseInstalling, (*install).sections},
-	{"node files", installplan.PhaseConfiguring, (*install).writeNodeStep},
-	{"scripts", installplan.PhaseConfiguring, (*install).firstBoot},
-	{"boot loader", installplan.PhaseConfiguring, (*install).bootLoader},
-	{"finish", installplan.PhaseRebooting, (*install).finish},
+var steps = map[rootKind][]step{
+	rootDisks: {
+		{"disks", installplan.PhaseInstalling, (*install).layOutStep},
+		{"mount", installplan.PhaseInstalling, (*install).mountStep},
+		{"sections", installplan.PhaseInstalling, (*install).sections},
+		{"node files", installplan.PhaseConfiguring, (*install).writeNodeStep},
+		{"scripts", installplan.PhaseConfiguring, (*install).firstBoot},
+		{"boot loader", installplan.PhaseConfiguring, (*install).bootLoader},
+		{"finish", installplan.PhaseRebooting, (*install).finish},
+	},
+	rootNFSOverlay: {
+		{"root", installplan.PhaseInstalling, (*install).nfsOverlayRoot},
+		{"node files", installplan.PhaseConfiguring, (*install).writeNodeStep},
+		{"scripts", installplan.PhaseConfiguring, (*install).firstBoot},
+		{"finish", installplan.PhaseRebooting, (*install).finishDiskless},
+	},
+	rootNFSPersistent: {
+		{"root", installplan.PhaseInstalling, (*install).nfsPersistentRoot},
+		{"node files", installplan.PhaseConfiguring, (*install).writeNodeStep},
+		{"scripts", installplan.PhaseConfiguring, (*install).firstBoot},
+		{"finish", installplan.PhaseRebooting, (*install).finishDiskless},
+	},
+	rootRAM: {
+		{"root", installplan.PhaseInstalling, (*install).ramRoot},
+		{"sections", installplan.PhaseInstalling, (*install).sections},
+		{"node files", installplan.PhaseConfiguring, (*install).writeNodeStep},
+		{"scripts", installplan.PhaseConfiguring, (*install).firstBoot},
+		{"finish", installplan.PhaseRebooting, (*install).finishDiskless},
+	},
 }
 
 // Run installs the node: it fetches its plan, lays out its disks, streams and verifies every
@@ -125,6 +164,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	if in.cfg.ProgressEvery == 0 {
 		in.cfg.ProgressEvery = time.Second
+	}
+	if in.cfg.LayerDir == "" {
+		in.cfg.LayerDir = "/run/flarecast/root"
+	}
+	if in.cfg.MountNFS == nil {
+		in.cfg.MountNFS = KernelNFSMount
 	}
 	err := in.run(ctx)
 	if err != nil {
@@ -161,13 +206,22 @@ func (in *install) run(ctx context.Context) error {
 	if resp.Action != installplan.ActionInstall {
 		return fmt.Errorf("the server says %q, which this agent does not know (Install or BootLocal)", resp.Action)
 	}
-	if in.plan.NodeType == "Diskless" {
-		return errors.New("a Diskless node boots its root over the network: this agent installs nodes with disks only")
+	if in.kind, err = decideRoot(resp); err != nil {
+		return err
+	}
+	if in.kind != rootDisks && in.cfg.DirectoryRoot {
+		return errors.New("a simulated node with a directory root installs nodes with disks only, not a Diskless one")
+	}
+	if err := in.sharedData(); err != nil {
+		return err
 	}
 	if len(resp.Archive.Sections) == 0 {
 		return fmt.Errorf("archive %s has no sections", resp.Archive.Name)
 	}
-	for _, s := range steps {
+	for _, d := range in.plan.Disks {
+		in.limit += d.Size
+	}
+	for _, s := range steps[in.kind] {
 		in.report(ctx, installplan.Event{Phase: s.phase, Step: s.name})
 		if err := s.run(in, ctx); err != nil {
 			var se *StepError
@@ -227,10 +281,7 @@ func (in *install) sections(ctx context.Context) error {
 	for _, s := range in.resp.Archive.Sections {
 		total += s.Size
 	}
-	var limit int64 // the disks bound what the tars may expand to
-	for _, d := range in.plan.Disks {
-		limit += d.Size
-	}
+	limit := in.limit
 	last := time.Now()
 	for _, s := range in.resp.Archive.Sections {
 		base := done
@@ -242,6 +293,17 @@ func (in *install) sections(ctx context.Context) error {
 					Bytes: done, Total: total, Percent: int32(done * 100 / max(total, 1))})
 			}
 		})
+		if err != nil && in.kind == rootRAM {
+			if errors.Is(err, tarball.ErrTooLarge) || errors.Is(err, syscall.ENOSPC) {
+				err = fmt.Errorf("%w: the archive does not fit in the RAM root's %d MiB (the node's memory less 512 MiB): the node needs more memory for it", err, in.limit>>20)
+			}
+			if uerr := in.unmountAll(); uerr != nil {
+				err = fmt.Errorf("%w (and unmounting the RAM root: %v)", err, uerr)
+			} else {
+				err = fmt.Errorf("%w: the RAM root was discarded, nothing of it boots", err)
+			}
+			return &StepError{Step: "section " + s.Name, Err: err}
+		}
 		if err != nil {
 			if werr := in.wipeDisks(); werr != nil {
 				err = fmt.Errorf("%w (and wiping the disks: %v)", err, werr)
@@ -315,20 +377,40 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 func (in *install) writeNodeStep(context.Context) error {
 	_, err := os.Stat(filepath.Join(in.cfg.Target, "etc/network/interfaces"))
-	files, err := nodeFiles(in.plan, in.parts, in.resp.Archive, err == nil)
+	files, err := nodeFiles(nodeSetup{plan: in.plan, archive: in.resp.Archive, parts: in.parts, mounts: in.resp.Mounts,
+		ifupdown: err == nil, netRoot: in.kind.netRoot()})
 	if err != nil {
 		return err
 	}
 	if err := writeNodeFiles(in.cfg.Target, files); err != nil {
 		return err
 	}
+	if err := in.disklessState(); err != nil {
+		return err
+	}
 	return in.installResident()
+}
+
+// sharedData checks that the install server resolved every shared file system the plan
+// names: a node without its group's data is not a node of the group.
+func (in *install) sharedData() error {
+	for _, m := range in.plan.Mounts {
+		if !slices.ContainsFunc(in.resp.Mounts, func(r installplan.NFSMount) bool { return r.Name == m.Name }) {
+			return fmt.Errorf("the plan names shared data %s (at %s), which the install server does not say where to mount", m.Name, m.MountPoint)
+		}
+	}
+	return nil
 }
 
 // firstBoot runs the FirstBoot scripts in the installed root. A script that fails (or
 // cannot run) fails the node with its name and its output's tail; the ones after it do not
 // run.
 func (in *install) firstBoot(ctx context.Context) error {
+	if in.kind == rootNFSPersistent && in.previous == in.resp.Archive.Digest {
+		in.report(ctx, installplan.Event{Phase: installplan.PhaseConfiguring, Step: "scripts", Stage: StageFirstBoot,
+			Message: "the persistent root ran its FirstBoot scripts at the first boot of " + in.previous})
+		return nil
+	}
 	scripts, err := firstBootScripts(in.cfg.Target, in.plan.Scripts)
 	if err != nil || len(scripts) == 0 {
 		return err

@@ -10,6 +10,11 @@
 // archive's own GRUB with a configuration it writes, and reports each step, with the
 // installed digest at the end.
 //
+// A Diskless node installs nothing on a disk: its root is the group's NFS export under an
+// overlay on a tmpfs, its own read-write export, or a tmpfs the sections are verified into
+// (a RAM root); it gets the same node files, resident agent and FirstBoot scripts, and the
+// caller switches into it (SwitchRoot).
+//
 // It is a library so that it can be tested without a node; it imports no Kubernetes or OCI
 // code (the agent binary must stay small), never reboots and never spawns a shell: the
 // binary decides that.

@@ -23,7 +23,7 @@ func TestANICOnSeveralNetworksTagsThemAndANICOnOneDoesNot(t *testing.T) {
 		{Name: "eth0", MAC: "02:00:00:00:00:01", Network: "internal", Address: "198.18.7.1/16", VLAN: 10, Provisioning: true},
 		{Name: "eth1", MAC: "02:00:00:00:00:02", Network: "external", Address: "198.19.100.1/16", Gateway: "198.19.0.1", VLAN: 20},
 		{Name: "eth1", MAC: "02:00:00:00:00:02", Network: "storage", Address: "198.18.200.1/24", VLAN: 30},
-	}))
+	}, false))
 	want := map[string]string{
 		"etc/systemd/network/10-flarecast-eth0.link":       "[Match]\nMACAddress=02:00:00:00:00:01\n\n[Link]\nName=eth0\n",
 		"etc/systemd/network/10-flarecast-eth0.network":    "[Match]\nMACAddress=02:00:00:00:00:01\n\n[Network]\nAddress=198.18.7.1/16\n",
@@ -57,7 +57,7 @@ func TestFstabMountsEachSliceByItsPartitionGUID(t *testing.T) {
 		"PARTUUID=r-uuid\t/\text4\tnoatime,errors=remount-ro\t0\t1\n" +
 		"PARTUUID=s-uuid\tnone\tswap\tsw\t0\t0\n" +
 		"PARTUUID=d-uuid\t/data\txfs\tdefaults\t0\t0\n"
-	if got := fstab(parts); got != want {
+	if got, err := fstab(parts, nil); err != nil || got != want {
 		t.Errorf("fstab:\n%s\nwant\n%s", got, want)
 	}
 }
@@ -93,7 +93,7 @@ func TestIfupdownGetsTheSameAddressesAsNetworkd(t *testing.T) {
 		{Name: "eth0", MAC: "02:00:00:00:00:01", Network: "internal", Address: "198.18.7.1/16", VLAN: 10, Provisioning: true},
 		{Name: "eth1", MAC: "02:00:00:00:00:02", Network: "external", Address: "198.19.100.1/16", Gateway: "198.19.0.1", VLAN: 20},
 		{Name: "eth1", MAC: "02:00:00:00:00:02", Network: "storage", Address: "198.18.200.1/24", VLAN: 30},
-	})
+	}, false)
 	want := "# Written by flarecast-agent from the node's install plan.\n" +
 		"\nauto eth0\niface eth0 inet static\n\taddress 198.18.7.1/16\n" +
 		"\nauto eth1\niface eth1 inet manual\n" +

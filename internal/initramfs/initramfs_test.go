@@ -168,6 +168,40 @@ func TestModulesLoadAfterWhatTheyNeed(t *testing.T) {
 	}
 }
 
+// A Diskless node's agent mounts its NFS root and lays an overlay over it from the image's
+// modules alone: the defaults carry them, each after what it needs.
+func TestTheDefaultModulesCarryWhatADisklessRootNeeds(t *testing.T) {
+	v, err := onlyKernel("/lib/modules")
+	if err != nil {
+		t.Skipf("no kernel module tree here: %v", err)
+	}
+	tree, err := readModuleTree(filepath.Join("/lib/modules", v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	order, builtin, err := tree.resolve(DefaultModules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range order {
+		names = append(names, moduleName(p))
+	}
+	names = append(names, builtin...)
+	pos := map[string]int{}
+	for i, n := range names {
+		pos[n] = i
+	}
+	for _, m := range []string{"sunrpc", "lockd", "nfs", "nfs_acl", "nfsv3", "overlay"} {
+		if _, ok := pos[m]; !ok {
+			t.Errorf("module %s is not in the defaults' image (%v)", m, names)
+		}
+	}
+	if pos["sunrpc"] > pos["nfs"] || pos["nfs"] > pos["nfsv3"] {
+		t.Errorf("NFS loads before what it needs: %v", names)
+	}
+}
+
 func mustRead(t *testing.T, p string) string {
 	t.Helper()
 	b, err := os.ReadFile(p)

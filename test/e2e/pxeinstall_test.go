@@ -166,7 +166,7 @@ func TestPXEInstallFromTheInstallServer(t *testing.T) {
 	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	in := applyModel(t, k8s, ns, l.dir)
+	in := applyModel(t, k8s, ns, l.dir, pxeModel)
 	res := model.Resolve(in)
 	plans := render.InstallPlans(in.Cluster, in.Groups, res)
 	if len(res.Problems) > 0 || len(plans) != 1 || len(plans[0].Disks) != 1 || plans[0].Disks[0].Serial != pxeSerial || len(plans[0].NICs) == 0 {
@@ -364,11 +364,11 @@ func startAPIServer(t *testing.T, dir string) (client.Client, string) {
 	return c, kubeconfig
 }
 
-// applyModel creates pxeModel's objects in ns and returns them as the model's input.
-func applyModel(t *testing.T, k8s client.Client, ns, dir string) model.Input {
+// applyModel creates the objects of site (pxeModel's) in ns and returns them as the model's input.
+func applyModel(t *testing.T, k8s client.Client, ns, dir, site string) model.Input {
 	t.Helper()
 	p := filepath.Join(dir, "model.yaml")
-	if err := os.WriteFile(p, []byte(pxeModel), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte(site), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	objs, errs := manifest.Read([]string{p}, nil)
