@@ -62,6 +62,9 @@ const (
 // With no lower tree, it is the upper directory served read-write (a shared data export).
 type overlayFS struct {
 	lower, upper, work string
+	// readOnly refuses every change (go-nfs answers NFS3ERR_ROFS, seeing no write
+	// capability).
+	readOnly bool
 
 	mu sync.Mutex // serialises changes: copy-ups and renames touch several names
 	// ix maps handles to paths; shared with the export.
@@ -189,6 +192,9 @@ func readOrigin(p string) (uint64, bool) {
 
 // Capabilities: read, write, seek and truncate.
 func (o *overlayFS) Capabilities() billy.Capability {
+	if o.readOnly {
+		return billy.ReadCapability | billy.SeekCapability
+	}
 	return billy.WriteCapability | billy.ReadCapability | billy.ReadAndWriteCapability | billy.SeekCapability | billy.TruncateCapability
 }
 
@@ -284,6 +290,9 @@ func (o *overlayFS) OpenFile(name string, flag int, perm os.FileMode) (billy.Fil
 			return nil, err
 		}
 		return &file{File: f, name: p}, nil
+	}
+	if o.readOnly {
+		return nil, errReadOnly
 	}
 	if err := checkName(p); err != nil {
 		return nil, err
@@ -498,6 +507,9 @@ func (o *overlayFS) whiteout(p string) error {
 }
 
 func (o *overlayFS) Remove(name string) error {
+	if o.readOnly {
+		return errReadOnly
+	}
 	p, _ := clean(name)
 	if p == "" {
 		return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrPermission}
@@ -547,6 +559,9 @@ func (o *overlayFS) Remove(name string) error {
 }
 
 func (o *overlayFS) Rename(from, to string) error {
+	if o.readOnly {
+		return errReadOnly
+	}
 	fp, _ := clean(from)
 	tp, _ := clean(to)
 	if fp == "" || tp == "" {
@@ -628,6 +643,9 @@ func touch(p string) error {
 }
 
 func (o *overlayFS) MkdirAll(name string, perm os.FileMode) error {
+	if o.readOnly {
+		return errReadOnly
+	}
 	p, _ := clean(name)
 	comps := splitPath(p)
 	o.mu.Lock()
@@ -689,6 +707,9 @@ func (o *overlayFS) mkdir(p string, perm os.FileMode) error {
 }
 
 func (o *overlayFS) Symlink(target, link string) error {
+	if o.readOnly {
+		return errReadOnly
+	}
 	p, _ := clean(link)
 	if err := checkName(p); err != nil {
 		return err
@@ -721,6 +742,9 @@ func (o *overlayFS) Chroot(string) (billy.Filesystem, error) {
 // Chmod, Lchown, Chown and Chtimes (billy.Change) copy the entry up first.
 
 func (o *overlayFS) change(name string, f func(real string) error) error {
+	if o.readOnly {
+		return errReadOnly
+	}
 	p, _ := clean(name)
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -774,6 +798,9 @@ func (o *overlayFS) Mkfifo(name string, mode uint32) error {
 func (o *overlayFS) Socket(name string) error { return o.special(name, unix.S_IFSOCK|0o755, 0) }
 
 func (o *overlayFS) special(name string, mode uint32, dev int) error {
+	if o.readOnly {
+		return errReadOnly
+	}
 	p, _ := clean(name)
 	if err := checkName(p); err != nil {
 		return err

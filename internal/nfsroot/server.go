@@ -40,6 +40,9 @@ type Export struct {
 	// (never written), writes go to Upper, with Work (on Upper's file system) for copies
 	// being made. Dir empty, Upper alone is served read-write.
 	Upper, Work string
+	// ReadOnly serves a merged export without writes (read-only shared data, which the
+	// site's operator fills on the install server).
+	ReadOnly bool
 	// Clients, when set, are the only addresses that may mount the export; another gets
 	// MNT3ERR_ACCES.
 	Clients []netip.Addr
@@ -162,7 +165,7 @@ func openExport(e Export, indexes map[string]*export) (*export, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nfs export %s: index %s: %w", e.Path, e.Upper, err)
 	}
-	x.merged = &overlayFS{lower: x.Dir, upper: e.Upper, work: e.Work, ix: ix}
+	x.merged = &overlayFS{lower: x.Dir, upper: e.Upper, work: e.Work, ix: ix, readOnly: e.ReadOnly}
 	return x, nil
 }
 
@@ -386,7 +389,7 @@ func (s *Server) remember(f billy.Filesystem, x *export, prefix []string) {
 
 // Change is the merged view of a read-write export; nil (read-only) for the others.
 func (h *handler) Change(f billy.Filesystem) billy.Change {
-	if o, ok := f.(*overlayFS); ok {
+	if o, ok := f.(*overlayFS); ok && !o.readOnly {
 		return o
 	}
 	return nil
