@@ -133,8 +133,9 @@ type Exports struct {
 	want   Wanted
 	wanted bool // Set was called: before that, trees on disk are not garbage
 	state  map[string]ExportState
-	// served are the paths of the read-write exports the NFS server serves now.
-	served map[string]bool
+	// served are the paths of the read-write exports the NFS server serves now; refused the
+	// ones it could not open.
+	served, refused map[string]bool
 	failed map[string]error // digest -> why its tree could not be made
 	wake   chan struct{}
 }
@@ -142,7 +143,7 @@ type Exports struct {
 // NewExports prepares the state directory's nfs/ part; leftovers of a tree being made when
 // the last run stopped are removed.
 func NewExports(stateDir string, store repository.Store, log logr.Logger) (*Exports, error) {
-	e := &Exports{dir: filepath.Join(stateDir, "nfs"), store: store, log: log, state: map[string]ExportState{},
+	e := &Exports{dir: filepath.Join(stateDir, "nfs"), store: store, log: log, state: map[string]ExportState{}, refused: map[string]bool{},
 		failed: map[string]error{}, wake: make(chan struct{}, 1)}
 	for _, d := range []string{e.treesDir(), e.tmpDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -253,6 +254,9 @@ func (e *Exports) Run(ctx context.Context, addr string) error {
 			if ln, err = net.Listen("tcp4", addr); err != nil {
 				return fmt.Errorf("nfs: listen again for a new set of exports: %w", err)
 			}
+			e.mu.Lock()
+			clear(e.refused)
+			e.mu.Unlock()
 			if stop, errc, err = e.serveNew(ctx, ln, exports); err != nil {
 				return err
 			}
@@ -266,7 +270,7 @@ func (e *Exports) Run(ctx context.Context, addr string) error {
 		}
 		e.served = map[string]bool{}
 		for _, x := range writable {
-			e.served[x.Path] = true
+			e.served[x.Path] = !e.refused[x.Path]
 		}
 		e.mu.Unlock()
 		e.removeUnwanted(want.Roots, states)
@@ -290,7 +294,12 @@ func (e *Exports) serveNew(ctx context.Context, ln net.Listener, exports []nfsro
 // the exports comes on the channel.
 func (e *Exports) serve(ctx context.Context, ln net.Listener, exports []nfsroot.Export) (func(), <-chan error) {
 	errc := make(chan error, 1)
-	srv, err := nfsroot.New(exports, nfsroot.WithHandleKey(e.HandleKey))
+	srv, err := nfsroot.New(exports, nfsroot.WithHandleKey(e.HandleKey), nfsroot.WithRefused(func(path string, err error) {
+		e.log.Error(err, "nfs: a read-write export is left out", "export", path)
+		e.mu.Lock()
+		e.refused[path] = true
+		e.mu.Unlock()
+	}))
 	if err != nil {
 		ln.Close()
 		errc <- err

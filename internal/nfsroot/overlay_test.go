@@ -343,3 +343,25 @@ func TestReadWriteExportsNeedAHandleKey(t *testing.T) {
 		t.Fatal("a read-write export was opened without a handle key")
 	}
 }
+
+// TestABrokenNodeDirectoryLeavesTheOtherExportsServed: a read-write export whose directory
+// cannot be opened (here a file where the upper directory should be) is left out and said,
+// and the group's root is served; without WithRefused, New fails whole.
+func TestABrokenNodeDirectoryLeavesTheOtherExportsServed(t *testing.T) {
+	lower, dir := tree(t), t.TempDir()
+	blocked := filepath.Join(dir, "upper")
+	os.WriteFile(blocked, []byte("not a directory"), 0o644)
+	exports := []Export{{Path: "/flarecast/ns/g", Dir: lower},
+		{Path: "/flarecast/ns/g/nodes/n1", Dir: lower, Upper: blocked, Work: filepath.Join(dir, "work")}}
+	var refused []string
+	s, err := New(exports, WithHandleKey(testKey), WithRefused(func(path string, err error) { refused = append(refused, path) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Served("/flarecast/ns/g") || s.Served("/flarecast/ns/g/nodes/n1") || !slices.Equal(refused, []string{"/flarecast/ns/g/nodes/n1"}) {
+		t.Errorf("served root %v, node %v; refused %v", s.Served("/flarecast/ns/g"), s.Served("/flarecast/ns/g/nodes/n1"), refused)
+	}
+	if _, err := New(exports, WithHandleKey(testKey)); err == nil {
+		t.Error("New without WithRefused opened a broken read-write export")
+	}
+}

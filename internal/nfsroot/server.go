@@ -51,6 +51,18 @@ type Export struct {
 // Option sets how a Server runs.
 type Option func(*Server)
 
+// WithRefused has New leave out a read-write export it cannot open, telling f why, instead of
+// failing whole.
+func WithRefused(f func(path string, err error)) Option {
+	return func(s *Server) { s.onRefused = f }
+}
+
+// Served reports whether the server serves an export at path.
+func (s *Server) Served(path string) bool {
+	_, ok := s.byPath[path]
+	return ok
+}
+
 // WithHandleKey keys the MAC of the handles of merged exports; the same key across restarts
 // keeps those handles good. A server with a merged export needs one.
 func WithHandleKey(key []byte) Option {
@@ -62,6 +74,7 @@ type Server struct {
 	byPath    map[string]*export
 	byID      map[uint64]*export
 	handleKey []byte
+	onRefused func(path string, err error)
 	// merged finds the export of a merged view handed out.
 	merged map[*overlayFS]*export
 
@@ -112,6 +125,12 @@ func New(exports []Export, opts ...Option) (*Server, error) {
 			return nil, fmt.Errorf("nfs export %s: exported twice", e.Path)
 		}
 		x, err := openExport(e, indexes)
+		if err != nil && e.Upper != "" && s.onRefused != nil {
+			// One node's directory that cannot be opened must not take every other
+			// export (the group's roots among them) down with it.
+			s.onRefused(e.Path, err)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
