@@ -75,6 +75,11 @@ func TestCELRulesRejectBadObjectsAtAdmission(t *testing.T) {
 			g.Spec.SharedData[0].MountPoint = "srv"
 			return g
 		}, "spec.sharedData[0].mountPoint: Invalid value: \"srv\": spec.sharedData[0].mountPoint in body should match"},
+		{"TwoSharedDataOfOneName", func() client.Object {
+			g := pick("NodesGroup", "dataless").(*fcv1.NodesGroup)
+			g.Spec.SharedData = append(g.Spec.SharedData, fcv1.SharedData{Name: "shared", MountPoint: "/other"})
+			return g
+		}, "spec.sharedData[1]: Duplicate value: {\"name\":\"shared\"}"},
 		{"TwoSharedDataAtOneMountPoint", func() client.Object {
 			g := pick("NodesGroup", "dataless").(*fcv1.NodesGroup)
 			g.Spec.SharedData = append(g.Spec.SharedData, fcv1.SharedData{Name: "other", MountPoint: g.Spec.SharedData[0].MountPoint})
