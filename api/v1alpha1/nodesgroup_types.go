@@ -149,17 +149,31 @@ type SharedData struct {
 	Name string `json:"name,omitempty"`
 	// mountPoint is where the nodes mount it, an absolute path other than /.
 	// +required
+	// +kubebuilder:validation:MinLength=2
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:Pattern=`^(/[-_.a-zA-Z0-9]+)+$`
 	MountPoint string `json:"mountPoint,omitempty"`
-	// readOnly mounts (and, for the install server's own export, serves) it read-only.
+	// access is ReadWrite (the default) or ReadOnly: how the nodes mount it, and, for the
+	// install server's own export, how it is served.
+	// +kubebuilder:default=ReadWrite
 	// +optional
-	ReadOnly bool `json:"readOnly,omitempty"`
+	Access DataAccess `json:"access,omitempty"`
 	// nfs is another server's export; absent, the site's install server serves the data
 	// from its state directory.
 	// +optional
 	NFS *NFSSource `json:"nfs,omitempty"`
 }
+
+// DataAccess is how a group's nodes may use its shared data.
+// +kubebuilder:validation:Enum=ReadWrite;ReadOnly
+type DataAccess string
+
+const (
+	// DataReadWrite mounts the shared data read-write.
+	DataReadWrite DataAccess = "ReadWrite"
+	// DataReadOnly mounts it read-only (and the install server serves it so).
+	DataReadOnly DataAccess = "ReadOnly"
+)
 
 // NFSSource is an NFSv3 export of a server outside flarecast.
 type NFSSource struct {

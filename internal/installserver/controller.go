@@ -152,7 +152,7 @@ func WantedExports(site *Site, roots []DisklessExport) Wanted {
 			k := key{n.Ref.Namespace, n.Group, d.Name}
 			x, ok := data[k]
 			if !ok {
-				x = &SharedDataExport{Namespace: k.ns, Group: k.group, Name: k.name, ReadOnly: d.ReadOnly}
+				x = &SharedDataExport{Namespace: k.ns, Group: k.group, Name: k.name, ReadOnly: d.Access == fcv1.DataReadOnly}
 				data[k] = x
 			}
 			x.Clients = append(x.Clients, n.Address.Addr())

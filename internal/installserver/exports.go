@@ -136,8 +136,8 @@ type Exports struct {
 	// served are the paths of the read-write exports the NFS server serves now; refused the
 	// ones it could not open.
 	served, refused map[string]bool
-	failed map[string]error // digest -> why its tree could not be made
-	wake   chan struct{}
+	failed          map[string]error // digest -> why its tree could not be made
+	wake            chan struct{}
 }
 
 // NewExports prepares the state directory's nfs/ part; leftovers of a tree being made when

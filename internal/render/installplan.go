@@ -69,7 +69,7 @@ func nodePlan(cl *fcv1.Cluster, g *fcv1.NodesGroup, res *model.Result, nets map[
 func mounts(in []fcv1.SharedData) []installplan.Mount {
 	var out []installplan.Mount
 	for _, d := range in {
-		m := installplan.Mount{Name: d.Name, MountPoint: d.MountPoint, ReadOnly: d.ReadOnly}
+		m := installplan.Mount{Name: d.Name, MountPoint: d.MountPoint, ReadOnly: d.Access == fcv1.DataReadOnly}
 		if d.NFS != nil {
 			m.Server, m.Path = d.NFS.Server, d.NFS.Path
 		}

@@ -86,7 +86,7 @@ func TestDisklessPlansFollowTheGroupsChoice(t *testing.T) {
 		{"RAMRoot", &fcv1.DisklessSpec{Root: fcv1.DisklessRootRAM, Writes: fcv1.DisklessWritesTmpfs}, "RAM", "Tmpfs", nil, nil},
 		{"PersistentWrites", &fcv1.DisklessSpec{Root: fcv1.DisklessRootNFS, Writes: fcv1.DisklessWritesPersistent}, "NFS", "Persistent", nil, nil},
 		{"SharedDataOfBothKinds", nil, "NFS", "Tmpfs",
-			[]fcv1.SharedData{{Name: "scratch", MountPoint: "/scratch"}, {Name: "home", MountPoint: "/home", ReadOnly: true, NFS: &fcv1.NFSSource{Server: "198.18.9.9", Path: "/export/home"}}},
+			[]fcv1.SharedData{{Name: "scratch", MountPoint: "/scratch"}, {Name: "home", MountPoint: "/home", Access: fcv1.DataReadOnly, NFS: &fcv1.NFSSource{Server: "198.18.9.9", Path: "/export/home"}}},
 			[]installplan.Mount{{Name: "scratch", MountPoint: "/scratch"}, {Name: "home", MountPoint: "/home", Server: "198.18.9.9", Path: "/export/home", ReadOnly: true}}},
 	}
 	for _, tc := range cases {
