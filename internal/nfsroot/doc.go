@@ -30,7 +30,8 @@
 // without redirect_dir: tools copy instead), make hard links (go-nfs v0.0.4 decodes LINK's
 // arguments as SYMLINK's, so it is refused), or keep setuid, setgid and sticky bits through a
 // SETATTR (go-nfs hands over the nine permission bits only; a copy-up keeps the bits a file
-// had).
+// had), or keep the names of a hard link of the tree apart (its index names an inode by its
+// first path, so after a change of one name the others' handles reach the changed copy).
 //
 // atime and ctime are sent as the mtime: an export is an extraction of an archive, whose
 // tar records only mtimes, so the server's own access and change times of its copy would
