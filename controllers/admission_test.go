@@ -45,6 +45,51 @@ func TestCELRulesRejectBadObjectsAtAdmission(t *testing.T) {
 			g.Spec.Role = fcv1.RoleMasterEligible
 			return g
 		}, "spec: Invalid value: role: a Dataless group cannot be MasterEligible, since a dataless node is a non-master-eligible diskfull node: set role: NonMasterEligible, or nodeType: Diskfull"},
+		{"DisklessChoiceOnAGroupThatIsNotDiskless", func() client.Object {
+			g := pick("NodesGroup", "dataless").(*fcv1.NodesGroup)
+			g.Spec.Diskless = &fcv1.DisklessSpec{Root: fcv1.DisklessRootRAM}
+			return g
+		}, "spec: Invalid value: diskless: only a Diskless group chooses a network root and where its writes go: remove diskless, or set nodeType: Diskless"},
+		{"PersistentWritesOnARAMRoot", func() client.Object {
+			g := pick("NodesGroup", "diskless").(*fcv1.NodesGroup)
+			g.Spec.Diskless = &fcv1.DisklessSpec{Root: fcv1.DisklessRootRAM, Writes: fcv1.DisklessWritesPersistent}
+			return g
+		}, "spec.diskless: Invalid value: writes: a RAM root lives in the node's memory and has no export to keep writes in: set writes: Tmpfs, or root: NFS for writes that persist"},
+		{"SharedDataOnADiskfullGroup", func() client.Object {
+			g := pick("NodesGroup", "masters").(*fcv1.NodesGroup)
+			g.Spec.SharedData = []fcv1.SharedData{{Name: "home", MountPoint: "/home"}}
+			return g
+		}, "spec: Invalid value: sharedData: a Diskfull group keeps its data on its own disks, and a group that mounts data shared over the network is Dataless: set nodeType: Dataless, or remove sharedData"},
+		{"SharedDataAtTheRoot", func() client.Object {
+			g := pick("NodesGroup", "dataless").(*fcv1.NodesGroup)
+			g.Spec.SharedData[0].MountPoint = "/"
+			return g
+		}, "mountPoint: shared data cannot be mounted at /, which holds the node's own system: choose a directory such as /data"},
+		{"SharedDataMountPointWithADotDot", func() client.Object {
+			g := pick("NodesGroup", "dataless").(*fcv1.NodesGroup)
+			g.Spec.SharedData[0].MountPoint = "/srv/../etc"
+			return g
+		}, "mountPoint: a mount point is a clean absolute path, without . or .. components"},
+		{"SharedDataMountPointRelative", func() client.Object {
+			g := pick("NodesGroup", "dataless").(*fcv1.NodesGroup)
+			g.Spec.SharedData[0].MountPoint = "srv"
+			return g
+		}, "spec.sharedData[0].mountPoint: Invalid value: \"srv\": spec.sharedData[0].mountPoint in body should match"},
+		{"TwoSharedDataOfOneName", func() client.Object {
+			g := pick("NodesGroup", "dataless").(*fcv1.NodesGroup)
+			g.Spec.SharedData = append(g.Spec.SharedData, fcv1.SharedData{Name: "shared", MountPoint: "/other"})
+			return g
+		}, "spec.sharedData[1]: Duplicate value: {\"name\":\"shared\"}"},
+		{"TwoSharedDataAtOneMountPoint", func() client.Object {
+			g := pick("NodesGroup", "dataless").(*fcv1.NodesGroup)
+			g.Spec.SharedData = append(g.Spec.SharedData, fcv1.SharedData{Name: "other", MountPoint: g.Spec.SharedData[0].MountPoint})
+			return g
+		}, "spec.sharedData: Invalid value: sharedData[other].mountPoint: /shared is already the mount point of sharedData[shared]: give each its own mount point"},
+		{"SharedDataAtARequiredFilesystem", func() client.Object {
+			g := pick("NodesGroup", "dataless").(*fcv1.NodesGroup)
+			g.Spec.RequiredFilesystems = append(g.Spec.RequiredFilesystems, fcv1.RequiredFilesystem{MountPoint: "/shared"})
+			return g
+		}, "spec: Invalid value: sharedData[shared].mountPoint: /shared is also a required local file system of the group (requiredFilesystems): mount the shared data elsewhere, or drop the required file system"},
 		{"DuplicateNodeIDsInAGroup", func() client.Object {
 			g := pick("NodesGroup", "diskless").(*fcv1.NodesGroup)
 			g.Spec.Nodes[1].ID = g.Spec.Nodes[0].ID

@@ -53,6 +53,12 @@ func TestCrossObjectRulesSetValidFalseAndRecover(t *testing.T) {
 		{"RequiredFilesystemFitsTheDisk", edit{"NodesGroup", "masters", func(o client.Object) {
 			o.(*fcv1.NodesGroup).Spec.RequiredFilesystems[0].MinSize = "100Gi"
 		}}, "NodesGroup", "masters", string(model.ReasonFilesystemTooSmall), "spec.requiredFilesystems"},
+		{"SharedDataDoesNotHideALocalFilesystem", edit{"NodesGroup", "dataless", func(o client.Object) {
+			o.(*fcv1.NodesGroup).Spec.SharedData[0].MountPoint = "/data"
+		}}, "NodesGroup", "dataless", string(model.ReasonSharedDataHidesLocalFilesystem), "node dl3: shared data shared mounted at /data would hide the local file system at /data of drawer edge-rack1/shelf0/d2 (Machine edge-rack1)"},
+		{"SharedDataAboveALocalFilesystem", edit{"NodesGroup", "dataless", func(o client.Object) {
+			o.(*fcv1.NodesGroup).Spec.SharedData[0].MountPoint = "/boot"
+		}}, "NodesGroup", "dataless", string(model.ReasonSharedDataHidesLocalFilesystem), "would hide the local file system at /boot/efi"},
 		{"GroupArchMatchesItsBoards", edit{"NodesGroup", "diskless", func(o client.Object) {
 			o.(*fcv1.NodesGroup).Spec.Arch = "arm64"
 		}}, "NodesGroup", "diskless", string(model.ReasonArchMismatch), "arm64"},

@@ -30,6 +30,9 @@ const (
 
 // NodesGroupSpec is a set of nodes that share role, node type, OS, architecture, software,
 // services and configuration (the seed's nodes group).
+// +kubebuilder:validation:XValidation:rule=`!has(self.diskless) || self.nodeType == 'Diskless'`,message=`diskless: only a Diskless group chooses a network root and where its writes go: remove diskless, or set nodeType: Diskless`
+// +kubebuilder:validation:XValidation:rule=`!has(self.sharedData) || self.sharedData.size() == 0 || self.nodeType != 'Diskfull'`,message=`sharedData: a Diskfull group keeps its data on its own disks, and a group that mounts data shared over the network is Dataless: set nodeType: Dataless, or remove sharedData`
+// +kubebuilder:validation:XValidation:rule=`!has(self.sharedData) || !has(self.requiredFilesystems) || self.sharedData.all(d, !self.requiredFilesystems.exists(f, f.mountPoint == d.mountPoint))`,message=`sharedData[].mountPoint: a shared data mount point is also a required local file system of the group: mount the shared data elsewhere, or drop the required file system`,messageExpression=`self.sharedData.filter(d, self.requiredFilesystems.exists(f, f.mountPoint == d.mountPoint)).map(d, 'sharedData[%s].mountPoint: %s is also a required local file system of the group (requiredFilesystems): mount the shared data elsewhere, or drop the required file system'.format([d.name, d.mountPoint]))[0]`
 // +kubebuilder:validation:XValidation:rule=`!(self.nodeType == 'Diskless' && self.role == 'MasterEligible')`,message=`role: a Diskless group cannot be MasterEligible, since diskless nodes are never master-eligible: set role: NonMasterEligible, or nodeType: Diskfull if its nodes have a disk`
 // +kubebuilder:validation:XValidation:rule=`!(self.nodeType == 'Dataless' && self.role == 'MasterEligible')`,message=`role: a Dataless group cannot be MasterEligible, since a dataless node is a non-master-eligible diskfull node: set role: NonMasterEligible, or nodeType: Diskfull`
 // +kubebuilder:validation:XValidation:rule=`!has(self.nodes) || self.nodes.all(n, self.nodes.exists_one(m, m.id == n.id))`,message=`nodes[].id: two nodes of the group share an id: give each node of the cluster its own id`,messageExpression=`self.nodes.map(x, self.nodes.filter(y, y.id == x.id)).filter(l, l.size() > 1).map(l, 'nodes[%s].id: node id %d is already the id of node %s of this group: give each node of the cluster its own id'.format([l[1].name, l[1].id, l[0].name]))[0]`
@@ -82,6 +85,110 @@ type NodesGroupSpec struct {
 	// rollout says how many nodes may reinstall at once.
 	// +optional
 	Rollout RolloutPolicy `json:"rollout,omitempty"`
+	// diskless says where a Diskless group's root lives and where its nodes' writes go;
+	// absent, an NFS root with writes in tmpfs. Only a Diskless group has it.
+	// +optional
+	Diskless *DisklessSpec `json:"diskless,omitempty"`
+	// sharedData are NFS file systems every node of a Dataless or Diskless group mounts: an
+	// export of the site's install server (from its state directory) or of another server.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule=`self.all(d, self.exists_one(e, e.mountPoint == d.mountPoint))`,message=`sharedData[].mountPoint: two shared data entries mount at one place: give each its own mount point`,messageExpression=`self.map(x, self.filter(y, y.mountPoint == x.mountPoint)).filter(l, l.size() > 1).map(l, 'sharedData[%s].mountPoint: %s is already the mount point of sharedData[%s]: give each its own mount point'.format([l[1].name, l[1].mountPoint, l[0].name]))[0]`
+	// +optional
+	SharedData []SharedData `json:"sharedData,omitempty"`
+}
+
+// DisklessRoot is where a Diskless node's root file system lives.
+// +kubebuilder:validation:Enum=NFS;RAM
+type DisklessRoot string
+
+const (
+	// DisklessRootNFS mounts the install server's read-only export of the group's deployable.
+	DisklessRootNFS DisklessRoot = "NFS"
+	// DisklessRootRAM unpacks the deployable into memory at each boot: no NFS at run time.
+	DisklessRootRAM DisklessRoot = "RAM"
+)
+
+// DisklessWrites is where a Diskless node's writes go.
+// +kubebuilder:validation:Enum=Tmpfs;Persistent
+type DisklessWrites string
+
+const (
+	// DisklessWritesTmpfs keeps a node's writes in memory: each boot starts from the deployable.
+	DisklessWritesTmpfs DisklessWrites = "Tmpfs"
+	// DisklessWritesPersistent keeps them in the node's own read-write export on the install
+	// server, across reboots of the node and restarts of the server.
+	DisklessWritesPersistent DisklessWrites = "Persistent"
+)
+
+// DisklessSpec is a Diskless group's choice of root and writes.
+// +kubebuilder:validation:XValidation:rule=`!(self.root == 'RAM' && self.writes == 'Persistent')`,message=`writes: a RAM root lives in the node's memory and has no export to keep writes in: set writes: Tmpfs, or root: NFS for writes that persist`
+type DisklessSpec struct {
+	// root is NFS (the install server's read-only export, the default) or RAM (the
+	// deployable unpacked into memory at boot).
+	// +kubebuilder:default=NFS
+	// +optional
+	Root DisklessRoot `json:"root,omitempty"`
+	// writes is Tmpfs (lost at reboot, the default) or Persistent (kept in the node's own
+	// export on the install server; an NFS root only).
+	// +kubebuilder:default=Tmpfs
+	// +optional
+	Writes DisklessWrites `json:"writes,omitempty"`
+}
+
+// SharedData is one NFS file system a group's nodes mount.
+// +kubebuilder:validation:XValidation:rule=`self.mountPoint != '/'`,message=`mountPoint: shared data cannot be mounted at /, which holds the node's own system: choose a directory such as /data`
+// +kubebuilder:validation:XValidation:rule=`!self.mountPoint.matches('(^|/)[.][.]?(/|$)')`,message=`mountPoint: a mount point is a clean absolute path, without . or .. components`
+type SharedData struct {
+	// name of the entry; it names the install server's export (data/<name>).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name,omitempty"`
+	// mountPoint is where the nodes mount it, an absolute path other than /.
+	// +required
+	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^(/[-_.a-zA-Z0-9]+)+$`
+	MountPoint string `json:"mountPoint,omitempty"`
+	// access is ReadWrite (the default) or ReadOnly: how the nodes mount it, and, for the
+	// install server's own export, how it is served.
+	// +kubebuilder:default=ReadWrite
+	// +optional
+	Access DataAccess `json:"access,omitempty"`
+	// nfs is another server's export; absent, the site's install server serves the data
+	// from its state directory.
+	// +optional
+	NFS *NFSSource `json:"nfs,omitempty"`
+}
+
+// DataAccess is how a group's nodes may use its shared data.
+// +kubebuilder:validation:Enum=ReadWrite;ReadOnly
+type DataAccess string
+
+const (
+	// DataReadWrite mounts the shared data read-write.
+	DataReadWrite DataAccess = "ReadWrite"
+	// DataReadOnly mounts it read-only (and the install server serves it so).
+	DataReadOnly DataAccess = "ReadOnly"
+)
+
+// NFSSource is an NFSv3 export of a server outside flarecast.
+type NFSSource struct {
+	// server is the NFS server's IPv4 address or DNS name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9]([-.a-zA-Z0-9]*[a-zA-Z0-9])?$`
+	Server string `json:"server,omitempty"`
+	// path is the export's path on the server.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^/[-_./a-zA-Z0-9]*$`
+	Path string `json:"path,omitempty"`
 }
 
 // OSSpec names an operating system.

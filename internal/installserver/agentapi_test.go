@@ -366,3 +366,44 @@ func TestSiteSecretIsMadeOnceAndKept(t *testing.T) {
 		t.Fatalf("a short secret: %v", err)
 	}
 }
+
+// TestARAMRootNodeGetsItsPlanWithoutAnExport: a node of a RAM root group is answered its
+// plan and its archive's blobs with no NFS root (none is made for the group), where a node
+// of an NFS root group waits for its export (the in-process server here serves none).
+func TestARAMRootNodeGetsItsPlanWithoutAnExport(t *testing.T) {
+	needAPI(t)
+	ns := newNamespace(t)
+	s := loadSamples(t, ns)
+	for _, g := range s.Groups {
+		if g.Name == "diskless" {
+			g.Spec.Diskless = &fcv1.DisklessSpec{Root: fcv1.DisklessRootRAM, Writes: fcv1.DisklessWritesTmpfs}
+		}
+	}
+	for _, o := range s.objects() {
+		if err := k8s.Create(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := makeDeployableWith(t, filepath.Join(t.TempDir(), "repo"), ns, "diskless", "ID=flarecast-test\n", func(p *installplan.Plan) {
+		if p.Node == "n5" {
+			p.Root = installplan.RootRAM
+		}
+	}, "n5", "n6")
+	d.publish(t, ns)
+	_, hs := startInProcess(t, ns, d, false)
+	code, body := call(t, "GET", nodeURL(hs.URL, ns, "n5", "plan"), token(ns, "n5"), "")
+	if code != 200 {
+		t.Fatalf("plan of n5: %d %s", code, body)
+	}
+	var pr installplan.PlanResponse
+	if err := json.Unmarshal([]byte(body), &pr); err != nil {
+		t.Fatal(err)
+	}
+	if pr.Plan.Root != installplan.RootRAM || pr.NFSRoot != nil || pr.NFSWrites != nil || pr.Archive.Digest != d.digest || len(pr.Archive.Sections) < 2 {
+		t.Errorf("n5 (RAM root): %+v", pr)
+	}
+	// n6's plan (from the same archive) still says NFS: it waits for an export.
+	if code, body := call(t, "GET", nodeURL(hs.URL, ns, "n6", "plan"), token(ns, "n6"), ""); code != 503 || !strings.Contains(body, "NFS root") {
+		t.Errorf("plan of n6 (NFS root, no export served): %d %s", code, body)
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/agentapi"
+	"github.com/flarecast/flarecast/internal/installplan"
 	"github.com/flarecast/flarecast/internal/modelsource"
 )
 
@@ -55,7 +56,7 @@ func (c *Controller) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.R
 		if err != nil {
 			return ctrl.Result{}, fmt.Errorf("resolve site %s: %w", c.SiteName, err)
 		}
-		members = append(members, Member{Cluster: cl, Result: res.Result.WithSite(cl.Name, across)})
+		members = append(members, Member{Cluster: cl, Result: res.Result.WithSite(cl.Name, across), Groups: res.Input.Groups})
 	}
 	site, err := BuildSite(members, c.Server.BootConfig(), c.Server.cfg.Secret)
 	if err != nil {
@@ -73,12 +74,12 @@ func (c *Controller) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.R
 		c.skipped = site.Skipped
 	}
 	log.Info("site snapshot in force", "site", c.SiteName, "clusters", len(members), "nodes", len(site.byName))
-	want, err := c.disklessExports(ctx, site)
+	roots, err := c.disklessExports(ctx, site)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	// The trees are made in the exports' own goroutine, not here.
-	c.Server.Exports.Set(want)
+	c.Server.Exports.SetWanted(WantedExports(site, roots))
 	return ctrl.Result{}, nil
 }
 
@@ -134,4 +135,31 @@ func (c *Controller) SetupWithManager(mgr ctrl.Manager) error {
 			},
 		})).
 		Complete(c)
+}
+
+// WantedExports adds to the roots the read-write exports of the site's nodes: each node of
+// a group with Persistent writes (for its own address), and each shared data entry of a
+// group the install server serves (for the group's nodes' addresses).
+func WantedExports(site *Site, roots []DisklessExport) Wanted {
+	w := Wanted{Roots: roots}
+	type key struct{ ns, group, name string }
+	data := map[key]*SharedDataExport{}
+	for _, n := range site.Nodes() {
+		if n.Diskless && n.Root == installplan.RootNFS && n.Writes == installplan.WritesPersistent {
+			w.Nodes = append(w.Nodes, NodeWrites{Namespace: n.Ref.Namespace, Group: n.Group, Node: n.Ref.Node, Address: n.Address.Addr()})
+		}
+		for _, d := range n.SharedData {
+			k := key{n.Ref.Namespace, n.Group, d.Name}
+			x, ok := data[k]
+			if !ok {
+				x = &SharedDataExport{Namespace: k.ns, Group: k.group, Name: k.name, ReadOnly: d.Access == fcv1.DataReadOnly}
+				data[k] = x
+			}
+			x.Clients = append(x.Clients, n.Address.Addr())
+		}
+	}
+	for _, x := range data {
+		w.Data = append(w.Data, *x)
+	}
+	return w
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -44,6 +46,55 @@ type DisklessExport struct {
 // Path is the export's mount path.
 func (d DisklessExport) Path() string { return ExportPath(d.Namespace, d.Group) }
 
+// NodeExportPath is a Diskless node's own read-write export (Persistent writes): a merged
+// view of its group's tree, its writes kept in the install server's state directory.
+func NodeExportPath(namespace, group, node string) string {
+	return ExportPath(namespace, group) + "/nodes/" + node
+}
+
+// DataExportPath is a group's shared data served from the install server's state directory.
+func DataExportPath(namespace, group, name string) string {
+	return ExportPath(namespace, group) + "/data/" + name
+}
+
+// NodeWrites is a Diskless node whose writes persist in its own export, which only its
+// address may mount.
+type NodeWrites struct {
+	Namespace, Group, Node string
+	Address                netip.Addr
+}
+
+// Path is the export's mount path.
+func (n NodeWrites) Path() string { return NodeExportPath(n.Namespace, n.Group, n.Node) }
+
+// SharedDataExport is a group's shared data entry that the install server serves, to the
+// group's nodes only.
+type SharedDataExport struct {
+	Namespace, Group, Name string
+	ReadOnly               bool
+	Clients                []netip.Addr
+}
+
+// Path is the export's mount path.
+func (d SharedDataExport) Path() string { return DataExportPath(d.Namespace, d.Group, d.Name) }
+
+// Wanted is every export the site's groups want.
+type Wanted struct {
+	// Roots are the NFS roots of Diskless groups (not of RAM root ones).
+	Roots []DisklessExport
+	// Nodes are the nodes of groups with Persistent writes: served once their group's
+	// root is.
+	Nodes []NodeWrites
+	// Data are the shared data the install server serves.
+	Data []SharedDataExport
+}
+
+func (w *Wanted) sort() {
+	slices.SortFunc(w.Roots, func(a, b DisklessExport) int { return strings.Compare(a.Path(), b.Path()) })
+	slices.SortFunc(w.Nodes, func(a, b NodeWrites) int { return strings.Compare(a.Path(), b.Path()) })
+	slices.SortFunc(w.Data, func(a, b SharedDataExport) int { return strings.Compare(a.Path(), b.Path()) })
+}
+
 // ExportState is how one wanted export stands.
 type ExportState struct {
 	DisklessExport
@@ -74,19 +125,25 @@ type Exports struct {
 	OnFailure func(DisklessExport, error)
 	// OnServed, when set, hears each new set of exports once the NFS server serves it.
 	OnServed func([]ExportState)
+	// HandleKey keys the handles of the read-write exports (per-node and shared data); the
+	// same across restarts, so that a node's handles stay good.
+	HandleKey []byte
 
 	mu     sync.Mutex
-	want   []DisklessExport
+	want   Wanted
 	wanted bool // Set was called: before that, trees on disk are not garbage
 	state  map[string]ExportState
-	failed map[string]error // digest -> why its tree could not be made
-	wake   chan struct{}
+	// served are the paths of the read-write exports the NFS server serves now; refused the
+	// ones it could not open.
+	served, refused map[string]bool
+	failed          map[string]error // digest -> why its tree could not be made
+	wake            chan struct{}
 }
 
 // NewExports prepares the state directory's nfs/ part; leftovers of a tree being made when
 // the last run stopped are removed.
 func NewExports(stateDir string, store repository.Store, log logr.Logger) (*Exports, error) {
-	e := &Exports{dir: filepath.Join(stateDir, "nfs"), store: store, log: log, state: map[string]ExportState{},
+	e := &Exports{dir: filepath.Join(stateDir, "nfs"), store: store, log: log, state: map[string]ExportState{}, refused: map[string]bool{},
 		failed: map[string]error{}, wake: make(chan struct{}, 1)}
 	for _, d := range []string{e.treesDir(), e.tmpDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -115,14 +172,17 @@ func (e *Exports) TreeDir(dgst string) string {
 	return filepath.Join(e.treesDir(), strings.ReplaceAll(dgst, ":", "-"))
 }
 
-// Set says which exports are wanted now; Run makes and serves them. A digest whose tree
-// failed is tried again once the wanted set changes (a new deployable, or the group gone and
-// back), not on every call: a damaged blob fails the same way each time.
-func (e *Exports) Set(want []DisklessExport) {
-	w := slices.Clone(want)
-	slices.SortFunc(w, func(a, b DisklessExport) int { return strings.Compare(a.Path(), b.Path()) })
+// Set says which roots are wanted now, and nothing else (SetWanted).
+func (e *Exports) Set(want []DisklessExport) { e.SetWanted(Wanted{Roots: want}) }
+
+// SetWanted says which exports are wanted now; Run makes and serves them. A digest whose
+// tree failed is tried again once the wanted set changes (a new deployable, or the group
+// gone and back), not on every call: a damaged blob fails the same way each time.
+func (e *Exports) SetWanted(want Wanted) {
+	w := Wanted{Roots: slices.Clone(want.Roots), Nodes: slices.Clone(want.Nodes), Data: slices.Clone(want.Data)}
+	w.sort()
 	e.mu.Lock()
-	changed := !e.wanted || !slices.Equal(w, e.want)
+	changed := !e.wanted || !reflect.DeepEqual(w, e.want)
 	e.want, e.wanted = w, true
 	if changed {
 		clear(e.failed)
@@ -134,6 +194,14 @@ func (e *Exports) Set(want []DisklessExport) {
 		default:
 		}
 	}
+}
+
+// Served reports whether the NFS server serves the read-write export at a path (a node's
+// own, or shared data).
+func (e *Exports) Served(path string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.served[path]
 }
 
 // State is how the export at a path stands; false when no group wants one there.
@@ -166,21 +234,29 @@ func (e *Exports) Run(ctx context.Context, addr string) error {
 		case <-e.wake:
 		}
 		e.mu.Lock()
-		want, wanted := slices.Clone(e.want), e.wanted
+		want, wanted := e.want, e.wanted
 		e.mu.Unlock()
 		if !wanted {
 			continue
 		}
-		exports, states := e.make(ctx, want, served)
+		exports, states := e.make(ctx, want.Roots, served)
 		if ctx.Err() != nil {
 			stop()
 			return nil
 		}
-		if !slices.Equal(exports, served) {
+		writable, err := e.writable(want, exports)
+		if err != nil {
+			e.log.Error(err, "nfs: read-write exports not made; the roots are served without them")
+		}
+		exports = append(exports, writable...)
+		if !reflect.DeepEqual(exports, served) {
 			stop()
 			if ln, err = net.Listen("tcp4", addr); err != nil {
 				return fmt.Errorf("nfs: listen again for a new set of exports: %w", err)
 			}
+			e.mu.Lock()
+			clear(e.refused)
+			e.mu.Unlock()
 			if stop, errc, err = e.serveNew(ctx, ln, exports); err != nil {
 				return err
 			}
@@ -192,8 +268,12 @@ func (e *Exports) Run(ctx context.Context, addr string) error {
 		for _, s := range states {
 			e.state[s.Path()] = s
 		}
+		e.served = map[string]bool{}
+		for _, x := range writable {
+			e.served[x.Path] = !e.refused[x.Path]
+		}
 		e.mu.Unlock()
-		e.removeUnwanted(want, states)
+		e.removeUnwanted(want.Roots, states)
 		if e.OnServed != nil {
 			e.OnServed(states)
 		}
@@ -214,7 +294,12 @@ func (e *Exports) serveNew(ctx context.Context, ln net.Listener, exports []nfsro
 // the exports comes on the channel.
 func (e *Exports) serve(ctx context.Context, ln net.Listener, exports []nfsroot.Export) (func(), <-chan error) {
 	errc := make(chan error, 1)
-	srv, err := nfsroot.New(exports)
+	srv, err := nfsroot.New(exports, nfsroot.WithHandleKey(e.HandleKey), nfsroot.WithRefused(func(path string, err error) {
+		e.log.Error(err, "nfs: a read-write export is left out", "export", path)
+		e.mu.Lock()
+		e.refused[path] = true
+		e.mu.Unlock()
+	}))
 	if err != nil {
 		ln.Close()
 		errc <- err
@@ -229,6 +314,38 @@ func (e *Exports) serve(ctx context.Context, ln net.Listener, exports []nfsroot.
 		}
 	}()
 	return func() { cancel(); <-done }, errc
+}
+
+// writable are the read-write exports: each node's with Persistent writes over its group's
+// root as served now (none while the group has no tree), and the shared data. Their
+// directories are made here, never removed: they hold what the nodes wrote.
+func (e *Exports) writable(want Wanted, roots []nfsroot.Export) ([]nfsroot.Export, error) {
+	var out []nfsroot.Export
+	var errs []error
+	for _, n := range want.Nodes {
+		i := slices.IndexFunc(roots, func(x nfsroot.Export) bool { return x.Path == ExportPath(n.Namespace, n.Group) })
+		if i < 0 {
+			continue
+		}
+		dir := filepath.Join(e.dir, "nodes", n.Namespace, n.Group, n.Node)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			errs = append(errs, fmt.Errorf("node %s of NodesGroup %s: %w", n.Node, n.Group, err))
+			continue
+		}
+		out = append(out, nfsroot.Export{Path: n.Path(), Dir: roots[i].Dir, Version: roots[i].Version,
+			Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"), Clients: []netip.Addr{n.Address}})
+	}
+	for _, d := range want.Data {
+		dir := filepath.Join(e.dir, "data", d.Namespace, d.Group, d.Name)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			errs = append(errs, fmt.Errorf("shared data %s of NodesGroup %s: %w", d.Name, d.Group, err))
+			continue
+		}
+		out = append(out, nfsroot.Export{Path: d.Path(), Upper: filepath.Join(dir, "tree"), Work: filepath.Join(dir, "work"),
+			ReadOnly: d.ReadOnly, Clients: slices.Clone(d.Clients)})
+	}
+	slices.SortFunc(out, func(a, b nfsroot.Export) int { return strings.Compare(a.Path, b.Path) })
+	return out, errors.Join(errs...)
 }
 
 // make makes the trees wanted (one per digest), and returns the exports to serve, sorted by

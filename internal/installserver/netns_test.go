@@ -124,6 +124,16 @@ func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); retur
 // startCLI runs `flarecast installserver` with these flags until the test ends (SIGTERM).
 func startCLI(t *testing.T, args ...string) *lockedBuffer {
 	t.Helper()
+	out, stop := startStoppableCLI(t, args...)
+	t.Cleanup(func() { stop(syscall.SIGTERM) })
+	return out
+}
+
+// startStoppableCLI is startCLI with the stop in the caller's hands (a restart in the middle
+// of a test): stop(SIGTERM) waits for a clean end, stop(SIGKILL) kills. Stopping twice is
+// harmless; the test's end stops it if the caller has not.
+func startStoppableCLI(t *testing.T, args ...string) (*lockedBuffer, func(syscall.Signal)) {
+	t.Helper()
 	u, err := testEnv.AddUser(envtest.User{Name: "installserver", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -145,23 +155,27 @@ func startCLI(t *testing.T, args ...string) *lockedBuffer {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("flarecast installserver ended with %v", err)
+	var once sync.Once
+	stop := func(sig syscall.Signal) {
+		once.Do(func() {
+			cmd.Process.Signal(sig)
+			select {
+			case err := <-done:
+				if err != nil && sig != syscall.SIGKILL {
+					t.Errorf("flarecast installserver ended with %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				cmd.Process.Kill()
+				<-done
+				t.Error("flarecast installserver did not stop on SIGTERM")
 			}
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-done
-			t.Error("flarecast installserver did not stop on SIGTERM")
-		}
-		if t.Failed() {
-			t.Logf("flarecast installserver output:\n%s", out)
-		}
-	})
-	return out
+			if t.Failed() {
+				t.Logf("flarecast installserver output:\n%s", out)
+			}
+		})
+	}
+	t.Cleanup(func() { stop(syscall.SIGTERM) })
+	return out, stop
 }
 
 // udhcpcHook applies the lease (so that curl runs from the node's address) and records it.

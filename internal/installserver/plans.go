@@ -43,6 +43,9 @@ type Plans struct {
 	// NFS is how the export at a path stands (Exports.State): a Diskless node is told its
 	// root once its group's tree is served.
 	NFS func(path string) (ExportState, bool)
+	// NFSServed says whether a read-write export (a node's own, shared data) is served
+	// (Exports.Served).
+	NFSServed func(path string) bool
 
 	mu sync.Mutex
 	// loaded holds, per manifest digest, the archive and the plans of its cluster section:
@@ -93,13 +96,27 @@ func (p *Plans) Plan(ctx context.Context, ref agentapi.NodeRef) (installplan.Pla
 			path.Join(installplan.PlanDir, ref.Node+".json"), fa.Status.Digest, plan.Version, plan.Namespace, plan.Cluster, plan.Node, installplan.Version, ref, agentapi.ErrNoPlan)
 	}
 	resp := installplan.PlanResponse{Action: installplan.ActionInstall, Plan: plan, Archive: p.describe(name, la.a)}
+	if resp.Mounts, err = p.mounts(n, plan.Mounts); err != nil {
+		return none, err
+	}
 	if n.Diskless {
+		// A diskless node has no disk to boot: it always takes its root from the export,
+		// or unpacks the archive into memory (a RAM root: no export at all).
+		if plan.Root == installplan.RootRAM {
+			return resp, nil
+		}
 		root, err := p.nfsRoot(n, resp.Archive.Digest)
 		if err != nil {
 			return none, err
 		}
 		resp.NFSRoot = root
-		// A diskless node has no disk to boot: it always takes its root from the export.
+		if plan.Writes == installplan.WritesPersistent {
+			at := NodeExportPath(ref.Namespace, n.Group, ref.Node)
+			if p.NFSServed == nil || !p.NFSServed(at) {
+				return none, fmt.Errorf("the read-write export of node %s (%s) is not served yet: %w", ref.Node, at, agentapi.ErrNotReady)
+			}
+			resp.NFSWrites = &installplan.NFSRoot{Server: p.NFSServer.String(), Port: p.NFSPort, Path: at, Digest: root.Digest}
+		}
 		return resp, nil
 	}
 	installed := ""
@@ -214,4 +231,23 @@ func (p *Plans) nfsRoot(n *NodeInfo, dgst string) (*installplan.NFSRoot, error) 
 		return nil, fmt.Errorf("the NFS root of NodesGroup %s (%s) is not served yet: %w", n.Group, at, agentapi.ErrNotReady)
 	}
 	return &installplan.NFSRoot{Server: p.NFSServer.String(), Port: p.NFSPort, Path: at, Digest: dgst}, nil
+}
+
+// mounts resolves the plan's shared data: another server's export as the plan gives it, the
+// install server's own at its address and port, once served.
+func (p *Plans) mounts(n *NodeInfo, in []installplan.Mount) ([]installplan.NFSMount, error) {
+	var out []installplan.NFSMount
+	for _, m := range in {
+		nm := installplan.NFSMount{Name: m.Name, MountPoint: m.MountPoint, Server: m.Server, Path: m.Path,
+			ReadOnly: m.ReadOnly, Options: slices.Clone(m.Options)}
+		if m.Server == "" {
+			at := DataExportPath(n.Ref.Namespace, n.Group, m.Name)
+			if p.NFSServed == nil || !p.NFSServed(at) {
+				return nil, fmt.Errorf("the shared data %s of NodesGroup %s (%s) is not served yet: %w", m.Name, n.Group, at, agentapi.ErrNotReady)
+			}
+			nm.Server, nm.Port, nm.Path = p.NFSServer.String(), p.NFSPort, at
+		}
+		out = append(out, nm)
+	}
+	return out, nil
 }

@@ -68,7 +68,7 @@ func rolloutSite(t *testing.T, ns string) {
 		case "masters":
 			g.Spec.Rollout.MaxUnavailable = 2
 		case "diskless":
-			g.Spec.NodeType = fcv1.NodeTypeDataless
+			g.Spec.NodeType, g.Spec.Diskless = fcv1.NodeTypeDataless, nil
 			g.Spec.RequiredFilesystems = []fcv1.RequiredFilesystem{{MountPoint: "/"}}
 			g.Spec.Rollout.MaxUnavailable = 2
 		}

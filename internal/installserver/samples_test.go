@@ -81,5 +81,5 @@ func (s *sampleSite) resolve() installserver.Member {
 	for _, g := range s.Groups {
 		in.Groups = append(in.Groups, *g)
 	}
-	return installserver.Member{Cluster: s.Cluster, Result: model.Resolve(in)}
+	return installserver.Member{Cluster: s.Cluster, Result: model.Resolve(in), Groups: in.Groups}
 }

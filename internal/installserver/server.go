@@ -2,6 +2,8 @@ package installserver
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -151,6 +153,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if s.Exports, err = NewExports(cfg.StateDir, deps.Store, cfg.Log.WithName("nfs")); err != nil {
 		return nil, err
 	}
+	s.Exports.HandleKey = nfsHandleKey(cfg.Secret)
 	if deps.Recorder != nil {
 		s.Exports.OnFailure = func(x DisklessExport, err error) {
 			ng := &fcv1.NodesGroup{}
@@ -161,7 +164,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		}
 	}
 	s.Plans = &Plans{Reader: deps.Reader, Store: deps.Store, DeployableName: deps.DeployableName, Site: s.Site,
-		ServerURL: s.boot.ServerURL, Installed: s.Status.Installed, NFS: s.Exports.State,
+		ServerURL: s.boot.ServerURL, Installed: s.Status.Installed, NFS: s.Exports.State, NFSServed: s.Exports.Served,
 		NFSServer: s.boot.NFSServer, NFSPort: s.boot.NFSPort}
 	api, err := agentapi.NewHandler(agentapi.Options{Secret: cfg.Secret, Plans: s.Plans, Events: s.Status,
 		Holder: func(tok string) (agentapi.NodeRef, bool) { return s.Site().Tokens.Holder(tok) },
@@ -316,4 +319,12 @@ func copyFile(src, dst string) error {
 		_, err := io.Copy(w, in)
 		return err
 	})
+}
+
+// nfsHandleKey is the key of the read-write exports' handles, derived from the site secret:
+// the same after a restart (a node's handles stay good), unknown to the nodes.
+func nfsHandleKey(secret []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("flarecast nfs handle key v1"))
+	return m.Sum(nil)
 }

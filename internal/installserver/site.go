@@ -22,6 +22,10 @@ import (
 type Member struct {
 	Cluster *fcv1.Cluster
 	Result  *model.Result
+	// Groups are the Cluster's NodesGroups: their diskless choice and shared data. A group
+	// missing here serves its nodes with the defaults (an NFS root, writes in tmpfs, no
+	// shared data).
+	Groups []fcv1.NodesGroup
 }
 
 // BootConfig is what every node of the site boots, and where from.
@@ -60,9 +64,15 @@ type NodeInfo struct {
 	Address  netip.Prefix
 	MAC      string
 	Firmware fcv1.Firmware
-	// Diskless is true for a node of a Diskless group: its root is its group's NFS export.
+	// Diskless is true for a node of a Diskless group: its root is its group's NFS export,
+	// or a RAM root (Root).
 	Diskless bool
-	Script   httpboot.Script
+	// Root and Writes are a Diskless node's choice (installplan.RootNFS or RootRAM,
+	// WritesTmpfs or WritesPersistent); empty for other nodes.
+	Root, Writes string
+	// SharedData are the group's shared data this install server serves (no nfs: given).
+	SharedData []fcv1.SharedData
+	Script     httpboot.Script
 }
 
 // Site is what the install server serves, made from one version of the model. It is never
@@ -105,13 +115,14 @@ func (s *Site) Nodes() []*NodeInfo {
 // DisklessGroup is a Diskless group the site serves nodes of.
 type DisklessGroup struct{ Namespace, Cluster, Group string }
 
-// DisklessGroups lists the groups with a served Diskless node, sorted.
+// DisklessGroups lists the groups with a served Diskless node whose root is an NFS export,
+// sorted. A RAM root group has none: its nodes unpack the deployable from the blobs.
 func (s *Site) DisklessGroups() []DisklessGroup {
 	seen := map[DisklessGroup]bool{}
 	var out []DisklessGroup
 	for _, n := range s.byName {
 		g := DisklessGroup{Namespace: n.Ref.Namespace, Cluster: n.Ref.Cluster, Group: n.Group}
-		if n.Diskless && !seen[g] {
+		if n.Diskless && n.Root != installplan.RootRAM && !seen[g] {
 			seen[g] = true
 			out = append(out, g)
 		}
@@ -153,9 +164,13 @@ func BuildSite(members []Member, boot BootConfig, secret []byte) (*Site, error) 
 		if r, err := netip.ParseAddr(net.Router); err == nil {
 			routers = append(routers, r)
 		}
+		groups := map[string]*fcv1.NodesGroup{}
+		for i := range m.Groups {
+			groups[m.Groups[i].Name] = &m.Groups[i]
+		}
 		for i := range res.Nodes {
 			n := &res.Nodes[i]
-			info, dn, ports, why := nodeEntry(cl, n, net.Name, prefix, routers, boot)
+			info, dn, ports, why := nodeEntry(cl, n, groups[n.Group], net.Name, prefix, routers, boot)
 			if why != "" {
 				s.skip("node %s of Cluster %s: %s; not served", n.Name, cl.Name, why)
 				continue
@@ -196,7 +211,7 @@ func provisioning(res *model.Result) *model.Net {
 }
 
 // nodeEntry builds a node's lease, boot options and switch ports, or says why it cannot.
-func nodeEntry(cl *fcv1.Cluster, n *model.Node, network string, prefix netip.Prefix, routers []netip.Addr, boot BootConfig) (*NodeInfo, dhcp.Node, []dhcp.Port, string) {
+func nodeEntry(cl *fcv1.Cluster, n *model.Node, g *fcv1.NodesGroup, network string, prefix netip.Prefix, routers []netip.Addr, boot BootConfig) (*NodeInfo, dhcp.Node, []dhcp.Port, string) {
 	if !n.Placed() {
 		return nil, dhcp.Node{}, nil, "not placed on a drawer"
 	}
@@ -215,7 +230,14 @@ func nodeEntry(cl *fcv1.Cluster, n *model.Node, network string, prefix netip.Pre
 	addr := netip.PrefixFrom(ip, prefix.Bits())
 	args := append(slices.Clone(boot.Args), installplan.ArgNamespace+"="+cl.Namespace, installplan.ArgCluster+"="+cl.Name)
 	diskless := n.Type == fcv1.NodeTypeDiskless
-	if diskless && boot.NFSServer.IsValid() {
+	root, writes := "", ""
+	if diskless {
+		root, writes = installplan.RootNFS, installplan.WritesTmpfs
+		if g != nil {
+			root, writes = string(model.DisklessRoot(g)), string(model.DisklessWrites(g))
+		}
+	}
+	if diskless && root == installplan.RootNFS && boot.NFSServer.IsValid() {
 		root := installplan.NFSRoot{Server: boot.NFSServer.String(), Port: boot.NFSPort, Path: ExportPath(cl.Namespace, n.Group)}
 		args = append(args, installplan.ArgNFSRoot+"="+root.String())
 	}
@@ -226,6 +248,8 @@ func nodeEntry(cl *fcv1.Cluster, n *model.Node, network string, prefix netip.Pre
 		MAC:      mac.String(),
 		Firmware: n.Firmware,
 		Diskless: diskless,
+		Root:     root,
+		Writes:   writes,
 		Script: httpboot.Script{
 			Node: n.Name, ServerURL: boot.ServerURL, Kernel: boot.Kernel, Initramfs: boot.Initramfs,
 			Args: args, UEFI: n.Firmware == firmwareUEFI,
@@ -240,6 +264,13 @@ func nodeEntry(cl *fcv1.Cluster, n *model.Node, network string, prefix netip.Pre
 			HTTPBootX64:   bootURL(boot.ServerURL, boot.HTTPBootX64),
 			HTTPBootARM64: bootURL(boot.ServerURL, boot.HTTPBootARM64),
 		},
+	}
+	if g != nil && n.Type != fcv1.NodeTypeDiskfull {
+		for _, d := range g.Spec.SharedData {
+			if d.NFS == nil {
+				info.SharedData = append(info.SharedData, d)
+			}
+		}
 	}
 	return info, dn, Ports(n.Machine, nic, n.Name), ""
 }

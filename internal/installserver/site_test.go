@@ -2,6 +2,8 @@ package installserver_test
 
 import (
 	"net/netip"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -160,5 +162,70 @@ func TestDisklessNodesAreToldTheirRoot(t *testing.T) {
 		if has != (n.Group == "diskless") || strings.Count(string(body), installplan.ArgNFSRoot) > 1 || n.Diskless != (n.Group == "diskless") {
 			t.Errorf("node %s of group %s: nfsroot argument %v, diskless %v:\n%s", n.Ref.Node, n.Group, has, n.Diskless, body)
 		}
+	}
+}
+
+// TestGroupsChooseTheirExports: a RAM root group is told no NFS root and gets no tree; a
+// group with Persistent writes gets one read-write export per node, for that node's address
+// alone; the install server's shared data is exported to the group's nodes only, and an
+// external one not at all.
+func TestGroupsChooseTheirExports(t *testing.T) {
+	boot := testBoot
+	boot.NFSServer, boot.NFSPort = netip.MustParseAddr("198.18.0.1"), 2049
+	build := func(edit func(dl, dataless *fcv1.NodesGroup)) (*installserver.Site, installserver.Wanted) {
+		t.Helper()
+		s := loadSamples(t, "default")
+		var dl, da *fcv1.NodesGroup
+		for _, g := range s.Groups {
+			switch g.Name {
+			case "diskless":
+				dl = g
+			case "dataless":
+				da = g
+			}
+		}
+		edit(dl, da)
+		site, err := installserver.BuildSite([]installserver.Member{s.resolve()}, boot, testSecret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roots := []installserver.DisklessExport{}
+		for _, g := range site.DisklessGroups() {
+			roots = append(roots, installserver.DisklessExport{Namespace: g.Namespace, Cluster: g.Cluster, Group: g.Group, Digest: "sha256:" + strings.Repeat("a", 64)})
+		}
+		return site, installserver.WantedExports(site, roots)
+	}
+
+	site, w := build(func(dl, _ *fcv1.NodesGroup) {
+		dl.Spec.Diskless = &fcv1.DisklessSpec{Root: fcv1.DisklessRootRAM, Writes: fcv1.DisklessWritesTmpfs}
+	})
+	if len(site.DisklessGroups()) != 0 || len(w.Roots) != 0 || len(w.Nodes) != 0 {
+		t.Errorf("a RAM root group wants exports: groups %+v, wanted %+v", site.DisklessGroups(), w)
+	}
+	n5, _ := site.ByName("n5")
+	if body, _ := n5.Script.Render(); strings.Contains(string(body), installplan.ArgNFSRoot) || n5.Root != installplan.RootRAM {
+		t.Errorf("n5 of a RAM root group: root %q, script\n%s", n5.Root, body)
+	}
+	wantData := []installserver.SharedDataExport{{Namespace: "default", Group: "dataless", Name: "shared",
+		Clients: []netip.Addr{netip.MustParseAddr("198.18.7.3"), netip.MustParseAddr("198.18.7.4")}}}
+	if !reflect.DeepEqual(w.Data, wantData) {
+		t.Errorf("shared data wanted %+v, want %+v", w.Data, wantData)
+	}
+
+	_, w = build(func(dl, da *fcv1.NodesGroup) {
+		dl.Spec.Diskless = &fcv1.DisklessSpec{Root: fcv1.DisklessRootNFS, Writes: fcv1.DisklessWritesPersistent}
+		da.Spec.SharedData = []fcv1.SharedData{{Name: "home", MountPoint: "/home", NFS: &fcv1.NFSSource{Server: "198.18.9.9", Path: "/home"}}}
+	})
+	var nodes []string
+	for _, n := range w.Nodes {
+		nodes = append(nodes, n.Node+"@"+n.Address.String()+" "+n.Path())
+	}
+	want := []string{"n5@198.18.7.5 /flarecast/default/diskless/nodes/n5", "n6@198.18.7.6 /flarecast/default/diskless/nodes/n6",
+		"n7@198.18.7.7 /flarecast/default/diskless/nodes/n7", "n8@198.18.7.8 /flarecast/default/diskless/nodes/n8"}
+	if !slices.Equal(nodes, want) || len(w.Roots) != 1 {
+		t.Errorf("Persistent writes want %v (roots %+v), want %v", nodes, w.Roots, want)
+	}
+	if len(w.Data) != 0 {
+		t.Errorf("an external shared data export is served here: %+v", w.Data)
 	}
 }

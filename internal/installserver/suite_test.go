@@ -141,6 +141,12 @@ func makeGroupDeployable(t *testing.T, ns, group string, planned ...string) *dep
 // with osRelease as the tree's etc/os-release.
 func makeDeployableAt(t *testing.T, repo, ns, group, osRelease string, planned ...string) *deployable {
 	t.Helper()
+	return makeDeployableWith(t, repo, ns, group, osRelease, nil, planned...)
+}
+
+// makeDeployableWith is makeDeployableAt with each plan changed by edit (when not nil).
+func makeDeployableWith(t *testing.T, repo, ns, group, osRelease string, edit func(*installplan.Plan), planned ...string) *deployable {
+	t.Helper()
 	ctx := context.Background()
 	store, err := repository.Open(ctx, repo, repository.Options{})
 	if err != nil {
@@ -165,6 +171,9 @@ func makeDeployableAt(t *testing.T, repo, ns, group, osRelease string, planned .
 			Disks: []installplan.Disk{{Name: "disk0", Device: "/dev/sda", Size: 480 << 30}}}
 		if group == "diskless" {
 			p.NodeType, p.Role, p.Disks, p.Root = "Diskless", "NonMasterEligible", nil, "NFS"
+		}
+		if edit != nil {
+			edit(&p)
 		}
 		b, err := json.Marshal(p)
 		if err != nil {

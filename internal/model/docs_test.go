@@ -28,6 +28,26 @@ func TestDocsQuoteTheMessagesTheModelGives(t *testing.T) {
 			group(*in, "workers").Spec.RequiredFilesystems = []v1alpha1.RequiredFilesystem{{MountPoint: "/data"}}
 		}},
 		{"id-in-group", func(in *Input) { group(*in, "masters").Spec.Nodes[1].ID = 1 }},
+		{"diskless-on-dataless", func(in *Input) {
+			group(*in, "dataless").Spec.Diskless = &v1alpha1.DisklessSpec{Root: v1alpha1.DisklessRootRAM}
+		}},
+		{"ram-persistent", func(in *Input) {
+			group(*in, "workers").Spec.Diskless = &v1alpha1.DisklessSpec{Root: v1alpha1.DisklessRootRAM, Writes: v1alpha1.DisklessWritesPersistent}
+		}},
+		{"shared-on-diskfull", func(in *Input) {
+			group(*in, "masters").Spec.SharedData = []v1alpha1.SharedData{{Name: "home", MountPoint: "/home"}}
+		}},
+		{"shared-twice", func(in *Input) {
+			group(*in, "workers").Spec.SharedData = []v1alpha1.SharedData{{Name: "home", MountPoint: "/home"}, {Name: "users", MountPoint: "/home"}}
+		}},
+		{"shared-required", func(in *Input) {
+			g := group(*in, "dataless")
+			g.Spec.RequiredFilesystems = []v1alpha1.RequiredFilesystem{{MountPoint: "/srv"}}
+			g.Spec.SharedData = []v1alpha1.SharedData{{Name: "srv", MountPoint: "/srv"}}
+		}},
+		{"shared-hides", func(in *Input) {
+			group(*in, "dataless").Spec.SharedData = []v1alpha1.SharedData{{Name: "spool", MountPoint: "/var"}}
+		}},
 		{"id-cluster", func(in *Input) { group(*in, "workers").Spec.Nodes[0].ID = 3 }},
 		{"name-cluster", func(in *Input) { group(*in, "workers").Spec.Nodes[0].Name = "m1" }},
 		{"one-master", func(in *Input) { g := group(*in, "masters"); g.Spec.Nodes = g.Spec.Nodes[:1] }},

@@ -29,6 +29,7 @@ func ValidateGroup(g *v1alpha1.NodesGroup) []Problem {
 	if g.Spec.NodeType == v1alpha1.NodeTypeDiskless && len(g.Spec.RequiredFilesystems) > 0 {
 		ps.add(ReasonFilesystemsOnDiskless, "spec.requiredFilesystems", "", "a Diskless group has no local disk to hold file systems: remove requiredFilesystems, or make the group Diskfull or Dataless")
 	}
+	validateDiskless(ps, g)
 	for _, fs := range g.Spec.RequiredFilesystems {
 		if fs.MinSize == "" {
 			continue
@@ -72,4 +73,51 @@ func sortedNodes(g *v1alpha1.NodesGroup) []v1alpha1.Node {
 	nodes := append([]v1alpha1.Node(nil), g.Spec.Nodes...)
 	sort.SliceStable(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 	return nodes
+}
+
+// validateDiskless checks spec.diskless and spec.sharedData, the rules CEL also enforces at
+// admission (so an offline check of the model finds them too).
+func validateDiskless(ps *problems, g *v1alpha1.NodesGroup) {
+	if d := g.Spec.Diskless; d != nil {
+		if g.Spec.NodeType != v1alpha1.NodeTypeDiskless {
+			ps.add(ReasonDisklessSpecOnOtherType, "spec.diskless", "", "only a Diskless group chooses a network root and where its writes go: remove diskless, or set nodeType: Diskless")
+		} else if d.Root == v1alpha1.DisklessRootRAM && d.Writes == v1alpha1.DisklessWritesPersistent {
+			ps.add(ReasonPersistentWritesNeedNFSRoot, "spec.diskless.writes", "", "a RAM root lives in the node's memory and has no export to keep writes in: set writes: Tmpfs, or root: NFS for writes that persist")
+		}
+	}
+	if len(g.Spec.SharedData) > 0 && g.Spec.NodeType == v1alpha1.NodeTypeDiskfull {
+		ps.add(ReasonSharedDataOnDiskfull, "spec.sharedData", "", "a Diskfull group keeps its data on its own disks, and a group that mounts data shared over the network is Dataless: set nodeType: Dataless, or remove sharedData")
+	}
+	required := map[string]bool{}
+	for _, fs := range g.Spec.RequiredFilesystems {
+		required[fs.MountPoint] = true
+	}
+	seen := map[string]string{}
+	for _, d := range g.Spec.SharedData {
+		field := fmt.Sprintf("spec.sharedData[%s].mountPoint", d.Name)
+		switch other, dup := seen[d.MountPoint]; {
+		case dup:
+			ps.add(ReasonSharedDataMountPointInUse, field, "", "%s is already the mount point of sharedData[%s]: give each its own mount point", d.MountPoint, other)
+		case required[d.MountPoint]:
+			ps.add(ReasonSharedDataMountPointInUse, field, "", "%s is also a required local file system of the group (requiredFilesystems): mount the shared data elsewhere, or drop the required file system", d.MountPoint)
+		default:
+			seen[d.MountPoint] = d.Name
+		}
+	}
+}
+
+// DisklessRoot is a Diskless group's root (NFS unless it says RAM).
+func DisklessRoot(g *v1alpha1.NodesGroup) v1alpha1.DisklessRoot {
+	if g.Spec.Diskless != nil && g.Spec.Diskless.Root == v1alpha1.DisklessRootRAM {
+		return v1alpha1.DisklessRootRAM
+	}
+	return v1alpha1.DisklessRootNFS
+}
+
+// DisklessWrites is where a Diskless group's writes go (Tmpfs unless it says Persistent).
+func DisklessWrites(g *v1alpha1.NodesGroup) v1alpha1.DisklessWrites {
+	if g.Spec.Diskless != nil && g.Spec.Diskless.Writes == v1alpha1.DisklessWritesPersistent {
+		return v1alpha1.DisklessWritesPersistent
+	}
+	return v1alpha1.DisklessWritesTmpfs
 }

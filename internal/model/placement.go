@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -127,6 +128,13 @@ func (r *resolver) storage() {
 		if n.drawer == nil || g.Spec.NodeType == v1alpha1.NodeTypeDiskless {
 			continue
 		}
+		for _, d := range g.Spec.SharedData {
+			if local := hiddenBy(d.MountPoint, n.drawer.usable); local != "" {
+				r.problem(ReasonSharedDataHidesLocalFilesystem, KindNodesGroup, g.Name, fmt.Sprintf("spec.sharedData[%s].mountPoint", d.Name), n.spec.Name,
+					"node %s: shared data %s mounted at %s would hide the local file system at %s of drawer %s (Machine %s): mount the shared data elsewhere, or move the slice",
+					n.spec.Name, d.Name, d.MountPoint, local, n.spec.Drawer, n.drawer.machine)
+			}
+		}
 		if _, ok := n.drawer.usable["/"]; !ok {
 			r.problem(ReasonNoRootFilesystem, KindNodesGroup, g.Name, nodePath(n.spec.Name, "drawer"), n.spec.Name, "drawer %s has no slice mounted at /, yet a %s node boots from its own disk: add a slice with a file system mounted at / to a disk of the drawer in Machine %s", n.spec.Drawer, g.Spec.NodeType, n.drawer.machine)
 		}
@@ -193,4 +201,20 @@ func (r *resolver) masters() {
 		return
 	}
 	r.problem(ReasonNotEnoughMasterEligibleNodes, KindCluster, r.cluster, "", "", "the cluster has %s, but needs 2 for a master and a vice-master: add nodes to a MasterEligible Diskfull group, or set spec.masterEligiblePolicy: Warn", have)
+}
+
+// hiddenBy returns the first local mount point (sorted) that a mount at mp would hide: mp
+// itself, or one below it.
+func hiddenBy(mp string, usable map[string]int64) string {
+	var hit []string
+	for local := range usable {
+		if local == mp || strings.HasPrefix(local, strings.TrimSuffix(mp, "/")+"/") {
+			hit = append(hit, local)
+		}
+	}
+	if len(hit) == 0 {
+		return ""
+	}
+	slices.Sort(hit)
+	return hit[0]
 }

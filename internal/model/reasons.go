@@ -45,6 +45,20 @@ const (
 	// ReasonUnknownService: a group runs a service that is not a foundation service of its
 	// Cluster.
 	ReasonUnknownService Reason = "UnknownService"
+	// ReasonDisklessSpecOnOtherType: a group that is not Diskless has spec.diskless.
+	ReasonDisklessSpecOnOtherType Reason = "DisklessSpecOnOtherType"
+	// ReasonPersistentWritesNeedNFSRoot: a Diskless group asks for a RAM root with
+	// Persistent writes, which have no export to live in.
+	ReasonPersistentWritesNeedNFSRoot Reason = "PersistentWritesNeedNFSRoot"
+	// ReasonSharedDataOnDiskfull: a Diskfull group declares shared data (a group that mounts
+	// shared data is Dataless).
+	ReasonSharedDataOnDiskfull Reason = "SharedDataOnDiskfull"
+	// ReasonSharedDataMountPointInUse: a shared data mount point is another entry's, or a
+	// required file system of the group.
+	ReasonSharedDataMountPointInUse Reason = "SharedDataMountPointInUse"
+	// ReasonSharedDataHidesLocalFilesystem: a shared data mount point is, or is above, the
+	// mount point of a slice of a node's drawer, which the shared mount would hide.
+	ReasonSharedDataHidesLocalFilesystem Reason = "SharedDataHidesLocalFilesystem"
 )
 
 // Placement and storage.

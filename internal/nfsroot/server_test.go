@@ -52,9 +52,9 @@ type served struct {
 }
 
 // serve runs a Server over exports in its own namespace, at 198.18.60.1.
-func serve(t *testing.T, ns *netlab.Netns, exports []Export, port int) *served {
+func serve(t *testing.T, ns *netlab.Netns, exports []Export, port int, opts ...Option) *served {
 	t.Helper()
-	s, err := New(exports)
+	s, err := New(exports, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

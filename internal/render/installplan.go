@@ -43,17 +43,39 @@ func nodePlan(cl *fcv1.Cluster, g *fcv1.NodesGroup, res *model.Result, nets map[
 		NICs: nics(res, nets, n),
 	}
 	if n.Type == fcv1.NodeTypeDiskless {
-		// The install server exports a diskless group's tree over NFS by default; a RAM root
-		// is a group's choice the API does not offer yet.
-		p.Root = "NFS"
+		p.Root, p.Writes = installplan.RootNFS, installplan.WritesTmpfs
+		if g != nil {
+			p.Root, p.Writes = string(model.DisklessRoot(g)), string(model.DisklessWrites(g))
+		}
 	} else {
 		p.Disks = disks(n)
 	}
-	if g != nil && g.Spec.Configuration != nil {
+	if g == nil {
+		return p
+	}
+	if g.Spec.Configuration != nil {
 		p.Scripts = scripts(g.Spec.Configuration.Scripts)
 		p.DoubleReboot = g.Spec.Configuration.Reboots == fcv1.RebootsTwice
 	}
+	if n.Type != fcv1.NodeTypeDiskfull {
+		p.Mounts = mounts(g.Spec.SharedData)
+	}
 	return p
+}
+
+// mounts are the group's shared data in its order. The install server's own exports have
+// no server or path here: the plan is the same wherever the install server stands, and the
+// plan response says where it serves them (PlanResponse.Mounts).
+func mounts(in []fcv1.SharedData) []installplan.Mount {
+	var out []installplan.Mount
+	for _, d := range in {
+		m := installplan.Mount{Name: d.Name, MountPoint: d.MountPoint, ReadOnly: d.Access == fcv1.DataReadOnly}
+		if d.NFS != nil {
+			m.Server, m.Path = d.NFS.Server, d.NFS.Path
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // nics lists each NIC once per network it carries (a VLAN on one cable is an interface of

@@ -2,9 +2,11 @@ package render
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
+	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/installplan"
 )
 
@@ -61,7 +63,48 @@ func TestInstallPlanCarriesWhatTheAgentNeedsFromTheModel(t *testing.T) {
 	if strings.Join(prov, ",") != "eth0 198.18.7.1/16" {
 		t.Errorf("m1's provisioning NICs: %v (NICs %+v)", prov, m1.NICs)
 	}
-	if n5.NodeType != "Diskless" || n5.Root != "NFS" || len(n5.Disks) != 0 || n5.Firmware != "UEFI" {
+	if n5.NodeType != "Diskless" || n5.Root != "NFS" || n5.Writes != "Tmpfs" || len(n5.Disks) != 0 || n5.Firmware != "UEFI" {
 		t.Errorf("n5: %+v", n5)
+	}
+	if want := []installplan.Mount{{Name: "shared", MountPoint: "/shared"}}; !reflect.DeepEqual(byNode["dl3"].Mounts, want) {
+		t.Errorf("dl3's mounts %+v, want %+v", byNode["dl3"].Mounts, want)
+	}
+	if m1.Root != "" || m1.Writes != "" || len(m1.Mounts) != 0 {
+		t.Errorf("m1 is Diskfull, yet root %q writes %q mounts %+v", m1.Root, m1.Writes, m1.Mounts)
+	}
+}
+
+func TestDisklessPlansFollowTheGroupsChoice(t *testing.T) {
+	cases := []struct {
+		name         string
+		spec         *fcv1.DisklessSpec
+		root, writes string
+		shared       []fcv1.SharedData
+		wantMounts   []installplan.Mount
+	}{
+		{"Defaults", nil, "NFS", "Tmpfs", nil, nil},
+		{"RAMRoot", &fcv1.DisklessSpec{Root: fcv1.DisklessRootRAM, Writes: fcv1.DisklessWritesTmpfs}, "RAM", "Tmpfs", nil, nil},
+		{"PersistentWrites", &fcv1.DisklessSpec{Root: fcv1.DisklessRootNFS, Writes: fcv1.DisklessWritesPersistent}, "NFS", "Persistent", nil, nil},
+		{"SharedDataOfBothKinds", nil, "NFS", "Tmpfs",
+			[]fcv1.SharedData{{Name: "scratch", MountPoint: "/scratch"}, {Name: "home", MountPoint: "/home", Access: fcv1.DataReadOnly, NFS: &fcv1.NFSSource{Server: "198.18.9.9", Path: "/export/home"}}},
+			[]installplan.Mount{{Name: "scratch", MountPoint: "/scratch"}, {Name: "home", MountPoint: "/home", Server: "198.18.9.9", Path: "/export/home", ReadOnly: true}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in, res := sampleModel(t)
+			for i := range in.Groups {
+				if in.Groups[i].Name == "diskless" {
+					in.Groups[i].Spec.Diskless, in.Groups[i].Spec.SharedData = tc.spec, tc.shared
+				}
+			}
+			for _, p := range InstallPlans(in.Cluster, in.Groups, res) {
+				if p.Group != "diskless" {
+					continue
+				}
+				if p.Root != tc.root || p.Writes != tc.writes || !reflect.DeepEqual(p.Mounts, tc.wantMounts) {
+					t.Errorf("%s: root %q writes %q mounts %+v, want %q %q %+v", p.Node, p.Root, p.Writes, p.Mounts, tc.root, tc.writes, tc.wantMounts)
+				}
+			}
+		})
 	}
 }
