@@ -344,8 +344,12 @@ func (r *FlashArchiveReconciler) release(ctx context.Context, fa *fcv1.FlashArch
 // archiveTag is the archive's name in the repository: namespace.name, which is unique (a
 // namespace has no dot) and a valid OCI tag; a name too long for a tag is cut and suffixed
 // with a hash of the whole.
-func archiveTag(fa *fcv1.FlashArchive) string {
-	t := fa.Namespace + "." + fa.Name
+func archiveTag(fa *fcv1.FlashArchive) string { return ArchiveTag(fa.Namespace, fa.Name) }
+
+// ArchiveTag is the repository name of the FlashArchive namespace/name (see archiveTag): the
+// install server stores a capture under it.
+func ArchiveTag(namespace, name string) string {
+	t := namespace + "." + name
 	if len(t) <= 128 {
 		return t
 	}
