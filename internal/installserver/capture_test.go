@@ -428,6 +428,23 @@ func TestCaptureOfASimulatedNodeGivesAGenericArchiveOfItsRoot(t *testing.T) {
 		}
 	}
 
+	// What no archive asks is refused before anything is read: a made capture, another node's,
+	// one that does not exist.
+	m2, err := agentapi.NewClient(server, agentapi.NodeRef{Namespace: ns, Cluster: "edge", Node: "m2"}, installplan.Token(testSecret, ns, "edge", "m2"), agentapi.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		who     *agentapi.Client
+		archive string
+	}{{c, "proto"}, {m2, "proto"}, {c, "nope"}} {
+		_, err := tc.who.Capture(context.Background(), tc.archive, strings.NewReader("not a tar"), nil)
+		var se *agentapi.StatusError
+		if !errors.As(err, &se) || se.Code != 409 {
+			t.Errorf("PUT capture %s by %s: %v, want 409", tc.archive, tc.who.Node().Node, err)
+		}
+	}
+
 	// Again, into another archive: the same digest, and nothing more in the repository than the
 	// new name (the blobs are the first capture's).
 	captureArchive(t, ns, "proto-again")
