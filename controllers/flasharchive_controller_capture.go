@@ -96,6 +96,20 @@ func phaseOrNone(p fcv1.NodePhase) string {
 	return string(p)
 }
 
+// capturesOfCluster maps a Cluster (its install server's site counts) to the archives
+// capturing a node of one of its groups.
+func (r *FlashArchiveReconciler) capturesOfCluster(ctx context.Context, o client.Object) []reconcile.Request {
+	groups, err := groupsOf(ctx, r.Client, o.GetNamespace(), o.GetName())
+	if err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range groups {
+		reqs = append(reqs, r.capturesOfGroup(ctx, &groups[i])...)
+	}
+	return reqs
+}
+
 // capturesOfGroup maps a NodesGroup (its nodes' phases count) to the archives capturing one
 // of its nodes.
 func (r *FlashArchiveReconciler) capturesOfGroup(ctx context.Context, o client.Object) []reconcile.Request {

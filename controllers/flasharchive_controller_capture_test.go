@@ -49,7 +49,7 @@ func recordCapture(t *testing.T, ns, name string, st fcv1.CaptureStatus) {
 }
 
 // A capture archive waits with the reason that names what is missing (its group, its node,
-// the node Running), refuses a Diskless node, then waits for the install server's upload and
+// the node Running, an install server for its Cluster), refuses a Diskless node, then waits for the install server's upload and
 // says how the last one went; a status.capture naming what the repository lacks fails it, and
 // one naming the node's packed archive makes it Ready with that digest, status.capture left
 // to the install server.
@@ -69,6 +69,12 @@ func TestACaptureArchiveWaitsForItsRunningNodeAndTakesTheInstallServersUpload(t 
 		map[string]any{"nodes": []any{map[string]any{"name": "m1", "phase": "Running", "step": "heartbeat"}}})
 	archiveState(t, ns, "proto", fcv1.ArchiveAwaitingCapture, metav1.ConditionFalse, "AwaitingCapture",
 		"waiting for node m1 of NodesGroup masters to stream its root file system to the install server of site edge-dc")
+
+	// The Cluster leaves its site, then comes back: the archive follows through the watch.
+	update(t, &fcv1.Cluster{ObjectMeta: objMeta(ns, "edge")}, func(o client.Object) { o.(*fcv1.Cluster).Spec.InstallServer.Site = "" })
+	archiveState(t, ns, "proto", fcv1.ArchivePending, metav1.ConditionFalse, "NoInstallServer", "no install server serves Cluster edge")
+	update(t, &fcv1.Cluster{ObjectMeta: objMeta(ns, "edge")}, func(o client.Object) { o.(*fcv1.Cluster).Spec.InstallServer.Site = "edge-dc" })
+	archiveState(t, ns, "proto", fcv1.ArchiveAwaitingCapture, metav1.ConditionFalse, "AwaitingCapture", "install server of site edge-dc")
 
 	recordCapture(t, ns, "proto", fcv1.CaptureStatus{Node: ns + "/edge/m1", Attempts: 1, Message: "upload 1 from node m1 failed after 4096 bytes"})
 	archiveState(t, ns, "proto", fcv1.ArchiveAwaitingCapture, metav1.ConditionFalse, "AwaitingCapture", "; last: upload 1 from node m1 failed after 4096 bytes")

@@ -33,6 +33,7 @@ func (r *FlashArchiveReconciler) SetupWithManager(mgr ctrl.Manager, done <-chan 
 		// group's status says whether it can be captured.
 		Watches(&fcv1.FlashArchive{}, &handler.EnqueueRequestForObject{}, builder.WithPredicates(captureChanged())).
 		Watches(&fcv1.NodesGroup{}, handler.EnqueueRequestsFromMapFunc(r.capturesOfGroup)).
+		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.capturesOfCluster), gen).
 		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.deployablesOfCluster), gen).
 		Watches(&fcv1.NodesGroup{}, handler.EnqueueRequestsFromMapFunc(r.deployablesOfGroup), gen).
 		// Both the archive a group names now and the one it named before (the map function

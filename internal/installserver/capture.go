@@ -14,6 +14,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -126,7 +127,8 @@ type Captures struct {
 	Plans     *Plans
 	// ArchiveTag is the controllers' name of an archive in the repository.
 	ArchiveTag func(namespace, name string) string
-	// MaxBytes, when positive, bounds an upload's tar.
+	// MaxBytes, when positive, bounds an upload's tar; an archive's spec.limits.maxSize, when
+	// set, bounds it instead.
 	MaxBytes int64
 	Now      func() time.Time
 
@@ -191,10 +193,17 @@ func (c *Captures) Capture(ctx context.Context, ref agentapi.NodeRef, name strin
 	inputsDigest := digestOfInputs(inputs)
 	inputs[build.InputInputsDigest] = inputsDigest
 	created := time.Unix(CaptureEpoch, 0).UTC()
+	limit := c.MaxBytes
+	if l := fa.Spec.Limits; l != nil && l.MaxSize != "" {
+		// The API server admitted it by its pattern; the controller reports one it cannot use.
+		if q, err := resource.ParseQuantity(l.MaxSize); err == nil && q.Value() > 0 {
+			limit = q.Value()
+		}
+	}
 	in := &countingReader{r: body}
 	desc, stats, err := archive.Create(ctx, c.Store, tarball.TarSource(in), archive.CreateOptions{
 		Name: "capture of " + ref.String(), Tag: c.ArchiveTag(ref.Namespace, name), Architecture: string(fa.Spec.Arch), OS: "linux",
-		Inputs: inputs, Created: &created, Stream: true, MaxBytes: c.MaxBytes,
+		Inputs: inputs, Created: &created, Stream: true, MaxBytes: limit,
 	})
 	// The result is recorded even when the node has gone (its request's context ended).
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)

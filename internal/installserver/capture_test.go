@@ -301,10 +301,13 @@ func blobsIn(t *testing.T, repo string) []string {
 	return names
 }
 
-func captureArchive(t *testing.T, ns, name string) {
+func captureArchive(t *testing.T, ns, name string, limits ...*fcv1.BuildLimits) {
 	t.Helper()
 	fa := &fcv1.FlashArchive{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: fcv1.FlashArchiveSpec{Type: fcv1.ArchiveGeneric, Arch: "amd64",
 		Source: &fcv1.ArchiveSource{Capture: &fcv1.CaptureSource{NodesGroupRef: fcv1.LocalObjectReference{Name: "masters"}, Node: "m1"}}}}
+	if len(limits) > 0 {
+		fa.Spec.Limits = limits[0]
+	}
 	if err := k8s.Create(context.Background(), fa); err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +348,7 @@ func TestCaptureOfASimulatedNodeGivesAGenericArchiveOfItsRoot(t *testing.T) {
 	d := prototypeDeployable(t, store, ns, prototypeTree(t))
 	d.publish(t, ns)
 	server, cached := startCaptureServer(t, ns, store)
-	reconcileArchives(t, cached, store, repo, ns, "proto", "proto-again")
+	reconcileArchives(t, cached, store, repo, ns, "proto", "proto-again", "proto-small")
 
 	root := filepath.Join(t.TempDir(), "m1")
 	os.MkdirAll(root, 0o755)
@@ -468,5 +471,20 @@ func TestCaptureOfASimulatedNodeGivesAGenericArchiveOfItsRoot(t *testing.T) {
 		if !strings.Contains(fa.Status.Digest+fmt.Sprint(fa.Status.Sections), b) {
 			t.Errorf("blob %s is none of the capture's (%s, %v)", b, fa.Status.Digest, fa.Status.Sections)
 		}
+	}
+
+	// An archive whose maxSize the node's root passes stores nothing, and says why.
+	before = blobsIn(t, repo)
+	captureArchive(t, ns, "proto-small", &fcv1.BuildLimits{MaxSize: "4Ki"})
+	var small fcv1.FlashArchive
+	eventually(t, 30*time.Second, "the upload past maxSize refused", func() bool {
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "proto-small"}, &small); err != nil {
+			t.Fatal(err)
+		}
+		c := small.Status.Capture
+		return c != nil && c.Attempts >= 1 && strings.Contains(c.Message, "larger than the MaxBytes limit") && c.Digest == ""
+	})
+	if small.Status.Phase == fcv1.ArchiveReady || !slices.Equal(blobsIn(t, repo), before) {
+		t.Fatalf("an upload past maxSize: phase %s, blobs %q (before %q)", small.Status.Phase, blobsIn(t, repo), before)
 	}
 }
