@@ -73,15 +73,18 @@ func Capture(ctx context.Context, cfg CaptureConfig, c installplan.Capture) (ins
 	if err != nil {
 		return none, err
 	}
+	mounts = namedMounts(mounts, exclude)
 	report := func(msg string, n int64) {
 		ev := installplan.Event{Phase: installplan.PhaseRunning, Step: "capture", InstalledDigest: cfg.Digest, Bytes: n, Message: msg}
 		_ = cfg.Server.Report(ctx, ev) // a lost progress report is not worth stopping for
 	}
 	report(fmt.Sprintf("capture of the root into FlashArchive %s started (%d exclusions)", c.Archive, len(exclude)), 0)
 	pr, pw := io.Pipe()
+	packed := make(chan struct{})
 	var sent atomic.Int64
 	last := time.Now()
 	go func() {
+		defer close(packed)
 		st, err := tarball.Pack(ctx, tarball.DirSource(cfg.Root), pw, tarball.PackOptions{
 			Compression: tarball.Plain, OneFileSystem: true, PreserveTimes: true,
 			Exclude: func(name string) bool { return installplan.CaptureExcluded(exclude, name) },
@@ -100,13 +103,35 @@ func Capture(ctx context.Context, cfg CaptureConfig, c installplan.Capture) (ins
 		pw.CloseWithError(err)
 	}()
 	res, err := cfg.Capturer.Capture(ctx, c.Archive, pr, mounts)
+	// An upload that ended early stops the walk at its next write.
 	pr.CloseWithError(errors.New("upload ended"))
+	<-packed
 	if err != nil {
 		report("capture failed: "+err.Error(), sent.Load())
 		return none, err
 	}
 	report(fmt.Sprintf("captured into FlashArchive %s: %s, %d entries, %d bytes of tar", c.Archive, res.Digest, res.Entries, res.TarBytes), sent.Load())
 	return res, nil
+}
+
+// maxMountsHeader is what the mount points header may hold: the install server refuses more.
+const maxMountsHeader = 16<<10 - 1024
+
+// namedMounts are the mount points worth naming to the install server: those whose contents
+// no exclusion already leaves out (/proc, /sys/fs/cgroup …), as many as the header holds.
+func namedMounts(mounts, exclude []string) []string {
+	var out []string
+	size := 0
+	for _, m := range mounts {
+		if installplan.CaptureExcluded(exclude, m+"/x") {
+			continue
+		}
+		if size += len(m) + 1; size > maxMountsHeader {
+			break
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // mountsBelow lists the mount points strictly below root in a mountinfo file (relative to

@@ -77,7 +77,7 @@ func TestCaptureStreamsTheRootLessItsExclusionsInCanonicalOrder(t *testing.T) {
 		t.Skipf("no user xattrs here: %v", err)
 	}
 	mountinfo := filepath.Join(t.TempDir(), "mountinfo")
-	os.WriteFile(mountinfo, []byte("22 1 0:5 / "+root+"/proc rw - proc proc rw\n23 1 8:2 / "+root+"/srv/data rw - ext4 /dev/sdb1 rw\n24 1 8:1 / / rw - ext4 /dev/sda1 rw\n"), 0o644)
+	os.WriteFile(mountinfo, []byte("22 1 0:5 / "+root+"/proc rw - proc proc rw\n23 1 8:2 / "+root+"/srv/data rw - ext4 /dev/sdb1 rw\n25 1 8:3 / "+root+"/var/cache/big rw - ext4 /dev/sdc1 rw\n24 1 8:1 / / rw - ext4 /dev/sda1 rw\n"), 0o644)
 	cp := &tarCapturer{}
 	srv := &nullServer{}
 	cfg := CaptureConfig{Server: srv, Capturer: cp, Root: root, Mountinfo: mountinfo, Digest: "sha256:" + strings.Repeat("d", 64)}
@@ -95,8 +95,9 @@ func TestCaptureStreamsTheRootLessItsExclusionsInCanonicalOrder(t *testing.T) {
 	if v := cp.entries["usr/bin/tool"].PAXRecords["SCHILY.xattr.user.flarecast"]; v != "kept" {
 		t.Fatalf("xattr user.flarecast = %q, want kept", v)
 	}
-	if !slices.Equal(cp.mounts, []string{"proc", "srv/data"}) {
-		t.Fatalf("mount points %q, want [proc srv/data]", cp.mounts)
+	// /proc's and /srv/data's contents are left out anyway (the fixed list, the server's).
+	if !slices.Equal(cp.mounts, []string{"var/cache/big"}) {
+		t.Fatalf("mount points %q, want [var/cache/big]", cp.mounts)
 	}
 	if len(srv.events) < 2 || srv.events[len(srv.events)-1].Step != "capture" || srv.events[len(srv.events)-1].Phase != installplan.PhaseRunning {
 		t.Fatalf("events %+v: want Running capture reports, start and end", srv.events)
