@@ -186,8 +186,8 @@ type NFSMount struct {
 	Options    []string `json:"options,omitempty"`
 }
 
-// Capture asks a node for its root file system, for the Generic archive Archive
-// (namespace/name). The node PUTs a tar stream of its root to URL (the route
+// Capture asks a node for its root file system, for the Generic archive Archive (the
+// FlashArchive's name, in the node's namespace). The node PUTs a tar stream of its root to URL (the route
 // {APIPrefix}/nodes/{namespace}/{cluster}/{node}/capture/{archive}), leaving out Exclude
 // (paths relative to the root: pseudo file systems, host keys, machine-id, the cluster
 // section), which the archive's creation inputs list.
