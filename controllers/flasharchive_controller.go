@@ -147,7 +147,11 @@ func raced(err error) (ctrl.Result, error) {
 }
 
 func (r *FlashArchiveReconciler) apply(ctx context.Context, fa *fcv1.FlashArchive, st *fcv1.FlashArchiveStatus) error {
-	if err := applyStatus(ctx, r.Client, fa, st); err != nil {
+	// status.capture is the install server's (its own field manager): sent back from a cache
+	// that lags its write, it would undo that write.
+	out := *st
+	out.Capture = nil
+	if err := applyStatus(ctx, r.Client, fa, &out); err != nil {
 		return fmt.Errorf("patch status of FlashArchive %s/%s: %w", fa.Namespace, fa.Name, err)
 	}
 	return nil
@@ -164,6 +168,14 @@ func (r *FlashArchiveReconciler) progress(ctx context.Context, fa *fcv1.FlashArc
 	set := func(phase fcv1.ArchivePhase, ok bool, reason, msg string) {
 		st.Phase = phase
 		st.Conditions = []metav1.Condition{condition(fa, fcv1.ConditionReady, ok, reason, msg)}
+	}
+	if p.captured != "" {
+		if err := r.record(ctx, &st, executor.State{Digest: p.captured}, archiveTag(fa), p.capturedInputs, ""); err != nil {
+			set(fcv1.ArchiveFailed, false, ReasonCaptureInvalid, fmt.Sprintf("the capture the install server recorded is not usable: %v", err))
+			return st, "", nil
+		}
+		set(fcv1.ArchiveReady, true, ReasonCaptured, fmt.Sprintf("captured %s, stored at %s: %s", st.Digest, st.Location, p.message))
+		return st, "", nil
 	}
 	if p.inputs == nil {
 		set(p.phase, false, p.reason, p.message)
@@ -344,8 +356,12 @@ func (r *FlashArchiveReconciler) release(ctx context.Context, fa *fcv1.FlashArch
 // archiveTag is the archive's name in the repository: namespace.name, which is unique (a
 // namespace has no dot) and a valid OCI tag; a name too long for a tag is cut and suffixed
 // with a hash of the whole.
-func archiveTag(fa *fcv1.FlashArchive) string {
-	t := fa.Namespace + "." + fa.Name
+func archiveTag(fa *fcv1.FlashArchive) string { return ArchiveTag(fa.Namespace, fa.Name) }
+
+// ArchiveTag is the repository name of the FlashArchive namespace/name (see archiveTag): the
+// install server stores a capture under it.
+func ArchiveTag(namespace, name string) string {
+	t := namespace + "." + name
 	if len(t) <= 128 {
 		return t
 	}

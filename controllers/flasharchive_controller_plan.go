@@ -30,9 +30,13 @@ type plan struct {
 	// never part of its inputs (they change what may be read, not what it is).
 	dockerConfig []byte
 	baseDigest   string
-	phase        fcv1.ArchivePhase
-	reason       string
-	message      string
+	// captured is the archive a capture's install server packed, with its inputs digest:
+	// recorded as it is, never built.
+	captured       string
+	capturedInputs digest.Digest
+	phase          fcv1.ArchivePhase
+	reason         string
+	message        string
 }
 
 func waiting(reason, format string, args ...any) plan {
@@ -50,20 +54,17 @@ var planners = map[fcv1.ArchiveType]func(context.Context, *FlashArchiveReconcile
 	fcv1.ArchiveDeployable: planDeployable,
 }
 
-// supportedSources is what this version builds Generic archives from.
-const supportedSources = "this version of flarecast builds Generic archives from source.rootfs (a tarball over file://, http:// or https://, checked against its digest), source.image (an OCI image from a registry, an oci: layout or an oci-archive: file) and source.build (a master system built from a base and a NodesGroup's software)"
-
 func planGeneric(ctx context.Context, r *FlashArchiveReconciler, fa *fcv1.FlashArchive) (plan, error) {
 	src := fa.Spec.Source
 	switch {
 	case src == nil:
 		return failed(ReasonInvalidSpec, "spec.source: a Generic archive needs a source"), nil
-	case src.Capture != nil:
-		return failed(ReasonSourceNotSupported, "spec.source.capture is not supported: %s", supportedSources), nil
-	case src.Rootfs == nil && src.Image == nil && src.Build == nil:
+	case src.Rootfs == nil && src.Image == nil && src.Build == nil && src.Capture == nil:
 		return failed(ReasonInvalidSpec, "spec.source: no source given"), nil
 	case fa.Spec.Arch == "":
 		return failed(ReasonInvalidSpec, "spec.arch: a Generic archive needs the architecture of its root file system"), nil
+	case src.Capture != nil:
+		return planCapture(ctx, r, fa)
 	}
 	in := &build.Inputs{Type: archive.Generic, Arch: string(fa.Spec.Arch)}
 	if os := fa.Spec.OS; os != nil {

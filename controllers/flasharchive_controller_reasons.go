@@ -11,8 +11,6 @@ const (
 	ReasonAwaitingCustomization = "AwaitingCustomization"
 	// ReasonBuildFailed: the executor ran the build and it failed; the message says why.
 	ReasonBuildFailed = "BuildFailed"
-	// ReasonSourceNotSupported: the Generic archive's source is one this version cannot build.
-	ReasonSourceNotSupported = "SourceNotSupported"
 	// ReasonInvalidSpec: the spec is admissible but cannot be built (no arch, a base of the
 	// wrong type, a group of another cluster).
 	ReasonInvalidSpec = "InvalidSpec"
@@ -39,4 +37,24 @@ const (
 	ReasonNoArchiveRef = "NoArchiveRef"
 	// ReasonArchivesNotReady: some group's deployable archive is missing or not Ready.
 	ReasonArchivesNotReady = "ArchivesNotReady"
+)
+
+// Reasons of a source.capture archive's Ready condition.
+const (
+	// ReasonAwaitingCapture: the prototype node runs and the install server of its site asks
+	// it for its root at its next heartbeat (phase AwaitingCapture).
+	ReasonAwaitingCapture = "AwaitingCapture"
+	// ReasonCaptured: the install server packed the node's upload and the repository holds it.
+	ReasonCaptured = "Captured"
+	// ReasonCaptureNodeNotFound: the NodesGroup has no node of that name.
+	ReasonCaptureNodeNotFound = "CaptureNodeNotFound"
+	// ReasonCaptureNodeNotRunning: the node does not report Running: nothing streams its root.
+	ReasonCaptureNodeNotRunning = "CaptureNodeNotRunning"
+	// ReasonCaptureNotSupported: the node has no root of its own to capture (Diskless).
+	ReasonCaptureNotSupported = "CaptureNotSupported"
+	// ReasonNoInstallServer: no install server serves the node's Cluster (no site).
+	ReasonNoInstallServer = "NoInstallServer"
+	// ReasonCaptureInvalid: status.capture names an archive the repository does not hold, or
+	// one that is not this node's capture.
+	ReasonCaptureInvalid = "CaptureInvalid"
 )

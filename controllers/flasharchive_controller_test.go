@@ -226,14 +226,6 @@ func TestTheRepositoryIsKeptInStepWithTheStatus(t *testing.T) {
 	}
 }
 
-func TestUnsupportedSourceSaysWhichSourcesThisVersionBuilds(t *testing.T) {
-	ns := newNamespace(t)
-	createAll(t, ns, []client.Object{&fcv1.FlashArchive{ObjectMeta: objMeta(ns, "proto"), Spec: fcv1.FlashArchiveSpec{
-		Type: fcv1.ArchiveGeneric, Arch: "amd64", Source: &fcv1.ArchiveSource{Capture: &fcv1.CaptureSource{NodesGroupRef: fcv1.LocalObjectReference{Name: "g"}, Node: "n1"}}}}})
-	archiveState(t, ns, "proto", fcv1.ArchiveFailed, metav1.ConditionFalse, "SourceNotSupported",
-		"spec.source.capture is not supported: this version of flarecast builds Generic archives from source.rootfs (a tarball over file://, http:// or https://, checked against its digest), source.image (an OCI image from a registry, an oci: layout or an oci-archive: file) and source.build")
-}
-
 // The suite's manager allows sources from 127.0.0.1 only, as an operator would limit a
 // shared cluster's: a Docker Hub image is refused before any connection.
 func TestAnImageFromAHostTheManagerDoesNotAllowIsRefused(t *testing.T) {
@@ -288,10 +280,10 @@ func TestConfiguredWaitsForItsBaseAndTakesConfigMapContent(t *testing.T) {
 	})
 	archiveState(t, ns, "conf", fcv1.ArchivePending, metav1.ConditionFalse, "BaseNotFound", "FlashArchive base is not found")
 
-	// A base that cannot be built keeps it waiting, with the base named.
+	// A base that is not built keeps it waiting, with the base named.
 	createAll(t, ns, []client.Object{&fcv1.FlashArchive{ObjectMeta: objMeta(ns, "base"), Spec: fcv1.FlashArchiveSpec{
 		Type: fcv1.ArchiveGeneric, Arch: "amd64", Source: &fcv1.ArchiveSource{Capture: &fcv1.CaptureSource{NodesGroupRef: fcv1.LocalObjectReference{Name: "g"}, Node: "n1"}}}}})
-	archiveState(t, ns, "conf", fcv1.ArchivePending, metav1.ConditionFalse, "BaseNotReady", "waiting for base FlashArchive base to be Ready (it is Failed: SourceNotSupported)")
+	archiveState(t, ns, "conf", fcv1.ArchivePending, metav1.ConditionFalse, "BaseNotReady", "waiting for base FlashArchive base to be Ready (it is Pending: NodesGroupNotFound)")
 
 	// The base gets a source this version builds: the configured archive follows through the
 	// watch on its base, and now misses its ConfigMap.

@@ -5,6 +5,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -28,6 +29,11 @@ func (r *FlashArchiveReconciler) SetupWithManager(mgr ctrl.Manager, done <-chan 
 		For(&fcv1.FlashArchive{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{},
 			predicate.AnnotationChangedPredicate{}, finalizerOrDeletionChanged()))).
 		Watches(&fcv1.FlashArchive{}, handler.EnqueueRequestsFromMapFunc(r.relatedArchives)).
+		// The install server records a capture's uploads in its status; a node's phase in its
+		// group's status says whether it can be captured.
+		Watches(&fcv1.FlashArchive{}, &handler.EnqueueRequestForObject{}, builder.WithPredicates(captureChanged())).
+		Watches(&fcv1.NodesGroup{}, handler.EnqueueRequestsFromMapFunc(r.capturesOfGroup)).
+		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.capturesOfCluster), gen).
 		Watches(&fcv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.deployablesOfCluster), gen).
 		Watches(&fcv1.NodesGroup{}, handler.EnqueueRequestsFromMapFunc(r.deployablesOfGroup), gen).
 		// Both the archive a group names now and the one it named before (the map function
@@ -45,6 +51,15 @@ func (r *FlashArchiveReconciler) SetupWithManager(mgr ctrl.Manager, done <-chan 
 		b = b.Owns(&batchv1.Job{})
 	}
 	return b.Named("flasharchive").Complete(r)
+}
+
+// captureChanged passes the updates of an archive's status.capture.
+func captureChanged() predicate.Funcs {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*fcv1.FlashArchive)
+		n, ok2 := e.ObjectNew.(*fcv1.FlashArchive)
+		return ok1 && ok2 && !equality.Semantic.DeepEqual(o.Status.Capture, n.Status.Capture)
+	}}
 }
 
 // relatedArchives maps a FlashArchive change to the archives it concerns: its base (whose

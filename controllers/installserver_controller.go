@@ -242,11 +242,11 @@ func (r *InstallServerReconciler) reconcileSite(ctx context.Context, namespace, 
 }
 
 // InstallServerRules is what the install server may do: read the model and the site secret,
-// write its node reports, record events. Nothing else.
+// write its node reports and its captures' status.capture, record events. Nothing else.
 func InstallServerRules(secret string) []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
 		{APIGroups: []string{fcv1.GroupVersion.Group}, Resources: []string{"clusters", "nodesgroups", "machines", "networks", "flasharchives"}, Verbs: []string{"get", "list", "watch"}},
-		{APIGroups: []string{fcv1.GroupVersion.Group}, Resources: []string{"nodesgroups/status"}, Verbs: []string{"get", "patch"}},
+		{APIGroups: []string{fcv1.GroupVersion.Group}, Resources: []string{"nodesgroups/status", "flasharchives/status"}, Verbs: []string{"get", "patch"}},
 		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{secret}, Verbs: []string{"get"}},
 		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	}

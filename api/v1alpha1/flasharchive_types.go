@@ -18,7 +18,7 @@ const (
 )
 
 // ArchivePhase is for display; the conditions are the truth.
-// +kubebuilder:validation:Enum=Pending;Building;AwaitingCustomization;Ready;Failed
+// +kubebuilder:validation:Enum=Pending;Building;AwaitingCustomization;AwaitingCapture;Ready;Failed
 type ArchivePhase string
 
 // The phases of an archive; the Ready condition says the same with its reason.
@@ -26,6 +26,7 @@ const (
 	ArchivePending               ArchivePhase = "Pending"
 	ArchiveBuilding              ArchivePhase = "Building"
 	ArchiveAwaitingCustomization ArchivePhase = "AwaitingCustomization"
+	ArchiveAwaitingCapture       ArchivePhase = "AwaitingCapture"
 	ArchiveReady                 ArchivePhase = "Ready"
 	ArchiveFailed                ArchivePhase = "Failed"
 )
@@ -314,6 +315,46 @@ type FlashArchiveStatus struct {
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Shell string `json:"shell,omitempty"`
+	// capture is, for a source.capture archive, what the install server did with the
+	// prototype node's uploads. The install server writes it (field manager
+	// flarecast-installserver); the controller checks what it names against the repository
+	// before the archive is Ready, and never writes it.
+	// +optional
+	Capture *CaptureStatus `json:"capture,omitempty"`
+}
+
+// CaptureStatus is the install server's record of a capture.
+type CaptureStatus struct {
+	// node is the prototype node uploaded from, as namespace/cluster/node.
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Node string `json:"node,omitempty"`
+	// attempts counts the uploads the node began.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+	// digest is the manifest digest of the archive the last complete upload was packed into.
+	// +kubebuilder:validation:MaxLength=71
+	// +optional
+	Digest string `json:"digest,omitempty"`
+	// inputsDigest is that archive's inputs digest (its node, exclusions and mount points).
+	// +kubebuilder:validation:MaxLength=71
+	// +optional
+	InputsDigest string `json:"inputsDigest,omitempty"`
+	// excluded are the paths the capture left out (path.Match patterns relative to the root),
+	// and the mount points it left empty: the archive's inputs list the same.
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=1024
+	// +optional
+	Excluded []string `json:"excluded,omitempty"`
+	// message says how the last upload went: packed, or why it failed (the node is asked
+	// again at its next heartbeat).
+	// +kubebuilder:validation:MaxLength=4096
+	// +optional
+	Message string `json:"message,omitempty"`
+	// lastUploadTime is when the last upload ended.
+	// +optional
+	LastUploadTime *metav1.Time `json:"lastUploadTime,omitempty"`
 }
 
 // BuildProgress is how far a running build has got.

@@ -46,7 +46,7 @@ func runResident(ctx context.Context, log *slog.Logger, root string, interval ti
 	if err != nil {
 		return err
 	}
-	loop := agent.ResidentLoop{Server: client, Root: root, Interval: interval, Log: log}
+	loop := agent.ResidentLoop{Server: client, Root: root, Interval: interval, Log: log, Capturer: client, Mountinfo: "/proc/self/mountinfo"}
 	if simulated {
 		if abs, err := filepath.Abs(root); err != nil || abs == "/" {
 			return fmt.Errorf("--simulated reinstalls --root in place: it must be a directory root, not %q", root)

@@ -36,6 +36,10 @@ type ResidentLoop struct {
 	// real node it reboots (and so never returns: the node is gone), on a simulated node it
 	// installs again in place. A nil return ends the loop with Reinstalled set.
 	Reinstall func(ctx context.Context, resp installplan.PlanResponse) error
+	// Capturer uploads the root when a plan asks for a capture (nil: such a plan is logged
+	// and not acted on); Mountinfo is /proc/self/mountinfo on a node (see CaptureConfig).
+	Capturer  Capturer
+	Mountinfo string
 	Log       interface {
 		Info(msg string, args ...any)
 		Error(msg string, args ...any)
@@ -154,9 +158,14 @@ func RunResident(ctx context.Context, cfg ResidentLoop) (ResidentResult, error) 
 					res.Reinstalled, res.Digest = true, resp.Archive.Digest
 					return res, nil
 				}
-			} else if msg != last {
-				logInfo("keeps running", "digest", digest, "message", msg)
-				last = msg
+			} else {
+				if msg != last {
+					logInfo("keeps running", "digest", digest, "message", msg)
+					last = msg
+				}
+				if resp.Capture != nil {
+					cfg.capture(ctx, *resp.Capture, digest)
+				}
 			}
 		}
 		select {
@@ -165,6 +174,26 @@ func RunResident(ctx context.Context, cfg ResidentLoop) (ResidentResult, error) 
 		case <-tick.C:
 		}
 	}
+}
+
+// capture uploads the root as the plan asks, then the loop goes back to its heartbeat: a
+// failed upload is logged and reported, and the install server asks again.
+func (cfg ResidentLoop) capture(ctx context.Context, c installplan.Capture, digest string) {
+	if cfg.Capturer == nil {
+		if cfg.Log != nil {
+			cfg.Log.Error("capture asked, but this resident agent cannot upload", "archive", c.Archive)
+		}
+		return
+	}
+	res, err := Capture(ctx, CaptureConfig{Server: cfg.Server, Capturer: cfg.Capturer, Root: cfg.Root, Mountinfo: cfg.Mountinfo, Digest: digest}, c)
+	if cfg.Log == nil {
+		return
+	}
+	if err != nil {
+		cfg.Log.Error("capture", "archive", c.Archive, "err", err)
+		return
+	}
+	cfg.Log.Info("captured", "archive", c.Archive, "digest", res.Digest, "entries", res.Entries)
 }
 
 // handBack sets the next boot to the network, reports Rebooting and reinstalls.

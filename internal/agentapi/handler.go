@@ -52,6 +52,8 @@ type Options struct {
 	Secret []byte
 	Plans  PlanSource
 	Events EventSink
+	// Captures takes the uploads of PUT capture; nil answers them 501.
+	Captures CaptureSink
 	// Holder, when set, names the node of the site a token belongs to, so that another
 	// node's token is told apart (403) from a token of no node (401). It is asked only about
 	// tokens that are not the requested node's own; Tokens is an implementation.
@@ -92,6 +94,7 @@ func NewHandler(o Options) (*Handler, error) {
 	base := installplan.APIPrefix + "/nodes/{namespace}/{cluster}/{node}"
 	h.mux.HandleFunc("GET "+base+"/plan", h.servePlan)
 	h.mux.HandleFunc("POST "+base+"/events", h.serveEvent)
+	h.mux.HandleFunc("PUT "+base+"/capture/{archive}", h.serveCapture)
 	return h, nil
 }
 
@@ -203,7 +206,7 @@ func (h *Handler) failErr(w http.ResponseWriter, r *http.Request, ref NodeRef, w
 	switch {
 	case errors.Is(err, ErrUnknownNode):
 		h.fail(w, r, ref, http.StatusNotFound, err.Error())
-	case errors.Is(err, ErrNoPlan):
+	case errors.Is(err, ErrNoPlan), errors.Is(err, ErrNotAsked):
 		h.fail(w, r, ref, http.StatusConflict, err.Error())
 	case errors.Is(err, ErrNotReady):
 		w.Header().Set("Retry-After", strconv.Itoa(h.o.RetryAfterSeconds))

@@ -41,6 +41,10 @@ type CreateOptions struct {
 	// spool, and the bound of its uncompressed size.
 	TempDir  string
 	MaxBytes int64
+	// Stream packs a tar source as it is read and never spools it, even when it cannot be
+	// rewound (a request body): one out of canonical order fails with tarball.ErrNotCanonical
+	// and stores nothing.
+	Stream bool
 }
 
 // Create packs a root file system (a directory or a tar stream) into the binary section of a
@@ -82,6 +86,9 @@ func Create(ctx context.Context, store repository.Store, src tarball.Source, opt
 // nearly in canonical order (mmdebstrap's and GNU tar --sort=name's are): the same bytes
 // either way, and most real root file systems read once.
 func packInto(ctx context.Context, store repository.Store, src tarball.Source, opts CreateOptions) (ocispec.Descriptor, tarball.Stats, error) {
+	if opts.Stream {
+		return packOnce(ctx, store, src, opts, true)
+	}
 	rewind, ok := src.Rewind()
 	if !ok {
 		return packOnce(ctx, store, src, opts, false)

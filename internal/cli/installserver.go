@@ -184,6 +184,7 @@ func runInstallServer(cmd *cobra.Command, o installServerOptions) error {
 	}, installserver.Deps{
 		Reader: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Client: mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder(installserver.FieldOwner), Store: store, DeployableName: controllers.DeployableName,
+		ArchiveTag: controllers.ArchiveTag,
 	})
 	if err != nil {
 		return err

@@ -22,9 +22,11 @@ const Version = "flarecast.io/install-plan/v1"
 //
 //	GET  {APIPrefix}/nodes/{namespace}/{cluster}/{node}/plan    -> PlanResponse
 //	POST {APIPrefix}/nodes/{namespace}/{cluster}/{node}/events  <- Event, -> 204
+//	PUT  {APIPrefix}/nodes/{namespace}/{cluster}/{node}/capture/{archive}  <- tar, -> CaptureResult
 //
 // each with "Authorization: Bearer <token>". A missing or unknown token is 401; the token
-// of another node is 403; a node not in the model is 404.
+// of another node is 403; a node not in the model is 404; a capture the node is not asked
+// for (no such archive, one of another node, one already made) is 409.
 const APIPrefix = "/agent/v1"
 
 // Kernel arguments the install server's boot script puts on the deploy kernel's command line
@@ -184,8 +186,8 @@ type NFSMount struct {
 	Options    []string `json:"options,omitempty"`
 }
 
-// Capture asks a node for its root file system, for the Generic archive Archive
-// (namespace/name). The node PUTs a tar stream of its root to URL (the route
+// Capture asks a node for its root file system, for the Generic archive Archive (the
+// FlashArchive's name, in the node's namespace). The node PUTs a tar stream of its root to URL (the route
 // {APIPrefix}/nodes/{namespace}/{cluster}/{node}/capture/{archive}), leaving out Exclude
 // (paths relative to the root: pseudo file systems, host keys, machine-id, the cluster
 // section), which the archive's creation inputs list.

@@ -139,6 +139,12 @@ func (p *Plans) Plan(ctx context.Context, ref agentapi.NodeRef) (installplan.Pla
 			resp.Action, resp.Message = installplan.ActionBootLocal, why
 		}
 	}
+	if resp.Action == installplan.ActionBootLocal {
+		// A node that keeps running may be asked for its root (capture.go).
+		if resp.Capture, err = p.capture(ctx, ref, n, la, plan); err != nil {
+			return none, err
+		}
+	}
 	return resp, nil
 }
 

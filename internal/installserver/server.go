@@ -86,6 +86,9 @@ type Deps struct {
 	Store     repository.Store
 	// DeployableName is the controllers' name of a group's deployable FlashArchive.
 	DeployableName func(cluster, group string) string
+	// ArchiveTag is the controllers' name of a FlashArchive in the repository (a capture is
+	// stored under it); nil takes namespace.name.
+	ArchiveTag func(namespace, name string) string
 }
 
 // Server is one site's install server: DHCP, TFTP and HTTP on one interface.
@@ -105,6 +108,8 @@ type Server struct {
 	Status *Status
 	// Exports are the NFS roots of the site's Diskless groups.
 	Exports *Exports
+	// Captures takes the prototype nodes' uploads.
+	Captures *Captures
 }
 
 // New prepares the boot directory and the services; Run serves.
@@ -166,7 +171,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.Plans = &Plans{Reader: deps.Reader, Store: deps.Store, DeployableName: deps.DeployableName, Site: s.Site,
 		ServerURL: s.boot.ServerURL, Installed: s.Status.Installed, NFS: s.Exports.State, NFSServed: s.Exports.Served,
 		NFSServer: s.boot.NFSServer, NFSPort: s.boot.NFSPort}
-	api, err := agentapi.NewHandler(agentapi.Options{Secret: cfg.Secret, Plans: s.Plans, Events: s.Status,
+	s.Captures = newCaptures(s, deps)
+	api, err := agentapi.NewHandler(agentapi.Options{Secret: cfg.Secret, Plans: s.Plans, Events: s.Status, Captures: s.Captures,
 		Holder: func(tok string) (agentapi.NodeRef, bool) { return s.Site().Tokens.Holder(tok) },
 		Log:    slogger.With("service", "agentapi")})
 	if err != nil {

@@ -83,6 +83,14 @@ type PackOptions struct {
 	// contents it declares (a sparse entry is small in the stream and large once read), are
 	// counted as they come and refused past it (ErrTooLarge), before more is spooled.
 	MaxBytes int64
+	// Exclude, when set, is asked about every entry below a directory source's root, by its
+	// cleaned name ("etc/machine-id"); an entry it excludes is left out with everything below
+	// it, and a later link to the same file becomes that file's first name.
+	Exclude func(name string) bool
+	// OneFileSystem keeps a directory source to its root's file system, as tar
+	// --one-file-system: a directory on which another file system is mounted is packed as an
+	// empty directory (its mount point), and named in Stats.MountPoints.
+	OneFileSystem bool
 }
 
 // SourceDateEpochFromEnv reads $SOURCE_DATE_EPOCH (https://reproducible-builds.org/specs/source-date-epoch/):
@@ -107,6 +115,9 @@ type Stats struct {
 	// first few.
 	SkippedSockets     int
 	SkippedSocketPaths []string `json:",omitempty"`
+	// MountPoints are the directories packed empty because another file system is mounted
+	// on them (PackOptions.OneFileSystem), the first few of them.
+	MountPoints []string `json:",omitempty"`
 	// ContentBytes is the sum of the regular files' sizes.
 	ContentBytes int64
 	// TarBytes is the size of the uncompressed tar and DiffID its sha256 ("sha256:<hex>"),

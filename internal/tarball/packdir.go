@@ -189,6 +189,8 @@ type walker struct {
 	links  map[fileID]string
 	st     *Stats
 	bufs   bufPool
+	// dev is the root's device, for PackOptions.OneFileSystem.
+	dev uint64
 }
 
 func (w *walker) acquire(n int) error {
@@ -232,6 +234,7 @@ func (w *walker) walk(root string) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return errors.New("not a directory")
 	}
+	w.dev = st.Dev
 	if err := w.entry(root, ".", &st); err != nil {
 		return err
 	}
@@ -258,6 +261,9 @@ func (w *walker) dir(abs, rel string) error {
 		if rel != "" {
 			childRel = rel + "/" + name
 		}
+		if w.opts.Exclude != nil && w.opts.Exclude(childRel) {
+			continue
+		}
 		var st unix.Stat_t
 		if err := unix.Lstat(childAbs, &st); err != nil {
 			return fmt.Errorf("%s: lstat: %w", childRel, err)
@@ -266,6 +272,13 @@ func (w *walker) dir(abs, rel string) error {
 			return err
 		}
 		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			if w.opts.OneFileSystem && st.Dev != w.dev {
+				// The mount point stays, as an empty directory: the system mounts on it again.
+				if len(w.st.MountPoints) < maxSkippedPaths {
+					w.st.MountPoints = append(w.st.MountPoints, childRel)
+				}
+				continue
+			}
 			if err := w.dir(childAbs, childRel); err != nil {
 				return err
 			}
