@@ -204,6 +204,8 @@ exit 0
 func TestInstallServerCommandServesTheSampleSite(t *testing.T) {
 	needAPI(t)
 	needPeers(t, "udhcpc", "curl", "tftp")
+	// The sample's m1 address gets a host route: the demo routes it too.
+	netlab.HoldLock(t, netlab.SampleSiteLock)
 	ns := newNamespace(t)
 	applySamples(t, ns)
 	d := makeDeployable(t, ns, "m1")

@@ -106,6 +106,8 @@ func TestDisklessNFSRoot(t *testing.T) {
 	// whose peer is on the lab's bridge: the server's address moves from the bridge to it, as
 	// a host address with a host route to the guest, so nothing else of this machine's
 	// routing changes.
+	// 198.18.0.1 on this host is also the demo's server address.
+	netlab.HoldLock(t, netlab.SampleSiteLock)
 	veth := fmt.Sprintf("fcdl%d", os.Getpid()%100000)
 	l.ns.IP("addr", "del", serverCIDR, "dev", bridge)
 	netlab.Run(t, "ip", "link", "add", veth, "type", "veth", "peer", "name", "up0", "netns", l.ns.Name)

@@ -179,3 +179,40 @@ func ReadEnv(path string) map[string]string {
 	}
 	return env
 }
+
+// SampleSiteLock is the lock of the host routes and addresses of the sample site
+// (198.18.7.0/24's nodes, the demo's 198.18.0.1): `make demo` (hack/demo.sh) holds it while
+// it is up, and each test that puts those addresses on this host holds it for its run, so
+// that tests in parallel packages, or a test beside a running demo, take turns instead of
+// failing on a route that another one holds.
+const SampleSiteLock = "/run/lock/flarecast-sample-site.lock"
+
+// HoldLock takes an exclusive flock on path for the rest of the test, waiting for whoever
+// holds it (up to 10 minutes, then the test fails and says who to stop). It sets
+// FLARECAST_SAMPLE_SITE_LOCKED in the environment, so that a script the test runs (the demo)
+// knows its caller holds the lock.
+func HoldLock(t testing.TB, path string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	logged := false
+	for unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		if !logged {
+			t.Logf("waiting for %s (a running `make demo` or another test holds the sample site's addresses)", path)
+			logged = true
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			t.Fatalf("%s is still held after 10 minutes: stop what holds the sample site's addresses (`make demo-down`)", path)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Setenv("FLARECAST_SAMPLE_SITE_LOCKED", "1")
+	t.Cleanup(func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() })
+}
