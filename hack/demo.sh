@@ -6,7 +6,7 @@
 #   hack/demo.sh up     start everything, apply the samples, show them, boot the nodes; on a
 #                       terminal it stays up until Ctrl-C, otherwise (CI) it tears down after
 #   hack/demo.sh down   stop what `up` started and remove what it made (make demo-down)
-# DEMO_NODES=0 skips the node boots (the rest takes a minute; the boots 5 to 15 more).
+# DEMO_NODES=0 skips the node boots (the rest takes a minute or two; the boots 10 to 25 more).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 state=.demo
