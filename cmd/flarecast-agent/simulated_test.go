@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -733,4 +734,65 @@ func TestSimulatedNodeRunsTheLaterStagesWithTheAgentItInstalled(t *testing.T) {
 	if got := read(t, filepath.Join(root, "root/later")); got != "later\n" {
 		t.Errorf("the AfterServices script's mark %q", got)
 	}
+}
+
+// TestSimulatedNodeOfAUEFIPlanInstallsWithItsESP: a UEFI plan (the sample site's layout: the
+// EFI system partition first) installs on a simulated node: the ESP is typed EF00 and made
+// vfat, and the rest installs. Where this machine's kernel lacks vfat (these test machines'),
+// the agent of a node that installs no boot loader leaves the ESP unmounted and says so,
+// instead of failing the mount: nothing but the boot loader goes there.
+func TestSimulatedNodeOfAUEFIPlanInstallsWithItsESP(t *testing.T) {
+	needSimPeers(t)
+	s := newSite(t)
+	p := plan("n7", 256*mib)
+	p.Firmware = "UEFI"
+	for i := range p.Disks[0].Slices {
+		p.Disks[0].Slices[i].Index++
+	}
+	p.Disks[0].Slices = append([]installplan.Slice{{Name: "efi", Index: 1, Size: 40 * mib, FSType: "vfat", MountPoint: "/boot/efi", Label: "EFI"}}, p.Disks[0].Slices...)
+	a := s.deployable("c1-g", nil, []installplan.Plan{p})
+	s.serve(p, a, "")
+	n := s.newNode("n7", 256*mib)
+	err, out := s.install(n)
+	if err != nil {
+		t.Fatalf("the agent failed: %v\n%s", err, out)
+	}
+	if end := last(s.events("n7")); end.Phase != installplan.PhaseRebooting || end.InstalledDigest != a.Descriptor.Digest.String() {
+		t.Fatalf("last event %+v, want Rebooting with installedDigest %s", end, a.Descriptor.Digest)
+	}
+	table := sh(t, "sgdisk", "--print", n.image)
+	if !regexp.MustCompile(`(?m)^\s+1\s+\d+\s+\d+\s+40\.0 MiB\s+EF00\s+efi`).MatchString(table) || strings.Contains(table, "EF02") {
+		t.Errorf("sgdisk --print: want the ESP at 1 (EF00) and no BIOS boot partition:\n%s", table)
+	}
+	if blkid, _ := exec.Command("blkid", "-p", "-O", fmt.Sprint(mustStart(t, n.image, 1)*512), n.image).CombinedOutput(); !strings.Contains(string(blkid), `TYPE="vfat"`) {
+		t.Errorf("the ESP holds no vfat: %s", blkid)
+	}
+	if !vfatMountable() && !strings.Contains(out, "EFI system partition not mounted") {
+		t.Errorf("this kernel has no vfat, and the agent did not say it left the ESP unmounted:\n%s", out)
+	}
+	root := mounted(t, n.image, 4)
+	if got := read(t, filepath.Join(root, "etc/hostname")); got != "n7\n" {
+		t.Errorf("hostname %q", got)
+	}
+	if fstab := read(t, filepath.Join(root, "etc/fstab")); !regexp.MustCompile(`(?m)^PARTUUID=\S+\t/boot/efi\tvfat\t`).MatchString(fstab) {
+		t.Errorf("fstab does not mount the ESP:\n%s", fstab)
+	}
+}
+
+// mustStart is the first sector of a partition of a disk image.
+func mustStart(t *testing.T, image string, part int) int64 {
+	t.Helper()
+	m := regexp.MustCompile(`First sector: (\d+)`).FindStringSubmatch(sh(t, "sgdisk", fmt.Sprintf("--info=%d", part), image))
+	if m == nil {
+		t.Fatalf("no partition %d on %s", part, image)
+	}
+	n, _ := strconv.ParseInt(m[1], 10, 64)
+	return n
+}
+
+// vfatMountable says whether this machine's kernel mounts vfat (built in, or its module loads).
+func vfatMountable() bool {
+	exec.Command("modprobe", "vfat").Run()
+	b, _ := os.ReadFile("/proc/filesystems")
+	return regexp.MustCompile(`(?m)\svfat$`).Match(b)
 }

@@ -100,7 +100,9 @@ WantedBy=multi-user.target
 [Unit]
 Description=flarecast resident agent
 Wants=network-online.target
-After=network-online.target flarecast-after-services.service
+# After multi-user.target as AfterServices is: without it, the target is ordered after the
+# units it wants, this one among them, and systemd breaks the cycle by dropping a job.
+After=network-online.target flarecast-after-services.service multi-user.target
 ConditionPathExists=/%[2]s/after-services.done
 
 [Service]

@@ -81,3 +81,56 @@ func TestAFailingStageScriptFailsTheNodeWithItsNameAndRunsAgainNextBoot(t *testi
 		t.Fatalf("an unknown stage: %v", err)
 	}
 }
+
+// TestTheStageUnitsFormNoOrderingCycle: systemd-analyze verify (this machine's systemd, its
+// own units, and the agent's units enabled from multi-user.target as the install enables them)
+// finds no ordering cycle in the start of multi-user.target. A target is ordered after every
+// unit it wants that is not ordered against it already, so the resident unit, after
+// AfterServices, which is after multi-user.target, made one: systemd broke it at each boot by
+// dropping one job of its choice, and a qemu node whose AfterServices job it dropped never
+// reported Running.
+func TestTheStageUnitsFormNoOrderingCycle(t *testing.T) {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		if os.Getenv("FLARECAST_REQUIRE_PEERS") != "" {
+			t.Fatal("systemd-analyze is not installed")
+		}
+		t.Skip("systemd-analyze is not installed")
+	}
+	files, err := residentFiles(Resident{Server: "http://198.18.0.1:8080", Node: "ns/c1/n1", Token: "not-a-token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	wants := filepath.Join(dir, "multi-user.target.wants")
+	if err := os.MkdirAll(wants, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if filepath.Dir("/"+f.path) != "/"+unitDir {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f.path)), []byte(f.data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, u := range residentLinks {
+		if err := os.Symlink(filepath.Join(dir, u), filepath.Join(wants, u)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The units named by path too: verify then checks them, and says their binary is missing.
+	args := []string{"verify", "multi-user.target"}
+	for _, u := range residentLinks {
+		args = append(args, filepath.Join(dir, u))
+	}
+	cmd := exec.Command("systemd-analyze", args...)
+	// The trailing colon keeps systemd's own search path after the test's directory.
+	cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+dir+":")
+	out, _ := cmd.CombinedOutput() // it also says the agent's binary is not installed here
+	if strings.Contains(string(out), "not found") || !strings.Contains(string(out), ResidentBinary) {
+		t.Fatalf("systemd-analyze did not load the units:\n%s", out)
+	}
+	if strings.Contains(string(out), "ordering cycle") {
+		t.Errorf("the units form an ordering cycle:\n%s", out)
+	}
+}

@@ -3,8 +3,10 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +23,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/diskfs/go-diskfs/backend/file"
+	"github.com/diskfs/go-diskfs/filesystem/fat32"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/controllers"
@@ -45,10 +50,34 @@ const (
 	pxeDiskSize = 3 << 30
 )
 
-// pxeModel is the site: one BIOS node with a virtio disk (found by its serial) and one NIC
-// on the provisioning network, in a group that runs a BeforeServices and an AfterServices
-// script with the second reboot.
-const pxeModel = `
+// pxeModel is the site: one node of firmware fw with a virtio disk (found by its serial) and
+// one NIC on the provisioning network, in a group that runs a BeforeServices and an
+// AfterServices script with the second reboot. A UEFI node's disk starts with its EFI system
+// partition: 512 MiB, so that mkfs.vfat makes it FAT32, which UEFI firmware is required to read.
+func pxeModel(fw firmware) string {
+	return strings.NewReplacer("FIRMWARE", map[firmware]string{bios: "BIOS", uefi: "UEFI"}[fw], "SLICES", pxeSlices(fw)).Replace(pxeModelTemplate)
+}
+
+// pxeSlices are the disk's slices; sliceIndex says where each one is.
+func pxeSlices(fw firmware) string {
+	s := ""
+	if fw == uefi {
+		s = "                - {name: esp, index: 1, size: 512Mi, filesystem: {type: vfat, mountPoint: /boot/efi, label: esp}}\n"
+	}
+	return s + fmt.Sprintf("                - {name: boot, index: %d, size: 256Mi, filesystem: {type: ext4, mountPoint: /boot, label: boot}}\n", sliceIndex(fw, "boot")) +
+		fmt.Sprintf("                - {name: root, index: %d, filesystem: {type: ext4, mountPoint: /, label: root}}", sliceIndex(fw, "root"))
+}
+
+// sliceIndex is the partition number of a slice of pxeSlices: the ESP comes first on UEFI.
+func sliceIndex(fw firmware, slice string) int {
+	i := map[string]int{"esp": 1, "boot": 1, "root": 2}[slice]
+	if fw == uefi && slice != "esp" {
+		i++
+	}
+	return i
+}
+
+const pxeModelTemplate = `
 apiVersion: flarecast.io/v1alpha1
 kind: Machine
 metadata: {name: pxe-rack}
@@ -64,12 +93,11 @@ spec:
               serial: ` + pxeSerial + `
               size: 3Gi
               slices:
-                - {name: boot, index: 1, size: 256Mi, filesystem: {type: ext4, mountPoint: /boot, label: boot}}
-                - {name: root, index: 2, filesystem: {type: ext4, mountPoint: /, label: root}}
+SLICES
           boards:
             - name: cpu0
               arch: amd64
-              firmware: BIOS
+              firmware: FIRMWARE
               nics:
                 - {name: eth0, mac: "` + nodeMAC + `", link: {switch: sw0, port: 1}}
 ---
@@ -122,15 +150,17 @@ spec:
   archiveRef: {name: debian-base}
 `
 
-// TestPXEInstallFromTheInstallServer: a qemu TCG guest (SeaBIOS, Debian's iPXE ROM, a blank
-// virtio disk) PXE-boots from the real `flarecast installserver` command serving a site
-// from a real API server (envtest): DHCP, iPXE script, the deploy kernel and an initramfs of
+// TestPXEInstallFromTheInstallServer: a qemu TCG guest (Debian's iPXE ROM, a blank virtio
+// disk) PXE-boots from the real `flarecast installserver` command serving a site from a real
+// API server (envtest): DHCP, iPXE script, the deploy kernel and an initramfs of
 // internal/initramfs whose /init is cmd/flarecast-agent. The agent fetches its plan with its
 // token, lays out the disk the model names by its serial, installs the deployable made from
 // the bootable Debian base (its plan in the cluster section, rendered from the model), and
 // installs GRUB; the guest reboots into its disk, runs the BeforeServices script, reboots a
 // second time, runs the AfterServices script, and the test sees n1 Running with the
-// installed digest in NodesGroup workers' status.nodes. The disk is checked afterwards.
+// installed digest in NodesGroup workers' status.nodes. The disk is checked afterwards. Once
+// with SeaBIOS (GRUB in the MBR and a BIOS boot partition) and once with OVMF (GRUB for
+// x86_64-efi on the EFI system partition, at the removable-media path the firmware boots).
 func TestPXEInstallFromTheInstallServer(t *testing.T) {
 	requireE2E(t)
 	base := os.Getenv("FLARECAST_DEBIAN_BASE")
@@ -140,6 +170,13 @@ func TestPXEInstallFromTheInstallServer(t *testing.T) {
 	if _, err := os.Stat(base); err != nil {
 		t.Fatalf("no bootable Debian base at %s (hack/debian-base.sh builds it): %v", base, err)
 	}
+	for _, fw := range []firmware{bios, uefi} {
+		t.Run(string(fw), func(t *testing.T) { pxeInstall(t, base, fw) })
+	}
+}
+
+// pxeInstall is one install of TestPXEInstallFromTheInstallServer on firmware fw.
+func pxeInstall(t *testing.T, base string, fw firmware) {
 	start := time.Now()
 	l := &lab{t: t, ns: netlab.NewNetns(t, "pxe"), dir: t.TempDir()}
 	host := fmt.Sprintf("fcpxe%d", os.Getpid()%100000)
@@ -166,7 +203,7 @@ func TestPXEInstallFromTheInstallServer(t *testing.T) {
 	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	in := applyModel(t, k8s, ns, l.dir, pxeModel)
+	in := applyModel(t, k8s, ns, l.dir, pxeModel(fw))
 	res := model.Resolve(in)
 	plans := render.InstallPlans(in.Cluster, in.Groups, res)
 	if len(res.Problems) > 0 || len(plans) != 1 || len(plans[0].Disks) != 1 || plans[0].Disks[0].Serial != pxeSerial || len(plans[0].NICs) == 0 {
@@ -224,8 +261,8 @@ func TestPXEInstallFromTheInstallServer(t *testing.T) {
 		"--address", pxeServerIP, "--repo", repo, "--boot-dir", "/usr/lib/ipxe", "--kernel", "/boot/vmlinuz-"+img.KernelVersion,
 		"--initramfs", img.Path, "--state-dir", filepath.Join(l.dir, "state"), "--secret-file", secret, "--log-development", "--v", "1")
 
-	// The guest: the blank disk first in the boot order (SeaBIOS skips it while it holds no
-	// boot code), the NIC second; reboots are the guest's own.
+	// The guest: the blank disk first in the boot order (SeaBIOS and OVMF pass over it while
+	// it holds nothing to boot), the NIC second; reboots are the guest's own.
 	disk := filepath.Join(l.dir, "disk.img")
 	if err := os.WriteFile(disk, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -235,14 +272,12 @@ func TestPXEInstallFromTheInstallServer(t *testing.T) {
 	}
 	serial := filepath.Join(l.dir, "serial-pxe.log")
 	qemuStart := time.Now()
-	p := l.start("qemu-pxe", "qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "1",
-		"-display", "none", "-monitor", "none", "-serial", "file:"+serial,
+	p := l.start("qemu-pxe", append(append([]string{"qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "1",
+		"-display", "none", "-monitor", "none", "-serial", "file:" + serial}, firmwareArgs(t, l.dir, fw)...),
 		"-drive", "if=none,id=d0,format=raw,file="+disk, "-device", "virtio-blk-pci,drive=d0,serial="+pxeSerial+",bootindex=1",
-		"-netdev", "tap,id=n0,ifname="+tap+",script=no,downscript=no", "-device", "virtio-net-pci,netdev=n0,mac="+nodeMAC+",bootindex=2")
+		"-netdev", "tap,id=n0,ifname="+tap+",script=no,downscript=no", "-device", "virtio-net-pci,netdev=n0,mac="+nodeMAC+",bootindex=2")...)
 
-	// Each phase of n1 as the status shows it, with when it was first seen.
-	var seen []string
-	var phaseAt = map[fcv1.NodePhase]time.Duration{}
+	tl := &timeline{start: qemuStart}
 	limit := 4 * bootTimeout // three boots and an install of 700 MB under TCG
 	deadline := time.Now().Add(limit)
 	var node fcv1.NodeStatus
@@ -256,24 +291,22 @@ func TestPXEInstallFromTheInstallServer(t *testing.T) {
 				node = n
 			}
 		}
-		if _, ok := phaseAt[node.Phase]; !ok && node.Phase != "" {
-			phaseAt[node.Phase] = time.Since(qemuStart)
-			seen = append(seen, fmt.Sprintf("%s at %s (%s)", node.Phase, time.Since(qemuStart).Round(time.Second), node.Message))
-		}
+		tl.server(out.String())
+		tl.node(node)
 		if node.Phase == fcv1.NodeRunning || node.Phase == fcv1.NodeFailed {
 			break
 		}
 		select {
 		case <-p.done:
-			t.Fatalf("qemu ended (%v); n1 went %s\nserial console:\n%s\nqemu:\n%s", p.cmd.ProcessState, strings.Join(seen, ", "), tail(readFile(t, serial)), readFile(t, p.log))
+			t.Fatalf("qemu ended (%v); n1 went\n%s\nserial console:\n%s\nqemu:\n%s", p.cmd.ProcessState, tl, tail(readFile(t, serial)), readFile(t, p.log))
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("n1 is not Running after %s; it went %s\nserial console:\n%s\ninstall server:\n%s", limit, strings.Join(seen, ", "), tail(readFile(t, serial)), tailN(out.String(), 40))
+			t.Fatalf("n1 is not Running after %s; it went\n%s\nserial console:\n%s\ninstall server:\n%s", limit, tl, tail(readFile(t, serial)), tailN(out.String(), 40))
 		}
-		time.Sleep(time.Second)
+		time.Sleep(250 * time.Millisecond)
 	}
-	t.Logf("n1 went %s", strings.Join(seen, ", "))
+	t.Logf("%s: n1 went, from qemu's start (time since the previous line in brackets):\n%s", fw, tl)
 	if node.Phase != fcv1.NodeRunning || node.InstalledDigest != digest {
 		t.Fatalf("n1 is %s (%s) with installedDigest %q, want Running with %s\nserial console:\n%s", node.Phase, node.Message, node.InstalledDigest, digest, tail(readFile(t, serial)))
 	}
@@ -283,40 +316,26 @@ func TestPXEInstallFromTheInstallServer(t *testing.T) {
 			t.Fatalf("no login prompt of n1 %s after Running\nserial console:\n%s", bootTimeout, tail(readFile(t, serial)))
 		}
 	}
-	if console := readFile(t, serial); !strings.Contains(console, "root=PARTUUID=") || strings.Count(console, "Booting `edge-workers'") != 2 {
-		t.Errorf("the console shows %d boots of GRUB's entry edge-workers, want 2 (the first boot and the second reboot), and the root by PARTUUID:\n%s",
-			strings.Count(console, "Booting `edge-workers'"), tail(console))
+	// Each boot of the installed kernel prints its command line once, whatever the firmware
+	// echoes of GRUB's menu on the serial port (OVMF's console is on it too).
+	console := readFile(t, serial)
+	if boots := regexp.MustCompile(`Command line: .*root=PARTUUID=`).FindAllString(console, -1); len(boots) != 2 || !strings.Contains(console, "Booting `edge-workers'") {
+		t.Errorf("the console shows %d boots of the installed kernel with the root by PARTUUID, want 2 (the first boot and the second reboot), from GRUB's entry edge-workers:\n%s",
+			len(boots), tail(console))
 	}
-	t.Logf("power-on to Running in %s; the whole test so far %s", time.Since(qemuStart).Round(time.Second), time.Since(start).Round(time.Second))
+	t.Logf("%s: power-on to Running in %s; the whole test so far %s", fw, time.Since(qemuStart).Round(time.Second), time.Since(start).Round(time.Second))
 
-	// The disk, read by the host once qemu is gone: GRUB in the MBR, the scripts' marks.
-	// The guest has no way to be shut down from here: ext4 commits its journal every 5 s,
-	// so the test waits two commits before it pulls the plug, and the mount replays the journal.
+	// The disk, read by the host once qemu is gone. The guest has no way to be shut down
+	// from here: ext4 commits its journal every 5 s, so the test waits two commits before it
+	// pulls the plug, and the mount replays the journal.
 	time.Sleep(10 * time.Second)
 	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	<-p.done
-	raw, err := os.ReadFile(disk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(raw[:512], []byte("GRUB")) {
-		t.Errorf("the MBR holds no GRUB boot code")
-	}
-	raw = nil
-	// The layout of the model: /boot and the root at their indexes, GRUB's BIOS boot
-	// partition (EF02) the agent adds for a BIOS node.
-	table, err := exec.Command("sgdisk", "--print", disk).CombinedOutput()
-	if err != nil {
-		t.Fatalf("sgdisk --print: %v\n%s", err, table)
-	}
-	if !regexp.MustCompile(`(?m)^\s+1\s+\d+\s+\d+\s+256\.0 MiB\s+8300`).Match(table) || !regexp.MustCompile(`(?m)^\s+2\s.*8300`).Match(table) ||
-		!regexp.MustCompile(`(?m)EF02`).Match(table) {
-		t.Errorf("the partition table is not the model's layout:\n%s", table)
-	}
-	if b, err := os.ReadFile(filepath.Join(mountPartition(t, disk, 1), "grub", "grub.cfg")); err != nil || !strings.Contains(string(b), "edge-workers") {
+	checkBootLoader(t, disk, fw)
+	if b, err := os.ReadFile(filepath.Join(mountPartition(t, disk, sliceIndex(fw, "boot")), "grub", "grub.cfg")); err != nil || !strings.Contains(string(b), "edge-workers") {
 		t.Errorf("/boot/grub/grub.cfg: %v\n%s", err, b)
 	}
-	root := mountPartition(t, disk, 2) // the model's root slice; the BIOS boot partition comes after
+	root := mountPartition(t, disk, sliceIndex(fw, "root"))
 	for file, want := range map[string]string{"root/before": "before on n1\n", "root/after": "after\n"} {
 		if b, err := os.ReadFile(filepath.Join(root, file)); err != nil || string(b) != want {
 			t.Errorf("%s on the installed root: %q (%v), want %q", file, b, err, want)
@@ -325,7 +344,130 @@ func TestPXEInstallFromTheInstallServer(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, render.PlanPath("n1"))); err != nil {
 		t.Errorf("the cluster section's plan is not on the installed root: %v", err)
 	}
+	if fw == uefi {
+		if b, err := os.ReadFile(filepath.Join(root, "etc", "fstab")); err != nil || !regexp.MustCompile(`(?m)^PARTUUID=\S+\s+/boot/efi\s+vfat\s`).Match(b) {
+			t.Errorf("/etc/fstab does not mount the EFI system partition at /boot/efi: %v\n%s", err, b)
+		}
+	}
 }
+
+// checkBootLoader reads the partition table and the boot loader of an installed disk image:
+// the model's slices at their indexes, and for BIOS GRUB's boot code in the MBR and the BIOS
+// boot partition (EF02) the agent adds, for UEFI the EFI system partition (EF00) whose FAT
+// holds GRUB at EFI/BOOT/BOOTX64.EFI, read without mounting (the host's kernel may lack vfat).
+func checkBootLoader(t *testing.T, disk string, fw firmware) {
+	t.Helper()
+	table, err := exec.Command("sgdisk", "--print", disk).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sgdisk --print: %v\n%s", err, table)
+	}
+	slice := func(i int, size, code string) *regexp.Regexp {
+		return regexp.MustCompile(fmt.Sprintf(`(?m)^\s+%d\s+\d+\s+\d+\s+%s\s+%s`, i, size, code))
+	}
+	want := []*regexp.Regexp{slice(sliceIndex(fw, "boot"), `256\.0 MiB`, "8300"), slice(sliceIndex(fw, "root"), `\S+ \S+`, "8300")}
+	if fw == uefi {
+		want = append(want, slice(sliceIndex(fw, "esp"), `512\.0 MiB`, "EF00"))
+	} else {
+		want = append(want, regexp.MustCompile(`(?m)EF02`))
+	}
+	for _, re := range want {
+		if !re.Match(table) {
+			t.Errorf("the partition table is not the model's layout (no %s):\n%s", re, table)
+		}
+	}
+	if fw == bios {
+		f, err := os.Open(disk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mbr := make([]byte, 512)
+		_, err = io.ReadFull(f, mbr)
+		f.Close()
+		if err != nil || !bytes.Contains(mbr, []byte("GRUB")) {
+			t.Errorf("the MBR holds no GRUB boot code (%v)", err)
+		}
+		return
+	}
+	if regexp.MustCompile(`(?m)EF02`).Match(table) {
+		t.Errorf("a UEFI node's disk has a BIOS boot partition:\n%s", table)
+	}
+	efi := readESPFile(t, disk, sliceIndex(fw, "esp"), "/EFI/BOOT/BOOTX64.EFI")
+	// A PE image (MZ, then PE\0\0 where the header says) for x86-64 (machine 0x8664), GRUB's.
+	if len(efi) < 0x40 || string(efi[:2]) != "MZ" {
+		t.Fatalf("EFI/BOOT/BOOTX64.EFI on the ESP is not a PE image (%d bytes)", len(efi))
+	}
+	pe := int(binary.LittleEndian.Uint32(efi[0x3c:]))
+	if pe+6 > len(efi) || string(efi[pe:pe+4]) != "PE\x00\x00" || binary.LittleEndian.Uint16(efi[pe+4:]) != 0x8664 || !bytes.Contains(efi, []byte("x86_64-efi")) {
+		t.Errorf("EFI/BOOT/BOOTX64.EFI is not GRUB's x86_64-efi image (%d bytes)", len(efi))
+	}
+}
+
+// readESPFile reads one file of the FAT32 file system on partition part of a disk image with
+// go-diskfs's reader, no mount.
+func readESPFile(t *testing.T, image string, part int, name string) []byte {
+	t.Helper()
+	first, sectors := partitionSpan(t, image, part)
+	img, err := os.Open(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	fs, err := fat32.Read(file.New(img, true), sectors*512, first*512, 512)
+	if err != nil {
+		t.Fatalf("partition %d (the ESP) holds no FAT32 file system: %v", part, err)
+	}
+	f, err := fs.OpenFile(name, os.O_RDONLY)
+	if err != nil {
+		t.Fatalf("%s on the ESP: %v", name, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatalf("read %s on the ESP: %v", name, err)
+	}
+	return b
+}
+
+// timeline is where a node's install went, from qemu's start: the install server's log
+// (the boot script and files served) and each change of phase and step in the node's status.
+type timeline struct {
+	start  time.Time
+	lines  []string
+	last   time.Duration
+	served int
+	phase  string
+}
+
+func (tl *timeline) add(what string) {
+	at := time.Since(tl.start)
+	tl.lines = append(tl.lines, fmt.Sprintf("%7.1f s (+%5.1f s)  %s", at.Seconds(), (at-tl.last).Seconds(), what))
+	tl.last = at
+}
+
+// server notes the first boot script and the boot files (kernel, initramfs) served.
+func (tl *timeline) server(log string) {
+	if tl.served == 0 && strings.Contains(log, "served boot script") {
+		tl.served = 1
+		tl.add("iPXE got its script (firmware, option ROM, DHCP)")
+	}
+	if n := strings.Count(log, "served boot file"); tl.served >= 1 && n > tl.served-1 && n <= 2 {
+		tl.served = n + 1
+		tl.add(map[int]string{1: "kernel served", 2: "initramfs served"}[n])
+	}
+}
+
+// node notes a change of the node's phase or step.
+func (tl *timeline) node(n fcv1.NodeStatus) {
+	if n.Phase == "" {
+		return
+	}
+	if s := string(n.Phase) + " " + n.Step; s != tl.phase {
+		tl.phase = s
+		tl.add(fmt.Sprintf("%s, step %q: %s", n.Phase, n.Step, n.Message))
+	}
+}
+
+func (tl *timeline) String() string { return strings.Join(tl.lines, "\n") }
 
 // startAPIServer starts envtest's API server and etcd (bin/k8s unless KUBEBUILDER_ASSETS
 // says otherwise) with flarecast's CRDs, and writes a kubeconfig for the install server.
@@ -535,11 +677,23 @@ func tailN(s string, n int) string {
 // (no partition nodes: there is no udev here).
 func mountPartition(t *testing.T, image string, part int) string {
 	t.Helper()
+	first, sectors := partitionSpan(t, image, part)
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-o", fmt.Sprintf("noatime,loop,offset=%d,sizelimit=%d", first*512, sectors*512), image, dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount partition %d of %s: %v: %s", part, image, err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	return dir
+}
+
+// partitionSpan is the first sector and the length in sectors of a partition of a disk
+// image, as sgdisk reads them.
+func partitionSpan(t *testing.T, image string, part int) (first, sectors int64) {
+	t.Helper()
 	info, err := exec.Command("sgdisk", fmt.Sprintf("--info=%d", part), image).CombinedOutput()
 	if err != nil {
 		t.Fatalf("sgdisk --info=%d %s: %v\n%s", part, image, err, info)
 	}
-	var first, sectors int64
 	if m := regexp.MustCompile(`First sector: (\d+)`).FindSubmatch(info); m != nil {
 		fmt.Sscan(string(m[1]), &first)
 	}
@@ -549,10 +703,5 @@ func mountPartition(t *testing.T, image string, part int) string {
 	if first == 0 || sectors == 0 {
 		t.Fatalf("sgdisk --info=%d:\n%s", part, info)
 	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-o", fmt.Sprintf("noatime,loop,offset=%d,sizelimit=%d", first*512, sectors*512), image, dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount partition %d of %s: %v: %s", part, image, err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", dir).Run() })
-	return dir
+	return first, sectors
 }

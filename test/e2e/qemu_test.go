@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -71,15 +72,10 @@ func (l *lab) bootUntil(fw firmware, done func(serial string, r *bootResult) boo
 		"-display", "none", "-monitor", "none", "-no-reboot", "-serial", "file:" + serial,
 		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no"}
 	nic := "virtio-net-pci,netdev=n0,mac=" + nodeMAC
-	switch fw {
-	case uefi:
-		vars := filepath.Join(l.dir, "OVMF_VARS.fd")
-		copyFile(l.t, "/usr/share/OVMF/OVMF_VARS_4M.fd", vars)
-		args = append(args, "-machine", "q35",
-			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
-			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
+	args = append(args, firmwareArgs(l.t, l.dir, fw)...)
+	if fw == uefi {
 		nic += ",bootindex=1"
-	default:
+	} else {
 		args = append(args, "-boot", "n")
 	}
 	args = append(args, "-device", nic)
@@ -120,6 +116,21 @@ func (l *lab) bootUntil(fw firmware, done func(serial string, r *bootResult) boo
 		default:
 		}
 	}
+}
+
+// firmwareArgs are qemu's machine and firmware for fw: SeaBIOS on i440FX is qemu's default;
+// OVMF on q35 gets its code read-only and a fresh copy of the variables in dir, so that
+// every boot starts from the firmware's own boot order.
+func firmwareArgs(t *testing.T, dir string, fw firmware) []string {
+	t.Helper()
+	if fw != uefi {
+		return nil
+	}
+	vars := filepath.Join(dir, "OVMF_VARS.fd")
+	copyFile(t, "/usr/share/OVMF/OVMF_VARS_4M.fd", vars)
+	return []string{"-machine", "q35",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+		"-drive", "if=pflash,format=raw,unit=1,file=" + vars}
 }
 
 // tail keeps the end of a console log for a failure message.
