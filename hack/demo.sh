@@ -358,6 +358,15 @@ up() {
     echo "a demo is already running: make demo-down first" >&2
     exit 1
   fi
+  # The sample site's addresses and host routes (198.18.0.1, 198.18.7.1) are the tests' too:
+  # whoever puts them on this host holds this lock (netlab.SampleSiteLock), and the demo's
+  # processes inherit it, so it is held while the demo is up. A test that runs the demo holds
+  # it itself and says so.
+  if [ -z "${FLARECAST_SAMPLE_SITE_LOCKED:-}" ]; then
+    mkdir -p /run/lock
+    exec 9>/run/lock/flarecast-sample-site.lock
+    flock -n 9 || { echo "the sample site's addresses are in use by a test or another demo (/run/lock/flarecast-sample-site.lock): wait for it to end, or make demo-down" >&2; exit 1; }
+  fi
   hack/envtest-assets.sh bin/k8s >/dev/null
   go build -o bin/flarecast .
   CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o bin/flarecast-agent ./cmd/flarecast-agent

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
 // TestDemoShowsTheSampleSiteCompleteAndValid runs `hack/demo.sh up` (what `make demo` runs)
@@ -23,6 +25,7 @@ func TestDemoShowsTheSampleSiteCompleteAndValid(t *testing.T) {
 		}
 		t.Skip("KUBEBUILDER_ASSETS is not set: run make test")
 	}
+	netlab.HoldLock(t, netlab.SampleSiteLock)
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +101,7 @@ func hasTools(tools ...string) bool {
 // namespace, link, process, mount, loop device or file.
 func TestDemoBootsNodesToRunningAndDownLeavesNothing(t *testing.T) {
 	requireE2E(t)
+	netlab.HoldLock(t, netlab.SampleSiteLock)
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
