@@ -278,6 +278,13 @@ func mmdebstrap(ctx context.Context, d *Debian, arch, root string, epoch int64) 
 	return nil
 }
 
+// HostTools are the programs a build source runs on its host (the manager's for the local
+// executor, the build image's for a Job: the Dockerfile's builder stage installs them):
+// mmdebstrap for a Debian base, unshare for the build root's namespaces, and, in those,
+// sh, mount (the device nodes' binds) and chroot. apt and dpkg run in the build root, from
+// its base (and from the host as what mmdebstrap runs).
+var HostTools = []string{"mmdebstrap", "unshare", "sh", "mount", "chroot"}
+
 // command runs a tool of the build: in its own process group (killed whole when ctx ends:
 // apt's and dpkg's children too), dying with the build, with SOURCE_DATE_EPOCH and a fixed
 // locale so that what it writes does not depend on the host.
