@@ -396,8 +396,23 @@ func install(ctx context.Context, m *Master, r *rootDir, lim Limits) error {
 		steps = append(steps, apt+" install "+c)
 	}
 	for _, s := range steps {
-		if out, err := inRoot(ctx, r, m.SourceDateEpoch, s); err != nil {
-			return toolFailure(ctx, "in the build root: "+strings.TrimPrefix(s, apt+" "), err, out)
+		what := strings.TrimPrefix(s, apt+" ")
+		var out []byte
+		err := boundedRoot(ctx, root, lim.MaxSize, func(ctx context.Context) error {
+			var err error
+			out, err = inRoot(ctx, r, m.SourceDateEpoch, s)
+			if err != nil {
+				return toolFailure(ctx, "in the build root: "+what, err, out)
+			}
+			return nil
+		})
+		var big *rootTooLarge
+		if errors.As(err, &big) {
+			return failure(ReasonSourceTooLarge, big.size, "the build root grew to %s during %s, more than the %s maxSize allows; stopped there",
+				sizeOf(big.size), what, sizeOf(lim.MaxSize))
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
