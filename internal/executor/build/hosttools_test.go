@@ -40,7 +40,7 @@ func TestEveryToolTheBuildRunsIsAHostTool(t *testing.T) {
 			return true
 		})
 	}
-	if !slices.Contains(seen, "unshare") || !slices.Contains(seen, "mmdebstrap") {
+	if !slices.Contains(seen, "unshare") {
 		t.Fatalf("found the build's tools %v: the parse missed the calls", seen)
 	}
 }

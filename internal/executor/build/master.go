@@ -270,7 +270,9 @@ func mmdebstrap(ctx context.Context, d *Debian, arch, root string, epoch int64) 
 	args := []string{"--variant=" + variant, "--architectures=" + arch, "--format=directory",
 		d.Suite, root, "deb " + d.Mirror + " " + d.Suite + " main"}
 	var out bytes.Buffer
-	cmd := command(ctx, epoch, "mmdebstrap", args...)
+	// In a PID namespace of its own: the apt and dpkg that mmdebstrap runs die with it when
+	// the build is killed (kill -9 leaves no process group kill to run).
+	cmd := command(ctx, epoch, "unshare", append([]string{"--pid", "--fork", "--kill-child", "--mount", "--mount-proc", "mmdebstrap"}, args...)...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		return toolFailure(ctx, "mmdebstrap "+d.Suite+" from "+d.Mirror, err, out.Bytes())
