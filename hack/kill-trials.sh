@@ -157,19 +157,29 @@ random_delay() { sleep "0.$((RANDOM % 10))$((RANDOM % 10))"; }
 chrooted() {
   local p
   for p in $(find /proc/[0-9]*/root -maxdepth 0 -lname "$state/*" 2>/dev/null); do
-    echo "${p%/root} $(tr '\0' ' ' <"${p%/root}/cmdline" 2>/dev/null)"
+    echo "${p%/root} $({ tr '\0' ' ' <"${p%/root}/cmdline"; } 2>/dev/null)"
   done
 }
 
 # kill_point TRIAL waits for where trial TRIAL's kill lands: with a build source, each odd
 # trial waits for apt or dpkg running in the build root, then a random delay.
-kill_point() { # TRIAL BUILD_PID
+kill_point() { # TRIAL, for the build $pid of archive $name
   if [ "$source" = build ] && [ $(($1 % 2)) = 1 ]; then
     # As long as the base takes to extract on a loaded machine, while the build runs.
-    # The install step (not apt-get update, which a gap separates from it): the package is
-    # downloaded, unpacked, and its postinst runs for about 3 s.
-    for _ in $(seq 6000); do chrooted | grep -qE 'apt-get.* install|dpkg' && break; kill -0 "$2" 2>/dev/null || break; sleep 0.1; done
-    chrooted | grep -qE 'apt-get.* install|dpkg' || { echo "trial $1: apt never installed in the build root" >&2; return 1; }
+    # The install step, by the package's name (apt-get update runs dpkg too, and a gap
+    # separates it from the install): apt-get install, dpkg unpacking it, its postinst, which
+    # runs for about 3 s.
+    local seen=
+    for _ in $(seq 6000); do
+      # Not `chrooted | grep -q`: grep's early exit is a SIGPIPE, which pipefail makes a miss.
+      case "$(chrooted)" in *flarecast-slow*) seen=1; break ;; esac
+      if ! kill -0 "$pid" 2>/dev/null; then
+        echo "trial $1: build $pid of $name ended before apt installed" >&2
+        break
+      fi
+      sleep 0.1
+    done
+    [ -n "$seen" ] || { echo "trial $1: apt never installed in the build root" >&2; return 1; }
     sleep "0.$((RANDOM % 10))"
   else
     random_delay
@@ -208,8 +218,8 @@ for i in $(seq "$trials"); do
   name="manager-kill-$i"
   archive "$name"
   pid=$(build_pid "$name")
-  kill_point "$i" "$pid" || failures=$((failures + 1))
-  apt=$(chrooted | grep -cE 'apt-get|dpkg' || true)
+  kill_point "$i" || failures=$((failures + 1))
+  apt=$(chrooted | grep -cE 'apt-get|dpkg|flarecast-slow' || true)
   kill -KILL "$manager_pid"
   wait "$manager_pid" 2>/dev/null || true
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
@@ -227,8 +237,8 @@ for i in $(seq "$trials"); do
   name="build-kill-$i"
   archive "$name"
   pid=$(build_pid "$name")
-  kill_point "$i" "$pid" || failures=$((failures + 1))
-  apt=$(chrooted | grep -cE 'apt-get|dpkg' || true)
+  kill_point "$i" || failures=$((failures + 1))
+  apt=$(chrooted | grep -cE 'apt-get|dpkg|flarecast-slow' || true)
   kill -KILL "$pid"
   no_chrooted || { failures=$((failures + 1)); outlived=$((outlived + 1)); }
   [ "$apt" = 0 ] || during_apt=$((during_apt + 1))
