@@ -7,6 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -s -w -X github.com/flarecast/flarecast/internal/version.Version=$(VERSION) -X github.com/flarecast/flarecast/internal/version.Commit=$(COMMIT)
 IMG ?= ghcr.io/flarecast/flarecast:$(VERSION)
+BUILDER_IMG ?= ghcr.io/flarecast/flarecast-builder:$(VERSION)
 
 # envtest's kube-apiserver and etcd, built once from the Go module proxy into bin/k8s.
 K8S_VERSION  ?= 1.37.2
@@ -110,8 +111,9 @@ run: manifests generate ## Run the manager against the cluster of the current ku
 	go run . manager --log-development
 
 .PHONY: docker-build
-docker-build: ## Build the container image (needs a Docker engine).
+docker-build: ## Build the container images, the manager's and the build pods' (needs a Docker engine).
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMG) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --target builder -t $(BUILDER_IMG) .
 
 ##@ Deployment
 .PHONY: install

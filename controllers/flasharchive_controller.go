@@ -309,7 +309,8 @@ func (r *FlashArchiveReconciler) submit(ctx context.Context, fa *fcv1.FlashArchi
 	// The build stops itself at its buildTimeout; the executor's deadline, a minute later, is
 	// for a build that does not.
 	deadline := cmp.Or(lim.BuildTimeout, build.DefaultLimits.BuildTimeout) + time.Minute
-	if err := r.Executor.Submit(ctx, executor.Spec{Namespace: fa.Namespace, Name: job, Owner: owner, Request: req, Deadline: deadline}); err != nil {
+	if err := r.Executor.Submit(ctx, executor.Spec{Namespace: fa.Namespace, Name: job, Owner: owner, Request: req, Deadline: deadline,
+		BuildRoot: p.inputs.Build != nil}); err != nil {
 		return fmt.Errorf("submit build of FlashArchive %s/%s: %w", fa.Namespace, fa.Name, err)
 	}
 	logf.FromContext(ctx).Info("submitted build", "job", job, "inputs", inputs)

@@ -43,6 +43,16 @@ func startJobManager(t *testing.T, ns, repo string) {
 // progressURL.
 func startJobManagerWith(t *testing.T, ns, repo, progressAddr, progressURL string) {
 	t.Helper()
+	startJobManagerFor(t, ns, controllers.ArchiveOptions{Repository: repo, Executor: controllers.ExecutorJob,
+		Job: executor.JobOptions{Image: "registry.example/flarecast:test", RepositoryClaim: "archives", RepositoryPath: repo, ServiceAccount: "builder",
+			ProgressURL: progressURL},
+		ProgressAddress: progressAddr,
+		Limits:          build.Limits{AllowFileSources: []string{os.TempDir()}}})
+}
+
+// startJobManagerFor runs the job-executor manager with the options o.
+func startJobManagerFor(t *testing.T, ns string, o controllers.ArchiveOptions) {
+	t.Helper()
 	sel, _ := labels.Parse(jobExecutorLabel + "=job")
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: cli.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
@@ -55,11 +65,7 @@ func startJobManagerWith(t *testing.T, ns, repo, progressAddr, progressURL strin
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	err = controllers.SetupArchives(ctx, mgr, controllers.ArchiveOptions{Repository: repo, Executor: controllers.ExecutorJob,
-		Job: executor.JobOptions{Image: "registry.example/flarecast:test", RepositoryClaim: "archives", RepositoryPath: repo, ServiceAccount: "builder",
-			ProgressURL: progressURL},
-		ProgressAddress: progressAddr,
-		Limits:          build.Limits{AllowFileSources: []string{os.TempDir()}}})
+	err = controllers.SetupArchives(ctx, mgr, o)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

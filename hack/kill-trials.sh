@@ -13,8 +13,12 @@
 # verified (flarecast archive verify).
 #   hack/kill-trials.sh [TRIALS]   (default 10 of each)
 #   KILL_TRIALS_SOURCE=build hack/kill-trials.sh [TRIALS]   the same with a build source
-#     (spec.source.build, the same tarball as its base, a manager with --allow-build-sources):
-#     the kill lands while the build root is extracted or packed, and no build root may stay
+#     (spec.source.build on the Debian base, hack/debian-base.sh, installing a NodesGroup's
+#     package from an apt repository that busybox httpd serves on 127.0.0.1; its postinst takes
+#     a few seconds; a manager with --allow-build-sources): odd trials kill while apt or dpkg
+#     runs in the build root, even ones at a random moment (the base extracted, apt, the pack).
+#     After each kill no process may run chrooted in the build root (apt, dpkg, the package's
+#     script: they die with the build's PID namespace), and no build root may stay
 #   KILL_TRIALS_SOURCE=image hack/kill-trials.sh [TRIALS]   the same with an image source: the
 #     tarball as the one layer of an image in a registry on 127.0.0.1 (crane's), so the kill
 #     lands while the layer is pulled, flattened or packed
@@ -31,9 +35,11 @@ log() { printf '%s %s\n' "$(date -u +%T)" "$*"; }
 manager_pid=
 controlplane_pid=
 registry_pid=
+httpd_pid=
 cleanup() {
   [ -n "$manager_pid" ] && kill -KILL "$manager_pid" 2>/dev/null || true
   [ -n "$registry_pid" ] && kill -KILL "$registry_pid" 2>/dev/null || true
+  [ -n "$httpd_pid" ] && kill -KILL "$httpd_pid" 2>/dev/null || true
   if [ -n "$controlplane_pid" ]; then
     kill -TERM "$controlplane_pid" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "$controlplane_pid" 2>/dev/null || break; sleep 0.1; done
@@ -62,6 +68,30 @@ if [ "$source" = image ]; then
   DOCKER_CONFIG="$state/docker" bin/crane mutate --set-platform linux/amd64 -t "$registry/node:v1" "$registry/node:base" >/dev/null
 fi
 
+if [ "$source" = build ]; then
+  # The base with apt: the Debian base (cached in bin/); linked, never written.
+  base_tar=$(hack/debian-base.sh bin)
+  ln -f "$(readlink -f "$base_tar")" "$state/src/debian-base.tar" 2>/dev/null || cp "$(readlink -f "$base_tar")" "$state/src/debian-base.tar"
+  base_digest="sha256:$(sha256sum "$state/src/debian-base.tar" | cut -d' ' -f1)"
+  # One package whose postinst takes about 3 s, in a flat apt repository on 127.0.0.1.
+  pkg="$state/pkg/flarecast-slow"
+  mkdir -p "$pkg/DEBIAN" "$pkg/usr/share/flarecast-slow" "$state/apt"
+  printf 'Package: flarecast-slow\nVersion: 1\nArchitecture: all\nMaintainer: flarecast <kill-trials@flarecast.invalid>\nDescription: kill trials\n' >"$pkg/DEBIAN/control"
+  printf '#!/bin/sh\nfor i in 1 2 3 4 5 6; do sleep 0.5; echo "$i" >"/usr/share/flarecast-slow/step-$i"; done\n' >"$pkg/DEBIAN/postinst"
+  chmod 0755 "$pkg/DEBIAN/postinst"
+  echo "slow" >"$pkg/usr/share/flarecast-slow/README"
+  SOURCE_DATE_EPOCH=1700000000 dpkg-deb --root-owner-group -Zgzip --build "$pkg" "$state/apt/flarecast-slow_1_all.deb" >/dev/null
+  deb="$state/apt/flarecast-slow_1_all.deb"
+  printf 'Package: flarecast-slow\nVersion: 1\nArchitecture: all\nMaintainer: flarecast <kill-trials@flarecast.invalid>\nInstalled-Size: 1\nFilename: ./flarecast-slow_1_all.deb\nSize: %s\nSHA256: %s\nDescription: kill trials\n\n' \
+    "$(stat -c %s "$deb")" "$(sha256sum "$deb" | cut -d' ' -f1)" >"$state/apt/Packages"
+  printf 'Origin: flarecast-kill-trials\nSuite: trials\nCodename: trials\nDate: Tue, 14 Nov 2023 22:13:20 UTC\nSHA256:\n %s %s Packages\n' \
+    "$(sha256sum "$state/apt/Packages" | cut -d' ' -f1)" "$(stat -c %s "$state/apt/Packages")" >"$state/apt/Release"
+  apt_port=$((20000 + RANDOM % 20000))
+  busybox httpd -f -p "127.0.0.1:$apt_port" -h "$state/apt" &
+  httpd_pid=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$apt_port/Release" >/dev/null && break; sleep 0.1; done
+fi
+
 setsid bin/controlplane --write-kubeconfig "$state/kubeconfig" >"$state/controlplane.log" 2>&1 &
 controlplane_pid=$!
 for _ in $(seq 300); do [ -s "$state/kubeconfig" ] && break; sleep 0.1; done
@@ -77,7 +107,8 @@ start_manager() {
 
 archive() { # name
   local src="{rootfs: {url: \"file://$state/src/rootfs.tar\", digest: \"$digest\"}}"
-  [ "$source" = build ] && src="{build: {base: $src}}"
+  [ "$source" = build ] && src="{build: {base: {rootfs: {url: \"file://$state/src/debian-base.tar\", digest: \"$base_digest\"}},
+    nodesGroupRef: {name: slow}, repositories: [\"deb [trusted=yes] http://127.0.0.1:$apt_port/ ./\"]}}"
   [ "$source" = image ] && src="{image: {ref: \"$registry/node:v1\"}}"
   k apply -f - >/dev/null <<YAML
 apiVersion: flarecast.io/v1alpha1
@@ -104,7 +135,7 @@ build_pid() {
 }
 
 wait_phase() { # name phase
-  k wait --for=jsonpath='{.status.phase}'="$2" "flasharchives.flarecast.io/$1" --timeout=180s >/dev/null
+  k wait --for=jsonpath='{.status.phase}'="$2" "flasharchives.flarecast.io/$1" --timeout=300s >/dev/null
 }
 
 section() { k get flasharchives.flarecast.io "$1" -o jsonpath='{.status.sections[?(@.name=="archive")].digest}'; }
@@ -121,31 +152,96 @@ leftovers() {
 
 random_delay() { sleep "0.$((RANDOM % 10))$((RANDOM % 10))"; }
 
+# chrooted lists the processes whose root directory is under the state directory: a build
+# root's apt, dpkg and maintainer scripts.
+chrooted() {
+  local p
+  for p in $(find /proc/[0-9]*/root -maxdepth 0 -lname "$state/*" 2>/dev/null); do
+    echo "${p%/root} $({ tr '\0' ' ' <"${p%/root}/cmdline"; } 2>/dev/null)"
+  done
+}
+
+# kill_point TRIAL waits for where trial TRIAL's kill lands: with a build source, each odd
+# trial waits for apt or dpkg running in the build root, then a random delay.
+kill_point() { # TRIAL, for the build $pid of archive $name
+  if [ "$source" = build ] && [ $(($1 % 2)) = 1 ]; then
+    # As long as the base takes to extract on a loaded machine, while the build runs.
+    # The install step, by the package's name (apt-get update runs dpkg too, and a gap
+    # separates it from the install): apt-get install, dpkg unpacking it, its postinst, which
+    # runs for about 3 s.
+    local seen=
+    for _ in $(seq 6000); do
+      # Not `chrooted | grep -q`: grep's early exit is a SIGPIPE, which pipefail makes a miss.
+      case "$(chrooted)" in *flarecast-slow*) seen=1; break ;; esac
+      if ! kill -0 "$pid" 2>/dev/null; then
+        echo "trial $1: build $pid of $name ended before apt installed" >&2
+        break
+      fi
+      sleep 0.1
+    done
+    [ -n "$seen" ] || { echo "trial $1: apt never installed in the build root" >&2; return 1; }
+    sleep "0.$((RANDOM % 10))"
+  else
+    random_delay
+  fi
+}
+
+# no_chrooted fails when a process still runs in a build root a second after a kill.
+no_chrooted() {
+  for _ in $(seq 20); do [ -z "$(chrooted)" ] && return; sleep 0.05; done
+  echo "OUTLIVED THE BUILD:" >&2
+  chrooted >&2
+  return 1
+}
+
+if [ "$source" = build ]; then
+  k apply -f - >/dev/null <<YAML
+apiVersion: flarecast.io/v1alpha1
+kind: NodesGroup
+metadata: {name: slow, namespace: default}
+spec:
+  clusterRef: {name: nowhere}
+  role: NonMasterEligible
+  nodeType: Diskfull
+  os: {name: debian, version: "12"}
+  arch: amd64
+  software:
+    packages: [{name: flarecast-slow, version: "1"}]
+YAML
+fi
 start_manager
 sections=()
 failures=0
+during_apt=0
+outlived=0
 for i in $(seq "$trials"); do
   name="manager-kill-$i"
   archive "$name"
   pid=$(build_pid "$name")
-  random_delay
+  kill_point "$i" || failures=$((failures + 1))
+  apt=$(chrooted | grep -cE 'apt-get|dpkg|flarecast-slow' || true)
   kill -KILL "$manager_pid"
   wait "$manager_pid" 2>/dev/null || true
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
   if kill -0 "$pid" 2>/dev/null; then echo "trial $name: build $pid outlived its manager" >&2; failures=$((failures + 1)); fi
+  no_chrooted || { failures=$((failures + 1)); outlived=$((outlived + 1)); }
+  [ "$apt" = 0 ] || during_apt=$((during_apt + 1))
   start_manager
   wait_phase "$name" Ready
   sections+=("$(section "$name")")
   leftovers || failures=$((failures + 1))
-  log "manager trial $i: Ready, archive section ${sections[-1]}"
+  log "manager trial $i: Ready, archive section ${sections[-1]}$([ "$apt" = 0 ] || echo ", killed while apt/dpkg ran ($apt processes)")"
 done
 
 for i in $(seq "$trials"); do
   name="build-kill-$i"
   archive "$name"
   pid=$(build_pid "$name")
-  random_delay
+  kill_point "$i" || failures=$((failures + 1))
+  apt=$(chrooted | grep -cE 'apt-get|dpkg|flarecast-slow' || true)
   kill -KILL "$pid"
+  no_chrooted || { failures=$((failures + 1)); outlived=$((outlived + 1)); }
+  [ "$apt" = 0 ] || during_apt=$((during_apt + 1))
   wait_phase "$name" Failed
   msg=$(k get flasharchives.flarecast.io "$name" -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}')
   case "$msg" in *killed*) ;; *) echo "trial $name: Failed with $msg" >&2; failures=$((failures + 1)) ;; esac
@@ -154,7 +250,7 @@ for i in $(seq "$trials"); do
   wait_phase "$name" Ready
   sections+=("$(section "$name")")
   leftovers || failures=$((failures + 1))
-  log "build trial $i: Failed ($msg), then Ready, archive section ${sections[-1]}"
+  log "build trial $i: Failed ($msg), then Ready, archive section ${sections[-1]}$([ "$apt" = 0 ] || echo ", killed while apt/dpkg ran ($apt processes)")"
 done
 
 distinct=$(printf '%s\n' "${sections[@]}" | sort -u | wc -l)
@@ -162,6 +258,7 @@ distinct=$(printf '%s\n' "${sections[@]}" | sort -u | wc -l)
 verify=$(bin/flarecast archive verify --repo "$state/repo" $(k get flasharchives.flarecast.io -o jsonpath='{range .items[*]}{.metadata.namespace}.{.metadata.name} {end}') 2>&1) ||
   { echo "$verify" >&2; failures=$((failures + 1)); }
 log "$((2 * trials)) trials of $source sources, $distinct distinct binary section(s), archive verify: $(echo "$verify" | grep -c ': ok (') of $((2 * trials)) ok"
+[ "$source" = build ] && log "killed while apt or dpkg ran in the build root: $during_apt of $((2 * trials)); kills that a process in the build root outlived: $outlived"
 # Temporary files of the repository's own writes (an ingest the kill cut short) are the
 # repository's to report and collect (archive gc), not the executor's; counted here.
 log "repository temporary files left by killed writes: $(find "$state/repo" -name '.tmp-*' -o -name 'ingest-*' | wc -l)"

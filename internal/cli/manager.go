@@ -48,6 +48,7 @@ type archiveBuildOptions struct {
 	repo, executor, stateDir       string
 	concurrency                    int
 	jobImage, jobClaim, jobAccount string
+	jobBuildImage, jobBuildPod     string
 	progressAddr, progressURL      string
 	isImage, isKernel, isInitramfs string
 	inputsKeySecret                string
@@ -85,6 +86,8 @@ NodesGroup's deployable archive once its cluster's model is complete.`,
 	f.StringVar(&o.archives.stateDir, "executor-state-dir", "./flarecast-builds", "local executor: where each build's request, state and log are kept")
 	f.IntVar(&o.archives.concurrency, "executor-concurrency", executor.DefaultConcurrency, "local executor: builds running at once")
 	f.StringVar(&o.archives.jobImage, "job-image", "ghcr.io/flarecast/flarecast:"+version.Version, "job executor: the image whose /flarecast runs the builds (flarecast archive build)")
+	f.StringVar(&o.archives.jobBuildImage, "job-build-image", "ghcr.io/flarecast/flarecast-builder:"+version.Version, "job executor: the image that runs build sources (the Dockerfile's builder stage: /flarecast with mmdebstrap, apt, dpkg, unshare, chroot, mount)")
+	f.StringVar(&o.archives.jobBuildPod, "job-build-pod", string(executor.BuildPodUserNamespace), "job executor: how a build source's pod gets what its build root needs: userns (root of a user namespace of its own, hostUsers: false) or privileged (a privileged container: root on the node); see docs/security.md")
 	f.StringVar(&o.archives.jobClaim, "job-repository-claim", "", "job executor: PersistentVolumeClaim holding the repository directory, mounted in build pods at --repo")
 	f.StringVar(&o.archives.jobAccount, "job-service-account", "", "job executor: service account of the build pods")
 	f.StringVar(&o.archives.progressAddr, "build-progress-bind-address", ":8082", "job executor: where the manager listens for the progress build pods report")
@@ -176,7 +179,8 @@ func (a archiveBuildOptions) controllerOptions() (controllers.ArchiveOptions, er
 		Repository: a.repo,
 		Executor:   a.executor,
 		Local:      executor.LocalOptions{Dir: a.stateDir, Concurrency: a.concurrency},
-		Job: executor.JobOptions{Image: a.jobImage, RepositoryClaim: a.jobClaim, RepositoryPath: a.repo,
+		Job: executor.JobOptions{Image: a.jobImage, BuildImage: a.jobBuildImage, BuildPod: executor.BuildPod(a.jobBuildPod),
+			RepositoryClaim: a.jobClaim, RepositoryPath: a.repo,
 			ServiceAccount: a.jobAccount, ProgressURL: a.progressURL},
 		ProgressAddress: a.progressAddr,
 		InstallServers:  controllers.InstallServerOptions{Image: a.isImage, Kernel: a.isKernel, Initramfs: a.isInitramfs},

@@ -29,6 +29,9 @@ type Spec struct {
 	Owner metav1.OwnerReference
 	// Request is the build request, JSON.
 	Request []byte
+	// BuildRoot is set for a build source: the job makes a build root (chroot, mount and PID
+	// namespaces, files of every owner), which the Job executor's restricted pods cannot.
+	BuildRoot bool
 	// Deadline, when positive, bounds the job's run: the executor stops it after that long.
 	// A build bounds itself first (its own timeout, with a precise reason); this is the
 	// backstop for one that does not.

@@ -33,6 +33,13 @@ type JobOptions struct {
 	Client client.Client
 	// Image runs the build; it holds the flarecast binary.
 	Image string
+	// BuildImage runs a build source (Spec.BuildRoot): the flarecast binary at Command[0] and
+	// the tools the build calls (mmdebstrap, apt, dpkg, unshare, chroot, mount): the
+	// Dockerfile's builder stage. Default: Image.
+	BuildImage string
+	// BuildPod is how a build source's pod gets the rights its build root needs; default
+	// BuildPodUserNamespace.
+	BuildPod BuildPod
 	// Command runs a build in the image; the executor appends --request FILE. Default:
 	// /flarecast archive build, where the project's image has its binary.
 	Command []string
@@ -66,6 +73,15 @@ func NewJob(opts JobOptions) (*Job, error) {
 	}
 	if opts.RepositoryClaim != "" && !path.IsAbs(opts.RepositoryPath) {
 		return nil, fmt.Errorf("job executor: the repository claim is mounted at the repository's path, which must be absolute (not %q)", opts.RepositoryPath)
+	}
+	if opts.BuildImage == "" {
+		opts.BuildImage = opts.Image
+	}
+	if opts.BuildPod == "" {
+		opts.BuildPod = BuildPodUserNamespace
+	}
+	if err := opts.BuildPod.validate(); err != nil {
+		return nil, err
 	}
 	if len(opts.Command) == 0 {
 		opts.Command = []string{"/flarecast", "archive", "build"}
@@ -168,6 +184,10 @@ func (e *Job) JobFor(spec Spec) *batchv1.Job {
 			{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 			{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 		},
+	}
+	if spec.BuildRoot {
+		pod.Containers[0].Image = e.opts.BuildImage
+		pod.SecurityContext, pod.Containers[0].SecurityContext, pod.HostUsers = BuildPodSecurity(e.opts.BuildPod)
 	}
 	if e.opts.RepositoryClaim != "" {
 		pod.Containers[0].VolumeMounts = append(pod.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "repository", MountPath: e.opts.RepositoryPath})

@@ -88,12 +88,14 @@ type frameSink struct {
 	tarHash hash.Hash
 	tarSize int64
 
-	cur   *frame
-	work  chan *frame
-	order chan *frame
-	free  chan *frame
-	done  chan struct{}
-	wg    sync.WaitGroup
+	cur *frame
+	// frames counts the frames made; at most cap(free), all of which come back to free.
+	frames int
+	work   chan *frame
+	order  chan *frame
+	free   chan *frame
+	done   chan struct{}
+	wg     sync.WaitGroup
 
 	mu     sync.Mutex
 	err    error
@@ -180,13 +182,7 @@ func (s *frameSink) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		if s.cur == nil {
-			select {
-			case f := <-s.free:
-				s.cur = f
-			default:
-				// Room for a typical compressed frame, so EncodeAll's appends need not grow it.
-				s.cur = &frame{src: make([]byte, 0, frameSize), dst: make([]byte, 0, frameSize/2)}
-			}
+			s.cur = s.frame()
 		}
 		n := min(len(p), frameSize-len(s.cur.src))
 		s.cur.src = append(s.cur.src, p[:n]...)
@@ -198,6 +194,23 @@ func (s *frameSink) Write(p []byte) (int, error) {
 		}
 	}
 	return written, nil
+}
+
+// frame is a free frame: a written one back from writeOut, or a new one while fewer than
+// cap(free) exist. Past that it waits for one: a pack that allocated a frame for each MiB
+// of tar gave the garbage collector (and the zeroing of each allocation) the tar's size again.
+func (s *frameSink) frame() *frame {
+	if s.frames < cap(s.free) {
+		select {
+		case f := <-s.free:
+			return f
+		default:
+			s.frames++
+			// Room for a typical compressed frame, so EncodeAll's appends need not grow it.
+			return &frame{src: make([]byte, 0, frameSize), dst: make([]byte, 0, frameSize/2)}
+		}
+	}
+	return <-s.free
 }
 
 // flush hands the current frame to the workers, and to the writer that keeps their order.

@@ -22,6 +22,26 @@ type ExtractOptions struct {
 	MaxBytes int64
 	// Progress, when set, is called with the number of file-content bytes just written.
 	Progress func(n int64)
+	// DeviceStandIns makes each device node an empty regular file, with the entry's owner,
+	// mode and times, and lists it in ExtractReport.Devices: in a user namespace, where root
+	// may not mknod, a tree that a DirSource with those Devices packs into the same bytes as
+	// the tree with the real nodes.
+	DeviceStandIns bool
+}
+
+// Device is a device node that Extract made as a stand-in (ExtractOptions.DeviceStandIns).
+type Device struct {
+	// Path is the entry's name in the tree, as Pack names it ("dev/null").
+	Path string `json:"path"`
+	// Block is set for a block device; a character device otherwise.
+	Block bool  `json:"block,omitempty"`
+	Major int64 `json:"major"`
+	Minor int64 `json:"minor"`
+	// Dev, Ino and Ctime are the stand-in's inode and its change time: a file that replaced
+	// it since, or a change of its metadata, is not taken for it.
+	Dev   uint64 `json:"-"`
+	Ino   uint64 `json:"-"`
+	Ctime int64  `json:"-"`
 }
 
 // NotRestored is one piece of metadata or one entry that Extract could not reproduce.
@@ -44,6 +64,8 @@ type ExtractReport struct {
 	Compressed string `json:"compressed,omitempty"`
 	// NotRestored lists, in archive order, everything that was not reproduced exactly.
 	NotRestored []NotRestored `json:"notRestored,omitempty"`
+	// Devices lists the stand-ins made for device nodes (ExtractOptions.DeviceStandIns).
+	Devices []Device `json:"devices,omitempty"`
 }
 
 // Summary counts NotRestored by kind, for a one-line message ("owner: 1200, device node: 3").

@@ -20,12 +20,24 @@ const (
 
 // Source is what Pack reads: a directory, or a tar stream. Build one with DirSource or TarSource.
 type Source struct {
-	dir string
-	tar io.Reader
+	dir     string
+	tar     io.Reader
+	devices map[string]Device
 }
 
 // DirSource packs the tree rooted at dir (the directory itself becomes the root entry).
 func DirSource(dir string) Source { return Source{dir: dir} }
+
+// WithDevices packs the stand-ins that Extract made (ExtractReport.Devices) in a directory
+// source as the device nodes they stand for. A stand-in replaced or emptied since (another
+// inode, or no longer an empty regular file) is packed as what it is now.
+func (s Source) WithDevices(devs []Device) Source {
+	s.devices = make(map[string]Device, len(devs))
+	for _, d := range devs {
+		s.devices[d.Path] = d
+	}
+	return s
+}
 
 // TarSource repacks an existing tar stream, plain or compressed with zstd or gzip: its entries
 // are normalized and sorted, so the result is what packing the same tree from a directory would

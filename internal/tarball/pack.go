@@ -25,7 +25,7 @@ func Pack(ctx context.Context, src Source, w io.Writer, opts PackOptions) (Stats
 	} else if src.tar != nil {
 		err = packTar(ctx, src.tar, tw, opts, &st)
 	} else {
-		err = packDir(ctx, src.dir, tw, opts, &st)
+		err = packDir(ctx, src.dir, src.devices, tw, opts, &st)
 	}
 	if err == nil {
 		err = tw.Close()

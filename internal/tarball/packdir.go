@@ -39,17 +39,18 @@ type item struct {
 // packDir walks dir in entry order and writes it to tw. Three stages run at once: the walker
 // (lstat, readlink, xattrs, hard-link detection), readers that load small files ahead, and this
 // goroutine, which writes headers and contents in order.
-func packDir(ctx context.Context, dir string, tw *tar.Writer, opts PackOptions, st *Stats) error {
+func packDir(ctx context.Context, dir string, devices map[string]Device, tw *tar.Writer, opts PackOptions, st *Stats) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w := &walker{
-		ctx:    ctx,
-		opts:   opts,
-		items:  make(chan *item, 1024),
-		reads:  make(chan *item, 1024),
-		budget: make(chan struct{}, readAheadBudget/budgetUnit),
-		links:  make(map[fileID]string),
-		st:     st,
+		ctx:     ctx,
+		opts:    opts,
+		items:   make(chan *item, 1024),
+		reads:   make(chan *item, 1024),
+		budget:  make(chan struct{}, readAheadBudget/budgetUnit),
+		links:   make(map[fileID]string),
+		devices: devices,
+		st:      st,
 	}
 	var walkErr error
 	go func() {
@@ -187,8 +188,10 @@ type walker struct {
 	reads  chan *item
 	budget chan struct{}
 	links  map[fileID]string
-	st     *Stats
-	bufs   bufPool
+	// devices are the stand-ins to pack as the device nodes they stand for (WithDevices).
+	devices map[string]Device
+	st      *Stats
+	bufs    bufPool
 	// dev is the root's device, for PackOptions.OneFileSystem.
 	dev uint64
 }
@@ -303,6 +306,12 @@ func (w *walker) entry(abs, rel string, st *unix.Stat_t) error {
 	if hdr == nil {
 		w.st.skipSocket(rel)
 		return nil
+	}
+	if d, ok := w.devices[rel]; ok && hdr.Typeflag == tar.TypeReg && hdr.Size == 0 && st.Dev == d.Dev && st.Ino == d.Ino && st.Ctim.Nano() == d.Ctime {
+		hdr.Typeflag, hdr.Devmajor, hdr.Devminor = tar.TypeChar, d.Major, d.Minor
+		if d.Block {
+			hdr.Typeflag = tar.TypeBlock
+		}
 	}
 	if hdr.Typeflag != tar.TypeDir && st.Nlink > 1 {
 		id := fileID{dev: st.Dev, ino: st.Ino}

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/flarecast/flarecast/internal/tarball"
 )
 
@@ -150,32 +152,33 @@ func btoi(b bool) int {
 // buildRoot makes the master system in work/root: the base, then the software, then (when
 // asked) the wait for a person. It returns the root, ready to be packed; the root goes with
 // the work directory, whatever becomes of the build.
-func buildRoot(ctx context.Context, m *Master, arch string, lim Limits, work string, dockerConfig []byte, inputs map[string]string, progress func(Progress)) (string, error) {
+func buildRoot(ctx context.Context, m *Master, arch string, lim Limits, work string, dockerConfig []byte, inputs map[string]string, progress func(Progress)) (*rootDir, error) {
 	if !lim.AllowBuildSources {
-		return "", failure(ReasonSourceNotAllowed, 0, "build sources are not run by this manager: their packages' scripts run as root on the build host (start it with --allow-build-sources to allow them)")
+		return nil, failure(ReasonSourceNotAllowed, 0, "build sources are not run by this manager: their packages' scripts run as root on the build host (start it with --allow-build-sources to allow them)")
 	}
-	root := filepath.Join(work, "root")
+	r := &rootDir{dir: filepath.Join(work, "root")}
+	root := r.dir
 	if err := os.Mkdir(root, 0o755); err != nil {
-		return "", fmt.Errorf("build root: %w", err)
+		return nil, fmt.Errorf("build root: %w", err)
 	}
 	report := progressOf(progress, StageBase, 0)
 	report(0)
-	if err := makeBase(ctx, m, arch, lim, work, root, dockerConfig, inputs, progress); err != nil {
-		return "", err
+	if err := makeBase(ctx, m, arch, lim, work, r, dockerConfig, inputs, progress); err != nil {
+		return nil, err
 	}
 	progressOf(progress, StageInstall, 0)(0)
-	if err := install(ctx, m, root, work); err != nil {
-		return "", err
+	if err := install(ctx, m, r, lim); err != nil {
+		return nil, err
 	}
-	pkgs, err := installedPackages(ctx, root, m.SourceDateEpoch)
+	pkgs, err := installedPackages(ctx, r, m.SourceDateEpoch)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	b, _ := json.Marshal(pkgs) // plain strings: cannot fail
 	inputs[InputBuildPackages] = string(b)
 	if m.Pause {
 		if err := awaitResume(ctx, root, work, progress); err != nil {
-			return "", err
+			return nil, err
 		}
 		inputs[InputCustomized] = "true"
 	}
@@ -183,12 +186,30 @@ func buildRoot(ctx context.Context, m *Master, arch string, lim Limits, work str
 		b, _ := json.Marshal(vs) // plain strings: cannot fail
 		inputs[InputNotReproducible] = string(b)
 	}
-	return root, nil
+	return r, nil
+}
+
+// rootDir is a build root: its directory, and the device nodes of its base that a user
+// namespace could not make, extracted as stand-ins (empty files).
+type rootDir struct {
+	dir     string
+	devices []tarball.Device
+}
+
+// source packs the root, the stand-ins as the device nodes they stand for: the archive is the
+// one a build with the rights to mknod gives.
+func (r *rootDir) source() tarball.Source { return tarball.DirSource(r.dir).WithDevices(r.devices) }
+
+// inUserNamespace says whether this process runs in a user namespace other than the host's
+// (a pod with hostUsers: false), where root may not make device nodes.
+func inUserNamespace() bool {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	return err == nil && strings.Join(strings.Fields(string(b)), " ") != "0 0 4294967295"
 }
 
 // makeBase fills root with the base: a tarball or an image extracted, or a Debian suite.
-func makeBase(ctx context.Context, m *Master, arch string, lim Limits, work, root string, dockerConfig []byte, inputs map[string]string, progress func(Progress)) error {
-	b := m.Base
+func makeBase(ctx context.Context, m *Master, arch string, lim Limits, work string, r *rootDir, dockerConfig []byte, inputs map[string]string, progress func(Progress)) error {
+	b, root := m.Base, r.dir
 	var (
 		src     io.Reader
 		what    string
@@ -218,8 +239,9 @@ func makeBase(ctx context.Context, m *Master, arch string, lim Limits, work, roo
 		return err
 	}
 	defer cleanup()
-	_, err = tarball.Extract(ctx, src, root, tarball.ExtractOptions{MaxBytes: lim.MaxSize,
-		Progress: counting(progressOf(progress, StageBase, 0))})
+	rep, err := tarball.Extract(ctx, src, root, tarball.ExtractOptions{MaxBytes: lim.MaxSize,
+		Progress: counting(progressOf(progress, StageBase, 0)), DeviceStandIns: inUserNamespace()})
+	r.devices = rep.Devices
 	if errors.Is(err, tarball.ErrTooLarge) {
 		return failure(ReasonSourceTooLarge, 0, "base %s unpacks to more than the %s maxSize allows; stopped there", what, sizeOf(lim.MaxSize))
 	}
@@ -248,13 +270,22 @@ func mmdebstrap(ctx context.Context, d *Debian, arch, root string, epoch int64) 
 	args := []string{"--variant=" + variant, "--architectures=" + arch, "--format=directory",
 		d.Suite, root, "deb " + d.Mirror + " " + d.Suite + " main"}
 	var out bytes.Buffer
-	cmd := command(ctx, epoch, "mmdebstrap", args...)
+	// In a PID namespace of its own: the apt and dpkg that mmdebstrap runs die with it when
+	// the build is killed (kill -9 leaves no process group kill to run).
+	cmd := command(ctx, epoch, "unshare", append([]string{"--pid", "--fork", "--kill-child", "--mount", "--mount-proc", "mmdebstrap"}, args...)...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		return toolFailure(ctx, "mmdebstrap "+d.Suite+" from "+d.Mirror, err, out.Bytes())
 	}
 	return nil
 }
+
+// HostTools are the programs a build source runs on its host (the manager's for the local
+// executor, the build image's for a Job: the Dockerfile's builder stage installs them):
+// mmdebstrap for a Debian base, unshare for the build root's namespaces, and, in those,
+// sh, mount (the device nodes' binds) and chroot. apt and dpkg run in the build root, from
+// its base (and from the host as what mmdebstrap runs).
+var HostTools = []string{"mmdebstrap", "unshare", "sh", "mount", "chroot"}
 
 // command runs a tool of the build: in its own process group (killed whole when ctx ends:
 // apt's and dpkg's children too), dying with the build, with SOURCE_DATE_EPOCH and a fixed
@@ -287,20 +318,56 @@ func toolFailure(ctx context.Context, what string, err error, out []byte) error 
 const ReasonInstallFailed = "InstallFailed"
 
 // inRoot runs a shell script in root as its root directory, in mount and PID namespaces of
-// its own: /proc is mounted for it there, and nothing it mounts outlives it on the host.
-func inRoot(ctx context.Context, root string, epoch int64, script string) ([]byte, error) {
-	cmd := command(ctx, epoch, "unshare", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc="+filepath.Join(root, "proc"),
-		"chroot", root, "/bin/sh", "-euc", script)
+// its own: /proc is mounted for it there, and nothing it mounts outlives it on the host. The
+// stand-ins of device nodes get the host's node of the same number bind-mounted over them
+// there (a maintainer script's >/dev/null must not fill a file of the archive).
+func inRoot(ctx context.Context, r *rootDir, epoch int64, script string) ([]byte, error) {
+	root := r.dir
+	args := []string{"--mount", "--pid", "--fork", "--kill-child", "--mount-proc=" + filepath.Join(root, "proc")}
+	if binds := deviceBinds(r); len(binds) > 0 {
+		// sh ROOT SCRIPT HOST1 STANDIN1 HOST2 STANDIN2…: the binds, then the chroot.
+		args = append(args, "/bin/sh", "-euc", `root=$1 script=$2; shift 2
+while [ $# -gt 0 ]; do mount --bind "$1" "$2"; shift 2; done
+exec chroot "$root" /bin/sh -euc "$script"`, "sh", root, script)
+		args = append(args, binds...)
+	} else {
+		args = append(args, "chroot", root, "/bin/sh", "-euc", script)
+	}
+	cmd := command(ctx, epoch, "unshare", args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.Bytes(), err
 }
 
+// deviceBinds pairs each stand-in of r with the host's device node of the same path, type and
+// number: the host path then the stand-in, for each. A stand-in the host has no such node for
+// stays an empty file.
+func deviceBinds(r *rootDir) []string {
+	var out []string
+	for _, d := range r.devices {
+		host := "/" + d.Path
+		var st unix.Stat_t
+		if err := unix.Stat(host, &st); err != nil {
+			continue
+		}
+		kind := uint32(unix.S_IFCHR)
+		if d.Block {
+			kind = unix.S_IFBLK
+		}
+		if st.Mode&unix.S_IFMT != kind || int64(unix.Major(st.Rdev)) != d.Major || int64(unix.Minor(st.Rdev)) != d.Minor {
+			continue
+		}
+		out = append(out, host, filepath.Join(r.dir, d.Path))
+	}
+	return out
+}
+
 // install adds the repositories, installs the packages then each correction, and removes
 // what the build itself left (its sources, the package lists and caches, the logs, which
 // hold the build's time): what remains is what the packages made.
-func install(ctx context.Context, m *Master, root, work string) error {
+func install(ctx context.Context, m *Master, r *rootDir, lim Limits) error {
+	root := r.dir
 	if len(m.Packages) == 0 && len(m.Corrections) == 0 {
 		return nil
 	}
@@ -331,8 +398,23 @@ func install(ctx context.Context, m *Master, root, work string) error {
 		steps = append(steps, apt+" install "+c)
 	}
 	for _, s := range steps {
-		if out, err := inRoot(ctx, root, m.SourceDateEpoch, s); err != nil {
-			return toolFailure(ctx, "in the build root: "+strings.TrimPrefix(s, apt+" "), err, out)
+		what := strings.TrimPrefix(s, apt+" ")
+		var out []byte
+		err := boundedRoot(ctx, root, lim.MaxSize, func(ctx context.Context) error {
+			var err error
+			out, err = inRoot(ctx, r, m.SourceDateEpoch, s)
+			if err != nil {
+				return toolFailure(ctx, "in the build root: "+what, err, out)
+			}
+			return nil
+		})
+		var big *rootTooLarge
+		if errors.As(err, &big) {
+			return failure(ReasonSourceTooLarge, big.size, "the build root grew to %s during %s, more than the %s maxSize allows; stopped there",
+				sizeOf(big.size), what, sizeOf(lim.MaxSize))
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -413,11 +495,12 @@ func cleanBuildTraces(root string) {
 }
 
 // installedPackages is what dpkg says is installed in root, sorted by name.
-func installedPackages(ctx context.Context, root string, epoch int64) ([]Installed, error) {
+func installedPackages(ctx context.Context, r *rootDir, epoch int64) ([]Installed, error) {
+	root := r.dir
 	if _, err := os.Stat(filepath.Join(root, "var/lib/dpkg/status")); errors.Is(err, os.ErrNotExist) {
 		return nil, nil // a base without dpkg installs nothing and says so
 	}
-	out, err := inRoot(ctx, root, epoch, `dpkg-query -W -f='${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n'`)
+	out, err := inRoot(ctx, r, epoch, `dpkg-query -W -f='${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n'`)
 	if err != nil {
 		return nil, toolFailure(ctx, "dpkg-query in the build root", err, out)
 	}

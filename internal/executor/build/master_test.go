@@ -123,3 +123,34 @@ func TestABuildSourceIsRefusedUnlessTheManagerAllowsThem(t *testing.T) {
 		t.Fatalf("want SourceNotAllowed naming --allow-build-sources, got %v", err)
 	}
 }
+
+// A package whose maintainer script grows the build root (by 2 GiB, in 16 MiB steps) fails
+// the build with SourceTooLarge naming the root's size and the bound, while apt runs (not after
+// it wrote it all, or the disk is full), and leaves no build root and no blob.
+func TestAPackageThatGrowsTheRootPastMaxSizeIsStoppedDuringApt(t *testing.T) {
+	url, dgst := buildtest.Base(t, t.TempDir())
+	grow := buildtest.Package{Name: "flarecast-grow", Version: "1", Postinst: "#!/bin/sh\ni=0\nwhile [ $i -lt 128 ]; do head -c 16M /dev/zero >>/var/lib/flarecast-grow; i=$((i+1)); done\n"}
+	repo := filepath.Join(t.TempDir(), "repo")
+	req := masterRequest(t, repo, url, dgst, &Master{Packages: []Package{{Name: "flarecast-grow"}}, Repositories: []string{buildtest.Repo(t, grow)}})
+	fi, err := os.Stat(strings.TrimPrefix(url, "file://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Room for the base and apt's lists, not for 256 MiB more.
+	req.Limits.MaxSize = fi.Size() + 256<<20
+	work := t.TempDir()
+	start := time.Now()
+	_, err = Run(context.Background(), req, Options{WorkDir: work})
+	f, ok := AsFailure(err)
+	if !ok || f.Reason != ReasonSourceTooLarge || !strings.Contains(f.Message, "during install flarecast-grow, more than the "+sizeOf(req.Limits.MaxSize)+" maxSize allows") ||
+		!strings.Contains(f.Message, "the build root grew to "+sizeOf(f.Bytes)) || f.Bytes <= req.Limits.MaxSize || f.Bytes > req.Limits.MaxSize+1<<30 {
+		t.Fatalf("want SourceTooLarge naming the root's size and the bound, got %v (after %s)", err, time.Since(start))
+	}
+	t.Logf("%s (after %s)", f.Message, time.Since(start).Round(time.Millisecond))
+	if left, _ := os.ReadDir(work); len(left) != 0 {
+		t.Fatalf("the build left %v in its work directory", left)
+	}
+	if blobs, _ := os.ReadDir(filepath.Join(repo, "blobs", "sha256")); len(blobs) != 0 {
+		t.Fatalf("the failed build left %d blobs", len(blobs))
+	}
+}

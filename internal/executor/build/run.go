@@ -101,9 +101,10 @@ func run(ctx context.Context, req *Request, lim Limits, work string, progress fu
 		switch {
 		case in.Build != nil:
 			what = "build root"
-			var root string
-			root, err = buildRoot(ctx, in.Build, in.Arch, lim, work, req.DockerConfig, inputs, progress)
-			src = tarball.DirSource(root)
+			var root *rootDir
+			if root, err = buildRoot(ctx, in.Build, in.Arch, lim, work, req.DockerConfig, inputs, progress); err == nil {
+				src = root.source()
+			}
 			t := time.Unix(in.Build.SourceDateEpoch, 0)
 			created = &t
 		case in.Image != nil:

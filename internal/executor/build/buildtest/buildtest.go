@@ -108,10 +108,12 @@ func copyFile(src, dst string) error {
 	return out.Close()
 }
 
-// Package is a package a Repo serves: Files maps paths in the installed system to content.
+// Package is a package a Repo serves: Files maps paths in the installed system to content;
+// Postinst, when set, is its maintainer script run after unpacking (a shell script).
 type Package struct {
 	Name, Version string
 	Files         map[string]string
+	Postinst      string
 }
 
 // Repo serves pkgs as a flat apt repository (Packages and Release at the root) on a loopback
@@ -160,6 +162,11 @@ func debOf(t testing.TB, dir string, p Package) string {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.Postinst != "" {
+		if err := os.WriteFile(filepath.Join(tree, "DEBIAN", "postinst"), []byte(p.Postinst), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
