@@ -42,7 +42,9 @@ type bootResult struct {
 	serial      string
 }
 
-var replyLine = regexp.MustCompile(regexp.QuoteMeta(markerReply) + ` (.*)`)
+// replyLine ends at its newline: the console file is read while the guest writes it, and a
+// line read half-written was once taken for the whole reply.
+var replyLine = regexp.MustCompile(regexp.QuoteMeta(markerReply) + ` (.*)\n`)
 
 // boot starts qemu under TCG in the lab and waits until testinit has reported and the
 // guest powered off; see bootUntil.
@@ -146,4 +148,15 @@ func init() {
 	// qemu finds the iPXE ROMs and SeaBIOS in its data directories; nothing to set, but a
 	// stray QEMU_AUDIO_DRV or display variable from the caller must not change the boot.
 	os.Unsetenv("DISPLAY")
+}
+
+// A reply line the guest has not finished writing is not the reply yet.
+func TestAReplyHalfWrittenIsNotTheReply(t *testing.T) {
+	if m := replyLine.FindStringSubmatch("x\n" + markerReply + " 200 flarecast-e2e-"); m != nil {
+		t.Fatalf("a half-written line matched: %q", m)
+	}
+	m := replyLine.FindStringSubmatch("x\n" + markerReply + " 200 flarecast-e2e-hello-1\r\nmore")
+	if m == nil || strings.TrimSpace(m[1]) != "200 flarecast-e2e-hello-1" {
+		t.Fatalf("the whole line: %q", m)
+	}
 }
