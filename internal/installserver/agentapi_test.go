@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -14,71 +13,21 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
-	"github.com/flarecast/flarecast/controllers"
-	"github.com/flarecast/flarecast/internal/cli"
 	"github.com/flarecast/flarecast/internal/installplan"
 	"github.com/flarecast/flarecast/internal/installserver"
-	"github.com/flarecast/flarecast/internal/modelsource"
 )
 
-// startInServer runs the install server's model side in this process (its manager, the site
-// controller and, with groupController, the manager's own NodesGroup reconciler beside it) and
-// its HTTP side on a test server; the network services are the netns test's.
-func startInProcess(t *testing.T, ns string, d *deployable, groupController bool) (*installserver.Server, *httptest.Server) {
+// startInProcess runs the install server with d's repository (startServer), its section URLs
+// naming 127.0.0.1:18080, and with groupController the manager's own NodesGroup reconciler
+// beside it.
+func startInProcess(t *testing.T, ns string, d *deployable, groupController bool) (*installserver.Server, *testServer) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: cli.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-		Logger:     zap.New(zap.WriteTo(io.Discard)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := installserver.New(installserver.Config{Interface: "lo", Address: netip.MustParseAddr("127.0.0.1"), HTTPPort: 18080,
-		StateDir: filepath.Join(t.TempDir(), "state"), IPXEDir: "/usr/lib/ipxe", Secret: testSecret, Log: log.Log},
-		installserver.Deps{Reader: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Client: mgr.GetClient(),
-			Recorder: mgr.GetEventRecorder(installserver.FieldOwner), Store: d.store, DeployableName: controllers.DeployableName})
-	if err != nil {
-		t.Fatal(err)
-	}
-	models := modelsource.New(mgr.GetClient())
-	c := &installserver.Controller{Reader: mgr.GetClient(), Models: models, Namespace: ns, SiteName: "edge-dc", Server: srv}
-	if err := c.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	if groupController {
-		r := &controllers.NodesGroupReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("flarecast-manager"), Models: models}
-		if err := r.SetupWithManager(mgr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
-	eventually(t, 30*time.Second, "the site snapshot serves m1", func() bool { _, ok := srv.Site().ByName("m1"); return ok })
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return srv, hs
+	ts := startServer(t, ns, serverSetup{store: d.store, groups: groupController, serves: "m1",
+		address: netip.MustParseAddr("127.0.0.1"), port: 18080})
+	return ts.Server, ts
 }
 
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {

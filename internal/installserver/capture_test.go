@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
-	"net/http/httptest"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,14 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
@@ -39,7 +29,6 @@ import (
 	"github.com/flarecast/flarecast/internal/agent"
 	"github.com/flarecast/flarecast/internal/agentapi"
 	"github.com/flarecast/flarecast/internal/archive"
-	"github.com/flarecast/flarecast/internal/cli"
 	"github.com/flarecast/flarecast/internal/executor"
 	"github.com/flarecast/flarecast/internal/installplan"
 	"github.com/flarecast/flarecast/internal/installserver"
@@ -118,59 +107,8 @@ func prototypeDeployable(t *testing.T, store repository.Store, ns, tree string) 
 // for the FlashArchive reconciler the test drives.
 func startCaptureServer(t *testing.T, ns string, store repository.Store) (string, client.Client) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: cli.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-		Logger:     zap.New(zap.WriteTo(io.Discard)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
-		t.Fatal(err)
-	}
-	if err := controllers.SetupArchiveIndexes(ctx, mgr); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := installserver.New(installserver.Config{Interface: "lo", Address: netip.MustParseAddr("127.0.0.1"), HTTPPort: l.Addr().(*net.TCPAddr).Port,
-		StateDir: filepath.Join(t.TempDir(), "state"), IPXEDir: "/usr/lib/ipxe", Secret: testSecret, Log: log.Log},
-		installserver.Deps{Reader: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Client: mgr.GetClient(),
-			Recorder: mgr.GetEventRecorder(installserver.FieldOwner), Store: store, DeployableName: controllers.DeployableName, ArchiveTag: controllers.ArchiveTag})
-	if err != nil {
-		t.Fatal(err)
-	}
-	models := modelsource.New(mgr.GetClient())
-	rec := mgr.GetEventRecorder("flarecast-manager")
-	for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{
-		&installserver.Controller{Reader: mgr.GetClient(), Models: models, Namespace: ns, SiteName: "edge-dc", Server: srv},
-		&controllers.NodesGroupReconciler{Client: mgr.GetClient(), Recorder: rec, Models: models},
-		&controllers.ClusterReconciler{Client: mgr.GetClient(), Recorder: rec, Models: models},
-	} {
-		if err := r.SetupWithManager(mgr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
-	eventually(t, 30*time.Second, "the site snapshot serves m1", func() bool { _, ok := srv.Site().ByName("m1"); return ok })
-	hs := httptest.NewUnstartedServer(srv.Handler())
-	hs.Listener.Close()
-	hs.Listener = l
-	hs.Start()
-	t.Cleanup(hs.Close)
-	return hs.URL, mgr.GetClient()
+	ts := startServer(t, ns, serverSetup{store: store, groups: true, clusters: true, serves: "m1"})
+	return ts.URL, ts.Cached
 }
 
 // reconcileArchives runs the real FlashArchive reconciler over the named archives until the

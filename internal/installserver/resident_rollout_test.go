@@ -4,10 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http/httptest"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,24 +14,14 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/controllers"
 	"github.com/flarecast/flarecast/internal/agent"
 	"github.com/flarecast/flarecast/internal/agentapi"
 	"github.com/flarecast/flarecast/internal/archive"
-	"github.com/flarecast/flarecast/internal/cli"
 	"github.com/flarecast/flarecast/internal/installplan"
-	"github.com/flarecast/flarecast/internal/installserver"
-	"github.com/flarecast/flarecast/internal/modelsource"
 	"github.com/flarecast/flarecast/internal/repository"
 	"github.com/flarecast/flarecast/internal/tarball"
 )
@@ -138,60 +124,7 @@ func republish(t *testing.T, ns string, d *deployable) {
 // its HTTP side on a port of its own, which the section URLs it hands out name).
 func startRolloutServer(t *testing.T, ns string, store repository.Store) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: cli.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-		Logger:     zap.New(zap.WriteTo(io.Discard)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
-		t.Fatal(err)
-	}
-	if err := controllers.SetupArchiveIndexes(ctx, mgr); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	srv, err := installserver.New(installserver.Config{Interface: "lo", Address: netip.MustParseAddr("127.0.0.1"), HTTPPort: port,
-		StateDir: filepath.Join(t.TempDir(), "state"), IPXEDir: "/usr/lib/ipxe", Secret: testSecret, Log: log.Log},
-		installserver.Deps{Reader: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Client: mgr.GetClient(),
-			Recorder: mgr.GetEventRecorder(installserver.FieldOwner), Store: store, DeployableName: controllers.DeployableName})
-	if err != nil {
-		t.Fatal(err)
-	}
-	models := modelsource.New(mgr.GetClient())
-	rec := mgr.GetEventRecorder("flarecast-manager")
-	for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{
-		&installserver.Controller{Reader: mgr.GetClient(), Models: models, Namespace: ns, SiteName: "edge-dc", Server: srv},
-		&controllers.NodesGroupReconciler{Client: mgr.GetClient(), Recorder: rec, Models: models},
-		&controllers.ClusterReconciler{Client: mgr.GetClient(), Recorder: rec, Models: models},
-	} {
-		if err := r.SetupWithManager(mgr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
-	eventually(t, 30*time.Second, "the site snapshot serves n8", func() bool { _, ok := srv.Site().ByName("n8"); return ok })
-	hs := httptest.NewUnstartedServer(srv.Handler())
-	hs.Listener.Close()
-	hs.Listener = l
-	hs.Start()
-	t.Cleanup(hs.Close)
-	return hs.URL
+	return startServer(t, ns, serverSetup{store: store, groups: true, clusters: true, serves: "n8"}).URL
 }
 
 // phaseBoard holds each simulated node's phase as its agent last reported it: what the
