@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +29,7 @@ import (
 	"github.com/flarecast/flarecast/internal/render"
 	"github.com/flarecast/flarecast/internal/repository"
 	"github.com/flarecast/flarecast/internal/tarball"
+	"github.com/flarecast/flarecast/internal/testsupport/diskimage"
 	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
@@ -400,21 +400,7 @@ func mounted(t *testing.T, image string, part int) string {
 
 func mount(t *testing.T, image string, part int, opts string) string {
 	t.Helper()
-	info := sh(t, "sgdisk", fmt.Sprintf("--info=%d", part), image)
-	var first, sectors int64
-	if m := regexp.MustCompile(`First sector: (\d+)`).FindStringSubmatch(info); m != nil {
-		fmt.Sscan(m[1], &first)
-	}
-	if m := regexp.MustCompile(`Partition size: (\d+) sectors`).FindStringSubmatch(info); m != nil {
-		fmt.Sscan(m[1], &sectors)
-	}
-	if first == 0 || sectors == 0 {
-		t.Fatalf("sgdisk --info=%d:\n%s", part, info)
-	}
-	dir := t.TempDir()
-	sh(t, "mount", "-o", fmt.Sprintf("%s,loop,offset=%d,sizelimit=%d", opts, first*512, sectors*512), image, dir)
-	t.Cleanup(func() { exec.Command("umount", dir).Run() })
-	return dir
+	return diskimage.Mount(t, image, part, opts)
 }
 
 func read(t *testing.T, path string) string {
@@ -782,12 +768,8 @@ func TestSimulatedNodeOfAUEFIPlanInstallsWithItsESP(t *testing.T) {
 // mustStart is the first sector of a partition of a disk image.
 func mustStart(t *testing.T, image string, part int) int64 {
 	t.Helper()
-	m := regexp.MustCompile(`First sector: (\d+)`).FindStringSubmatch(sh(t, "sgdisk", fmt.Sprintf("--info=%d", part), image))
-	if m == nil {
-		t.Fatalf("no partition %d on %s", part, image)
-	}
-	n, _ := strconv.ParseInt(m[1], 10, 64)
-	return n
+	first, _ := diskimage.Partition(t, image, part)
+	return first
 }
 
 // vfatMountable says whether this machine's kernel mounts vfat (built in, or its module loads).

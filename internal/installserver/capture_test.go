@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -74,8 +75,8 @@ func prototypeTree(t *testing.T) string {
 }
 
 // prototypeDeployable is the masters' deployable in store, built on tree, with plans that
-// install m1 and m2 into directory roots.
-func prototypeDeployable(t *testing.T, store repository.Store, ns, tree string) *deployable {
+// install m1 and m2 into directory roots, each changed by edit when it is not nil.
+func prototypeDeployable(t *testing.T, store repository.Store, ns, tree string, edit func(*installplan.Plan)) *deployable {
 	t.Helper()
 	ctx := context.Background()
 	created := time.Unix(1700000000, 0).UTC()
@@ -86,9 +87,13 @@ func prototypeDeployable(t *testing.T, store repository.Store, ns, tree string) 
 	cl := &archive.ClusterSection{Files: []archive.File{{Path: "/etc/chrony/chrony.conf", Data: []byte("server 198.18.0.1 iburst\n")}}}
 	for i, n := range []string{"m1", "m2"} {
 		cl.Nodes = append(cl.Nodes, archive.Node{Name: n, ID: i + 1, Group: "masters"})
-		b, err := json.Marshal(installplan.Plan{Version: installplan.Version, Namespace: ns, Cluster: "edge", Group: "masters", Node: n, Hostname: n,
+		p := installplan.Plan{Version: installplan.Version, Namespace: ns, Cluster: "edge", Group: "masters", Node: n, Hostname: n,
 			NodeType: "Diskfull", Role: "MasterEligible", Firmware: "UEFI", Arch: "amd64",
-			Mounts: []installplan.Mount{{Name: "shared", MountPoint: "/srv/data", Server: "198.18.0.1", Path: "/shared"}}})
+			Mounts: []installplan.Mount{{Name: "shared", MountPoint: "/srv/data", Server: "198.18.0.1", Path: "/shared"}}}
+		if edit != nil {
+			edit(&p)
+		}
+		b, err := json.Marshal(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,6 +271,85 @@ func readyArchive(t *testing.T, ns, name string) *fcv1.FlashArchive {
 	return &fa
 }
 
+// prototypeSite applies the sample site in a namespace of its own and publishes the masters'
+// deployable (prototypeDeployable on prototypeTree, its plans changed by edit) from a
+// repository of the test's.
+func prototypeSite(t *testing.T, edit func(*installplan.Plan)) (ns, repo string, store repository.Store, d *deployable) {
+	t.Helper()
+	ns = newNamespace(t)
+	applySamples(t, ns)
+	repo = filepath.Join(t.TempDir(), "repo")
+	store, err := repository.Open(context.Background(), repo, repository.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = prototypeDeployable(t, store, ns, prototypeTree(t), edit)
+	d.publish(t, ns)
+	return ns, repo, store, d
+}
+
+// tuneNode writes into a running node's root a person's tuning (opt/app/tuned.conf) and what
+// the node holds of its own (a host key, machine-id, /proc and /tmp contents, the shared
+// mount's data), and the files of extra.
+func tuneNode(t *testing.T, root string, extra map[string]string) {
+	t.Helper()
+	files := map[string]string{
+		"opt/app/tuned.conf": "threads=64\n", "etc/ssh/ssh_host_ed25519_key": "PRIVATE\n", "etc/machine-id": "0123456789abcdef0123456789abcdef\n",
+		"proc/1/status": "Name: init\n", "tmp/scratch": "x\n", "srv/data/big.bin": "shared data\n",
+	}
+	maps.Copy(files, extra)
+	for p, data := range files {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
+		if err := os.WriteFile(filepath.Join(root, p), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// checkCapture checks the archive a Ready capture FlashArchive names: a Generic archive of
+// node m1 whose config lists the exclusions of its status (the node's identity, the agent's
+// and the cluster section's files, the pseudo file systems' and the shared mount's contents,
+// and excluded), and whose tree is the node's root less them: modes, owners, contents,
+// symlinks, hard links, the capability and the xattr. The tree holds the tuning (tuneNode)
+// and present, and none of the node's own files nor absent.
+func checkCapture(t *testing.T, store repository.Store, ns string, fa *fcv1.FlashArchive, root string, excluded, present, absent []string) {
+	t.Helper()
+	a, err := archive.Load(context.Background(), store, fa.Status.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := fa.Status.Capture.Excluded
+	if a.Config.Type != archive.Generic || a.Config.Inputs[installserver.InputCaptureExclude] != strings.Join(listed, "\n") ||
+		!strings.HasPrefix(a.Config.Inputs[installserver.InputCaptureNode], ns+"/edge/m1 ") {
+		t.Fatalf("config %s with inputs %q: want a Generic archive of node m1 listing the exclusions %q", a.Config.Type, a.Config.Inputs, listed)
+	}
+	for _, want := range append([]string{"proc/*", "tmp/*", "etc/machine-id", "etc/ssh/ssh_host_*", "etc/flarecast", "var/lib/flarecast",
+		"etc/hostname", "etc/chrony/chrony.conf", "srv/data/*"}, excluded...) {
+		if !slices.Contains(listed, want) {
+			t.Errorf("exclusions %q lack %s", listed, want)
+		}
+	}
+	got := t.TempDir()
+	if _, err := archive.Extract(context.Background(), store, fa.Status.Digest, got, archive.ExtractOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	node, captured := treeLines(t, root, listed), treeLines(t, got, nil)
+	t.Logf("exclusions %q\ncaptured tree:\n%s", listed, strings.Join(captured, "\n"))
+	if !slices.Equal(node, captured) {
+		t.Fatalf("the captured tree is not the node's root less the exclusions:\nnode:\n%s\ncaptured:\n%s", strings.Join(node, "\n"), strings.Join(captured, "\n"))
+	}
+	for _, p := range append([]string{"opt/app/tuned.conf", "usr/bin/ping", "proc", "srv/data"}, present...) {
+		if _, err := os.Lstat(filepath.Join(got, p)); err != nil {
+			t.Errorf("the capture lacks %s: %v", p, err)
+		}
+	}
+	for _, p := range append([]string{"etc/ssh/ssh_host_ed25519_key", "etc/machine-id", agent.ResidentConfig, "proc/1", "srv/data/big.bin"}, absent...) {
+		if _, err := os.Lstat(filepath.Join(got, p)); err == nil {
+			t.Errorf("the capture holds %s", p)
+		}
+	}
+}
+
 // TestCaptureOfASimulatedNodeGivesAGenericArchiveOfItsRoot: a simulated node (the real agent,
 // a directory root) installs the masters' deployable and runs its resident agent; a person
 // tunes it (a file of its own) and it has what is the node's alone (host keys, machine-id,
@@ -276,15 +360,7 @@ func readyArchive(t *testing.T, ns, name string) *fcv1.FlashArchive {
 // asked again, and the cut leaves no blob behind.
 func TestCaptureOfASimulatedNodeGivesAGenericArchiveOfItsRoot(t *testing.T) {
 	needAPI(t)
-	ns := newNamespace(t)
-	applySamples(t, ns)
-	repo := filepath.Join(t.TempDir(), "repo")
-	store, err := repository.Open(context.Background(), repo, repository.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := prototypeDeployable(t, store, ns, prototypeTree(t))
-	d.publish(t, ns)
+	ns, repo, store, _ := prototypeSite(t, nil)
 	server, cached := startCaptureServer(t, ns, store)
 	reconcileArchives(t, cached, store, repo, ns, "proto", "proto-again", "proto-small")
 
@@ -300,16 +376,7 @@ func TestCaptureOfASimulatedNodeGivesAGenericArchiveOfItsRoot(t *testing.T) {
 		Resident: &agent.Resident{Server: server, Node: ref.String(), Token: tok}, ProgressEvery: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	// The person's tuning, and what the running node holds of its own.
-	for p, data := range map[string]string{
-		"opt/app/tuned.conf": "threads=64\n", "etc/ssh/ssh_host_ed25519_key": "PRIVATE\n", "etc/machine-id": "0123456789abcdef0123456789abcdef\n",
-		"proc/1/status": "Name: init\n", "tmp/scratch": "x\n", "srv/data/big.bin": "shared data\n",
-	} {
-		os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
-		if err := os.WriteFile(filepath.Join(root, p), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tuneNode(t, root, nil)
 	capturer := &cutOnce{Client: c, after: 4096}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -335,39 +402,7 @@ func TestCaptureOfASimulatedNodeGivesAGenericArchiveOfItsRoot(t *testing.T) {
 	if fa.Status.Digest != fa.Status.Capture.Digest || fa.Status.Location != repo+":"+ns+".proto" {
 		t.Fatalf("status %+v: want the captured digest, stored under %s.proto", fa.Status, ns)
 	}
-	a, err := archive.Load(context.Background(), store, fa.Status.Digest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	excluded := fa.Status.Capture.Excluded
-	if a.Config.Type != archive.Generic || a.Config.Inputs[installserver.InputCaptureExclude] != strings.Join(excluded, "\n") {
-		t.Fatalf("config %s with inputs %q: want a Generic archive listing the exclusions %q", a.Config.Type, a.Config.Inputs, excluded)
-	}
-	for _, want := range []string{"proc/*", "tmp/*", "etc/machine-id", "etc/ssh/ssh_host_*", "etc/flarecast", "var/lib/flarecast",
-		"etc/hostname", "etc/chrony/chrony.conf", "srv/data/*"} {
-		if !slices.Contains(excluded, want) {
-			t.Errorf("exclusions %q lack %s", excluded, want)
-		}
-	}
-	got := t.TempDir()
-	if _, err := archive.Extract(context.Background(), store, fa.Status.Digest, got, archive.ExtractOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	node, captured := treeLines(t, root, excluded), treeLines(t, got, nil)
-	t.Logf("exclusions %q\ncaptured tree:\n%s", excluded, strings.Join(captured, "\n"))
-	if !slices.Equal(node, captured) {
-		t.Fatalf("the captured tree is not the node's root less the exclusions:\nnode:\n%s\ncaptured:\n%s", strings.Join(node, "\n"), strings.Join(captured, "\n"))
-	}
-	for _, p := range []string{"opt/app/tuned.conf", "usr/bin/ping", "proc", "srv/data"} {
-		if _, err := os.Lstat(filepath.Join(got, p)); err != nil {
-			t.Errorf("the capture lacks %s: %v", p, err)
-		}
-	}
-	for _, p := range []string{"etc/ssh/ssh_host_ed25519_key", "etc/machine-id", agent.ResidentConfig, "proc/1", "srv/data/big.bin"} {
-		if _, err := os.Lstat(filepath.Join(got, p)); err == nil {
-			t.Errorf("the capture holds %s", p)
-		}
-	}
+	checkCapture(t, store, ns, fa, root, nil, nil, nil)
 
 	// What no archive asks is refused before anything is read: a made capture, another node's,
 	// one that does not exist.

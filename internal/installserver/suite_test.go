@@ -43,7 +43,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(asCLI) != "" {
 		os.Exit(cli.Execute(context.Background(), cli.NewRootCommand(), os.Stdout, os.Stderr))
 	}
-	os.Exit(run(m))
+	code := run(m)
+	removeAgentBuild()
+	os.Exit(code)
 }
 
 func run(m *testing.M) int {
