@@ -5,20 +5,20 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/flarecast/flarecast/internal/repository"
+	"github.com/flarecast/flarecast/internal/testsupport/netlab"
+	"github.com/flarecast/flarecast/internal/testsupport/peers"
 )
 
 // BenchmarkP6: 50 clients download a 1 GiB blob at once and check its sha256 (curl | sha256sum,
 // the same pipeline on both sides), from flarecast's handler and from nginx serving the same
 // file. The figure is the aggregate throughput. hack/bench-p6.sh alternates the sides.
 func BenchmarkP6(b *testing.B) {
-	requireTools(b, "curl", "nginx", "sha256sum", "bash")
+	netlab.RequireTools(b, "curl", "nginx", "sha256sum", "bash")
 	store, err := repository.OpenLocal(b.TempDir(), repository.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -48,22 +48,14 @@ func BenchmarkP6(b *testing.B) {
 	for _, srv := range servers {
 		b.Run(fmt.Sprintf("clients=%d/server=%s", clients, srv.name), func(b *testing.B) {
 			b.SetBytes(desc.Size * clients)
+			sum := func(out []byte) error {
+				if !strings.HasPrefix(string(out), desc.Digest.Encoded()) {
+					return fmt.Errorf("sha256 is not the blob's %s", desc.Digest.Encoded())
+				}
+				return nil
+			}
 			for b.Loop() {
-				var wg sync.WaitGroup
-				errs := make(chan error, clients)
-				for range clients {
-					wg.Go(func() {
-						out, err := exec.Command("bash", "-c", "set -o pipefail; curl -sS -f "+srv.url+" | sha256sum").CombinedOutput()
-						if err != nil || !strings.HasPrefix(string(out), desc.Digest.Encoded()) {
-							errs <- fmt.Errorf("curl | sha256sum: %v: %s", err, out)
-						}
-					})
-				}
-				wg.Wait()
-				close(errs)
-				for err := range errs {
-					b.Fatal(err)
-				}
+				peers.RunAtOnce(b, clients, sum, "bash", "-c", "set -o pipefail; curl -sS -f "+srv.url+" | sha256sum")
 			}
 		})
 	}

@@ -5,15 +5,14 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/flarecast/flarecast/internal/repository"
+	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 	"github.com/flarecast/flarecast/internal/testsupport/peers"
 )
 
@@ -25,10 +24,10 @@ var ipxeFiles = []string{"/usr/lib/ipxe/undionly.kpxe", "/usr/lib/ipxe/ipxe.efi"
 // pick instead), on loopback; 1 and 20 clients at once. Both sides alternate within a run;
 // hack/bench-p4.sh turns the output into ratios.
 func BenchmarkP4HTTP(b *testing.B) {
-	requireTools(b, "curl", "nginx")
+	netlab.RequireTools(b, "curl", "nginx")
 	for _, f := range ipxeFiles {
 		if _, err := os.Stat(f); err != nil {
-			requireTools(b, f)
+			netlab.RequireTools(b, f)
 		}
 	}
 	store, err := repository.OpenLocal(b.TempDir(), repository.Options{})
@@ -104,20 +103,7 @@ func fetchAll(b testing.TB, urls []string, clients int) {
 	for _, u := range urls {
 		args = append(args, "-o", "/dev/null", u)
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, clients)
-	for range clients {
-		wg.Go(func() {
-			if out, err := exec.Command("curl", args...).CombinedOutput(); err != nil {
-				errs <- fmt.Errorf("curl %v: %v: %s", args, err, out)
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
+	peers.RunAtOnce(b, clients, nil, "curl", args...)
 }
 
 // startNginx serves dir at /blobs/ on a free loopback port (peers.StartNginx).

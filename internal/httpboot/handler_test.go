@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/flarecast/flarecast/internal/repository"
+	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
 func nodeScripts(server string) Scripts {
@@ -25,7 +26,7 @@ func nodeScripts(server string) Scripts {
 // URL), the kernel and the initramfs byte for byte; an unknown node, a missing file and a
 // symlink out of the boot directory are refused, and the token appears in no log line.
 func TestCurlFetchesScriptAndBootFiles(t *testing.T) {
-	requireTools(t, "curl")
+	netlab.RequireTools(t, "curl")
 	boot := t.TempDir()
 	kernel := make([]byte, 3<<20)
 	copy(kernel, "MZ kernel")
@@ -78,7 +79,7 @@ func TestCurlFetchesScriptAndBootFiles(t *testing.T) {
 // digest as ETag, If-Range (matching: a range; stale: the whole blob), 416 past the end,
 // 404 for an unknown digest and 400 for a malformed one.
 func TestCurlBlobRangesAndValidators(t *testing.T) {
-	requireTools(t, "curl")
+	netlab.RequireTools(t, "curl")
 	store, err := repository.OpenLocal(t.TempDir(), repository.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +148,7 @@ func TestCurlBlobRangesAndValidators(t *testing.T) {
 // TestCurlResumesCutDownload: a download cut by curl's own time limit is finished with
 // `curl -C -` (a Range from the partial file's size) and matches the blob's sha256.
 func TestCurlResumesCutDownload(t *testing.T) {
-	requireTools(t, "curl")
+	netlab.RequireTools(t, "curl")
 	store, _ := repository.OpenLocal(t.TempDir(), repository.Options{})
 	data, desc := randomBlob(t, store, 16<<20)
 	blobs, _ := NewRepositoryBlobs(store, "", logsDiscard())

@@ -23,27 +23,7 @@ import (
 	"github.com/flarecast/flarecast/internal/repository"
 )
 
-// requireTools skips when a peer is missing, unless FLARECAST_REQUIRE_PEERS is set (make
-// test sets it), where it fails.
-func requireTools(t testing.TB, tools ...string) {
-	t.Helper()
-	var missing []string
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := fmt.Sprintf("missing %s: run hack/debian-deps.sh", strings.Join(missing, ", "))
-	if os.Getenv("FLARECAST_REQUIRE_PEERS") != "" {
-		t.Fatal(msg + " (FLARECAST_REQUIRE_PEERS is set)")
-	}
-	t.Skip(msg + " (FLARECAST_REQUIRE_PEERS=1 makes this a failure)")
-}
-
-// repoBin returns bin/<name> at the module root, or skips/fails as requireTools does.
+// repoBin returns bin/<name> at the module root, or skips/fails as netlab.RequireTools does.
 func repoBin(t testing.TB, name string) string {
 	t.Helper()
 	dir, _ := os.Getwd()

@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/flarecast/flarecast/internal/repository"
+	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
 // registry is a distribution registry (bin/registry, from hack/test-peers.sh) on 127.0.0.1.
@@ -83,7 +84,7 @@ func (r *registry) corrupt(t *testing.T, d digest.Digest) {
 // a blob the registry corrupted is refused (502) and never cached; a verified blob is then
 // served from the cache even with the registry gone.
 func TestRegistryBlobVerifiedBeforeServed(t *testing.T) {
-	requireTools(t, "curl")
+	netlab.RequireTools(t, "curl")
 	reg := startRegistry(t)
 	ctx := context.Background()
 	store, err := repository.Open(ctx, repository.RemoteScheme+reg.addr+"/site/blobs", repository.Options{})
@@ -152,7 +153,7 @@ func TestRegistryBlobVerifiedBeforeServed(t *testing.T) {
 
 // TestRegistryUnknownBlobIs404: a digest the registry does not hold is a 404, not an error.
 func TestRegistryUnknownBlobIs404(t *testing.T) {
-	requireTools(t, "curl")
+	netlab.RequireTools(t, "curl")
 	reg := startRegistry(t)
 	store, err := repository.Open(context.Background(), repository.RemoteScheme+reg.addr+"/site/blobs", repository.Options{})
 	if err != nil {

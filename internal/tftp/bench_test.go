@@ -8,11 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	ptftp "github.com/pin/tftp/v3"
+
+	"github.com/flarecast/flarecast/internal/testsupport/peers"
 )
 
 // benchBlockSize is what iPXE asks for (1432: a 1500-byte MTU less headers, with margin), so
@@ -71,26 +72,13 @@ func BenchmarkP4TFTP(b *testing.B) {
 }
 
 // fetchAll runs clients curl processes at once, each fetching every file, and fails on any
-// error: a benchmark of failed transfers measures nothing.
+// error.
 func fetchAll(b *testing.B, addr string, files []string, clients int) {
 	args := []string{"-sS", "--tftp-blksize", benchBlockSize}
 	for _, f := range files {
 		args = append(args, "-o", "/dev/null", "tftp://"+addr+"/"+f)
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, clients)
-	for range clients {
-		wg.Go(func() {
-			if out, err := exec.Command("curl", args...).CombinedOutput(); err != nil {
-				errs <- fmt.Errorf("curl %v: %v: %s", args, err, out)
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
+	peers.RunAtOnce(b, clients, nil, "curl", args...)
 }
 
 // startTFTPDHPA runs tftpd-hpa in the foreground on a free loopback port, chrooted to dir

@@ -17,6 +17,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
+
+	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
 // ipxeDir is where Debian's ipxe package puts the boot loaders this server exists for.
@@ -24,30 +26,16 @@ const ipxeDir = "/usr/lib/ipxe"
 
 var ipxeFiles = []string{"undionly.kpxe", "ipxe.efi", "snponly.efi"}
 
-// requirePeers skips the test when a tool or root is missing, unless FLARECAST_REQUIRE_PEERS
-// is set (make test sets it), where it fails: a peer test that silently skips proves nothing.
+// requirePeers is netlab's rule for a test's peers (with root, for network namespaces, when
+// root is set), Debian's iPXE binaries among them: the files this server exists for.
 func requirePeers(t testing.TB, root bool, tools ...string) {
 	t.Helper()
-	var missing []string
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(ipxeDir, ipxeFiles[0])); err != nil {
-		missing = append(missing, ipxeDir+" (Debian package ipxe)")
-	}
-	if root && os.Geteuid() != 0 {
-		missing = append(missing, "root (for network namespaces)")
-	}
-	if len(missing) == 0 {
+	tools = append(tools, filepath.Join(ipxeDir, ipxeFiles[0]))
+	if root {
+		netlab.RequirePeers(t, tools...)
 		return
 	}
-	msg := fmt.Sprintf("missing %s: run hack/debian-deps.sh", strings.Join(missing, ", "))
-	if os.Getenv("FLARECAST_REQUIRE_PEERS") != "" {
-		t.Fatal(msg + " (FLARECAST_REQUIRE_PEERS is set)")
-	}
-	t.Skip(msg + " (FLARECAST_REQUIRE_PEERS=1 makes this a failure)")
+	netlab.RequireTools(t, tools...)
 }
 
 // logBuffer collects log lines so that tests can assert what an operator would read.
@@ -119,19 +107,12 @@ func startServer(t testing.TB, o Options, addr string) (string, *logBuffer) {
 }
 
 // netns is a network namespace joined to the test's namespace by a veth pair: the server
-// listens on HostIP, clients run inside the namespace (ip netns exec) and reach it over the
-// veth, as a node reaches its install server over the provisioning network.
+// listens on HostIP, clients run inside the namespace and reach it over the veth, as a node
+// reaches its install server over the provisioning network.
 type netns struct {
-	Name   string
+	*netlab.Netns
 	HostIP string
 	NSIP   string
-}
-
-func run(t testing.TB, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
 }
 
 // newNetns creates a namespace and a veth pair with a /30 from 198.19.0.0/16 (inside the
@@ -142,8 +123,7 @@ func newNetns(t testing.TB, mtu int) *netns {
 	var id [3]byte
 	rand.Read(id[:])
 	tag := hex.EncodeToString(id[:])
-	n := &netns{Name: "fctftp-" + tag}
-	hostIf, nsIf := "fth"+tag, "ftn"+tag
+	n := &netns{}
 	used, _ := exec.Command("ip", "-4", "-o", "addr").Output()
 	for {
 		var b [2]byte
@@ -156,28 +136,8 @@ func newNetns(t testing.TB, mtu int) *netns {
 			break
 		}
 	}
-	run(t, "ip", "netns", "add", n.Name)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", n.Name).Run() })
-	run(t, "ip", "link", "add", hostIf, "mtu", fmt.Sprint(mtu), "type", "veth", "peer", "name", nsIf, "mtu", fmt.Sprint(mtu))
-	t.Cleanup(func() { exec.Command("ip", "link", "del", hostIf).Run() })
-	run(t, "ip", "link", "set", nsIf, "netns", n.Name)
-	run(t, "ip", "addr", "add", n.HostIP+"/30", "dev", hostIf)
-	run(t, "ip", "link", "set", hostIf, "up")
-	run(t, "ip", "-n", n.Name, "addr", "add", n.NSIP+"/30", "dev", nsIf)
-	run(t, "ip", "-n", n.Name, "link", "set", nsIf, "up")
-	run(t, "ip", "-n", n.Name, "link", "set", "lo", "up")
-	// Both ends must be up before the first packet, or it is dropped and a client retries.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		out, _ := exec.Command("ip", "-o", "link", "show", hostIf).Output()
-		if bytes.Contains(out, []byte("state UP")) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("veth %s/%s did not come up: %s", hostIf, nsIf, out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	n.Netns = netlab.NewNetns(t, "tftp")
+	n.LinkHost("fth"+tag, n.HostIP+"/30", "ftn"+tag, n.NSIP+"/30", mtu)
 	return n
 }
 
@@ -186,7 +146,7 @@ func (n *netns) exec(t testing.TB, dir string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name}, args...)...)
+	cmd := n.CommandContext(ctx, args...)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	return string(out), err

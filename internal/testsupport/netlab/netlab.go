@@ -8,6 +8,7 @@ package netlab
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -31,7 +32,19 @@ func RequirePeers(t testing.TB, tools ...string) {
 	if os.Geteuid() != 0 {
 		missing = append(missing, "root (network namespaces)")
 	}
-	for _, tool := range append([]string{"ip"}, tools...) {
+	require(t, append(missing, missingTools(append([]string{"ip"}, tools...))...), "run as root after hack/debian-deps.sh")
+}
+
+// RequireTools is RequirePeers for a test that needs no root (clients and servers on
+// loopback): only the tools.
+func RequireTools(t testing.TB, tools ...string) {
+	t.Helper()
+	require(t, missingTools(tools), "run hack/debian-deps.sh")
+}
+
+func missingTools(tools []string) []string {
+	var missing []string
+	for _, tool := range tools {
 		if filepath.IsAbs(tool) {
 			if _, err := os.Stat(tool); err != nil {
 				missing = append(missing, tool)
@@ -40,10 +53,15 @@ func RequirePeers(t testing.TB, tools ...string) {
 			missing = append(missing, tool)
 		}
 	}
+	return missing
+}
+
+func require(t testing.TB, missing []string, fix string) {
+	t.Helper()
 	if len(missing) == 0 {
 		return
 	}
-	msg := fmt.Sprintf("needs %s: run as root after hack/debian-deps.sh", strings.Join(missing, ", "))
+	msg := fmt.Sprintf("needs %s: %s", strings.Join(missing, ", "), fix)
 	if os.Getenv("FLARECAST_REQUIRE_PEERS") != "" {
 		t.Fatalf("%s (FLARECAST_REQUIRE_PEERS is set)", msg)
 	}
@@ -107,6 +125,11 @@ func (n *Netns) Command(args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", n.Name}, args...)...)
 }
 
+// CommandContext is Command, killed when ctx ends.
+func (n *Netns) CommandContext(ctx context.Context, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name}, args...)...)
+}
+
 // Output runs a command in the namespace and returns its combined output and error.
 func (n *Netns) Output(args ...string) (string, error) {
 	var b bytes.Buffer
@@ -129,6 +152,42 @@ func Link(t testing.TB, a *Netns, aName, aAddr string, b *Netns, bName, bAddr st
 			side.n.IP("addr", "add", side.addr, "dev", side.name)
 		}
 		side.n.IP("link", "set", side.name, "up")
+	}
+}
+
+// LinkHost connects the namespace to the test's own with a veth pair: hostName here, with
+// hostAddr, and nsName in n, with nsAddr (CIDR, or "" for none), both up, with that MTU (0:
+// the default). It returns once the host end is up: a packet sent before is dropped, and a
+// client retries. The host end goes when the test ends (and with the namespace: a veth pair
+// dies with either end).
+func (n *Netns) LinkHost(hostName, hostAddr, nsName, nsAddr string, mtu int) {
+	n.t.Helper()
+	args := []string{"ip", "link", "add", hostName}
+	peer := []string{"peer", "name", nsName, "netns", n.Name}
+	if mtu > 0 {
+		args = append(args, "mtu", fmt.Sprint(mtu))
+		peer = append(peer, "mtu", fmt.Sprint(mtu))
+	}
+	Run(n.t, append(append(args, "type", "veth"), peer...)...)
+	n.t.Cleanup(func() { exec.Command("ip", "link", "del", hostName).Run() })
+	if hostAddr != "" {
+		Run(n.t, "ip", "addr", "add", hostAddr, "dev", hostName)
+	}
+	Run(n.t, "ip", "link", "set", hostName, "up")
+	if nsAddr != "" {
+		n.IP("addr", "add", nsAddr, "dev", nsName)
+	}
+	n.IP("link", "set", nsName, "up")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, _ := exec.Command("ip", "-o", "link", "show", hostName).Output()
+		if bytes.Contains(out, []byte("state UP")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			n.t.Fatalf("veth %s (%s in %s) did not come up: %s", hostName, nsName, n.Name, out)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
