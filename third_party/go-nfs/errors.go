@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"syscall"
 )
 
@@ -245,4 +246,42 @@ func statusFromWriteError(err error) NFSStatus {
 		return NFSStatusFBig
 	}
 	return NFSStatusIO
+}
+
+// statusFromFSError maps the errors of a change to a directory (link, remove, rename) to
+// the NFS status a client turns back into the same errno: an rmdir of a full directory must
+// fail with ENOTEMPTY and a rename across file systems with EXDEV (which tools such as mv
+// answer by copying), not with EIO.
+func statusFromFSError(err error, fallback NFSStatus) NFSStatus {
+	for _, m := range []struct {
+		errno  syscall.Errno
+		status NFSStatus
+	}{
+		{syscall.ENOENT, NFSStatusNoEnt},
+		{syscall.EACCES, NFSStatusAccess},
+		{syscall.EPERM, NFSStatusPerm},
+		{syscall.EEXIST, NFSStatusExist},
+		{syscall.EXDEV, NFSStatusXDev},
+		{syscall.ENOTDIR, NFSStatusNotDir},
+		{syscall.EISDIR, NFSStatusIsDir},
+		{syscall.ENOTEMPTY, NFSStatusNotEmpty},
+		{syscall.EMLINK, NFSStatusMlink},
+		{syscall.ENAMETOOLONG, NFSStatusNameTooLong},
+		{syscall.ENOSPC, NFSStatusNoSPC},
+		{syscall.EDQUOT, NFSStatusDQuot},
+		{syscall.EROFS, NFSStatusROFS},
+	} {
+		if errors.Is(err, m.errno) {
+			return m.status
+		}
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return NFSStatusNoEnt
+	case errors.Is(err, fs.ErrPermission):
+		return NFSStatusAccess
+	case errors.Is(err, fs.ErrExist):
+		return NFSStatusExist
+	}
+	return fallback
 }

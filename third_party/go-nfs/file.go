@@ -211,12 +211,13 @@ func (s *SetFileAttributes) Apply(changer billy.Change, fs billy.Filesystem, fil
 	curr := ToFileAttribute(curOS, file)
 
 	if s.SetMode != nil {
-		mode := os.FileMode(*s.SetMode) & os.ModePerm
-		if mode != curr.Mode().Perm() {
+		// All twelve bits: chmod u+s, g+s and +t must reach the file system.
+		bits := *s.SetMode & 0o7777
+		if bits != unixModeBits(curr.Mode()) {
 			if changer == nil {
 				return &NFSStatusError{NFSStatusNotSupp, os.ErrPermission}
 			}
-			if err := changer.Chmod(file, mode); err != nil {
+			if err := changer.Chmod(file, fileModeOf(bits)); err != nil {
 				if errors.Is(err, os.ErrPermission) {
 					return &NFSStatusError{NFSStatusAccess, os.ErrPermission}
 				}
@@ -288,6 +289,37 @@ func (s *SetFileAttributes) Apply(changer billy.Change, fs billy.Filesystem, fil
 		}
 	}
 	return nil
+}
+
+// unixModeBits is the Unix mode's twelve low bits of m, whether it holds setuid, setgid and
+// sticky as Go's os.FileMode does or as the Unix bits (a file system that reports raw modes).
+func unixModeBits(m os.FileMode) uint32 {
+	bits := uint32(m & 0o7777)
+	if m&os.ModeSetuid != 0 {
+		bits |= 0o4000
+	}
+	if m&os.ModeSetgid != 0 {
+		bits |= 0o2000
+	}
+	if m&os.ModeSticky != 0 {
+		bits |= 0o1000
+	}
+	return bits
+}
+
+// fileModeOf is the os.FileMode of Unix mode bits, as billy.Change's Chmod (os.Chmod) takes it.
+func fileModeOf(bits uint32) os.FileMode {
+	m := os.FileMode(bits) & os.ModePerm
+	if bits&0o4000 != 0 {
+		m |= os.ModeSetuid
+	}
+	if bits&0o2000 != 0 {
+		m |= os.ModeSetgid
+	}
+	if bits&0o1000 != 0 {
+		m |= os.ModeSticky
+	}
+	return m
 }
 
 // Mode returns a mode if specified or the provided default mode.

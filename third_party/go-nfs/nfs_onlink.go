@@ -4,32 +4,38 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"reflect"
 
 	"github.com/go-git/go-billy/v5"
 	"github.com/willscott/go-nfs-client/nfs/xdr"
 )
 
-// Backing billy.FS doesn't support hard links
+// linkErrorBody is LINK3resfail: post_op_attr and wcc_data, none of them following.
+var linkErrorBody = [12]byte{}
+
+// onLink answers LINK3args = { nfs_fh3 file; diropargs3 link; } (RFC 1813 3.3.15) with
+// LINK3resok = { post_op_attr file_attributes; wcc_data linkdir_wcc; }.
 func onLink(ctx context.Context, w *response, userHandle Handler) error {
-	w.errorFmt = wccDataErrorFormatter
+	w.errorFmt = errFormatterWithBody(linkErrorBody[:])
+	handle, err := xdr.ReadOpaque(w.req.Body)
+	if err != nil {
+		return &NFSStatusError{NFSStatusInval, err}
+	}
 	obj := DirOpArg{}
-	err := xdr.Read(w.req.Body, &obj)
-	if err != nil {
-		return &NFSStatusError{NFSStatusInval, err}
-	}
-	attrs, err := ReadSetFileAttributes(w.req.Body)
-	if err != nil {
+	if err := xdr.Read(w.req.Body, &obj); err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
 	}
 
-	target, err := xdr.ReadOpaque(w.req.Body)
-	if err != nil {
-		return &NFSStatusError{NFSStatusInval, err}
-	}
-
-	fs, path, err := userHandle.FromHandle(obj.Handle)
+	fs, filePath, err := userHandle.FromHandle(handle)
 	if err != nil {
 		return &NFSStatusError{NFSStatusStale, err}
+	}
+	dirFS, path, err := userHandle.FromHandle(obj.Handle)
+	if err != nil {
+		return &NFSStatusError{NFSStatusStale, err}
+	}
+	if !reflect.DeepEqual(fs, dirFS) {
+		return &NFSStatusError{NFSStatusXDev, os.ErrPermission}
 	}
 	if !billy.CapabilityCheck(fs, billy.WriteCapability) {
 		return &NFSStatusError{NFSStatusROFS, os.ErrPermission}
@@ -40,7 +46,7 @@ func onLink(ctx context.Context, w *response, userHandle Handler) error {
 	}
 
 	newFilePath := fs.Join(append(path, string(obj.Filename))...)
-	if _, err := fs.Stat(newFilePath); err == nil {
+	if _, err := fs.Lstat(newFilePath); err == nil {
 		return &NFSStatusError{NFSStatusExist, os.ErrExist}
 	}
 	if s, err := fs.Stat(fs.Join(path...)); err != nil {
@@ -48,41 +54,32 @@ func onLink(ctx context.Context, w *response, userHandle Handler) error {
 	} else if !s.IsDir() {
 		return &NFSStatusError{NFSStatusNotDir, nil}
 	}
+	if s, err := fs.Lstat(fs.Join(filePath...)); err != nil {
+		return &NFSStatusError{NFSStatusNoEnt, err}
+	} else if s.IsDir() {
+		return &NFSStatusError{NFSStatusIsDir, nil}
+	}
 
-	fp := userHandle.ToHandle(fs, append(path, string(obj.Filename)))
 	changer := userHandle.Change(fs)
 	if changer == nil {
 		return &NFSStatusError{NFSStatusAccess, err}
 	}
 	cos, ok := changer.(UnixChange)
 	if !ok {
-		return &NFSStatusError{NFSStatusAccess, err}
+		return &NFSStatusError{NFSStatusNotSupp, err}
 	}
 
-	err = cos.Link(string(target), newFilePath)
-	if err != nil {
-		return &NFSStatusError{NFSStatusAccess, err}
-	}
-	if err := attrs.Apply(changer, fs, newFilePath); err != nil {
-		return &NFSStatusError{NFSStatusIO, err}
+	if err := cos.Link(fs.Join(filePath...), newFilePath); err != nil {
+		return &NFSStatusError{statusFromFSError(err, NFSStatusAccess), err}
 	}
 
 	writer := bytes.NewBuffer([]byte{})
 	if err := xdr.Write(writer, uint32(NFSStatusOk)); err != nil {
 		return &NFSStatusError{NFSStatusServerFault, err}
 	}
-
-	// "handle follows"
-	if err := xdr.Write(writer, uint32(1)); err != nil {
-		return &NFSStatusError{NFSStatusServerFault, err}
-	}
-	if err := xdr.Write(writer, fp); err != nil {
-		return &NFSStatusError{NFSStatusServerFault, err}
-	}
 	if err := WritePostOpAttrs(writer, tryStat(fs, append(path, string(obj.Filename)))); err != nil {
 		return &NFSStatusError{NFSStatusServerFault, err}
 	}
-
 	if err := WriteWcc(writer, nil, tryStat(fs, path)); err != nil {
 		return &NFSStatusError{NFSStatusServerFault, err}
 	}

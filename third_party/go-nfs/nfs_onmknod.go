@@ -21,6 +21,12 @@ const (
 	FTYPE_NF3FIFO nfs_ftype = 7
 )
 
+// The Unix S_IFCHR and S_IFBLK (POSIX values; syscall has them on Unix only).
+const (
+	modeTypeCharDevice  = 0o020000
+	modeTypeBlockDevice = 0o060000
+)
+
 // Backing billy.FS doesn't support creation of
 // char, block, socket, or fifo pipe nodes
 func onMknod(ctx context.Context, w *response, userHandle Handler) error {
@@ -70,8 +76,7 @@ func onMknod(ctx context.Context, w *response, userHandle Handler) error {
 	fp := userHandle.ToHandle(fs, append(path, string(obj.Filename)))
 
 	switch nfs_ftype(ftype) {
-	case FTYPE_NF3CHR:
-	case FTYPE_NF3BLK:
+	case FTYPE_NF3CHR, FTYPE_NF3BLK:
 		// read devicedata3 = {sattr3, specdata3}
 		attrs, err := ReadSetFileAttributes(w.req.Body)
 		if err != nil {
@@ -86,7 +91,12 @@ func onMknod(ctx context.Context, w *response, userHandle Handler) error {
 			return &NFSStatusError{NFSStatusInval, err}
 		}
 
-		err = cu.Mknod(newFilePath, uint32(attrs.Mode(parent.Mode())), specData1, specData2)
+		// mknod(2) takes the file's type in its mode: without it, it makes a regular file.
+		kind := uint32(modeTypeCharDevice)
+		if nfs_ftype(ftype) == FTYPE_NF3BLK {
+			kind = modeTypeBlockDevice
+		}
+		err = cu.Mknod(newFilePath, kind|uint32(attrs.Mode(parent.Mode())), specData1, specData2)
 		if err != nil {
 			return &NFSStatusError{NFSStatusAccess, err}
 		}

@@ -49,13 +49,7 @@ func onRemove(ctx context.Context, w *response, userHandle Handler) error {
 
 	err = fs.Remove(toDelete)
 	if err != nil {
-		if os.IsNotExist(err) {
-			return &NFSStatusError{NFSStatusNoEnt, err}
-		}
-		if os.IsPermission(err) {
-			return &NFSStatusError{NFSStatusAccess, err}
-		}
-		return &NFSStatusError{NFSStatusIO, err}
+		return &NFSStatusError{statusFromFSError(err, NFSStatusIO), err}
 	}
 
 	if err := userHandle.InvalidateHandle(fs, toDeleteHandle); err != nil {

@@ -78,13 +78,7 @@ func onRename(ctx context.Context, w *response, userHandle Handler) error {
 
 	err = fs.Rename(fromLoc, toLoc)
 	if err != nil {
-		if os.IsNotExist(err) {
-			return &NFSStatusError{NFSStatusNoEnt, err}
-		}
-		if os.IsPermission(err) {
-			return &NFSStatusError{NFSStatusAccess, err}
-		}
-		return &NFSStatusError{NFSStatusIO, err}
+		return &NFSStatusError{statusFromFSError(err, NFSStatusIO), err}
 	}
 
 	if err := userHandle.InvalidateHandle(fs, oldHandle); err != nil {
