@@ -4,6 +4,8 @@
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
+# go.mod replaces github.com/willscott/go-nfs with this patched copy: download reads its go.mod.
+COPY third_party/ third_party/
 RUN go mod download
 COPY . .
 ARG VERSION=dev

@@ -127,3 +127,5 @@ require (
 )
 
 tool sigs.k8s.io/controller-tools/cmd/controller-gen
+
+replace github.com/willscott/go-nfs => ./third_party/go-nfs

@@ -4,7 +4,7 @@
 // writes), and shared data directories served read-write. It owns the protocol side only:
 // which trees exist and who may mount them is the install server's.
 //
-// The protocol is github.com/willscott/go-nfs's. What it gets wrong for a root file system is
+// The protocol is github.com/willscott/go-nfs's (v0.0.4 with the patches of third_party/go-nfs). What it gets wrong for a root file system is
 // fixed here, each with a test against a real client (libnfs's nfs-ls, nfs-cat, nfs-cp, and
 // go-nfs-client):
 //   - file handles are deterministic (an export id and the file's inode, looked up in an index
@@ -26,12 +26,14 @@
 // any point leaves the upper directory consistent. Its handles carry a MAC under the
 // server's handle key, since only the MOUNT call says who the client is: the address check
 // there (Export.Clients, MNT3ERR_ACCES for any other) would be worth nothing if a handle could
-// be guessed. What it does not do: rename a directory of the tree (EXDEV, as overlayfs
-// without redirect_dir: tools copy instead), make hard links (go-nfs v0.0.4 decodes LINK's
-// arguments as SYMLINK's, so it is refused), or keep setuid, setgid and sticky bits through a
-// SETATTR (go-nfs hands over the nine permission bits only; a copy-up keeps the bits a file
-// had), or keep the names of a hard link of the tree apart (its index names an inode by its
-// first path, so after a change of one name the others' handles reach the changed copy).
+// be guessed. Hard links (LINK) are made in the upper directory, a file of the tree copied up
+// first; chmod keeps setuid, setgid and sticky bits. Both need the patched go-nfs in
+// third_party/go-nfs (v0.0.4 decoded LINK as SYMLINK and passed SETATTR the nine permission
+// bits only), which also makes device nodes (MKNOD) and answers ENOTEMPTY and EXDEV as such.
+// What it does not do: rename a directory of the tree (EXDEV, as overlayfs without
+// redirect_dir: tools copy instead), or keep the names of a hard link of the tree apart (its
+// index names an inode by its first path, so after a change of one name the others' handles
+// reach the changed copy).
 //
 // atime and ctime are sent as the mtime: an export is an extraction of an archive, whose
 // tar records only mtimes, so the server's own access and change times of its copy would

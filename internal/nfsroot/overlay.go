@@ -541,9 +541,11 @@ func (o *overlayFS) Remove(name string) error {
 		return nil
 	}
 	if !e.info.IsDir() {
+		origin, fromLower := readOrigin(e.real)
 		if err := os.Remove(e.real); err != nil {
 			return err
 		}
+		o.relinked(p, e.info, origin, fromLower)
 		return syncDir(filepath.Dir(e.real))
 	}
 	// An upper directory holds only whiteouts now: it leaves in one rename, so a crash
@@ -754,7 +756,12 @@ func (o *overlayFS) change(name string, f func(real string) error) error {
 	return f(filepath.Join(o.upper, filepath.FromSlash(p)))
 }
 
+// Chmod of a symbolic link changes nothing (Linux has no mode for a link, and chmod(2)
+// would follow it to a file of the install server).
 func (o *overlayFS) Chmod(name string, mode os.FileMode) error {
+	if e, err := o.resolve(name); err == nil && e.info.Mode()&fs.ModeSymlink != 0 {
+		return nil
+	}
 	return o.change(name, func(real string) error { return unix.Chmod(real, unixBits(mode)) })
 }
 
@@ -821,10 +828,72 @@ func (o *overlayFS) special(name string, mode uint32, dev int) error {
 	return syncDir(filepath.Dir(up))
 }
 
-// Link is refused: go-nfs v0.0.4 decodes LINK's arguments as SYMLINK's, so the names it
-// hands over are not the node's. Hard links of the lower tree read as they are.
-func (o *overlayFS) Link(string, string) error {
-	return &os.LinkError{Op: "link", Err: syscall.EOPNOTSUPP}
+// Link makes a hard link in the upper directory (nfs.UnixChange; go-nfs decodes LINK as
+// RFC 1813 has it since third_party/go-nfs's patch). A file of the lower tree is copied up
+// first: both names are then one upper inode, whose origin keeps the handle and file id
+// the node knew the file by.
+func (o *overlayFS) Link(from, to string) error {
+	if o.readOnly {
+		return errReadOnly
+	}
+	fp, _ := clean(from)
+	tp, _ := clean(to)
+	if err := checkName(tp); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	e, err := o.resolve(fp)
+	if err != nil {
+		return err
+	}
+	if e.info.IsDir() {
+		return &os.LinkError{Op: "link", Old: from, New: to, Err: syscall.EPERM}
+	}
+	if _, err := o.resolve(tp); err == nil {
+		return &os.LinkError{Op: "link", Old: from, New: to, Err: syscall.EEXIST}
+	}
+	if err := o.copyUp(fp); err != nil {
+		return err
+	}
+	if err := o.copyUpParent(tp); err != nil {
+		return err
+	}
+	up := filepath.Join(o.upper, filepath.FromSlash(tp))
+	if err := os.Link(filepath.Join(o.upper, filepath.FromSlash(fp)), up); err != nil {
+		return err
+	}
+	o.dropWhiteout(tp)
+	return syncDir(filepath.Dir(up))
+}
+
+// relinked points the index at another name of a hard-linked upper file whose indexed
+// name p went away, so that the node's handle of the file stays good.
+func (o *overlayFS) relinked(p string, info os.FileInfo, origin uint64, fromLower bool) {
+	st := info.Sys().(*syscall.Stat_t)
+	if info.IsDir() || st.Nlink < 2 {
+		return
+	}
+	_ = filepath.WalkDir(o.upper, func(q string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), whiteoutPrefix) {
+			return nil
+		}
+		qi, err := d.Info()
+		if err != nil || qi.Sys().(*syscall.Stat_t).Ino != st.Ino {
+			return nil
+		}
+		rel, _ := filepath.Rel(o.upper, q)
+		rel = filepath.ToSlash(rel)
+		if rel == p {
+			return nil
+		}
+		if fromLower {
+			o.ix.movedUp(origin, rel)
+		} else {
+			o.ix.saw(layerUpper, st.Ino, rel)
+		}
+		return filepath.SkipAll
+	})
 }
 
 // file is an open file of the merged view, named by its path in the export.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -119,6 +120,28 @@ func TestADisklessNodeBootsARAMRootToRunning(t *testing.T) {
 // disklessBoot boots n5 of disklessModel with the root given, on a guest of mem MiB, to
 // Running, and checks that its AfterServices script saw / on the file system fs.
 func disklessBoot(t *testing.T, root, mem, fs string) {
+	r := startDiskless(t, disklessModel, root)
+	r.boot(t, mem, "serial-diskless.log", "")
+	r.checkAfterServices(t, fs)
+}
+
+// disklessRun is n5's lab, API server and install server, with the deployable served.
+type disklessRun struct {
+	l          *lab
+	k8s        client.Client
+	ns, digest string
+	state      string
+	out        fmt.Stringer
+	start      time.Time
+	// qemu and serial are the guest of the last boot and its console file.
+	qemu   *proc
+	serial string
+}
+
+// startDiskless serves n5 of modelYAML (the one group diskless) with its group's plan's root
+// set to root: the lab, envtest's API server with the model, the Debian deployable and the
+// real install server.
+func startDiskless(t *testing.T, modelYAML, root string) *disklessRun {
 	requireE2E(t)
 	base := os.Getenv("FLARECAST_DEBIAN_BASE")
 	if base == "" {
@@ -135,7 +158,7 @@ func disklessBoot(t *testing.T, root, mem, fs string) {
 	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	in := applyModel(t, k8s, ns, l.dir, disklessModel)
+	in := applyModel(t, k8s, ns, l.dir, modelYAML)
 	res := model.Resolve(in)
 	plans := render.InstallPlans(in.Cluster, in.Groups, res)
 	if len(res.Problems) > 0 || len(plans) != 1 || plans[0].NodeType != "Diskless" || plans[0].Root != "NFS" || len(plans[0].Disks) != 0 {
@@ -158,12 +181,21 @@ func disklessBoot(t *testing.T, root, mem, fs string) {
 	out := startInstallServer(t, l.dir, "--kernel-arg", "console=ttyS0,115200n8", "--kernel-arg", "no_timer_check", "--kubeconfig", kubeconfig, "--namespace", ns, "--site", "dl-site", "--interface", host,
 		"--address", dlServerIP, "--repo", repo, "--boot-dir", "/usr/lib/ipxe", "--kernel", "/boot/vmlinuz-"+img.KernelVersion,
 		"--initramfs", img.Path, "--state-dir", state, "--secret-file", secret, "--log-development", "--v", "1")
+	return &disklessRun{l: l, k8s: k8s, ns: ns, digest: digest, state: state, out: out, start: start}
+}
 
-	serial := filepath.Join(l.dir, "serial-diskless.log")
+// boot powers n5 on (a guest of mem MiB, its console to the file serial) and waits until
+// its status says Running with the deployable's digest and, when mark is not empty, its
+// console shows mark (the status of an earlier boot says Running already).
+func (r *disklessRun) boot(t *testing.T, mem, serial, mark string) {
+	t.Helper()
+	ctx := context.Background()
+	r.serial = filepath.Join(r.l.dir, serial)
 	qemuStart := time.Now()
-	p := l.start("qemu-diskless", "qemu-system-x86_64", "-accel", "tcg", "-m", mem, "-smp", "1",
-		"-display", "none", "-monitor", "none", "-no-reboot", "-serial", "file:"+serial,
+	p := r.l.start("qemu-"+strings.TrimSuffix(serial, ".log"), "qemu-system-x86_64", "-accel", "tcg", "-m", mem, "-smp", "1",
+		"-display", "none", "-monitor", "none", "-no-reboot", "-serial", "file:"+r.serial,
 		"-netdev", "tap,id=n0,ifname="+tap+",script=no,downscript=no", "-device", "virtio-net-pci,netdev=n0,mac="+nodeMAC+",bootindex=1")
+	r.qemu = p
 
 	var seen []string
 	phaseAt := map[fcv1.NodePhase]bool{}
@@ -172,7 +204,7 @@ func disklessBoot(t *testing.T, root, mem, fs string) {
 	var node fcv1.NodeStatus
 	for {
 		var g fcv1.NodesGroup
-		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "diskless"}, &g); err != nil {
+		if err := r.k8s.Get(ctx, client.ObjectKey{Namespace: r.ns, Name: "diskless"}, &g); err != nil {
 			t.Fatal(err)
 		}
 		for _, n := range g.Status.Nodes {
@@ -184,25 +216,40 @@ func disklessBoot(t *testing.T, root, mem, fs string) {
 			phaseAt[node.Phase] = true
 			seen = append(seen, fmt.Sprintf("%s at %s (%s)", node.Phase, time.Since(qemuStart).Round(time.Second), node.Message))
 		}
-		if node.Phase == fcv1.NodeRunning || node.Phase == fcv1.NodeFailed {
+		marked := mark == "" || strings.Contains(readFile(t, r.serial), mark)
+		if (node.Phase == fcv1.NodeRunning && marked) || node.Phase == fcv1.NodeFailed {
 			break
 		}
 		select {
 		case <-p.done:
-			t.Fatalf("qemu ended (%v); n5 went %s\nserial console:\n%s\nqemu:\n%s", p.cmd.ProcessState, strings.Join(seen, ", "), tail(readFile(t, serial)), readFile(t, p.log))
+			t.Fatalf("qemu ended (%v); n5 went %s\nserial console:\n%s\nqemu:\n%s", p.cmd.ProcessState, strings.Join(seen, ", "), tail(readFile(t, r.serial)), readFile(t, p.log))
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("n5 is not Running after %s; it went %s\nserial console:\n%s\ninstall server:\n%s", limit, strings.Join(seen, ", "), tail(readFile(t, serial)), tailN(out.String(), 40))
+			t.Fatalf("n5 is not Running after %s; it went %s\nserial console:\n%s\ninstall server:\n%s", limit, strings.Join(seen, ", "), tail(readFile(t, r.serial)), tailN(r.out.String(), 40))
 		}
 		time.Sleep(time.Second)
 	}
 	t.Logf("n5 went %s", strings.Join(seen, ", "))
-	if node.Phase != fcv1.NodeRunning || node.InstalledDigest != digest {
-		t.Fatalf("n5 is %s (%s) with installedDigest %q, want Running with %s\nserial console:\n%s", node.Phase, node.Message, node.InstalledDigest, digest, tail(readFile(t, serial)))
+	if node.Phase != fcv1.NodeRunning || node.InstalledDigest != r.digest {
+		t.Fatalf("n5 is %s (%s) with installedDigest %q, want Running with %s\nserial console:\n%s", node.Phase, node.Message, node.InstalledDigest, r.digest, tail(readFile(t, r.serial)))
 	}
-	t.Logf("power-on to Running in %s; the whole test %s", time.Since(qemuStart).Round(time.Second), time.Since(start).Round(time.Second))
-	console := readFile(t, serial)
+	t.Logf("power-on to Running in %s; the whole test so far %s", time.Since(qemuStart).Round(time.Second), time.Since(r.start).Round(time.Second))
+}
+
+// powerOff pulls the plug of the last boot's guest.
+func (r *disklessRun) powerOff() {
+	syscall.Kill(-r.qemu.cmd.Process.Pid, syscall.SIGKILL)
+	<-r.qemu.done
+}
+
+// checkAfterServices checks that the AfterServices script of disklessModel saw / on the
+// file system fs and the FirstBoot script's mark, and that the export's tree holds none of
+// the node's writes.
+func (r *disklessRun) checkAfterServices(t *testing.T, fs string) {
+	t.Helper()
+	state := r.state
+	console := readFile(t, r.serial)
 	if dst := os.Getenv("FLARECAST_QEMU_CONSOLE"); dst != "" {
 		os.WriteFile(dst, []byte(console), 0o644)
 	}
