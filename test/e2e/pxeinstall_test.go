@@ -390,7 +390,7 @@ func checkBootEntry(t *testing.T, nw *nodeWatch, console string) {
 			made = n.Message
 		}
 	}
-	if !regexp.MustCompile(`^Boot[0-9A-F]{4} "flarecast edge/n1" \(\\EFI\\flarecast\\grubx64\.efi on /dev/vda1\) first in BootOrder [0-9A-F,]+; network entry Boot[0-9A-F]{4} "[^"]+" after it$`).MatchString(made) {
+	if !regexp.MustCompile(`^Boot[0-9A-F]{4} "flarecast edge/n1" \(\\EFI\\flarecast\\grubx64\.efi on /dev/vda1\) first in BootOrder [0-9A-F,]+; network entry Boot[0-9A-F]{4} "UEFI PXEv4 [^"]*" after it$`).MatchString(made) {
 		t.Errorf("the install's report of its NVRAM entry (step boot entry): %q", made)
 	}
 	checkBootedEntry(t, console, 2)
