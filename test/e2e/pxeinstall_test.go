@@ -207,8 +207,10 @@ SHARED
 // installs GRUB; the guest reboots into its disk, runs the BeforeServices script, reboots a
 // second time, runs the AfterServices script, and the test sees n1 Running with the
 // installed digest in NodesGroup workers' status.nodes. The disk is checked afterwards. Once
-// with SeaBIOS (GRUB in the MBR and a BIOS boot partition) and once with OVMF (GRUB for
-// x86_64-efi on the EFI system partition, at the removable-media path the firmware boots).
+// with SeaBIOS (GRUB in the MBR and a BIOS boot partition; the group Dataless, mounting the
+// install server's shared data) and once with OVMF (GRUB for x86_64-efi on the EFI system
+// partition, booted from the NVRAM entry the agent writes, the removable-media path beside
+// it; then the node is reinstalled through the firmware's BootNext, pxeReinstall).
 func TestPXEInstallFromTheInstallServer(t *testing.T) {
 	requireE2E(t)
 	base := os.Getenv("FLARECAST_DEBIAN_BASE")
