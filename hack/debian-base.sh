@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The small bootable Debian base the tests, the agent and the demo use: a minimal bookworm with
-# systemd, the distribution kernel (linux-image-amd64, whose dependencies bring initramfs-tools)
-# and GRUB for BIOS (grub-pc-bin) and UEFI (grub-efi-amd64-bin), so that the agent can install a
-# boot loader on a node's disk from the archive itself.
+# systemd, the distribution kernel (linux-image-amd64, whose dependencies bring initramfs-tools),
+# GRUB for BIOS (grub-pc-bin) and UEFI (grub-efi-amd64-bin), so that the agent can install a
+# boot loader on a node's disk from the archive itself, and efibootmgr, with which the agent
+# writes a UEFI node's NVRAM boot entry at install and the resident agent sets the next boot to
+# the network for a reinstall.
 #
 # Built with mmdebstrap into a tar under DEST (default bin/), keyed by a hash of this script: the
 # tar is rebuilt only when the recipe changes, and DEST/debian-base.tar always links to the tar of
@@ -16,7 +18,7 @@ cd "$(dirname "$0")/.."
 dest=$(mkdir -p "${1:-bin}" && cd "${1:-bin}" && pwd)
 export SOURCE_DATE_EPOCH=1700000000
 suite=bookworm
-packages=systemd-sysv,udev,kmod,linux-image-amd64,initramfs-tools,grub-pc-bin,grub-efi-amd64-bin,ifupdown,iproute2,e2fsprogs
+packages=systemd-sysv,udev,kmod,linux-image-amd64,initramfs-tools,grub-pc-bin,grub-efi-amd64-bin,ifupdown,iproute2,e2fsprogs,efibootmgr
 
 # The key covers the recipe and the mirror it names, not the mirror's state: a moved mirror needs
 # a new key (or removing the tar) to be picked up.

@@ -118,6 +118,7 @@ var steps = map[rootKind][]step{
 		{"node files", installplan.PhaseConfiguring, (*install).writeNodeStep},
 		{"scripts", installplan.PhaseConfiguring, (*install).firstBoot},
 		{"boot loader", installplan.PhaseConfiguring, (*install).bootLoader},
+		{"boot entry", installplan.PhaseConfiguring, (*install).bootEntryStep},
 		{"finish", installplan.PhaseRebooting, (*install).finish},
 	},
 	rootNFSOverlay: {

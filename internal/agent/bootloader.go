@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 )
 
 // The boot loader is the archive's own GRUB: its modules (grub-pc-bin for BIOS,
@@ -108,13 +106,23 @@ func (in *install) bootLoader(ctx context.Context) error {
 			if _, ok := in.partitionAt("/boot/efi"); !ok {
 				return errors.New("a UEFI node needs a vfat slice mounted at /boot/efi (the EFI system partition)")
 			}
-			// The removable-media path: firmware boots it without an NVRAM entry, which a
-			// node reinstalled from the network would otherwise need written each time.
-			if err := os.MkdirAll(filepath.Join(root, "boot/efi/EFI/BOOT"), 0o755); err != nil {
+			// The image the NVRAM entry boots (bootentry.go), and the same at the
+			// removable-media path, which firmware boots without an entry.
+			loader := "/boot/efi" + strings.ReplaceAll(EFILoader, `\`, "/")
+			for _, dir := range []string{path.Dir(loader), "/boot/efi/EFI/BOOT"} {
+				if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+					return err
+				}
+			}
+			if err := chrootRun(ctx, root, append([]string{"grub-mkimage", "-O", pf.target, "-d", "/usr/lib/grub/" + pf.target,
+				"-o", loader, "-c", "/boot/grub/early.cfg", "-p", prefix}, pf.modules...)...); err != nil {
 				return err
 			}
-			return chrootRun(ctx, root, append([]string{"grub-mkimage", "-O", pf.target, "-d", "/usr/lib/grub/" + pf.target,
-				"-o", "/boot/efi/EFI/BOOT/BOOTX64.EFI", "-c", "/boot/grub/early.cfg", "-p", prefix}, pf.modules...)...)
+			b, err := os.ReadFile(filepath.Join(root, loader))
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(root, "boot/efi/EFI/BOOT/BOOTX64.EFI"), b, 0o644)
 		}
 	})
 }
@@ -288,26 +296,6 @@ func copyDir(src, dst string) error {
 
 // chrootRun runs a tool of the installed root in it, its output kept for the error.
 func chrootRun(ctx context.Context, root string, args ...string) error {
-	tool := ""
-	// grub-bios-setup lives with the BIOS modules in Debian's grub-pc-bin.
-	for _, dir := range []string{"/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/lib/grub/i386-pc"} {
-		if _, err := os.Stat(filepath.Join(root, dir, args[0])); err == nil {
-			tool = filepath.Join(dir, args[0])
-			break
-		}
-	}
-	if tool == "" {
-		return fmt.Errorf("the archive holds no %s", args[0])
-	}
-	// An absolute path is not looked up on the agent's side: it is resolved after the chroot.
-	cmd := exec.CommandContext(ctx, tool, args[1:]...)
-	cmd.Dir = "/"
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root}
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(out.String()))
-	}
-	return nil
+	_, err := chrootOutput(ctx, root, args...)
+	return err
 }

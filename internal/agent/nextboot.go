@@ -78,27 +78,15 @@ func networkBootEntry(listing string) (num, label string, err error) {
 		num, label string
 		rank, pos  int
 	}
-	var order []string
+	order := bootOrder(listing)
 	var found []entry
-	for _, line := range strings.Split(listing, "\n") {
-		line = strings.TrimRight(line, "\r")
-		if v, ok := strings.CutPrefix(line, "BootOrder:"); ok {
-			for _, n := range strings.Split(strings.TrimSpace(v), ",") {
-				order = append(order, strings.ToUpper(strings.TrimSpace(n)))
-			}
+	for _, e := range bootEntries(listing) {
+		if !e.active {
 			continue
 		}
-		m := bootEntryLine.FindStringSubmatch(line)
-		if m == nil || m[2] != "*" {
-			continue // not an entry, or an inactive one
+		if rank := networkRank(e.label, e.path); rank >= 0 {
+			found = append(found, entry{num: e.num, label: e.label, rank: rank})
 		}
-		text := m[3]
-		lbl, path, _ := strings.Cut(text, "\t")
-		rank := networkRank(strings.TrimSpace(lbl), path)
-		if rank < 0 {
-			continue
-		}
-		found = append(found, entry{num: strings.ToUpper(m[1]), label: strings.TrimSpace(lbl), rank: rank})
 	}
 	if len(found) == 0 {
 		return "", "", errors.New("the firmware lists no active network boot entry (efibootmgr -v): enable PXE for the provisioning NIC in its setup")
@@ -125,6 +113,10 @@ func networkRank(label, path string) int {
 	http := strings.Contains(l, "http") || strings.Contains(p, "uri(")
 	v6 := strings.Contains(l, "ipv6") || strings.Contains(p, "ipv6(")
 	switch {
+	case strings.Contains(p, "hd("):
+		// A partition's loader (flarecast's own entry, whose label names the node), whatever
+		// its label says.
+		return -1
 	case (strings.Contains(l, "pxe") || strings.Contains(p, "ipv4(")) && !http && !v6:
 		return 0
 	case strings.Contains(l, "pxe") || strings.Contains(l, "network") || http || v6 || strings.Contains(p, "mac("):

@@ -169,7 +169,8 @@ func TestModulesLoadAfterWhatTheyNeed(t *testing.T) {
 }
 
 // A Diskless node's agent mounts its NFS root and lays an overlay over it from the image's
-// modules alone: the defaults carry them, each after what it needs.
+// modules alone, and a UEFI install writes the NVRAM through efivarfs: the defaults carry
+// them, each after what it needs.
 func TestTheDefaultModulesCarryWhatADisklessRootNeeds(t *testing.T) {
 	v, err := onlyKernel("/lib/modules")
 	if err != nil {
@@ -192,7 +193,7 @@ func TestTheDefaultModulesCarryWhatADisklessRootNeeds(t *testing.T) {
 	for i, n := range names {
 		pos[n] = i
 	}
-	for _, m := range []string{"sunrpc", "lockd", "nfs", "nfs_acl", "nfsv3", "overlay"} {
+	for _, m := range []string{"sunrpc", "lockd", "nfs", "nfs_acl", "nfsv3", "overlay", "efivarfs"} {
 		if _, ok := pos[m]; !ok {
 			t.Errorf("module %s is not in the defaults' image (%v)", m, names)
 		}

@@ -10,7 +10,8 @@ import (
 // DefaultModules are the drivers a node needs to reach its disks and its network, and the
 // file systems the agent makes and mounts: virtio (qemu and most clouds), NVMe, AHCI and SCSI
 // disks, the common server NICs, NFS v3 and overlayfs for diskless roots (the export read-only
-// under an overlay whose writes go to a tmpfs; tmpfs itself is built in). Their dependencies come from
+// under an overlay whose writes go to a tmpfs; tmpfs itself is built in), and efivarfs, through
+// which the agent writes a UEFI node's NVRAM boot entry. Their dependencies come from
 // modules.dep. Soft dependencies are not followed, so crc32c_generic, which ext4, jbd2 and
 // libcrc32c ask the crypto API for, is named here; NIC firmware (bnx2, tg3 on some boards)
 // is not included.
@@ -20,6 +21,7 @@ var DefaultModules = []string{
 	"e1000", "e1000e", "igb", "ixgbe", "i40e", "ice", "r8169", "tg3", "bnx2", "bnxt_en", "vmxnet3",
 	"nfs", "nfsv3", "overlay",
 	"crc32c_generic", "ext4", "xfs", "vfat", "nls_cp437", "nls_ascii", "nls_utf8",
+	"efivarfs",
 }
 
 // DefaultTools are the programs the agent runs, looked up in ToolDirs: partitioning, making

@@ -58,8 +58,13 @@ type Decision struct {
 
 // Next returns the next decision. maxUnavailable maps a group to its
 // rollout.maxUnavailable (absent or below 1: 1); previous is the Reinstall list of the last
-// decision: a node told to reinstall that has not yet gone down stays told, and counts as
-// down, so the budget is never spent twice.
+// decision: a node told to reinstall stays told until it runs its group's deployable or
+// fails, and counts as down, so the budget is never spent twice. It stays told while it is
+// down for the reinstall (Rebooting, Booting, Installing), because the install server
+// answers a node that runs another archive and is not told with "boot your disk": dropped as
+// soon as it left Running, a node that rebooted into the network for its reinstall was sent
+// back to its old system, told again, and so on (a qemu node through its firmware's BootNext
+// did that).
 func Next(nodes []Node, maxUnavailable map[string]int, previous []string) Decision {
 	told := map[string]bool{}
 	for _, id := range previous {
@@ -69,12 +74,12 @@ func Next(nodes []Node, maxUnavailable map[string]int, previous []string) Decisi
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].ID() < sorted[j].ID() })
 
 	var d Decision
-	down := map[string]int{}  // per group: nodes not Running, or told and not yet gone
+	down := map[string]int{}  // per group: nodes not Running, or told and not yet done
 	var mastersUp []string    // master-eligible nodes up and not told
 	var mastersDown []string  // master-eligible nodes down or told
 	keep := map[string]bool{} // told nodes still to go
 	for _, n := range sorted {
-		stillTold := told[n.ID()] && n.stale()
+		stillTold := told[n.ID()] && n.Desired != "" && n.Installed != n.Desired && n.Phase != "Failed"
 		if stillTold {
 			keep[n.ID()] = true
 		}

@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"io"
 	"os"
 	"testing"
+
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
 
 // buildDirs are the directories of the programs built once per test binary (testinit, the
@@ -10,6 +14,9 @@ import (
 var buildDirs []string
 
 func TestMain(m *testing.M) {
+	// The tests' clients and the rollout's reconcilers (pxeinstall_test.go) log nothing of
+	// use here; without a logger, controller-runtime prints a warning with a stack instead.
+	ctrllog.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	code := m.Run()
 	for _, d := range buildDirs {
 		os.RemoveAll(d)

@@ -11,41 +11,51 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-
-	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/controllers"
-	"github.com/flarecast/flarecast/internal/archive"
 	"github.com/flarecast/flarecast/internal/cli"
 	"github.com/flarecast/flarecast/internal/initramfs"
+	"github.com/flarecast/flarecast/internal/installserver"
 	"github.com/flarecast/flarecast/internal/model"
 	"github.com/flarecast/flarecast/internal/model/manifest"
+	"github.com/flarecast/flarecast/internal/modelsource"
 	"github.com/flarecast/flarecast/internal/render"
-	"github.com/flarecast/flarecast/internal/repository"
-	"github.com/flarecast/flarecast/internal/tarball"
-	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
 // The PXE install's network: the install server runs on this machine (as an operator runs
 // it), on the host end of a veth whose other end is on the lab's bridge with qemu's tap.
-// Its own /24 of 198.18.0.0/15, apart from the other tests' addresses.
+// A /24 of 198.18.0.0/15 per firmware, apart from the other tests' addresses (and from each
+// other: the two installs may run at once, from two test processes).
+func pxeNet(fw firmware) string {
+	return map[firmware]string{bios: "198.19.206", uefi: "198.19.208"}[fw]
+}
+
+func pxeServerIP(fw firmware) string { return pxeNet(fw) + ".1" }
+
 const (
-	pxeServerIP = "198.19.206.1"
-	pxeNodeIP   = "198.19.206.10"
 	pxeSerial   = "FCE2E-PXE-0001"
 	pxeDiskSize = 3 << 30
 )
@@ -54,9 +64,45 @@ const (
 // one NIC on the provisioning network, in a group that runs a BeforeServices and an
 // AfterServices script with the second reboot. A UEFI node's disk starts with its EFI system
 // partition: 512 MiB, so that mkfs.vfat makes it FAT32, which UEFI firmware is required to read.
+// The BIOS node's group is Dataless: it mounts the shared data the install server serves at
+// pxeShareMount, and a third script reads and writes there. The UEFI node's third script
+// says on the console which boot entry the firmware started (pxeBooted).
 func pxeModel(fw firmware) string {
-	return strings.NewReplacer("FIRMWARE", map[firmware]string{bios: "BIOS", uefi: "UEFI"}[fw], "SLICES", pxeSlices(fw)).Replace(pxeModelTemplate)
+	nodeType, shared, scripts := "Diskfull", "", pxeBootedScript
+	if fw == bios {
+		nodeType = "Dataless"
+		shared = "  sharedData:\n    - {name: " + pxeShare + ", mountPoint: " + pxeShareMount + "}\n"
+		scripts = pxeShareScript
+	}
+	return strings.NewReplacer("FIRMWARE", map[firmware]string{bios: "BIOS", uefi: "UEFI"}[fw], "SLICES", pxeSlices(fw), "NET.", pxeNet(fw)+".",
+		"NODETYPE", nodeType, "SHARED\n", shared, "SHARESCRIPT\n", scripts).Replace(pxeModelTemplate)
 }
+
+// pxeBootedScript prints the firmware's BootCurrent entry as efibootmgr lists it, once per
+// install (the AfterServices stage): what the installed system sees of its boot, beside
+// OVMF's own console line. printf, not dash's echo, which reads \f in \EFI\flarecast as a
+// form feed.
+const pxeBootedScript = `      - name: 60-booted
+        stage: AfterServices
+        order: 60
+        source: {inline: "#!/bin/sh\ncur=$(efibootmgr | sed -n 's/^BootCurrent: //p')\nprintf 'flarecast-e2e: booted %s\\n' \"$(efibootmgr -v | grep \"^Boot$cur\")\" > /dev/console\n"}
+`
+
+// pxeBooted is the line of pxeBootedScript: the entry's number, label and device path.
+var pxeBooted = regexp.MustCompile(`flarecast-e2e: booted Boot([0-9A-F]{4})\*? ([^\t\r\n]*)\t([^\r\n]*)`)
+
+// The BIOS node's shared data: its name, where it is mounted, and the AfterServices script
+// that leaves on the node's root the mount table's line of it and what it read there, and
+// writes a file into it for the test to find on the install server.
+const (
+	pxeShare       = "share"
+	pxeShareMount  = "/srv/share"
+	pxeShareScript = `      - name: 60-share
+        stage: AfterServices
+        order: 60
+        source: {inline: "#!/bin/sh\ngrep ' /srv/share ' /proc/mounts > /root/share-mount\ncat /srv/share/from-server > /root/share-read\necho \"written by $(hostname)\" > /srv/share/from-node\n"}
+`
+)
 
 // pxeSlices are the disk's slices; sliceIndex says where each one is.
 func pxeSlices(fw firmware) string {
@@ -107,13 +153,13 @@ metadata: {name: pxe-net}
 spec:
   networks:
     - name: internal
-      cidr: 198.19.206.0/24
+      cidr: NET.0/24
       switches: [pxe-rack/shelf0/sw0]
       interface: eth0
       addressing: Static
       provisioning: true
   addresses:
-    - {node: n1, network: internal, ip: ` + pxeNodeIP + `}
+    - {node: n1, network: internal, ip: NET.10}
 ---
 apiVersion: flarecast.io/v1alpha1
 kind: Cluster
@@ -131,7 +177,7 @@ metadata: {name: workers}
 spec:
   clusterRef: {name: edge}
   role: NonMasterEligible
-  nodeType: Diskfull
+  nodeType: NODETYPE
   os: {name: debian, version: "12"}
   arch: amd64
   configuration:
@@ -144,7 +190,9 @@ spec:
         stage: AfterServices
         order: 50
         source: {inline: "#!/bin/sh\necho after > /root/after\n"}
+SHARESCRIPT
     reboots: Twice
+SHARED
   nodes:
     - {name: n1, id: 10, drawer: pxe-rack/shelf0/d1}
   archiveRef: {name: debian-base}
@@ -159,8 +207,10 @@ spec:
 // installs GRUB; the guest reboots into its disk, runs the BeforeServices script, reboots a
 // second time, runs the AfterServices script, and the test sees n1 Running with the
 // installed digest in NodesGroup workers' status.nodes. The disk is checked afterwards. Once
-// with SeaBIOS (GRUB in the MBR and a BIOS boot partition) and once with OVMF (GRUB for
-// x86_64-efi on the EFI system partition, at the removable-media path the firmware boots).
+// with SeaBIOS (GRUB in the MBR and a BIOS boot partition; the group Dataless, mounting the
+// install server's shared data) and once with OVMF (GRUB for x86_64-efi on the EFI system
+// partition, booted from the NVRAM entry the agent writes, the removable-media path beside
+// it; then the node is reinstalled through the firmware's BootNext, pxeReinstall).
 func TestPXEInstallFromTheInstallServer(t *testing.T) {
 	requireE2E(t)
 	base := os.Getenv("FLARECAST_DEBIAN_BASE")
@@ -175,28 +225,11 @@ func TestPXEInstallFromTheInstallServer(t *testing.T) {
 	}
 }
 
-// pxeInstall is one install of TestPXEInstallFromTheInstallServer on firmware fw.
+// pxeInstall is one install of TestPXEInstallFromTheInstallServer on firmware fw; on UEFI,
+// the node is then reinstalled through the firmware's next boot (pxeReinstall).
 func pxeInstall(t *testing.T, base string, fw firmware) {
 	start := time.Now()
-	l := &lab{t: t, ns: netlab.NewNetns(t, "pxe"), dir: t.TempDir()}
-	host := fmt.Sprintf("fcpxe%d", os.Getpid()%100000)
-	for _, args := range [][]string{
-		{"link", "add", bridge, "type", "bridge", "forward_delay", "0"},
-		{"link", "set", bridge, "up"},
-		{"tuntap", "add", "dev", tap, "mode", "tap"},
-		{"link", "set", tap, "master", bridge},
-		{"link", "set", tap, "up"},
-	} {
-		l.ns.IP(args...)
-	}
-	// The host end goes with the namespace (a veth pair dies with either end).
-	netlab.Run(t, "ip", "link", "add", host, "type", "veth", "peer", "name", "up0", "netns", l.ns.Name)
-	l.ns.IP("link", "set", "up0", "master", bridge)
-	l.ns.IP("link", "set", "up0", "up")
-	netlab.Run(t, "ip", "addr", "add", pxeServerIP+"/24", "dev", host)
-	netlab.Run(t, "ip", "link", "set", host, "up")
-	t.Cleanup(func() { exec.Command("ip", "link", "del", host).Run() })
-
+	l, host := pxeLab(t, "pxe", pxeServerIP(fw))
 	k8s, kubeconfig := startAPIServer(t, l.dir)
 	ctx := context.Background()
 	ns := "pxe"
@@ -212,38 +245,8 @@ func pxeInstall(t *testing.T, base string, fw firmware) {
 
 	// The deployable: the Debian base as a Generic archive, derived with n1's plan in the
 	// cluster section and the group's scripts in the configuration section.
-	repo := filepath.Join(l.dir, "repo")
-	store, err := repository.Open(ctx, repo, repository.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	created := time.Unix(1700000000, 0).UTC()
-	gen, _, err := archive.Create(ctx, store, tarball.TarSource(f), archive.CreateOptions{Name: "debian-base", Architecture: "amd64", OS: "linux",
-		Created: &created, TempDir: t.TempDir(), Level: 1})
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := render.PlanFiles(plans)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := &archive.Configuration{DoubleReboot: true}
-	for _, s := range in.Groups[0].Spec.Configuration.Scripts {
-		conf.Scripts = append(conf.Scripts, archive.Script{Name: s.Name, Stage: archive.Stage(s.Stage), Order: int(s.Order), Data: []byte(*s.Source.Inline)})
-	}
-	dep, err := archive.Derive(ctx, store, archive.DeriveOptions{Base: gen.Digest.String(), Name: "edge-workers", Type: archive.Deployable,
-		Configuration: conf, Cluster: &archive.ClusterSection{Files: files, Nodes: []archive.Node{{Name: "n1", ID: 10, Group: "workers"}}},
-		SoftwareLoad: &archive.SoftwareLoadDescriptor{Cluster: "edge", Groups: []archive.GroupLoad{{Name: "workers", Archive: gen.Digest, Nodes: []string{"n1"}}}},
-		NodesGroup:   "workers", Created: &created})
-	if err != nil {
-		t.Fatal(err)
-	}
-	digest := dep.Descriptor.Digest.String()
+	deb := packDebianBase(t, l.dir, base)
+	digest := deb.derive(t, in, plans)
 	publishDeployable(t, k8s, ns, "workers", digest)
 	t.Logf("packed and derived the Debian deployable %s in %s", digest, time.Since(start).Round(time.Second))
 
@@ -255,14 +258,28 @@ func pxeInstall(t *testing.T, base string, fw firmware) {
 	if err := os.WriteFile(secret, []byte("pxe e2e site secret, not a real one"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The shared data's tree on the install server (its state directory's nfs/data), with a
+	// file for the node to read.
+	state := filepath.Join(l.dir, "state")
+	share := filepath.Join(state, "nfs", "data", ns, "workers", pxeShare, "tree")
+	if fw == bios {
+		if err := os.MkdirAll(share, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(share, "from-server"), []byte("put there by the test\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// no_timer_check: under TCG on a loaded machine the kernel's IO-APIC timer check can
 	// miss its ticks and panic ("IO-APIC + timer doesn't work"); a run here did.
 	out := startInstallServer(t, l.dir, "--kernel-arg", "console=ttyS0,115200n8", "--kernel-arg", "no_timer_check", "--kubeconfig", kubeconfig, "--namespace", ns, "--site", "pxe-site", "--interface", host,
-		"--address", pxeServerIP, "--repo", repo, "--boot-dir", "/usr/lib/ipxe", "--kernel", "/boot/vmlinuz-"+img.KernelVersion,
-		"--initramfs", img.Path, "--state-dir", filepath.Join(l.dir, "state"), "--secret-file", secret, "--log-development", "--v", "1")
+		"--address", pxeServerIP(fw), "--repo", deb.repo, "--boot-dir", "/usr/lib/ipxe", "--kernel", "/boot/vmlinuz-"+img.KernelVersion,
+		"--initramfs", img.Path, "--state-dir", state, "--secret-file", secret, "--log-development", "--v", "1")
 
 	// The guest: the blank disk first in the boot order (SeaBIOS and OVMF pass over it while
-	// it holds nothing to boot), the NIC second; reboots are the guest's own.
+	// it holds nothing to boot), the NIC second; reboots are the guest's own. OVMF's
+	// variables are a copy of the test's, kept across the guest's reboots: the NVRAM boot
+	// entry the install writes, and BootNext, persist as on a real machine.
 	disk := filepath.Join(l.dir, "disk.img")
 	if err := os.WriteFile(disk, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -271,51 +288,25 @@ func pxeInstall(t *testing.T, base string, fw firmware) {
 		t.Fatal(err)
 	}
 	serial := filepath.Join(l.dir, "serial-pxe.log")
+	if dst := os.Getenv("FLARECAST_QEMU_CONSOLE"); dst != "" {
+		t.Cleanup(func() { copyFile(t, serial, dst+"."+string(fw)) })
+	}
 	qemuStart := time.Now()
 	p := l.start("qemu-pxe", append(append([]string{"qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "1",
 		"-display", "none", "-monitor", "none", "-serial", "file:" + serial}, firmwareArgs(t, l.dir, fw)...),
 		"-drive", "if=none,id=d0,format=raw,file="+disk, "-device", "virtio-blk-pci,drive=d0,serial="+pxeSerial+",bootindex=1",
 		"-netdev", "tap,id=n0,ifname="+tap+",script=no,downscript=no", "-device", "virtio-net-pci,netdev=n0,mac="+nodeMAC+",bootindex=2")...)
 
+	nw := watchNode(t, kubeconfig, ns, "workers", "n1")
 	tl := &timeline{start: qemuStart}
-	limit := 4 * bootTimeout // three boots and an install of 700 MB under TCG
-	deadline := time.Now().Add(limit)
-	var node fcv1.NodeStatus
-	for {
-		var g fcv1.NodesGroup
-		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "workers"}, &g); err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range g.Status.Nodes {
-			if n.Name == "n1" {
-				node = n
-			}
-		}
-		tl.server(out.String())
-		tl.node(node)
-		if node.Phase == fcv1.NodeRunning || node.Phase == fcv1.NodeFailed {
-			break
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("qemu ended (%v); n1 went\n%s\nserial console:\n%s\nqemu:\n%s", p.cmd.ProcessState, tl, tail(readFile(t, serial)), readFile(t, p.log))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("n1 is not Running after %s; it went\n%s\nserial console:\n%s\ninstall server:\n%s", limit, tl, tail(readFile(t, serial)), tailN(out.String(), 40))
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	node := nw.until(t, tl, out, p, serial, 4*bootTimeout, func(n fcv1.NodeStatus) bool { // three boots and an install of 700 MB under TCG
+		return n.Phase == fcv1.NodeRunning || n.Phase == fcv1.NodeFailed
+	})
 	t.Logf("%s: n1 went, from qemu's start (time since the previous line in brackets):\n%s", fw, tl)
 	if node.Phase != fcv1.NodeRunning || node.InstalledDigest != digest {
 		t.Fatalf("n1 is %s (%s) with installedDigest %q, want Running with %s\nserial console:\n%s", node.Phase, node.Message, node.InstalledDigest, digest, tail(readFile(t, serial)))
 	}
-	// The agent reports Running from its unit; getty comes up beside it.
-	for login := time.Now().Add(bootTimeout); !strings.Contains(readFile(t, serial), "n1 login:"); time.Sleep(time.Second) {
-		if time.Now().After(login) {
-			t.Fatalf("no login prompt of n1 %s after Running\nserial console:\n%s", bootTimeout, tail(readFile(t, serial)))
-		}
-	}
+	waitLogin(t, serial, 0)
 	// Each boot of the installed kernel prints its command line once, whatever the firmware
 	// echoes of GRUB's menu on the serial port (OVMF's console is on it too).
 	console := readFile(t, serial)
@@ -324,6 +315,10 @@ func pxeInstall(t *testing.T, base string, fw firmware) {
 			len(boots), tail(console))
 	}
 	t.Logf("%s: power-on to Running in %s; the whole test so far %s", fw, time.Since(qemuStart).Round(time.Second), time.Since(start).Round(time.Second))
+	if fw == uefi {
+		checkBootEntry(t, nw, console)
+		digest = pxeReinstall(t, k8s, kubeconfig, ns, in, deb, nw, out, p, serial)
+	}
 
 	// The disk, read by the host once qemu is gone. The guest has no way to be shut down
 	// from here: ext4 commits its journal every 5 s, so the test waits two commits before it
@@ -332,8 +327,8 @@ func pxeInstall(t *testing.T, base string, fw firmware) {
 	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	<-p.done
 	checkBootLoader(t, disk, fw)
-	if b, err := os.ReadFile(filepath.Join(mountPartition(t, disk, sliceIndex(fw, "boot")), "grub", "grub.cfg")); err != nil || !strings.Contains(string(b), "edge-workers") {
-		t.Errorf("/boot/grub/grub.cfg: %v\n%s", err, b)
+	if b, err := os.ReadFile(filepath.Join(mountPartition(t, disk, sliceIndex(fw, "boot")), "grub", "grub.cfg")); err != nil || !strings.Contains(string(b), "edge-workers") || !strings.Contains(string(b), digest) {
+		t.Errorf("/boot/grub/grub.cfg does not boot edge-workers %s: %v\n%s", digest, err, b)
 	}
 	root := mountPartition(t, disk, sliceIndex(fw, "root"))
 	for file, want := range map[string]string{"root/before": "before on n1\n", "root/after": "after\n"} {
@@ -348,6 +343,303 @@ func pxeInstall(t *testing.T, base string, fw firmware) {
 		if b, err := os.ReadFile(filepath.Join(root, "etc", "fstab")); err != nil || !regexp.MustCompile(`(?m)^PARTUUID=\S+\s+/boot/efi\s+vfat\s`).Match(b) {
 			t.Errorf("/etc/fstab does not mount the EFI system partition at /boot/efi: %v\n%s", err, b)
 		}
+	}
+	if fw == bios {
+		checkSharedData(t, root, share)
+	}
+}
+
+// checkSharedData checks what the Dataless node's 60-share script saw: the install server's
+// export of the group's shared data mounted over NFS at its mount point, the test's file
+// read through it, and the node's file written through it into the server's tree.
+func checkSharedData(t *testing.T, root, share string) {
+	t.Helper()
+	export := installserver.DataExportPath("pxe", "workers", pxeShare)
+	if b, err := os.ReadFile(filepath.Join(root, "root", "share-mount")); err != nil ||
+		!regexp.MustCompile(`^`+regexp.QuoteMeta(pxeServerIP(bios)+":"+export)+` `+regexp.QuoteMeta(pxeShareMount)+` nfs rw,`).Match(b) {
+		t.Errorf("the node's mount table has no line of %s:%s at %s (nfs, rw): %q (%v)", pxeServerIP(bios), export, pxeShareMount, b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "root", "share-read")); err != nil || string(b) != "put there by the test\n" {
+		t.Errorf("what the node read of the test's file in %s: %q (%v)", pxeShareMount, b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(share, "from-node")); err != nil || string(b) != "written by n1\n" {
+		t.Errorf("the node's file in the install server's tree of the shared data: %q (%v)", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, strings.TrimPrefix(pxeShareMount, "/"), "from-node")); err == nil {
+		t.Errorf("the node's file went to its own disk's %s, not to the shared data", pxeShareMount)
+	}
+}
+
+// waitLogin waits for getty's prompt of n1 on the console after its first from bytes: the
+// agent reports Running from its unit, getty comes up beside it.
+func waitLogin(t *testing.T, serial string, from int) {
+	t.Helper()
+	for login := time.Now().Add(bootTimeout); !strings.Contains(readFile(t, serial)[from:], "n1 login:"); time.Sleep(time.Second) {
+		if time.Now().After(login) {
+			t.Fatalf("no login prompt of n1 %s after Running\nserial console:\n%s", bootTimeout, tail(readFile(t, serial)))
+		}
+	}
+}
+
+// checkBootEntry checks the NVRAM entry of the UEFI install: the agent reported making it,
+// first in BootOrder with the network entry after it, and both boots of the installed system
+// (the first and the second reboot) started it.
+func checkBootEntry(t *testing.T, nw *nodeWatch, console string) {
+	t.Helper()
+	var made string
+	for _, n := range nw.history() {
+		if n.Step == "boot entry" {
+			made = n.Message
+		}
+	}
+	if !regexp.MustCompile(`^Boot[0-9A-F]{4} "flarecast edge/n1" \(\\EFI\\flarecast\\grubx64\.efi on /dev/vda1\) first in BootOrder [0-9A-F,]+; network entry Boot[0-9A-F]{4} "UEFI PXEv4 [^"]*" after it$`).MatchString(made) {
+		t.Errorf("the install's report of its NVRAM entry (step boot entry): %q", made)
+	}
+	checkBootedEntry(t, console, 2)
+}
+
+// ovmfStarted is OVMF's console line for each boot option it starts from a disk (it prints
+// none for iPXE's network boot).
+var ovmfStarted = regexp.MustCompile(`BdsDxe: starting Boot([0-9A-F]{4}) "([^"]*)" from (\S+)`)
+
+// checkBootedEntry checks the boots from disk on a part of the console: OVMF started
+// flarecast's NVRAM entry for n1 (GRUB's image on the ESP, not the removable-media path)
+// at each of them, boots times, and the one boot entry pxeBootedScript saw started (the
+// AfterServices stage runs once per install) is that entry.
+func checkBootedEntry(t *testing.T, console string, boots int) {
+	t.Helper()
+	started := ovmfStarted.FindAllStringSubmatch(console, -1)
+	ok := len(started) == boots
+	for _, m := range started {
+		ok = ok && m[2] == "flarecast edge/n1" && strings.HasPrefix(m[3], "HD(1,GPT,") && strings.HasSuffix(m[3], `/\EFI\flarecast\grubx64.efi`)
+	}
+	if !ok {
+		t.Errorf("OVMF started %q, want %d boots of the NVRAM entry flarecast edge/n1 (HD(1,GPT,…)/\\EFI\\flarecast\\grubx64.efi)", started, boots)
+	}
+	m := pxeBooted.FindAllStringSubmatch(console, -1)
+	if len(m) != 1 || m[0][2] != "flarecast edge/n1" || !strings.Contains(strings.ToLower(m[0][3]), `\efi\flarecast\grubx64.efi`) {
+		t.Errorf("the installed system says the firmware started %q, want once the NVRAM entry flarecast edge/n1", m)
+	}
+}
+
+// pxeReinstall changes n1's group (one reboot instead of two: a new deployable, as the
+// FlashArchive reconciler would build it from the changed model), with the manager's
+// Cluster and NodesGroup reconcilers running so that the rollout tells n1 to reinstall. The
+// resident agent sets BootNext to the firmware's network entry and reboots; OVMF boots the
+// network once, the agent in the install server's initramfs installs the new deployable,
+// and the next boot comes from the NVRAM entry. It returns the new digest.
+func pxeReinstall(t *testing.T, k8s client.Client, kubeconfig, ns string, in model.Input, deb debianBase, nw *nodeWatch, out *lockedOutput, p *proc, serial string) string {
+	t.Helper()
+	ctx := context.Background()
+	start := time.Now()
+	startRollout(t, kubeconfig, ns)
+	var g fcv1.NodesGroup
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "workers"}, &g); err != nil {
+		t.Fatal(err)
+	}
+	g.Spec.Configuration.Reboots = fcv1.RebootsOnce
+	if err := k8s.Update(ctx, &g); err != nil {
+		t.Fatal(err)
+	}
+	in.Groups = []fcv1.NodesGroup{g}
+	res := model.Resolve(in)
+	plans := render.InstallPlans(in.Cluster, in.Groups, res)
+	if len(res.Problems) > 0 || len(plans) != 1 || plans[0].DoubleReboot {
+		t.Fatalf("the changed model renders plans %+v (resolve: %+v)", plans, res)
+	}
+	d2 := deb.derive(t, in, plans)
+	mark, served, seen := len(readFile(t, serial)), strings.Count(out.String(), "served boot script"), len(nw.history())
+	republishDeployable(t, k8s, ns, "workers", d2)
+	t.Logf("uefi: deployable %s published for the reinstall", d2)
+
+	tl := &timeline{start: start, from: len(out.String())}
+	node := nw.until(t, tl, out, p, serial, 3*bootTimeout, func(n fcv1.NodeStatus) bool { // a network boot, an install of 700 MB, a boot from disk
+		return n.Phase == fcv1.NodeFailed || (n.Phase == fcv1.NodeRunning && n.InstalledDigest == d2)
+	})
+	t.Logf("uefi: n1 went, from the new deployable's publication:\n%s", tl)
+	if node.Phase != fcv1.NodeRunning {
+		t.Fatalf("n1 is %s (%s), want Running with %s\nserial console:\n%s", node.Phase, node.Message, d2, tail(readFile(t, serial)))
+	}
+	// The phases of the reinstall in NodesGroup workers' status, in order.
+	var phases []string
+	for _, n := range nw.history()[seen:] {
+		if len(phases) == 0 || phases[len(phases)-1] != string(n.Phase) {
+			phases = append(phases, string(n.Phase))
+		}
+	}
+	if want := "Rebooting Booting Installing Configuring Rebooting Configuring Running"; strings.Join(phases, " ") != want &&
+		strings.Join(phases, " ") != "Running "+want {
+		t.Errorf("the reinstall's phases: %s, want %s", strings.Join(phases, " "), want)
+	}
+	waitLogin(t, serial, mark)
+	// One network boot (BootNext: iPXE's banner), then the boot from the NVRAM entry the
+	// reinstall wrote, and nothing from the network after it.
+	console := readFile(t, serial)[mark:]
+	checkBootedEntry(t, console, 1)
+	const banner = "Press Ctrl-B for the iPXE command line"
+	if ipxe, disk := strings.LastIndex(console, banner), strings.LastIndex(console, "BdsDxe: starting"); strings.Count(console, banner) != 1 || ipxe > disk {
+		t.Errorf("after the reinstall was told, the console shows %d iPXE banners, the last at byte %d, the boot from disk at %d: want one network boot, then the disk's",
+			strings.Count(console, banner), ipxe, disk)
+	}
+	if n := strings.Count(out.String(), "served boot script") - served; n != 1 {
+		t.Errorf("the install server served %d boot scripts for the reinstall, want 1: the boot after it is the disk's", n)
+	}
+	if boots := regexp.MustCompile(`Command line: .*root=PARTUUID=`).FindAllString(console, -1); len(boots) != 1 {
+		t.Errorf("the console shows %d boots of the installed kernel after the reinstall, want 1 (reboots: Once)", len(boots))
+	}
+	t.Logf("uefi: reinstalled through the firmware's next boot in %s", time.Since(start).Round(time.Second))
+	return d2
+}
+
+// republishDeployable moves the group's deployable FlashArchive to another build, as the
+// FlashArchive reconciler does when it has built the group's next deployable.
+func republishDeployable(t *testing.T, k8s client.Client, ns, group, digest string) {
+	t.Helper()
+	var fa fcv1.FlashArchive
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: controllers.DeployableName("edge", group)}, &fa); err != nil {
+		t.Fatal(err)
+	}
+	fa.Status.Phase, fa.Status.Digest = fcv1.ArchiveReady, digest
+	if err := k8s.Status().Update(context.Background(), &fa); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startRollout runs the manager's Cluster and NodesGroup reconcilers in the test against the
+// API server (the install server is its own process): the Cluster's rollout names the nodes
+// that run another digest than their group's deployable, and the install server tells them.
+func startRollout(t *testing.T, kubeconfig, ns string) {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: cli.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0", Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}, Logger: zap.New(zap.WriteTo(io.Discard))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
+		t.Fatal(err)
+	}
+	if err := controllers.SetupArchiveIndexes(ctx, mgr); err != nil {
+		t.Fatal(err)
+	}
+	models := modelsource.New(mgr.GetClient())
+	rec := mgr.GetEventRecorder("flarecast-manager")
+	for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{
+		&controllers.NodesGroupReconciler{Client: mgr.GetClient(), Recorder: rec, Models: models},
+		&controllers.ClusterReconciler{Client: mgr.GetClient(), Recorder: rec, Models: models},
+	} {
+		if err := r.SetupWithManager(mgr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+}
+
+// nodeWatch records every state of one node in its group's status.nodes, as the install
+// server writes them (a watch: a step that lasts less than a poll is seen too).
+type nodeWatch struct {
+	mu    sync.Mutex
+	nodes []fcv1.NodeStatus
+}
+
+func watchNode(t *testing.T, kubeconfig, ns, group, node string) *nodeWatch {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: cli.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	nw := &nodeWatch{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rv := ""
+		for ctx.Err() == nil {
+			w, err := c.Watch(ctx, &fcv1.NodesGroupList{}, client.InNamespace(ns), client.MatchingFields{"metadata.name": group},
+				&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv}})
+			if err != nil {
+				time.Sleep(time.Second)
+				continue
+			}
+			for ev := range w.ResultChan() {
+				g, ok := ev.Object.(*fcv1.NodesGroup)
+				if !ok {
+					continue
+				}
+				rv = g.ResourceVersion
+				for _, n := range g.Status.Nodes {
+					if n.Name == node {
+						nw.add(n)
+					}
+				}
+			}
+			w.Stop()
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return nw
+}
+
+// add keeps a state that differs from the last one in what the agent reports.
+func (nw *nodeWatch) add(n fcv1.NodeStatus) {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	if k := len(nw.nodes); k > 0 {
+		last := nw.nodes[k-1]
+		if last.Phase == n.Phase && last.Step == n.Step && last.Message == n.Message && last.InstalledDigest == n.InstalledDigest {
+			return
+		}
+	}
+	nw.nodes = append(nw.nodes, n)
+}
+
+func (nw *nodeWatch) history() []fcv1.NodeStatus {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	return slices.Clone(nw.nodes)
+}
+
+// until follows the node into the timeline until done says so of its latest state, and
+// fails the test when qemu ends or limit passes first.
+func (nw *nodeWatch) until(t *testing.T, tl *timeline, out *lockedOutput, p *proc, serial string, limit time.Duration, done func(fcv1.NodeStatus) bool) fcv1.NodeStatus {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	seen := len(nw.history())
+	for {
+		h := nw.history()
+		for _, n := range h[seen:] {
+			tl.node(n)
+		}
+		seen = len(h)
+		tl.server(out.String()[tl.from:])
+		if len(h) > 0 && done(h[len(h)-1]) {
+			return h[len(h)-1]
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("qemu ended (%v); n1 went\n%s\nserial console:\n%s\nqemu:\n%s", p.cmd.ProcessState, tl, tail(readFile(t, serial)), readFile(t, p.log))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("n1 is not done after %s; it went\n%s\nserial console:\n%s\ninstall server:\n%s", limit, tl, tail(readFile(t, serial)), tailN(out.String(), 40))
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 
@@ -431,7 +723,10 @@ func readESPFile(t *testing.T, image string, part int, name string) []byte {
 // timeline is where a node's install went, from qemu's start: the install server's log
 // (the boot script and files served) and each change of phase and step in the node's status.
 type timeline struct {
-	start  time.Time
+	start time.Time
+	// from is where the install server's log starts for this timeline (a reinstall's follows
+	// the first install's).
+	from   int
 	lines  []string
 	last   time.Duration
 	served int

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/flarecast/flarecast/internal/archive"
 	"github.com/flarecast/flarecast/internal/installplan"
 	"github.com/flarecast/flarecast/internal/model"
@@ -18,9 +20,8 @@ import (
 	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
-// The PXE install's harness, as the diskless boots use it: TestPXEInstallFromTheInstallServer
-// holds the same steps inline (another branch rewrites that function; it can call these once
-// both are merged).
+// The harness of the qemu nodes that boot from the real install server: the PXE installs
+// (TestPXEInstallFromTheInstallServer) and the diskless boots.
 
 // pxeLab is a lab whose server side is this machine: a namespace with a bridge and qemu's
 // tap, and a veth whose host end (returned) holds serverIP/24, for the real install server
@@ -54,6 +55,21 @@ func pxeLab(t *testing.T, name, serverIP string) (*lab, string) {
 // repository and the deployable's digest.
 func debianDeployable(t *testing.T, dir, base string, in model.Input, plans []installplan.Plan) (string, string) {
 	t.Helper()
+	b := packDebianBase(t, dir, base)
+	return b.repo, b.derive(t, in, plans)
+}
+
+// debianBase is the bootable Debian base packed as a Generic archive in a repository, from
+// which a test derives its group's deployables (a second one after a model change).
+type debianBase struct {
+	repo  string
+	store repository.Store
+	gen   string
+}
+
+// packDebianBase packs the Debian base's tar (hack/debian-base.sh) into a repository under dir.
+func packDebianBase(t *testing.T, dir, base string) debianBase {
+	t.Helper()
 	ctx := context.Background()
 	repo := filepath.Join(dir, "repo")
 	store, err := repository.Open(ctx, repo, repository.Options{})
@@ -64,13 +80,21 @@ func debianDeployable(t *testing.T, dir, base string, in model.Input, plans []in
 	if err != nil {
 		t.Fatal(err)
 	}
-	created := time.Unix(1700000000, 0).UTC()
 	gen, _, err := archive.Create(ctx, store, tarball.TarSource(f), archive.CreateOptions{Name: "debian-base", Architecture: "amd64", OS: "linux",
-		Created: &created, TempDir: t.TempDir(), Level: 1})
+		Created: &debianCreated, TempDir: t.TempDir(), Level: 1})
 	f.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return debianBase{repo: repo, store: store, gen: gen.Digest.String()}
+}
+
+var debianCreated = time.Unix(1700000000, 0).UTC()
+
+// derive makes the deployable of the model's one group: the plans in the cluster section,
+// the group's scripts and reboots in the configuration section. It returns its digest.
+func (b debianBase) derive(t *testing.T, in model.Input, plans []installplan.Plan) string {
+	t.Helper()
 	files, err := render.PlanFiles(plans)
 	if err != nil {
 		t.Fatal(err)
@@ -86,12 +110,16 @@ func debianDeployable(t *testing.T, dir, base string, in model.Input, plans []in
 		nodes = append(nodes, archive.Node{Name: n.Name, ID: int(n.ID), Group: g.Name})
 		names = append(names, n.Name)
 	}
-	dep, err := archive.Derive(ctx, store, archive.DeriveOptions{Base: gen.Digest.String(), Name: "edge-" + g.Name, Type: archive.Deployable,
-		Configuration: conf, Cluster: &archive.ClusterSection{Files: files, Nodes: nodes},
-		SoftwareLoad: &archive.SoftwareLoadDescriptor{Cluster: "edge", Groups: []archive.GroupLoad{{Name: g.Name, Archive: gen.Digest, Nodes: names}}},
-		NodesGroup:   g.Name, Created: &created})
+	genDigest, err := digest.Parse(b.gen)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return repo, dep.Descriptor.Digest.String()
+	dep, err := archive.Derive(context.Background(), b.store, archive.DeriveOptions{Base: b.gen, Name: "edge-" + g.Name, Type: archive.Deployable,
+		Configuration: conf, Cluster: &archive.ClusterSection{Files: files, Nodes: nodes},
+		SoftwareLoad: &archive.SoftwareLoadDescriptor{Cluster: "edge", Groups: []archive.GroupLoad{{Name: g.Name, Archive: genDigest, Nodes: names}}},
+		NodesGroup:   g.Name, Created: &debianCreated})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dep.Descriptor.Digest.String()
 }
