@@ -166,34 +166,3 @@ func TestABuildSourcePausesForCustomizationUntilAnnotated(t *testing.T) {
 		t.Fatalf("build roots left: %v", roots)
 	}
 }
-
-// What a person adds in the shell of a paused build is bounded by maxSize as apt's additions
-// are: the root measured while it waits, a root grown past the bound fails the archive
-// without waiting for the resume, with SourceTooLarge naming the root's size and the bound,
-// and leaves no build root and nothing tagged.
-func TestARootGrownPastMaxSizeDuringThePauseFailsTheArchive(t *testing.T) {
-	ns := newNamespace(t)
-	url, dgst := buildtest.BusyboxBase(t, t.TempDir())
-	fa := buildArchive(ns, "grown", url, dgst, "", nil)
-	fa.Spec.Source.Build.Pause = fcv1.BuildPauseBeforeCapture
-	fa.Spec.Limits = &fcv1.BuildLimits{MaxSize: "4Mi"} // busybox's 2 MB, not 4 MB more
-	createAll(t, ns, []client.Object{fa})
-	fa = waitArchive(t, ns, "grown", fcv1.ArchiveAwaitingCustomization, "AwaitingCustomization")
-	args := append(strings.Fields(strings.TrimPrefix(fa.Status.Shell, "flarecast ")), "--",
-		"/bin/sh", "-c", "cat /bin/busybox /bin/busybox > /grown")
-	if code := runCLI(args); code != 0 {
-		t.Fatalf("flarecast %v: exit %d", args, code)
-	}
-	fa = waitArchive(t, ns, "grown", fcv1.ArchiveFailed, build.ReasonSourceTooLarge)
-	msg := fa.Status.Conditions[0].Message
-	if !strings.Contains(msg, "the build root grew to ") || !strings.Contains(msg, " during the customization pause, more than the 4.0 MiB (4194304 bytes) maxSize allows; the build stopped and its root was removed") {
-		t.Fatalf("the condition does not name the root's size and the bound: %s", msg)
-	}
-	roots, _ := filepath.Glob(filepath.Join(buildsDir, ns, "*", "work", "*", "root"))
-	if len(roots) != 0 {
-		t.Fatalf("build roots left: %v", roots)
-	}
-	if desc, err := openRepo(t).Resolve(context.Background(), ns+".grown"); err == nil {
-		t.Fatalf("the failed build tagged %s", desc.Digest)
-	}
-}

@@ -110,6 +110,11 @@ func startPod(t *testing.T, job *batchv1.Job, dir string) *podProcess {
 	}
 	termination := filepath.Join(dir, "termination-log")
 	local[c.TerminationMessagePath] = termination
+	// The kubelet makes the file, writable by the container's user.
+	if err := os.WriteFile(termination, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	owned = append(owned, termination)
 	args := append([]string(nil), c.Args...)
 	for i, a := range args {
 		for p, d := range local {

@@ -331,3 +331,62 @@ func TestAPauseNeedsTheJobExecutorsProgressEndpoint(t *testing.T) {
 		t.Fatalf("Jobs %v (%v)", jobs.Items, err)
 	}
 }
+
+// What a person adds in the shell of a paused build is bounded by maxSize as apt's additions
+// are: the root measured while it waits, a root grown past the bound in the pod's shell fails
+// the build without waiting for the resume, and the archive is Failed SourceTooLarge naming
+// the root's size and the bound (from the pod's termination message), with no build root left
+// in the pod's work directory and no blob. (A job-executor manager of its own: the suite's
+// local executor may have its slots taken by other tests' builds.)
+func TestARootGrownPastMaxSizeDuringThePauseFailsTheArchive(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mapping a pod's users needs root")
+	}
+	for _, tool := range []string{"setpriv", "nsenter"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skip(tool + " is missing (util-linux)")
+		}
+	}
+	ns := newNamespace(t)
+	dir := podDir(t)
+	src := filepath.Join(dir, "sources")
+	os.Mkdir(src, 0o755)
+	url, dgst := buildtest.BusyboxBase(t, src)
+	repo := filepath.Join(dir, "repo")
+	startPausingJobManager(t, ns, repo, src)
+	fa := buildArchive(ns, "grown", url, dgst, "", nil)
+	fa.Labels = map[string]string{jobExecutorLabel: "job"}
+	fa.Spec.Source.Build.Pause = fcv1.BuildPauseBeforeCapture
+	fa.Spec.Limits = &fcv1.BuildLimits{MaxSize: "4Mi"} // busybox's 2 MB, not 4 MB more
+	createAll(t, ns, []client.Object{fa})
+	job, pod, proc, fa := pausedPod(t, ns, "grown", dir)
+	work := filepath.Join(dir, "volumes", "work")
+	argv, _ := shellIn(t, fa.Status.Shell, pod, work)
+	sh := proc.exec(append(argv, "--", "/bin/sh", "-c", "cat /bin/busybox /bin/busybox > /grown")...)
+	if out, err := sh.CombinedOutput(); err != nil {
+		t.Fatalf("the shell in the pod: %v\n%s", err, out)
+	}
+	code, msg := waitPod(t, proc, 2*time.Minute, "the root grown past maxSize (no resume)")
+	if code == 0 {
+		t.Fatal("the build whose root grew past maxSize succeeded")
+	}
+	// The kubelet: the termination message into the pod's status, then the Job controller.
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "build", Image: pod.Spec.Containers[0].Image,
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: "Error", Message: string(msg)}}}}
+	pod.Status.Phase = corev1.PodFailed
+	if err := k8s.Status().Update(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	setJobStatus(t, get(t, ns, job.Name, &batchv1.Job{}), false)
+	fa = waitArchive(t, ns, "grown", fcv1.ArchiveFailed, build.ReasonSourceTooLarge)
+	if m := fa.Status.Conditions[0].Message; !strings.Contains(m, "the build root grew to ") ||
+		!strings.Contains(m, " during the customization pause, more than the 4.0 MiB (4194304 bytes) maxSize allows; the build stopped and its root was removed") {
+		t.Fatalf("the condition does not name the root's size and the bound: %s", m)
+	}
+	if left, _ := os.ReadDir(work); len(left) != 0 {
+		t.Fatalf("the pod's work directory holds %v after its build failed", left)
+	}
+	if blobs := blobsIn(t, repo); len(blobs) != 0 {
+		t.Fatalf("the repository holds %v", blobs)
+	}
+}
