@@ -43,6 +43,13 @@ func planBuild(ctx context.Context, r *FlashArchiveReconciler, fa *fcv1.FlashArc
 	if m.SourceDateEpoch == 0 {
 		m.SourceDateEpoch = DefaultSourceDateEpoch
 	}
+	if m.Pause {
+		if c, ok := r.Executor.(executor.Customizer); !ok {
+			return failed(ReasonPauseNotSupported, "spec.source.build.pause: this manager's executor cannot pause a build"), nil
+		} else if err := c.CanPause(); err != nil {
+			return failed(ReasonPauseNotSupported, "spec.source.build.pause: %v", err), nil
+		}
+	}
 	var creds []byte
 	switch b := src.Base; {
 	case b.Image != nil:
@@ -104,7 +111,7 @@ func (r *FlashArchiveReconciler) archivesBuildingGroup(ctx context.Context, o cl
 // earlier build does not skip the pause of the next).
 func (r *FlashArchiveReconciler) customization(ctx context.Context, fa *fcv1.FlashArchive, job, root string) (fcv1.ArchivePhase, string, string, string, error) {
 	c, ok := r.Executor.(executor.Customizer)
-	if !ok {
+	if !ok { // planBuild refuses a pause then: a build of another manager's
 		return fcv1.ArchiveAwaitingCustomization, ReasonAwaitingCustomization,
 			fmt.Sprintf("build %s waits for customization of %s, but this executor cannot open a shell in it or resume it", job, root), "", nil
 	}
@@ -114,7 +121,10 @@ func (r *FlashArchiveReconciler) customization(ctx context.Context, fa *fcv1.Fla
 		}
 		return fcv1.ArchiveBuilding, ReasonBuilding, fmt.Sprintf("build %s resumed (%s=%s): capturing the build root", job, CustomizedAnnotation, job), "", nil
 	}
-	shell := c.ShellCommand(fa.Namespace, job, fa.Name, root)
+	shell, err := c.ShellCommand(ctx, fa.Namespace, job, fa.Name, root)
+	if err != nil {
+		return "", "", "", "", err
+	}
 	return fcv1.ArchiveAwaitingCustomization, ReasonAwaitingCustomization,
 		fmt.Sprintf("build %s waits for customization of its build root: open a shell with `%s`, then capture it with `kubectl annotate -n %s flasharchive %s %s=%s --overwrite`",
 			job, shell, fa.Namespace, fa.Name, CustomizedAnnotation, job), shell, nil

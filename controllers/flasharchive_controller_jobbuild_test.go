@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -57,6 +58,26 @@ func podDir(t *testing.T) string {
 // returns the exit code and the termination message.
 func runPod(t *testing.T, job *batchv1.Job, dir string) (int, []byte) {
 	t.Helper()
+	return startPod(t, job, dir).wait(t)
+}
+
+// podProcess is a build pod's container as startPod runs it.
+type podProcess struct {
+	cmd         *exec.Cmd
+	out         bytes.Buffer
+	termination string
+	// bounding is the container's capability bounding set, for setpriv ("" when it keeps all).
+	bounding string
+	// userns: the container runs in a user namespace of its own (hostUsers: false).
+	userns bool
+	// env is the container's environment; bin is its command, as a file here.
+	env []string
+	bin string
+}
+
+// startPod starts what runPod runs and returns at once.
+func startPod(t *testing.T, job *batchv1.Job, dir string) *podProcess {
+	t.Helper()
 	pod := job.Spec.Template.Spec
 	c := pod.Containers[0]
 	sec := get(t, job.Namespace, job.Name, &corev1.Secret{})
@@ -89,6 +110,11 @@ func runPod(t *testing.T, job *batchv1.Job, dir string) (int, []byte) {
 	}
 	termination := filepath.Join(dir, "termination-log")
 	local[c.TerminationMessagePath] = termination
+	// The kubelet makes the file, writable by the container's user.
+	if err := os.WriteFile(termination, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	owned = append(owned, termination)
 	args := append([]string(nil), c.Args...)
 	for i, a := range args {
 		for p, d := range local {
@@ -113,8 +139,10 @@ func runPod(t *testing.T, job *batchv1.Job, dir string) (int, []byte) {
 		env = append(env, e.Name+"="+e.Value)
 	}
 	argv := append([]string{bin}, args...)
+	p := &podProcess{termination: termination, env: env, bin: bin}
 	attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if pod.HostUsers != nil && !*pod.HostUsers {
+		p.userns = true
 		for _, d := range owned {
 			if err := chownTree(d, podUsers); err != nil {
 				t.Fatal(err)
@@ -131,25 +159,56 @@ func runPod(t *testing.T, job *batchv1.Job, dir string) (int, []byte) {
 		for _, cp := range sc.Capabilities.Add {
 			bounding += ",+" + strings.ToLower(string(cp))
 		}
+		p.bounding = bounding
 		argv = append([]string{"setpriv", "--bounding-set", bounding, "--inh-caps", "-all", "--"}, argv...)
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env, cmd.SysProcAttr = env, attr
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
+	p.cmd = exec.Command(argv[0], argv[1:]...)
+	p.cmd.Env, p.cmd.SysProcAttr = env, attr
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("run the pod's command %v: %v", argv, err)
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+	})
+	return p
+}
+
+// wait waits for the container to end and returns its exit code and termination message.
+func (p *podProcess) wait(t *testing.T) (int, []byte) {
+	t.Helper()
+	err := p.cmd.Wait()
 	code := 0
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		code = exit.ExitCode()
 	} else if err != nil {
-		t.Fatalf("run the pod's command %v: %v", argv, err)
+		t.Fatalf("run the pod's command %v: %v", p.cmd.Args, err)
 	}
-	msg, _ := os.ReadFile(termination)
+	msg, _ := os.ReadFile(p.termination)
 	if code != 0 {
-		t.Logf("the pod's output:\n%s", out.Bytes()[max(0, out.Len()-3000):])
+		t.Logf("the pod's output:\n%s", p.out.Bytes()[max(0, p.out.Len()-3000):])
 	}
 	return code, msg
+}
+
+// exec plays kubectl exec into the container: argv runs in the container's user namespace
+// (nsenter), with its capability bounding set and environment; argv[0] is the image's
+// flarecast, as the file this test runs.
+func (p *podProcess) exec(argv ...string) *exec.Cmd {
+	argv = append([]string{p.bin}, argv[1:]...)
+	if p.bounding != "" {
+		argv = append([]string{"setpriv", "--bounding-set", p.bounding, "--inh-caps", "-all", "--"}, argv...)
+	}
+	if p.userns {
+		argv = append([]string{"nsenter", "--target", strconv.Itoa(p.cmd.Process.Pid), "--user"}, argv...)
+	}
+	c := exec.Command(argv[0], argv[1:]...)
+	c.Env = p.env
+	return c
 }
 
 func copyExecutable(src, dst string) error {

@@ -9,6 +9,9 @@ const (
 	// ReasonAwaitingCustomization: a build source waits, its software installed, for a person
 	// to customize its build root and annotate the archive.
 	ReasonAwaitingCustomization = "AwaitingCustomization"
+	// ReasonPauseNotSupported: a build source asks for a pause that this manager's executor
+	// cannot offer (the Job executor without its build-progress endpoint).
+	ReasonPauseNotSupported = "PauseNotSupported"
 	// ReasonBuildFailed: the executor ran the build and it failed; the message says why.
 	ReasonBuildFailed = "BuildFailed"
 	// ReasonInvalidSpec: the spec is admissible but cannot be built (no arch, a base of the

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -64,7 +66,14 @@ since the pod has no token for the API server.`,
 				reporters = append(reporters, progressWriter(progressFile))
 			}
 			if progressURL != "" {
-				push, err := progressPusher(cmd.Context(), progressURL, progressTokenFile)
+				// The answer to a paused build's report may be its resume: the file the build
+				// waits for, in the work directory (build.ResumeFile).
+				resume := func() {
+					if err := os.WriteFile(filepath.Join(workDir, build.ResumeFile), nil, 0o600); err != nil {
+						fmt.Fprintf(os.Stderr, "flarecast: resume: %v\n", err)
+					}
+				}
+				push, err := progressPusher(cmd.Context(), progressURL, progressTokenFile, resume)
 				if err != nil {
 					return err
 				}
@@ -77,7 +86,12 @@ since the pod has no token for the API server.`,
 					}
 				}
 			}
-			res, err := build.Run(cmd.Context(), &req, opts)
+			// A pod being deleted (its archive deleted while it builds or waits in a pause) gets
+			// SIGTERM first: the build then stops and removes its root within the grace period,
+			// rather than dying with it in place.
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			res, err := build.Run(ctx, &req, opts)
 			if err != nil && terminationLog != "" {
 				writeTerminationLog(terminationLog, err)
 			}
@@ -152,7 +166,7 @@ func writeTerminationLog(file string, err error) {
 // progressPusher sends progress to the manager at most once a second, off the build's path:
 // a slow or absent endpoint never slows the build, and a report that finds the previous one
 // still in flight is dropped (the next one says more anyway).
-func progressPusher(ctx context.Context, url, tokenFile string) (func(build.Progress), error) {
+func progressPusher(ctx context.Context, url, tokenFile string, resume func()) (func(build.Progress), error) {
 	if tokenFile == "" {
 		return nil, usageError(fmt.Errorf("--progress-url needs --progress-token-file"))
 	}
@@ -172,8 +186,12 @@ func progressPusher(ctx context.Context, url, tokenFile string) (func(build.Prog
 		last, stage = time.Now(), p.Stage
 		go func() {
 			defer busy.Store(false)
-			if err := executor.PushProgress(ctx, c, url, token, executor.Progress{Stage: p.Stage, Bytes: p.Bytes, Total: p.Total}); err != nil {
+			reply, err := executor.PushProgress(ctx, c, url, token, executor.Progress{Stage: p.Stage, Bytes: p.Bytes, Total: p.Total, Root: p.Root})
+			if err != nil {
 				fmt.Fprintf(os.Stderr, "flarecast: progress report: %v\n", err)
+			}
+			if reply.Resume && p.Stage == build.StageCustomize {
+				resume()
 			}
 		}()
 	}, nil

@@ -151,7 +151,7 @@ func (e *Job) JobFor(spec Spec) *batchv1.Job {
 	}
 	no, yes := false, true
 	c := corev1.Container{
-		Name: "build", Image: e.opts.Image, Command: []string{e.opts.Command[0]}, Args: args,
+		Name: buildContainer, Image: e.opts.Image, Command: []string{e.opts.Command[0]}, Args: args,
 		// A build that dies before it writes its outcome still says something: its log's tail.
 		TerminationMessagePath:   TerminationLogPath,
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
@@ -262,7 +262,7 @@ func (e *Job) failed(ctx context.Context, j *batchv1.Job, c batchv1.JobCondition
 			continue
 		}
 		for _, cs := range p.Status.ContainerStatuses {
-			if t := cs.State.Terminated; cs.Name == "build" && t != nil && t.Message != "" {
+			if t := cs.State.Terminated; cs.Name == buildContainer && t != nil && t.Message != "" {
 				o := decodeOutcome(t.Message)
 				st.Reason = o.Reason
 				st.Message = fmt.Sprintf("%s (Job %s, exit code %d) %s", o.Message, j.Name, t.ExitCode, logs)

@@ -90,6 +90,14 @@ type ProgressReceiver struct {
 
 	mu   sync.Mutex
 	seen map[string]seenProgress
+	// resumed are the jobs whose pause ended: the answer to their next report says so.
+	resumed map[string]bool
+}
+
+// Reply is the endpoint's answer to a report: a paused build is told to resume (a pod has no
+// other way to hear of the archive's annotation).
+type Reply struct {
+	Resume bool `json:"resume,omitempty"`
 }
 
 type seenProgress struct {
@@ -108,7 +116,7 @@ func NewProgressReceiver(key []byte) (*ProgressReceiver, error) {
 	if len(key) < 32 {
 		return nil, fmt.Errorf("build progress: the key holds %d bytes, want at least 32", len(key))
 	}
-	return &ProgressReceiver{key: key, now: time.Now, seen: map[string]seenProgress{}}, nil
+	return &ProgressReceiver{key: key, now: time.Now, seen: map[string]seenProgress{}, resumed: map[string]bool{}}, nil
 }
 
 // Token is the token of a job, for its pod.
@@ -132,6 +140,16 @@ func (r *ProgressReceiver) Latest(namespace, name string) *Progress {
 func (r *ProgressReceiver) Forget(namespace, name string) {
 	r.mu.Lock()
 	delete(r.seen, namespace+"/"+name)
+	delete(r.resumed, namespace+"/"+name)
+	r.mu.Unlock()
+}
+
+// Resume ends a job's pause: its next report is answered with the resume. Kept in memory
+// only: after a restart the controller, which resumes on each pass while the annotation names
+// the paused build, says it again.
+func (r *ProgressReceiver) Resume(namespace, name string) {
+	r.mu.Lock()
+	r.resumed[namespace+"/"+name] = true
 	r.mu.Unlock()
 }
 
@@ -176,10 +194,17 @@ func (r *ProgressReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	for k, s := range r.seen {
 		if now.Sub(s.at) > progressTTL {
 			delete(r.seen, k)
+			delete(r.resumed, k)
 		}
 	}
+	resume := r.resumed[ns+"/"+name]
 	r.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
+	if !resume {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(Reply{Resume: true})
 }
 
 // Serve listens on addr until ctx ends: a manager Runnable.
@@ -199,26 +224,33 @@ func (r *ProgressReceiver) Serve(ctx context.Context, addr string) error {
 	return nil
 }
 
-// PushProgress sends one report to a build-progress endpoint. It is best effort: a
-// build never waits long on, or fails for, a view of itself.
-func PushProgress(ctx context.Context, c *http.Client, url, token string, p Progress) error {
+// PushProgress sends one report to a build-progress endpoint and returns its answer. It is
+// best effort: a build never waits long on, or fails for, a view of itself.
+func PushProgress(ctx context.Context, c *http.Client, url, token string, p Progress) (Reply, error) {
 	b, _ := json.Marshal(p)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, strings.NewReader(string(b)))
 	if err != nil {
-		return err
+		return Reply{}, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.Do(req)
 	if err != nil {
-		return err
+		return Reply{}, err
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-	if resp.StatusCode != http.StatusNoContent {
-		return fmt.Errorf("build progress endpoint answered %s", resp.Status)
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	switch resp.StatusCode {
+	case http.StatusNoContent:
+		return Reply{}, nil
+	case http.StatusOK:
+		var r Reply
+		if err := json.Unmarshal(body, &r); err != nil {
+			return Reply{}, fmt.Errorf("build progress endpoint: its answer is not a reply: %w", err)
+		}
+		return r, nil
 	}
-	return nil
+	return Reply{}, fmt.Errorf("build progress endpoint answered %s", resp.Status)
 }

@@ -53,15 +53,37 @@ func TestProgressReceiverTakesOnlyAJobsOwnReport(t *testing.T) {
 	if p := r.Latest("ns", "a"); p != nil {
 		t.Fatalf("a refused report was kept: %+v", p)
 	}
-	if err := PushProgress(context.Background(), http.DefaultClient, srv.URL+progressPath("ns", "a"), own, Progress{Stage: "download", Bytes: 10, Total: 100}); err != nil {
+	if _, err := PushProgress(context.Background(), http.DefaultClient, srv.URL+progressPath("ns", "a"), own, Progress{Stage: "download", Bytes: 10, Total: 100}); err != nil {
 		t.Fatal(err)
 	}
 	if p := r.Latest("ns", "a"); p == nil || *p != (Progress{Stage: "download", Bytes: 10, Total: 100}) {
 		t.Fatalf("latest %+v", p)
 	}
+	// A resumed job hears it in the answer to its next report; another job does not.
+	r.Resume("ns", "a")
+	push := func(token, name string) Reply {
+		t.Helper()
+		reply, err := PushProgress(context.Background(), http.DefaultClient, srv.URL+progressPath("ns", name), token, Progress{Stage: "customize", Root: "/work/build-1/root"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reply
+	}
+	if got := push(own, "a"); !got.Resume {
+		t.Fatalf("the resumed job's answer: %+v", got)
+	}
+	if got := push(other, "b"); got.Resume {
+		t.Fatalf("another job was told to resume: %+v", got)
+	}
+	if p := r.Latest("ns", "a"); p == nil || p.Root != "/work/build-1/root" {
+		t.Fatalf("the paused build's root is not kept: %+v", p)
+	}
 	r.Forget("ns", "a")
 	if p := r.Latest("ns", "a"); p != nil {
 		t.Fatalf("forgotten job still has %+v", p)
+	}
+	if got := push(own, "a"); got.Resume {
+		t.Fatalf("a forgotten job's resume stayed: %+v", got)
 	}
 	if _, err := NewProgressReceiver([]byte("short")); err == nil {
 		t.Fatal("a short key was taken")

@@ -12,13 +12,19 @@ import (
 // Customizer is an executor whose builds can pause for a person to customize the build root
 // (a build source's pause): it says how to get a shell in it, and ends the pause.
 type Customizer interface {
+	// CanPause says why builds that pause cannot run here (nil when they can): refused
+	// before they start, rather than waiting for a resume that cannot come.
+	CanPause() error
 	// ShellCommand is the command a person runs to get a shell in the paused build's root.
-	ShellCommand(namespace, name, owner, root string) string
+	ShellCommand(ctx context.Context, namespace, name, owner, root string) (string, error)
 	// Resume ends the pause of a running build; the build then captures its root.
 	Resume(ctx context.Context, namespace, name string) error
 }
 
-var _ Customizer = (*Local)(nil)
+var (
+	_ Customizer = (*Local)(nil)
+	_ Customizer = (*Job)(nil)
+)
 
 // ResumeFile is the file of a build's work directory whose creation ends its pause (the
 // build polls for it): build.ResumeFile, repeated here so the executor needs no build import.
@@ -26,13 +32,16 @@ const ResumeFile = "resume"
 
 // ShellCommand implements Customizer: `flarecast archive shell`, which finds the build root
 // from the state directory.
-func (l *Local) ShellCommand(namespace, _, owner, _ string) string {
+func (l *Local) ShellCommand(_ context.Context, namespace, _, owner, _ string) (string, error) {
 	dir, err := filepath.Abs(l.opts.Dir)
 	if err != nil {
 		dir = l.opts.Dir
 	}
-	return fmt.Sprintf("flarecast archive shell %s -n %s --executor-state-dir %s", owner, namespace, dir)
+	return fmt.Sprintf("flarecast archive shell %s -n %s --executor-state-dir %s", owner, namespace, dir), nil
 }
+
+// CanPause implements Customizer: a local build can always pause.
+func (l *Local) CanPause() error { return nil }
 
 // Resume implements Customizer.
 func (l *Local) Resume(_ context.Context, namespace, name string) error {

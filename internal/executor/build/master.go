@@ -177,7 +177,7 @@ func buildRoot(ctx context.Context, m *Master, arch string, lim Limits, work str
 	b, _ := json.Marshal(pkgs) // plain strings: cannot fail
 	inputs[InputBuildPackages] = string(b)
 	if m.Pause {
-		if err := awaitResume(ctx, root, work, progress); err != nil {
+		if err := pause(ctx, r, work, lim, progress); err != nil {
 			return nil, err
 		}
 		inputs[InputCustomized] = "true"
@@ -322,22 +322,27 @@ const ReasonInstallFailed = "InstallFailed"
 // stand-ins of device nodes get the host's node of the same number bind-mounted over them
 // there (a maintainer script's >/dev/null must not fill a file of the archive).
 func inRoot(ctx context.Context, r *rootDir, epoch int64, script string) ([]byte, error) {
-	root := r.dir
-	args := []string{"--mount", "--pid", "--fork", "--kill-child", "--mount-proc=" + filepath.Join(root, "proc")}
-	if binds := deviceBinds(r); len(binds) > 0 {
-		// sh ROOT SCRIPT HOST1 STANDIN1 HOST2 STANDIN2…: the binds, then the chroot.
-		args = append(args, "/bin/sh", "-euc", `root=$1 script=$2; shift 2
-while [ $# -gt 0 ]; do mount --bind "$1" "$2"; shift 2; done
-exec chroot "$root" /bin/sh -euc "$script"`, "sh", root, script)
-		args = append(args, binds...)
-	} else {
-		args = append(args, "chroot", root, "/bin/sh", "-euc", script)
-	}
-	cmd := command(ctx, epoch, "unshare", args...)
+	cmd := command(ctx, epoch, "unshare", rootArgs(r, "/bin/sh", "-euc", script)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.Bytes(), err
+}
+
+// rootArgs are unshare's arguments that run argv in r as inRoot says.
+func rootArgs(r *rootDir, argv ...string) []string {
+	root := r.dir
+	args := []string{"--mount", "--pid", "--fork", "--kill-child", "--mount-proc=" + filepath.Join(root, "proc")}
+	if binds := deviceBinds(r); len(binds) > 0 {
+		// sh ROOT HOST1 STANDIN1 HOST2 STANDIN2… -- ARGV: the binds, then the chroot.
+		args = append(args, "/bin/sh", "-euc", `root=$1; shift
+while [ "$1" != -- ]; do mount --bind "$1" "$2"; shift 2; done
+shift; exec chroot "$root" "$@"`, "sh", root)
+		args = append(append(args, binds...), "--")
+	} else {
+		args = append(args, "chroot", root)
+	}
+	return append(args, argv...)
 }
 
 // deviceBinds pairs each stand-in of r with the host's device node of the same path, type and
@@ -517,17 +522,52 @@ func installedPackages(ctx context.Context, r *rootDir, epoch int64) ([]Installe
 	return pkgs, nil
 }
 
-// awaitResume reports the build root and waits until the resume file appears.
+// devicesFile, beside a paused build's root, lists the root's device stand-ins, so that a
+// shell opened in it (ShellCommand) sees the devices the build's own steps see.
+const devicesFile = "devices.json"
+
+// pauseReportEvery is how often a paused build says again that it waits: the Job executor's
+// manager hears it (and a manager restarted meanwhile learns of the pause) and answers with
+// the resume.
+const pauseReportEvery = 2 * time.Second
+
+// pause waits for the resume while what a person adds to the root is bounded by maxSize as
+// apt's additions are: a root grown past it, while paused or when resumed, fails the build,
+// whose root then goes with its work directory.
+func pause(ctx context.Context, r *rootDir, work string, lim Limits, progress func(Progress)) error {
+	if len(r.devices) > 0 {
+		b, _ := json.Marshal(r.devices) // plain fields: cannot fail
+		if err := os.WriteFile(filepath.Join(work, devicesFile), b, 0o600); err != nil {
+			return fmt.Errorf("build root: %w", err)
+		}
+	}
+	err := boundedRootEvery(ctx, r.dir, lim.MaxSize, pauseCheckEvery, func(ctx context.Context) error {
+		return awaitResume(ctx, r.dir, work, progress)
+	})
+	var big *rootTooLarge
+	if errors.As(err, &big) {
+		return failure(ReasonSourceTooLarge, big.size, "the build root grew to %s during the customization pause, more than the %s maxSize allows; the build stopped and its root was removed",
+			sizeOf(big.size), sizeOf(lim.MaxSize))
+	}
+	return err
+}
+
+// awaitResume reports the build root, again every pauseReportEvery, and waits until the
+// resume file appears, which it removes.
 func awaitResume(ctx context.Context, root, work string, progress func(Progress)) error {
 	resume := filepath.Join(filepath.Dir(work), ResumeFile)
-	if progress != nil {
-		progress(Progress{Stage: StageCustomize, Root: root})
-	}
+	var reported time.Time
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
 		if _, err := os.Stat(resume); err == nil {
+			// Taken: a build that fails after it leaves its work directory as it found it.
+			os.Remove(resume)
 			return nil
+		}
+		if progress != nil && time.Since(reported) >= pauseReportEvery {
+			progress(Progress{Stage: StageCustomize, Root: root})
+			reported = time.Now()
 		}
 		select {
 		case <-ctx.Done():
@@ -535,4 +575,31 @@ func awaitResume(ctx context.Context, root, work string, progress func(Progress)
 		case <-t.C:
 		}
 	}
+}
+
+// ShellCommand is the command that runs argv (a login shell when empty) with root, a paused
+// build's root, as its root directory, as the build's own steps run: mount and PID namespaces
+// of its own with /proc mounted, and the host's device nodes bound over the stand-ins the build
+// recorded beside the root. The caller sets its standard streams and environment.
+func ShellCommand(ctx context.Context, root string, argv []string) (*exec.Cmd, error) {
+	r := &rootDir{dir: filepath.Clean(root)}
+	if fi, err := os.Stat(filepath.Join(r.dir, "proc")); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("%s is no build root (it has no /proc directory)", root)
+	}
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(r.dir), devicesFile))
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &r.devices); err != nil {
+			return nil, fmt.Errorf("the device stand-ins of %s: %w", root, err)
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("the device stand-ins of %s: %w", root, err)
+	}
+	if len(argv) == 0 {
+		argv = []string{"/bin/sh", "-l"}
+		if _, err := os.Stat(filepath.Join(r.dir, "bin/bash")); err == nil {
+			argv = []string{"/bin/bash", "-l"}
+		}
+	}
+	return exec.CommandContext(ctx, "unshare", rootArgs(r, argv...)...), nil
 }

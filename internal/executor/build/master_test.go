@@ -154,3 +154,44 @@ func TestAPackageThatGrowsTheRootPastMaxSizeIsStoppedDuringApt(t *testing.T) {
 		t.Fatalf("the failed build left %d blobs", len(blobs))
 	}
 }
+
+// What a person adds during the pause is bounded as apt's additions are: a root grown past
+// maxSize by hand, then resumed at once (before the pause's next measure), fails the build at
+// the resume with SourceTooLarge naming the root's size and the bound, and leaves no build root
+// and no blob (a directory's pack does not count its bytes: without the bound the build
+// succeeded, its archive past maxSize).
+func TestARootGrownPastMaxSizeDuringThePauseFailsAtTheResume(t *testing.T) {
+	url, dgst := buildtest.BusyboxBase(t, t.TempDir())
+	repo := filepath.Join(t.TempDir(), "repo")
+	req := masterRequest(t, repo, url, dgst, &Master{Pause: true})
+	req.Limits.MaxSize = 4 << 20 // busybox's 2 MB, not 4 MiB more
+	work := t.TempDir()
+	grown := make(chan error, 1)
+	var once bool
+	progress := func(p Progress) {
+		if p.Stage != StageCustomize || once {
+			return
+		}
+		once = true
+		err := os.WriteFile(filepath.Join(p.Root, "var-grown"), make([]byte, 4<<20), 0o644)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(work, ResumeFile), nil, 0o600)
+		}
+		grown <- err
+	}
+	_, err := Run(context.Background(), req, Options{WorkDir: work, Progress: progress})
+	if gerr := <-grown; gerr != nil {
+		t.Fatal(gerr)
+	}
+	f, ok := AsFailure(err)
+	if !ok || f.Reason != ReasonSourceTooLarge || f.Bytes <= req.Limits.MaxSize ||
+		f.Message != "the build root grew to "+sizeOf(f.Bytes)+" during the customization pause, more than the "+sizeOf(req.Limits.MaxSize)+" maxSize allows; the build stopped and its root was removed" {
+		t.Fatalf("want SourceTooLarge naming the root's size and the bound, got %v", err)
+	}
+	if left, _ := os.ReadDir(work); len(left) != 0 {
+		t.Fatalf("the build left %v in its work directory", left)
+	}
+	if blobs, _ := os.ReadDir(filepath.Join(repo, "blobs", "sha256")); len(blobs) != 0 {
+		t.Fatalf("the failed build left %d blobs", len(blobs))
+	}
+}

@@ -14,6 +14,10 @@ import (
 // long, not when the disk is full.
 var rootCheckEvery = time.Second
 
+// pauseCheckEvery is how often a paused build root is measured: what a person adds by hand
+// grows it slower than apt, and a pause can last hours, so it is walked less often.
+var pauseCheckEvery = 5 * time.Second
+
 // rootTooLarge is the cause of a step stopped because the build root passed maxSize.
 type rootTooLarge struct{ size int64 }
 
@@ -54,6 +58,11 @@ func rootSize(root string) (int64, error) {
 // root holds more than max bytes (checked every rootCheckEvery, and once more when step
 // returns). A non-positive max bounds nothing.
 func boundedRoot(ctx context.Context, root string, max int64, step func(context.Context) error) error {
+	return boundedRootEvery(ctx, root, max, rootCheckEvery, step)
+}
+
+// boundedRootEvery is boundedRoot measuring every interval.
+func boundedRootEvery(ctx context.Context, root string, max int64, every time.Duration, step func(context.Context) error) error {
 	if max <= 0 {
 		return step(ctx)
 	}
@@ -63,7 +72,7 @@ func boundedRoot(ctx context.Context, root string, max int64, step func(context.
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
-		t := time.NewTicker(rootCheckEvery)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
