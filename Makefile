@@ -82,7 +82,7 @@ test: deps verify-generated lint ## Run every test against real peers (API serve
 # node is then reinstalled through its firmware's BootNext (about 5 to 7 minutes more).
 E2E_RUN ?= TestPXEBoot|TestProxyDHCPBoot|TestAgentPXEBoot|TestPXEInstallFromTheInstallServer|TestDisklessNFSRoot|TestADisklessNodeBoots|TestLabLeavesNothingBehind
 test-e2e: deps ## Boot qemu guests (TCG; BIOS and UEFI) over the network against dnsmasq and flarecast, and make demo's nodes (root).
-	FLARECAST_E2E=1 go test -count=1 -timeout 45m -v -run '$(E2E_RUN)' ./test/e2e/
+	FLARECAST_E2E=1 go test -count=1 -timeout 55m -v -run '$(E2E_RUN)' ./test/e2e/
 	# make demo boots a qemu node and three simulated nodes to Running; make demo-down leaves nothing.
 	FLARECAST_E2E=1 go test -count=1 -timeout 45m -v -run 'TestDemoBootsNodesToRunningAndDownLeavesNothing' ./test/e2e/
 	# A node's installed disk (the Debian base, GRUB) boots under qemu through both script
