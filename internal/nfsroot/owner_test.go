@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	nfsc "github.com/willscott/go-nfs-client/nfs"
 	"github.com/willscott/go-nfs-client/nfs/rpc"
 	"golang.org/x/sys/unix"
 )
@@ -47,8 +48,34 @@ func requireRoot(t *testing.T) {
 	}
 }
 
-// TestNewFilesBelongToTheCallersUserAndGroup: a file, a directory and a symbolic link made
-// with AUTH_UNIX 1234:5678 are 1234:5678 on the server and to the client, across a restart
+// mknod sends MKNOD (which go-nfs-client lacks) of a FIFO (ftype 7) or a character device
+// 1:3 (ftype 4) named name in dir.
+func (n *nodeExport) mknod(dir, name string, ftype uint32) {
+	n.t.Helper()
+	where := nfsc.Diropargs3{FH: n.handle(dir), Filename: name}
+	attr := nfsc.Sattr3{Mode: nfsc.SetMode{SetIt: true, Mode: 0o644}}
+	var args any = &struct {
+		rpc.Header
+		Where nfsc.Diropargs3
+		Type  uint32
+		Attr  nfsc.Sattr3
+	}{n.header(11), where, ftype, attr}
+	if ftype == 4 {
+		args = &struct {
+			rpc.Header
+			Where nfsc.Diropargs3
+			Type  uint32
+			Attr  nfsc.Sattr3
+			Spec  [2]uint32
+		}{n.header(11), where, ftype, attr, [2]uint32{1, 3}}
+	}
+	if status, _ := n.call(args); status != 0 {
+		n.t.Fatalf("MKNOD %s/%s type %d: status %d", dir, name, ftype, status)
+	}
+}
+
+// TestNewFilesBelongToTheCallersUserAndGroup: a file, a directory, a symbolic link, a FIFO
+// and a device node made with AUTH_UNIX 1234:5678 are 1234:5678 on the server and to the client, across a restart
 // of the server; at the top and in a directory of the tree (copied up first).
 func TestNewFilesBelongToTheCallersUserAndGroup(t *testing.T) {
 	requireRoot(t)
@@ -67,7 +94,9 @@ func TestNewFilesBelongToTheCallersUserAndGroup(t *testing.T) {
 				if err := n.target.Symlink("file", filepath.Join(d, "link")); err != nil {
 					t.Fatal(err)
 				}
-				made = append(made, filepath.Join(d, "file"), filepath.Join(d, "link"))
+				n.mknod(d, "fifo", 7)
+				n.mknod(d, "null2", 4)
+				made = append(made, filepath.Join(d, "file"), filepath.Join(d, "link"), filepath.Join(d, "fifo"), filepath.Join(d, "null2"))
 			}
 			if _, err := n.target.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
 				t.Fatal(err)

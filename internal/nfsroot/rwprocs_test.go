@@ -27,6 +27,7 @@ import (
 type nodeExport struct {
 	t      *testing.T
 	upper  string
+	auth   rpc.Auth
 	target *nfsc.Target
 	client *rpc.Client
 	s      *served
@@ -52,7 +53,7 @@ func newExport(t *testing.T, e Export, auth rpc.Auth) *nodeExport {
 	t.Helper()
 	server, client := lab(t)
 	exports := []Export{e}
-	n := &nodeExport{t: t, upper: e.Upper}
+	n := &nodeExport{t: t, upper: e.Upper, auth: auth}
 	n.s = serve(t, server, exports, 0, WithHandleKey(testKey))
 	port := n.s.port
 	n.remount = func() {
@@ -83,7 +84,7 @@ func newExport(t *testing.T, e Export, auth rpc.Auth) *nodeExport {
 }
 
 func (n *nodeExport) header(proc uint32) rpc.Header {
-	return rpc.Header{Rpcvers: 2, Prog: nfsc.Nfs3Prog, Vers: nfsc.Nfs3Vers, Proc: proc, Cred: rpc.AuthNull, Verf: rpc.AuthNull}
+	return rpc.Header{Rpcvers: 2, Prog: nfsc.Nfs3Prog, Vers: nfsc.Nfs3Vers, Proc: proc, Cred: n.auth, Verf: rpc.AuthNull}
 }
 
 func (n *nodeExport) handle(p string) []byte {
