@@ -335,6 +335,7 @@ func (o *overlayFS) openFile(name string, flag int, perm os.FileMode, own *owner
 	}
 	if err := place(tmp, up, own, false); err != nil {
 		f.Close()
+		removeAllQuiet(tmp)
 		return nil, err
 	}
 	o.dropWhiteout(p)
