@@ -29,7 +29,12 @@
 // be guessed. Hard links (LINK) are made in the upper directory, a file of the tree copied up
 // first; chmod keeps setuid, setgid and sticky bits. Both need the patched go-nfs in
 // third_party/go-nfs (v0.0.4 decoded LINK as SYMLINK and passed SETATTR the nine permission
-// bits only), which also makes device nodes (MKNOD) and answers ENOTEMPTY and EXDEV as such.
+// bits only), which also makes device nodes (MKNOD) and answers ENOTEMPTY and EXDEV as such,
+// and hands the export the call's AUTH_UNIX credential: what a node makes (CREATE, MKDIR,
+// SYMLINK, MKNOD) is made in the work directory, given the caller's user and group (the
+// directory's group in a setgid directory, where a new directory is setgid too, as on Linux)
+// and renamed into place; without AUTH_UNIX it is root's. No permission is checked against
+// the caller: the export trusts its node.
 // What it does not do: rename a directory of the tree (EXDEV, as overlayfs without
 // redirect_dir: tools copy instead), or keep the names of a hard link of the tree apart (its
 // index names an inode by its first path, so after a change of one name the others' handles

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	billy "github.com/go-git/go-billy/v5"
+	nfs "github.com/willscott/go-nfs"
 	nfsfile "github.com/willscott/go-nfs/file"
 	"golang.org/x/sys/unix"
 )
@@ -274,10 +275,15 @@ func (o *overlayFS) ReadDir(name string) ([]os.FileInfo, error) {
 func (o *overlayFS) Open(name string) (billy.File, error) { return o.OpenFile(name, os.O_RDONLY, 0) }
 
 func (o *overlayFS) Create(name string) (billy.File, error) {
-	return o.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666)
+	return o.openFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666, nil)
 }
 
 func (o *overlayFS) OpenFile(name string, flag int, perm os.FileMode) (billy.File, error) {
+	return o.openFile(name, flag, perm, nil)
+}
+
+// openFile opens name; a file it creates belongs to own (nil: the server's user).
+func (o *overlayFS) openFile(name string, flag int, perm os.FileMode, own *owner) (billy.File, error) {
 	p, _ := clean(name)
 	writes := flag&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND) != 0
 	if !writes {
@@ -322,8 +328,14 @@ func (o *overlayFS) OpenFile(name string, flag int, perm os.FileMode) (billy.Fil
 		return nil, err
 	}
 	up := filepath.Join(o.upper, filepath.FromSlash(p))
-	f, err := os.OpenFile(up, flag|os.O_EXCL|syscall.O_NOFOLLOW, perm)
+	tmp := filepath.Join(o.work, "create-"+randomName())
+	f, err := os.OpenFile(tmp, flag|os.O_EXCL|syscall.O_NOFOLLOW, perm)
 	if err != nil {
+		return nil, err
+	}
+	if err := place(tmp, up, own, false); err != nil {
+		f.Close()
+		removeAllQuiet(tmp)
 		return nil, err
 	}
 	o.dropWhiteout(p)
@@ -645,6 +657,10 @@ func touch(p string) error {
 }
 
 func (o *overlayFS) MkdirAll(name string, perm os.FileMode) error {
+	return o.mkdirAll(name, perm, nil)
+}
+
+func (o *overlayFS) mkdirAll(name string, perm os.FileMode, own *owner) error {
 	if o.readOnly {
 		return errReadOnly
 	}
@@ -670,7 +686,7 @@ func (o *overlayFS) MkdirAll(name string, perm os.FileMode) error {
 		if err := o.copyUpParent(sub); err != nil {
 			return err
 		}
-		if err := o.mkdir(sub, perm); err != nil {
+		if err := o.mkdir(sub, perm, own); err != nil {
 			return err
 		}
 	}
@@ -679,7 +695,7 @@ func (o *overlayFS) MkdirAll(name string, perm os.FileMode) error {
 
 // mkdir makes a new directory whole in work (opaque when a lower one of its name was
 // removed: its old entries must not come back) and renames it into place.
-func (o *overlayFS) mkdir(p string, perm os.FileMode) error {
+func (o *overlayFS) mkdir(p string, perm os.FileMode, own *owner) error {
 	tmp := filepath.Join(o.work, "mkdir-"+randomName())
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return err
@@ -697,7 +713,7 @@ func (o *overlayFS) mkdir(p string, perm os.FileMode) error {
 		return err
 	}
 	dst := filepath.Join(o.upper, filepath.FromSlash(p))
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := place(tmp, dst, own, true); err != nil {
 		removeAllQuiet(tmp)
 		return err
 	}
@@ -708,7 +724,9 @@ func (o *overlayFS) mkdir(p string, perm os.FileMode) error {
 	return nil
 }
 
-func (o *overlayFS) Symlink(target, link string) error {
+func (o *overlayFS) Symlink(target, link string) error { return o.symlink(target, link, nil) }
+
+func (o *overlayFS) symlink(target, link string, own *owner) error {
 	if o.readOnly {
 		return errReadOnly
 	}
@@ -725,7 +743,12 @@ func (o *overlayFS) Symlink(target, link string) error {
 		return err
 	}
 	up := filepath.Join(o.upper, filepath.FromSlash(p))
-	if err := os.Symlink(target, up); err != nil {
+	tmp := filepath.Join(o.work, "symlink-"+randomName())
+	if err := os.Symlink(target, tmp); err != nil {
+		return err
+	}
+	if err := place(tmp, up, own, false); err != nil {
+		removeAllQuiet(tmp)
 		return err
 	}
 	o.dropWhiteout(p)
@@ -795,16 +818,18 @@ func unixBits(m os.FileMode) uint32 {
 
 // Mknod, Mkfifo and Socket make special files in the upper directory (nfs.UnixChange).
 func (o *overlayFS) Mknod(name string, mode, major, minor uint32) error {
-	return o.special(name, mode, int(unix.Mkdev(major, minor)))
+	return o.special(name, mode, int(unix.Mkdev(major, minor)), nil)
 }
 
 func (o *overlayFS) Mkfifo(name string, mode uint32) error {
-	return o.special(name, unix.S_IFIFO|(mode&0o7777), 0)
+	return o.special(name, unix.S_IFIFO|(mode&0o7777), 0, nil)
 }
 
-func (o *overlayFS) Socket(name string) error { return o.special(name, unix.S_IFSOCK|0o755, 0) }
+func (o *overlayFS) Socket(name string) error {
+	return o.special(name, unix.S_IFSOCK|0o755, 0, nil)
+}
 
-func (o *overlayFS) special(name string, mode uint32, dev int) error {
+func (o *overlayFS) special(name string, mode uint32, dev int, own *owner) error {
 	if o.readOnly {
 		return errReadOnly
 	}
@@ -821,7 +846,12 @@ func (o *overlayFS) special(name string, mode uint32, dev int) error {
 		return err
 	}
 	up := filepath.Join(o.upper, filepath.FromSlash(p))
-	if err := unix.Mknod(up, mode, dev); err != nil {
+	tmp := filepath.Join(o.work, "mknod-"+randomName())
+	if err := unix.Mknod(tmp, mode, dev); err != nil {
+		return err
+	}
+	if err := place(tmp, up, own, false); err != nil {
+		removeAllQuiet(tmp)
 		return err
 	}
 	o.dropWhiteout(p)
@@ -918,4 +948,81 @@ func syncDir(dir string) error {
 		return err
 	}
 	return nil
+}
+
+// owner is whom a new object belongs to: the caller of an AUTH_UNIX call.
+type owner struct{ uid, gid int }
+
+// callerFS is the overlay as one caller makes new objects in it (go-nfs's CallerScoped:
+// CREATE, MKDIR, SYMLINK and MKNOD go through it). Everything else is the overlay's.
+type callerFS struct {
+	*overlayFS
+	own owner
+}
+
+// AsCaller implements nfs.CallerScoped. A call without AUTH_UNIX (AUTH_NONE, or a
+// credential that does not decode) never gets here: what it makes is the server's user's,
+// root, as a root file system's early boot (which makes files as root) needs; the export
+// trusts its node and checks no permission, so refusing such calls would protect nothing.
+func (o *overlayFS) AsCaller(a nfs.AuthUnix) any {
+	return &callerFS{overlayFS: o, own: owner{uid: int(a.UID), gid: int(a.GID)}}
+}
+
+func (c *callerFS) Create(name string) (billy.File, error) {
+	return c.openFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666, &c.own)
+}
+
+func (c *callerFS) OpenFile(name string, flag int, perm os.FileMode) (billy.File, error) {
+	return c.openFile(name, flag, perm, &c.own)
+}
+
+func (c *callerFS) MkdirAll(name string, perm os.FileMode) error {
+	return c.mkdirAll(name, perm, &c.own)
+}
+
+func (c *callerFS) Symlink(target, link string) error { return c.symlink(target, link, &c.own) }
+
+func (c *callerFS) Mknod(name string, mode, major, minor uint32) error {
+	return c.special(name, mode, int(unix.Mkdev(major, minor)), &c.own)
+}
+
+func (c *callerFS) Mkfifo(name string, mode uint32) error {
+	return c.special(name, unix.S_IFIFO|(mode&0o7777), 0, &c.own)
+}
+
+func (c *callerFS) Socket(name string) error {
+	return c.special(name, unix.S_IFSOCK|0o755, 0, &c.own)
+}
+
+// place gives tmp, a new object made in work, its owner as Linux would (own's user, or the
+// server's; the group of its directory when that is setgid, own's or the server's
+// otherwise; a new directory in a setgid one setgid too) and renames it to up. It is made
+// in work and given its owner there, so a crash never leaves it in place with the wrong
+// one: the next start empties work.
+func place(tmp, up string, own *owner, dir bool) error {
+	var parent unix.Stat_t
+	if err := unix.Stat(filepath.Dir(up), &parent); err != nil {
+		return err
+	}
+	uid, gid := os.Geteuid(), os.Getegid()
+	if own != nil {
+		uid, gid = own.uid, own.gid
+	}
+	setgid := parent.Mode&unix.S_ISGID != 0
+	if setgid {
+		gid = int(parent.Gid)
+	}
+	if err := os.Lchown(tmp, uid, gid); err != nil && os.Geteuid() == 0 {
+		return fmt.Errorf("give %s to %d:%d: %w", up, uid, gid, err)
+	}
+	if dir && setgid {
+		var st unix.Stat_t
+		if err := unix.Lstat(tmp, &st); err != nil {
+			return err
+		}
+		if err := unix.Chmod(tmp, st.Mode&0o7777|unix.S_ISGID); err != nil {
+			return err
+		}
+	}
+	return os.Rename(tmp, up)
 }

@@ -27,6 +27,7 @@ import (
 type nodeExport struct {
 	t      *testing.T
 	upper  string
+	auth   rpc.Auth
 	target *nfsc.Target
 	client *rpc.Client
 	s      *served
@@ -37,11 +38,22 @@ type nodeExport struct {
 
 func newNodeExport(t *testing.T) *nodeExport {
 	t.Helper()
+	return newExport(t, nodesExport(t, tree(t)), rpc.AuthNull)
+}
+
+// nodesExport is node n1's merged export of lower, for 198.18.60.2.
+func nodesExport(t *testing.T, lower string) Export {
+	dir := t.TempDir()
+	return Export{Path: "/flarecast/ns/g/nodes/n1", Dir: lower, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"),
+		Clients: []netip.Addr{netip.MustParseAddr("198.18.60.2")}}
+}
+
+// newExport serves e and mounts it from the client's namespace, calling with auth.
+func newExport(t *testing.T, e Export, auth rpc.Auth) *nodeExport {
+	t.Helper()
 	server, client := lab(t)
-	lower, dir := tree(t), t.TempDir()
-	exports := []Export{{Path: "/flarecast/ns/g/nodes/n1", Dir: lower, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"),
-		Clients: []netip.Addr{netip.MustParseAddr("198.18.60.2")}}}
-	n := &nodeExport{t: t, upper: filepath.Join(dir, "upper")}
+	exports := []Export{e}
+	n := &nodeExport{t: t, upper: e.Upper, auth: auth}
 	n.s = serve(t, server, exports, 0, WithHandleKey(testKey))
 	port := n.s.port
 	n.remount = func() {
@@ -55,7 +67,7 @@ func newNodeExport(t *testing.T) *nodeExport {
 			t.Fatal(err)
 		}
 		m := &nfsc.Mount{Client: n.client}
-		target, err := m.Mount("/flarecast/ns/g/nodes/n1", rpc.AuthNull)
+		target, err := m.Mount(e.Path, auth)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +84,7 @@ func newNodeExport(t *testing.T) *nodeExport {
 }
 
 func (n *nodeExport) header(proc uint32) rpc.Header {
-	return rpc.Header{Rpcvers: 2, Prog: nfsc.Nfs3Prog, Vers: nfsc.Nfs3Vers, Proc: proc, Cred: rpc.AuthNull, Verf: rpc.AuthNull}
+	return rpc.Header{Rpcvers: 2, Prog: nfsc.Nfs3Prog, Vers: nfsc.Nfs3Vers, Proc: proc, Cred: n.auth, Verf: rpc.AuthNull}
 }
 
 func (n *nodeExport) handle(p string) []byte {

@@ -122,6 +122,7 @@ func (c *conn) handle(ctx context.Context, w *response) error {
 		}
 		return c.err(ctx, w, &ResponseCodeProcUnavailableError{})
 	}
+	ctx = withCaller(ctx, w.req.Header.Cred.Flavor, w.req.Header.Cred.Body)
 	appError := handler(ctx, w, c.Server.Handler)
 	if drainErr := w.drain(ctx); drainErr != nil {
 		return drainErr

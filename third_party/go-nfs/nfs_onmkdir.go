@@ -55,12 +55,17 @@ func onMkdir(ctx context.Context, w *response, userHandle Handler) error {
 		}
 	}
 
-	if err := fs.MkdirAll(newFolderPath, attrs.Mode(mkdirDefaultMode)); err != nil {
+	if err := asCaller(ctx, fs).MkdirAll(newFolderPath, attrs.Mode(mkdirDefaultMode)); err != nil {
 		return &NFSStatusError{NFSStatusAccess, err}
 	}
 
 	fp := userHandle.ToHandle(fs, newFolder)
 	changer := userHandle.Change(fs)
+	if s, err := fs.Lstat(newFolderPath); err == nil && unixModeBits(s.Mode())&0o2000 != 0 && attrs.SetMode != nil {
+		// As mkdir(2): a directory made in a setgid one is setgid, whatever the mode asked.
+		m := *attrs.SetMode | 0o2000
+		attrs.SetMode = &m
+	}
 	if changer != nil {
 		if err := attrs.Apply(changer, fs, newFolderPath); err != nil {
 			return &NFSStatusError{NFSStatusIO, err}

@@ -96,7 +96,7 @@ func onMknod(ctx context.Context, w *response, userHandle Handler) error {
 		if nfs_ftype(ftype) == FTYPE_NF3BLK {
 			kind = modeTypeBlockDevice
 		}
-		err = cu.Mknod(newFilePath, kind|uint32(attrs.Mode(parent.Mode())), specData1, specData2)
+		err = asCaller(ctx, cu).Mknod(newFilePath, kind|uint32(attrs.Mode(parent.Mode())), specData1, specData2)
 		if err != nil {
 			return &NFSStatusError{NFSStatusAccess, err}
 		}
@@ -110,7 +110,7 @@ func onMknod(ctx context.Context, w *response, userHandle Handler) error {
 		if err != nil {
 			return &NFSStatusError{NFSStatusInval, err}
 		}
-		if err := cu.Socket(newFilePath); err != nil {
+		if err := asCaller(ctx, cu).Socket(newFilePath); err != nil {
 			return &NFSStatusError{NFSStatusAccess, err}
 		}
 		if err = attrs.Apply(cu, fs, newFilePath); err != nil {
@@ -123,7 +123,7 @@ func onMknod(ctx context.Context, w *response, userHandle Handler) error {
 		if err != nil {
 			return &NFSStatusError{NFSStatusInval, err}
 		}
-		err = cu.Mkfifo(newFilePath, uint32(attrs.Mode(parent.Mode())))
+		err = asCaller(ctx, cu).Mkfifo(newFilePath, uint32(attrs.Mode(parent.Mode())))
 		if err != nil {
 			return &NFSStatusError{NFSStatusAccess, err}
 		}

@@ -48,7 +48,7 @@ func onSymlink(ctx context.Context, w *response, userHandle Handler) error {
 		return &NFSStatusError{NFSStatusNotDir, nil}
 	}
 
-	err = fs.Symlink(string(target), newFilePath)
+	err = asCaller(ctx, fs).Symlink(string(target), newFilePath)
 	if err != nil {
 		return &NFSStatusError{NFSStatusAccess, err}
 	}
