@@ -14,7 +14,8 @@ import (
 
 // persistentScript is the AfterServices script of the Persistent root: it writes a file,
 // hard-links it and a file of the tree, sets setuid and setgid on a directory, the sticky bit
-// on another and setuid on a file, and prints what the node's kernel sees. The stages run once
+// on another and setuid on a file, makes files as another user (in a plain and in a setgid
+// directory), and prints what the node's kernel sees. The stages run once
 // per digest, so it also leaves a unit of the node's own (in the persistent root too) that
 // prints at every later boot what it finds of them.
 const persistentScript = `#!/bin/sh
@@ -28,6 +29,10 @@ chmod u+s,g+s $d/dir
 chmod +t $d/tmp
 cp /usr/bin/true $d/suid
 chmod u+s $d/suid
+mkdir -m 1777 $d/open
+mkdir -m 2777 $d/sgid
+chgrp 4242 $d/sgid
+setpriv --reuid=1234 --regid=5678 --clear-groups sh -c "echo mine > $d/open/owned; echo mine > $d/sgid/owned; mkdir $d/sgid/sub"
 cat > $d/again <<'EOF'
 #!/bin/sh
 d=/var/lib/flarecast-e2e
@@ -104,6 +109,18 @@ func TestADisklessNodeBootsAPersistentNFSRootToRunning(t *testing.T) {
 	for p, want := range map[string]uint32{"var/lib/flarecast-e2e/dir": 0o6755, "var/lib/flarecast-e2e/tmp": 0o1755, "var/lib/flarecast-e2e/suid": 0o4755} {
 		if got := stat(p).Mode & 0o7777; got != want {
 			t.Errorf("on the install server %s has mode %o, want %o", p, got, want)
+		}
+	}
+	// What a process of uid 1234, gid 5678 made is theirs (the node's AUTH_UNIX credential),
+	// with a setgid directory's group, and setgid again for a directory made in it.
+	for p, want := range map[string][3]uint32{
+		"var/lib/flarecast-e2e/open/owned": {1234, 5678, 0},
+		"var/lib/flarecast-e2e/sgid/owned": {1234, 4242, 0},
+		"var/lib/flarecast-e2e/sgid/sub":   {1234, 4242, syscall.S_ISGID},
+	} {
+		st := stat(p)
+		if st.Uid != want[0] || st.Gid != want[1] || st.Mode&syscall.S_ISGID != want[2] {
+			t.Errorf("on the install server %s is %d:%d mode %o, want %d:%d (setgid %v)", p, st.Uid, st.Gid, st.Mode&0o7777, want[0], want[1], want[2] != 0)
 		}
 	}
 	trees, _ := filepath.Glob(filepath.Join(r.state, "nfs", "trees", "*", "var", "lib", "flarecast-e2e"))
