@@ -3,6 +3,7 @@ package nfs
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 
 	"github.com/willscott/go-nfs-client/nfs/xdr"
 )
@@ -32,13 +33,21 @@ func withCaller(ctx context.Context, flavor uint32, body []byte) context.Context
 	if flavor != authUnixFlavor || len(body) > 400 {
 		return ctx
 	}
+	// The machine name's length is checked before anything is decoded: the XDR decoder
+	// allocates whatever length a string claims (up to 2 GiB) before it finds the body short.
+	if len(body) < 8 {
+		return ctx
+	}
+	if l := binary.BigEndian.Uint32(body[4:8]); l > 255 || int(l) > len(body)-8 {
+		return ctx
+	}
 	r := bytes.NewReader(body)
 	var cred struct {
 		Stamp       uint32
 		MachineName string
 		UID, GID    uint32
 	}
-	if err := xdr.Read(r, &cred); err != nil || len(cred.MachineName) > 255 {
+	if err := xdr.Read(r, &cred); err != nil {
 		return ctx
 	}
 	n, err := xdr.ReadUint32(r)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"reflect"
+	"runtime"
 	"testing"
 
 	"github.com/willscott/go-nfs-client/nfs/xdr"
@@ -40,9 +41,25 @@ func TestCallerAuthUnixDecodesTheCredential(t *testing.T) {
 		"17 groups":       {authUnixFlavor, authUnixBody(t, "n1", 1, 1, make([]uint32, 17))},
 		"long machine":    {authUnixFlavor, authUnixBody(t, string(bytes.Repeat([]byte("m"), 256)), 1, 1, nil)},
 		"no machine name": {authUnixFlavor, []byte{0, 0, 0, 7}},
+		"name past body":  {authUnixFlavor, []byte{0, 0, 0, 7, 0, 0, 0, 9, 'n', '1', 0, 0}},
 	} {
 		if a, ok := CallerAuthUnix(withCaller(context.Background(), tc.flavor, tc.body)); ok {
 			t.Errorf("%s: decoded as %+v, want no credential", name, a)
 		}
+	}
+}
+
+// A credential whose machine name claims 2 GiB must be refused before the XDR decoder
+// allocates that much: any host that reaches the NFS port can send one.
+func TestAHugeMachineNameIsRefusedWithoutAllocatingIt(t *testing.T) {
+	body := []byte{0, 0, 0, 7, 0x7f, 0xff, 0xff, 0xf0, 'n', '1', 0, 0}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if a, ok := CallerAuthUnix(withCaller(context.Background(), authUnixFlavor, body)); ok {
+		t.Fatalf("decoded as %+v, want no credential", a)
+	}
+	runtime.ReadMemStats(&after)
+	if d := after.TotalAlloc - before.TotalAlloc; d > 1<<20 {
+		t.Errorf("refusing the credential allocated %d bytes", d)
 	}
 }
