@@ -242,6 +242,20 @@ func chownTree(dir string, uid int) error {
 	})
 }
 
+// requireUserNamespacedPods skips a test that plays a user-namespaced pod where it cannot:
+// mapping the pod's users needs root, and the tools (util-linux's setpriv, nsenter) must be there.
+func requireUserNamespacedPods(t *testing.T, tools ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mapping a pod's users needs root")
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skip(tool + " is missing (util-linux)")
+		}
+	}
+}
+
 // A build source (the Debian base and a NodesGroup's package installed with apt) runs as a
 // Job whose pod gets what docs/security.md says (root of a user namespace of its own, the
 // build image, the capabilities its build root needs) and nothing more: the test runs the
@@ -250,12 +264,7 @@ func chownTree(dir string, uid int) error {
 // root (the base's device nodes, which root of a user namespace may not make, packed from
 // their stand-ins).
 func TestJobExecutorBuildsABuildSourceInAUserNamespacedPod(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mapping a pod's users needs root")
-	}
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Skip("setpriv is missing (util-linux)")
-	}
+	requireUserNamespacedPods(t, "setpriv")
 	ns := newNamespace(t)
 	dir := podDir(t)
 	src := filepath.Join(dir, "sources")

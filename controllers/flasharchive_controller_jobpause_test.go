@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -189,14 +188,7 @@ func archiveEntries(t *testing.T, repo, dgst string, want ...string) (map[string
 // command in a user namespace with the container's capabilities, kubectl exec as nsenter into
 // that namespace with the same bounding set.
 func TestJobExecutorPausesABuildSourceInItsPodUntilAnnotated(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mapping a pod's users needs root")
-	}
-	for _, tool := range []string{"setpriv", "nsenter"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skip(tool + " is missing (util-linux)")
-		}
-	}
+	requireUserNamespacedPods(t, "setpriv", "nsenter")
 	ns := newNamespace(t)
 	dir := podDir(t)
 	src := filepath.Join(dir, "sources")
@@ -259,12 +251,7 @@ func TestJobExecutorPausesABuildSourceInItsPodUntilAnnotated(t *testing.T) {
 // pod with SIGTERM, and the build ends within the grace period leaving no build root in the
 // pod's work directory, no process, and no blob in the repository.
 func TestDeletingAnArchivePausedInAJobLeavesNoRootProcessOrBlob(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mapping a pod's users needs root")
-	}
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Skip("setpriv is missing (util-linux)")
-	}
+	requireUserNamespacedPods(t, "setpriv")
 	ns := newNamespace(t)
 	dir := podDir(t)
 	src := filepath.Join(dir, "sources")
@@ -339,14 +326,7 @@ func TestAPauseNeedsTheJobExecutorsProgressEndpoint(t *testing.T) {
 // in the pod's work directory and no blob. (A job-executor manager of its own: the suite's
 // local executor may have its slots taken by other tests' builds.)
 func TestARootGrownPastMaxSizeDuringThePauseFailsTheArchive(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mapping a pod's users needs root")
-	}
-	for _, tool := range []string{"setpriv", "nsenter"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skip(tool + " is missing (util-linux)")
-		}
-	}
+	requireUserNamespacedPods(t, "setpriv", "nsenter")
 	ns := newNamespace(t)
 	dir := podDir(t)
 	src := filepath.Join(dir, "sources")
