@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian tools the tests use as real peers (GNU tar, zstd, attr/libcap tools, the
-# disk tools, iproute2, the DHCP clients, relay and server, and for the boot files the iPXE
-# binaries, tftp-hpa, tftpd-hpa, curl and nginx; for the initramfs and the qemu boots the deploy
-# kernel, busybox, GNU cpio, qemu with Debian's iPXE ROMs, SeaBIOS and OVMF, and dnsmasq),
-# when they are missing and this machine can install them; otherwise says what to install.
+# Installs the Debian tools the tests use as real peers (GNU tar, zstd, attr/libcap tools,
+# mmdebstrap, the disk tools, iproute2, the DHCP clients, relay and server, and for the boot
+# files the iPXE binaries, tftp-hpa, tftpd-hpa, curl and nginx; for the initramfs and the qemu
+# boots the deploy kernel, busybox, GNU cpio, qemu with Debian's iPXE ROMs, SeaBIOS and OVMF,
+# and dnsmasq), when they are missing and this machine can install them; otherwise says what to
+# install.
 set -euo pipefail
 need=()
 command -v zstd >/dev/null || need+=(zstd)
@@ -28,6 +29,8 @@ command -v rdisc6 >/dev/null || need+=(ndisc6)
 command -v in.tftpd >/dev/null || need+=(tftpd-hpa)
 command -v curl >/dev/null || need+=(curl)
 command -v nginx >/dev/null || need+=(nginx)
+# The Debian base of hack/debian-base.sh and the build executor's debian bases.
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 # A user-space NFS client (nfs-ls, nfs-cat, nfs-cp) for the NFS root tests.
 command -v nfs-cat >/dev/null || need+=(libnfs-utils)
 lean=()
