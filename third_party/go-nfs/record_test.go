@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-git/go-billy/v5"
 	nfs "github.com/willscott/go-nfs"
 	"github.com/willscott/go-nfs/helpers"
 	"github.com/willscott/go-nfs/helpers/memfs"
@@ -85,6 +86,12 @@ func rpcCall(xid, prog, proc uint32, cred, args []byte) []byte {
 // startServer serves go-nfs over an in-memory file system holding /f (4 bytes).
 func startServer(t *testing.T) string {
 	t.Helper()
+	return startServerWith(t, func(h nfs.Handler) nfs.Handler { return h })
+}
+
+// startServerWith serves it through wrap's handler.
+func startServerWith(t *testing.T, wrap func(nfs.Handler) nfs.Handler) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +104,7 @@ func startServer(t *testing.T) string {
 	}
 	f.Write([]byte("data"))
 	f.Close()
-	go nfs.Serve(ln, helpers.NewCachingHandler(helpers.NewNullAuthHandler(mem), 1024))
+	go nfs.Serve(ln, wrap(helpers.NewCachingHandler(helpers.NewNullAuthHandler(mem), 1024)))
 	return ln.Addr().String()
 }
 
@@ -287,6 +294,34 @@ func TestAHandleLongerThanNFS3FHSizeIsGarbage(t *testing.T) {
 		t.Errorf("GETATTR of a 65-byte handle: accept_stat %d, %v; want %d (GARBAGE_ARGS)", stat, err, acceptGarbageArgs)
 	}
 	c.ok(nfsProg, 1, new(xdrBytes).opaque(file).Bytes())
+}
+
+// oddHandles makes every handle 19 bytes long, so that XDR pads it with one byte.
+type oddHandles struct{ nfs.Handler }
+
+func (h oddHandles) ToHandle(fs billy.Filesystem, p []string) []byte {
+	return append(h.Handler.ToHandle(fs, p), "odd"...)
+}
+
+func (h oddHandles) FromHandle(fh []byte) (billy.Filesystem, []string, error) {
+	if !bytes.HasSuffix(fh, []byte("odd")) {
+		return nil, nil, errors.New("not an odd handle")
+	}
+	return h.Handler.FromHandle(fh[:len(fh)-3])
+}
+
+// A handle's XDR padding is read with it, not as the next argument: go-nfs-client's
+// ReadOpaque, which upstream used for handles, left it, and ACCESS read it as its mask.
+func TestAHandlesPaddingIsNotReadAsTheNextArgument(t *testing.T) {
+	c := dial(t, startServerWith(t, func(h nfs.Handler) nfs.Handler { return oddHandles{h} }))
+	_, file := c.mount()
+	if len(file)%4 == 0 {
+		t.Fatalf("handle %x has no padding", file)
+	}
+	res := c.ok(nfsProg, 4, new(xdrBytes).opaque(file).u32(0x1f).Bytes())
+	if got := binary.BigEndian.Uint32(res[len(res)-4:]); got != 0x1f {
+		t.Errorf("ACCESS 0x1f of a %d-byte handle answered 0x%x, want 0x1f", len(file), got)
+	}
 }
 
 // An RPC record is held in memory before it is decoded, so its length is bounded (a WRITE of
