@@ -19,7 +19,7 @@ import (
 // the 2 GiB it claims.
 const (
 	// MaxWrite is the largest WRITE the server takes (FSINFO's wtmax and wtpref). It is the
-	// most the Linux client ever sends (NFS_MAX_FILE_IO_SIZE) and Linux nfsd's default; with
+	// most the Linux client ever sends (NFS_MAX_FILE_IO_SIZE) and Linux nfsd's largest; with
 	// upstream's 1 GiB a conforming client could send records of 1 GiB, which the server
 	// would have to hold.
 	MaxWrite = 1 << 20
@@ -46,8 +46,9 @@ const (
 // GARBAGE_ARGS.
 var errGarbageArgs = errors.New("arguments do not decode")
 
-// record is a call's bytes after its RPC header. Reading past its end, or a length that
-// claims more than it has, marks its arguments garbage.
+// record is one RPC call's bytes: its header is read first, then the procedure's arguments.
+// Reading past its end, or a length that claims more than it has, marks the arguments
+// garbage.
 type record struct {
 	r       *bytes.Reader
 	garbage bool
