@@ -16,8 +16,9 @@
 //   - absolute symbolic links read back as written (go-billy's bound OS), and are never
 //     followed by the server;
 //   - writes to a tree are refused as a read-only file system (NFS3ERR_ROFS);
-//   - the handles of read-write exports are a multiple of four bytes long: go-nfs reads an
-//     opaque's XDR padding as the next field (ACCESS then answered no rights at all).
+//   - the handles of read-write exports are a multiple of four bytes long: go-nfs v0.0.4 read
+//     an opaque's XDR padding as the next field (ACCESS then answered no rights at all; the
+//     patched copy reads it).
 //
 // A merged export (Export.Upper) is the overlayfs a node cannot have (overlayfs refuses an
 // NFS upper directory), kept on the install server: reads come from the group's tree, every

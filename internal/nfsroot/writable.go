@@ -114,7 +114,8 @@ func (ix *writableIndex) path(l layer, ino uint64) (string, bool) {
 // (the MOUNT call is where the client's address is checked; later calls carry only the
 // handle).
 //
-// The size is a multiple of four: go-nfs reads an opaque's XDR padding as the next field.
+// The size is a multiple of four: go-nfs v0.0.4 read an opaque's XDR padding as the next
+// field (third_party/go-nfs reads it since its patch 6).
 const (
 	mergedHandleSize = 8 + 1 + 8 + macSize
 	macSize          = 15

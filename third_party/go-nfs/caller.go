@@ -1,9 +1,7 @@
 package nfs
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 
 	"github.com/willscott/go-nfs-client/nfs/xdr"
 )
@@ -30,24 +28,18 @@ func CallerAuthUnix(ctx context.Context) (AuthUnix, bool) {
 
 // withCaller puts the call's AUTH_UNIX credential, when it has a valid one, in ctx.
 func withCaller(ctx context.Context, flavor uint32, body []byte) context.Context {
-	if flavor != authUnixFlavor || len(body) > 400 {
+	if flavor != authUnixFlavor || len(body) > maxAuthBytes {
 		return ctx
 	}
-	// The machine name's length is checked before anything is decoded: the XDR decoder
-	// allocates whatever length a string claims (up to 2 GiB) before it finds the body short.
-	if len(body) < 8 {
-		return ctx
-	}
-	if l := binary.BigEndian.Uint32(body[4:8]); l > 255 || int(l) > len(body)-8 {
-		return ctx
-	}
-	r := bytes.NewReader(body)
+	// Decoded as the arguments are (readArgs): the XDR decoder would allocate whatever
+	// length the machine name claims (up to 2 GiB) before it finds the body short.
+	r := newRecord(body)
 	var cred struct {
 		Stamp       uint32
-		MachineName string
+		MachineName string `xdrmax:"machinename"`
 		UID, GID    uint32
 	}
-	if err := xdr.Read(r, &cred); err != nil {
+	if err := readArgs(r, &cred); err != nil {
 		return ctx
 	}
 	n, err := xdr.ReadUint32(r)

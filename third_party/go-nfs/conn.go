@@ -25,10 +25,13 @@ var (
 // ResponseCode is a combination of accept_stat and reject_stat.
 type ResponseCode uint32
 
-// ResponseCode Codes
+// ResponseCode Codes. The accepted ones go on the wire as accept_stat (RFC 5531 9), which
+// has PROG_MISMATCH (2) before PROC_UNAVAIL: without it PROC_UNAVAIL went out as
+// PROG_MISMATCH, GARBAGE_ARGS as PROC_UNAVAIL and SYSTEM_ERR as GARBAGE_ARGS.
 const (
 	ResponseCodeSuccess ResponseCode = iota
 	ResponseCodeProgUnavailable
+	ResponseCodeProgMismatch
 	ResponseCodeProcUnavailable
 	ResponseCodeGarbageArgs
 	ResponseCodeSystemErr
@@ -52,11 +55,10 @@ func (c *conn) serve(ctx context.Context) {
 	for {
 		w, err := c.readRequestHeader(connCtx, bio)
 		if err != nil {
-			if err == io.EOF {
-				// Clean close.
-				c.Close()
-				return
-			}
+			// A clean close (io.EOF), or a record that is refused: one too long to hold, or
+			// whose header does not decode. Either way nothing more can be read from the
+			// stream, and upstream left the connection open with no one reading it.
+			c.Close()
 			return
 		}
 		Log.Tracef("request: %v", w.req)
@@ -117,15 +119,14 @@ func (c *conn) handle(ctx context.Context, w *response) error {
 	handler := c.Server.handlerFor(w.req.Header.Prog, w.req.Header.Proc)
 	if handler == nil {
 		Log.Errorf("No handler for %d.%d", w.req.Header.Prog, w.req.Header.Proc)
-		if err := w.drain(ctx); err != nil {
-			return err
-		}
 		return c.err(ctx, w, &ResponseCodeProcUnavailableError{})
 	}
 	ctx = withCaller(ctx, w.req.Header.Cred.Flavor, w.req.Header.Cred.Body)
 	appError := handler(ctx, w, c.Server.Handler)
-	if drainErr := w.drain(ctx); drainErr != nil {
-		return drainErr
+	if w.req.Body.garbage && !w.responded {
+		// Whatever status the handler chose (upstream's handlers say NFS3ERR_INVAL), arguments
+		// that do not decode are the RPC's GARBAGE_ARGS.
+		appError = &ResponseCodeGarbageArgsError{}
 	}
 	if appError != nil && !w.responded {
 		if err := c.err(ctx, w, appError); err != nil {
@@ -168,7 +169,7 @@ func (c *conn) err(ctx context.Context, w *response, err error) error {
 type request struct {
 	xid uint32
 	rpc.Header
-	Body io.Reader
+	Body *record
 }
 
 func (r *request) String() string {
@@ -251,22 +252,6 @@ func (w *response) Write(dat []byte) error {
 	return nil
 }
 
-// drain reads the rest of the request frame if not consumed by the handler.
-func (w *response) drain(ctx context.Context) error {
-	if reader, ok := w.req.Body.(*io.LimitedReader); ok {
-		if reader.N == 0 {
-			return nil
-		}
-		// todo: wrap body in a context reader.
-		_, err := io.CopyN(io.Discard, w.req.Body, reader.N)
-		if err == nil || err == io.EOF {
-			return nil
-		}
-		return err
-	}
-	return io.ErrUnexpectedEOF
-}
-
 func (w *response) finish(ctx context.Context) error {
 	select {
 	case w.conn.writeSerializer <- w.writer.Bytes():
@@ -291,17 +276,21 @@ func (c *conn) readRequestHeader(ctx context.Context, reader *bufio.Reader) (w *
 		return nil, ErrInputInvalid
 	}
 	reqLen := fragment - uint32(1<<31)
-	if reqLen < 40 {
+	if reqLen < 40 || reqLen > maxRecordSize {
+		Log.Warnf("refusing an RPC record of %d bytes", reqLen)
 		return nil, ErrInputInvalid
 	}
-
-	r := io.LimitedReader{R: reader, N: int64(reqLen)}
-
-	xid, err := xdr.ReadUint32(&r)
+	b, err := readRecord(reader, int(reqLen))
 	if err != nil {
 		return nil, err
 	}
-	reqType, err := xdr.ReadUint32(&r)
+	r := newRecord(b)
+
+	xid, err := xdr.ReadUint32(r)
+	if err != nil {
+		return nil, err
+	}
+	reqType, err := xdr.ReadUint32(r)
 	if err != nil {
 		return nil, err
 	}
@@ -312,9 +301,9 @@ func (c *conn) readRequestHeader(ctx context.Context, reader *bufio.Reader) (w *
 	req := request{
 		xid,
 		rpc.Header{},
-		&r,
+		r,
 	}
-	if err = xdr.Read(&r, &req.Header); err != nil {
+	if err = readCallHeader(r, &req.Header); err != nil {
 		return nil, err
 	}
 
@@ -326,4 +315,25 @@ func (c *conn) readRequestHeader(ctx context.Context, reader *bufio.Reader) (w *
 		writer: bytes.NewBuffer([]byte{}),
 	}
 	return w, nil
+}
+
+// readCallHeader decodes the call's header after its xid and type: the credential and the
+// verifier are at most MAX_AUTH_BYTES each.
+func readCallHeader(r *record, h *rpc.Header) error {
+	for _, v := range []*uint32{&h.Rpcvers, &h.Prog, &h.Vers, &h.Proc} {
+		var err error
+		if *v, err = xdr.ReadUint32(r); err != nil {
+			return err
+		}
+	}
+	for _, a := range []*rpc.Auth{&h.Cred, &h.Verf} {
+		var err error
+		if a.Flavor, err = xdr.ReadUint32(r); err != nil {
+			return err
+		}
+		if a.Body, err = readOpaque(r, maxAuthBytes); err != nil {
+			return err
+		}
+	}
+	return nil
 }

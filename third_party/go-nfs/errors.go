@@ -137,6 +137,24 @@ func (r *ResponseCodeProcUnavailableError) MarshalBinary() (data []byte, err err
 	return []byte{}, nil
 }
 
+// ResponseCodeGarbageArgsError is an RPCError: the call's arguments do not decode.
+type ResponseCodeGarbageArgsError struct {
+}
+
+// Code for ResponseCodeGarbageArgsError
+func (r *ResponseCodeGarbageArgsError) Code() ResponseCode {
+	return ResponseCodeGarbageArgs
+}
+
+func (r *ResponseCodeGarbageArgsError) Error() string {
+	return "The arguments do not decode"
+}
+
+// MarshalBinary - this error has no associated body
+func (r *ResponseCodeGarbageArgsError) MarshalBinary() (data []byte, err error) {
+	return []byte{}, nil
+}
+
 // ResponseCodeSystemError is an RPCError
 type ResponseCodeSystemError struct {
 }

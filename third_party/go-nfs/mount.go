@@ -23,7 +23,7 @@ func onMountNull(ctx context.Context, w *response, userHandle Handler) error {
 
 func onMount(ctx context.Context, w *response, userHandle Handler) error {
 	// TODO: auth check.
-	dirpath, err := xdr.ReadOpaque(w.req.Body)
+	dirpath, err := readOpaque(w.req.Body, mntPathLen)
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,7 @@ func onMount(ctx context.Context, w *response, userHandle Handler) error {
 }
 
 func onUMount(ctx context.Context, w *response, userHandle Handler) error {
-	_, err := xdr.ReadOpaque(w.req.Body)
+	_, err := readOpaque(w.req.Body, mntPathLen)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 
 func onAccess(ctx context.Context, w *response, userHandle Handler) error {
 	w.errorFmt = opAttrErrorFormatter
-	roothandle, err := xdr.ReadOpaque(w.req.Body)
+	roothandle, err := readOpaque(w.req.Body, fhSize)
 	if err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
 	}

@@ -12,7 +12,7 @@ import (
 // onCommit - note this is a no-op, as we always push writes to the backing store.
 func onCommit(ctx context.Context, w *response, userHandle Handler) error {
 	w.errorFmt = wccDataErrorFormatter
-	handle, err := xdr.ReadOpaque(w.req.Body)
+	handle, err := readOpaque(w.req.Body, fhSize)
 	if err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
 	}

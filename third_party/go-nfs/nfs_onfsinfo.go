@@ -20,7 +20,7 @@ const (
 )
 
 func onFSInfo(ctx context.Context, w *response, userHandle Handler) error {
-	roothandle, err := xdr.ReadOpaque(w.req.Body)
+	roothandle, err := readOpaque(w.req.Body, fhSize)
 	if err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
 	}
@@ -51,11 +51,11 @@ func onFSInfo(ctx context.Context, w *response, userHandle Handler) error {
 	}
 
 	res := fsinfores{
-		Rtmax:       1 << 30,
-		Rtpref:      1 << 30,
+		Rtmax:       MaxRead,
+		Rtpref:      MaxRead,
 		Rtmult:      4096,
-		Wtmax:       1 << 30,
-		Wtpref:      1 << 30,
+		Wtmax:       MaxWrite,
+		Wtpref:      MaxWrite,
 		Wtmult:      4096,
 		Dtpref:      8192,
 		Maxfilesize: 1 << 62, // wild guess. this seems big.

@@ -9,7 +9,7 @@ import (
 )
 
 func onFSStat(ctx context.Context, w *response, userHandle Handler) error {
-	roothandle, err := xdr.ReadOpaque(w.req.Body)
+	roothandle, err := readOpaque(w.req.Body, fhSize)
 	if err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 func onGetAttr(ctx context.Context, w *response, userHandle Handler) error {
-	handle, err := xdr.ReadOpaque(w.req.Body)
+	handle, err := readOpaque(w.req.Body, fhSize)
 	if err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
 	}

@@ -17,12 +17,12 @@ var linkErrorBody = [12]byte{}
 // LINK3resok = { post_op_attr file_attributes; wcc_data linkdir_wcc; }.
 func onLink(ctx context.Context, w *response, userHandle Handler) error {
 	w.errorFmt = errFormatterWithBody(linkErrorBody[:])
-	handle, err := xdr.ReadOpaque(w.req.Body)
+	handle, err := readOpaque(w.req.Body, fhSize)
 	if err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
 	}
 	obj := DirOpArg{}
-	if err := xdr.Read(w.req.Body, &obj); err != nil {
+	if err := readArgs(w.req.Body, &obj); err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
 	}
 

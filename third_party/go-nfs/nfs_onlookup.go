@@ -29,7 +29,7 @@ func lookupSuccessResponse(handle []byte, entPath, dirPath []string, fs billy.Fi
 func onLookup(ctx context.Context, w *response, userHandle Handler) error {
 	w.errorFmt = opAttrErrorFormatter
 	obj := DirOpArg{}
-	err := xdr.Read(w.req.Body, &obj)
+	err := readArgs(w.req.Body, &obj)
 	if err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
 	}

@@ -11,7 +11,7 @@ import (
 const PathNameMax = 255
 
 func onPathConf(ctx context.Context, w *response, userHandle Handler) error {
-	roothandle, err := xdr.ReadOpaque(w.req.Body)
+	roothandle, err := readOpaque(w.req.Body, fhSize)
 	if err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
 	}

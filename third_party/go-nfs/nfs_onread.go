@@ -11,7 +11,7 @@ import (
 )
 
 type nfsReadArgs struct {
-	Handle []byte
+	Handle []byte `xdrmax:"fh"`
 	Offset uint64
 	Count  uint32
 }
@@ -22,13 +22,15 @@ type nfsReadResponse struct {
 	Data  []byte
 }
 
-// MaxRead is the advertised largest buffer the server is willing to read
-const MaxRead = 1 << 24
+// MaxRead is the largest READ the server answers (FSINFO's rtmax and rtpref): upstream
+// advertised 1 GiB and gave at most 16 MiB, a buffer of that much for each READ; the Linux
+// client reads at most 1 MiB (NFS_MAX_FILE_IO_SIZE) whatever the server says.
+const MaxRead = 1 << 20
 
 func onRead(ctx context.Context, w *response, userHandle Handler) error {
 	w.errorFmt = opAttrErrorFormatter
 	var obj nfsReadArgs
-	err := xdr.Read(w.req.Body, &obj)
+	err := readArgs(w.req.Body, &obj)
 	if err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
 	}

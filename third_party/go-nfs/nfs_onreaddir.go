@@ -15,7 +15,7 @@ import (
 )
 
 type readDirArgs struct {
-	Handle      []byte
+	Handle      []byte `xdrmax:"fh"`
 	Cookie      uint64
 	CookieVerif uint64
 	Count       uint32
@@ -31,7 +31,7 @@ type readDirEntity struct {
 func onReadDir(ctx context.Context, w *response, userHandle Handler) error {
 	w.errorFmt = opAttrErrorFormatter
 	obj := readDirArgs{}
-	err := xdr.Read(w.req.Body, &obj)
+	err := readArgs(w.req.Body, &obj)
 	if err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
 	}

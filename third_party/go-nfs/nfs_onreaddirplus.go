@@ -9,7 +9,7 @@ import (
 )
 
 type readDirPlusArgs struct {
-	Handle      []byte
+	Handle      []byte `xdrmax:"fh"`
 	Cookie      uint64
 	CookieVerif uint64
 	DirCount    uint32
@@ -35,7 +35,7 @@ func joinPath(parent []string, elements ...string) []string {
 func onReadDirPlus(ctx context.Context, w *response, userHandle Handler) error {
 	w.errorFmt = opAttrErrorFormatter
 	obj := readDirPlusArgs{}
-	if err := xdr.Read(w.req.Body, &obj); err != nil {
+	if err := readArgs(w.req.Body, &obj); err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
 	}
 

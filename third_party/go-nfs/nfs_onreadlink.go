@@ -10,7 +10,7 @@ import (
 
 func onReadLink(ctx context.Context, w *response, userHandle Handler) error {
 	w.errorFmt = opAttrErrorFormatter
-	handle, err := xdr.ReadOpaque(w.req.Body)
+	handle, err := readOpaque(w.req.Body, fhSize)
 	if err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
 	}

@@ -12,7 +12,7 @@ import (
 func onRemove(ctx context.Context, w *response, userHandle Handler) error {
 	w.errorFmt = wccDataErrorFormatter
 	obj := DirOpArg{}
-	if err := xdr.Read(w.req.Body, &obj); err != nil {
+	if err := readArgs(w.req.Body, &obj); err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
 	}
 	fs, path, err := userHandle.FromHandle(obj.Handle)

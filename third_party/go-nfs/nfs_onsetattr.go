@@ -11,7 +11,7 @@ import (
 
 func onSetAttr(ctx context.Context, w *response, userHandle Handler) error {
 	w.errorFmt = wccDataErrorFormatter
-	handle, err := xdr.ReadOpaque(w.req.Body)
+	handle, err := readOpaque(w.req.Body, fhSize)
 	if err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
 	}

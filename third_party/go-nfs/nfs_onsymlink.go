@@ -12,7 +12,7 @@ import (
 func onSymlink(ctx context.Context, w *response, userHandle Handler) error {
 	w.errorFmt = wccDataErrorFormatter
 	obj := DirOpArg{}
-	err := xdr.Read(w.req.Body, &obj)
+	err := readArgs(w.req.Body, &obj)
 	if err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
 	}
@@ -21,7 +21,7 @@ func onSymlink(ctx context.Context, w *response, userHandle Handler) error {
 		return &NFSStatusError{NFSStatusInval, err}
 	}
 
-	target, err := xdr.ReadOpaque(w.req.Body)
+	target, err := readOpaque(w.req.Body, noLimit)
 	if err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
 	}

@@ -21,17 +21,17 @@ const (
 )
 
 type writeArgs struct {
-	Handle []byte
+	Handle []byte `xdrmax:"fh"`
 	Offset uint64
 	Count  uint32
 	How    uint32
-	Data   []byte
+	Data   []byte `xdrmax:"wtmax"`
 }
 
 func onWrite(ctx context.Context, w *response, userHandle Handler) error {
 	w.errorFmt = wccDataErrorFormatter
 	var req writeArgs
-	if err := xdr.Read(w.req.Body, &req); err != nil {
+	if err := readArgs(w.req.Body, &req); err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
 	}
 

@@ -183,6 +183,8 @@ func (s NFSStatus) String() string {
 
 // DirOpArg is a common serialization used for referencing an object in a directory
 type DirOpArg struct {
-	Handle   []byte
+	Handle []byte `xdrmax:"fh"`
+	// Filename is bounded by the record only: a name longer than PathNameMax is answered
+	// NFS3ERR_NAMETOOLONG, not GARBAGE_ARGS.
 	Filename []byte
 }
