@@ -4,13 +4,13 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,13 +23,30 @@ import (
 	"github.com/flarecast/flarecast/internal/tarball"
 )
 
-// completeDevEnv names the directory a re-run of the test binary completes and packs in a
-// user namespace (TestMain), as a build in a user-namespaced pod does.
-const completeDevEnv = "FLARECAST_TEST_COMPLETE_DEV"
+// inUserNamespaceEnv, set to WHAT:DIR, makes a re-run of the test binary (TestMain) do what
+// the test runs in a user namespace on DIR, as a build in a user-namespaced pod does: "complete"
+// completes and packs DIR/root (completeAndPack), "debian" makes it with mmdebstrap
+// (debianAndPack) from the mirror mirrorEnv names.
+const inUserNamespaceEnv = "FLARECAST_TEST_IN_USER_NAMESPACE"
+
+const mirrorEnv = "FLARECAST_TEST_MIRROR"
 
 func TestMain(m *testing.M) {
-	if dir := os.Getenv(completeDevEnv); dir != "" {
-		if err := completeAndPack(dir); err != nil {
+	if v := os.Getenv(inUserNamespaceEnv); v != "" {
+		what, dir, _ := strings.Cut(v, ":")
+		run := map[string]func(string) error{"complete": completeAndPack,
+			"debian": func(dir string) error { return debianAndPack(dir, os.Getenv(mirrorEnv)) }}[what]
+		if run == nil {
+			fmt.Fprintf(os.Stderr, "%s: unknown %q\n", inUserNamespaceEnv, v)
+			os.Exit(2)
+		}
+		// What the test shows is the build where device nodes cannot be made.
+		probe := filepath.Join(dir, "mknod-probe")
+		if err := unix.Mknod(probe, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err == nil {
+			fmt.Fprintln(os.Stderr, "mknod works here: not a user namespace")
+			os.Exit(1)
+		}
+		if err := run(dir); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -41,20 +58,44 @@ func TestMain(m *testing.M) {
 const devEpoch = 1700000000
 
 // completeAndPack completes the /dev of dir/root and packs the root, its stand-ins as the
-// nodes they stand for, into dir/packed.tar. It refuses to run where device nodes can be
-// made: what it shows is the build where they cannot.
+// nodes they stand for, into dir/packed.tar.
 func completeAndPack(dir string) error {
-	root := filepath.Join(dir, "root")
-	probe := filepath.Join(dir, "mknod-probe")
-	if err := unix.Mknod(probe, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err == nil {
-		os.Remove(probe)
-		return errors.New("mknod works here: not a user namespace")
-	}
-	r := &rootDir{dir: root}
+	r := &rootDir{dir: filepath.Join(dir, "root")}
 	if err := r.completeDev(); err != nil {
 		return err
 	}
 	return packTo(r, filepath.Join(dir, "packed.tar"))
+}
+
+// debianAndPack makes dir/root a Debian base from the mirror directory (mmdebstrap's extract
+// variant: no package, no network) and packs it into dir/packed.tar.
+func debianAndPack(dir, mirror string) error {
+	r := &rootDir{dir: filepath.Join(dir, "root")}
+	// "[trusted=yes]" rides in the mirror: the test's mirror has no signed Release.
+	m := &Master{Base: MasterBase{Debian: &Debian{Suite: "bookworm", Mirror: "[trusted=yes] file://" + mirror, Variant: "extract"}},
+		SourceDateEpoch: devEpoch}
+	if err := makeBase(context.Background(), m, runtime.GOARCH, Limits{AllowBuildSources: true}.withDefaults(), dir, r, nil, map[string]string{}, nil); err != nil {
+		return err
+	}
+	return packTo(r, filepath.Join(dir, "packed.tar"))
+}
+
+// namespaceDir is a directory with an empty root in it that a user namespace's root can reach
+// (under /tmp, not t.TempDir, whose parents are the host root's, 0700).
+func namespaceDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/tmp", "flarecast-dev-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "root"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 func packTo(r *rootDir, path string) error {
@@ -201,35 +242,18 @@ func TestAnEmptyDevPacksAsTheRootBuiltBase(t *testing.T) {
 	}
 	for _, userns := range []bool{false, true} {
 		t.Run(map[bool]string{false: "host root", true: "user namespace"}[userns], func(t *testing.T) {
-			// Under /tmp, not t.TempDir (0700 parents of the host's root): the namespace's
-			// root is another user.
-			dir, err := os.MkdirTemp("/tmp", "flarecast-dev-")
-			if err != nil {
+			dir := namespaceDir(t)
+			if err := os.Mkdir(filepath.Join(dir, "root", "dev"), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { os.RemoveAll(dir) })
-			root := filepath.Join(dir, "root")
-			for _, d := range []string{root, filepath.Join(root, "dev")} {
-				if err := os.Mkdir(d, 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := os.Chmod(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			out := filepath.Join(dir, "packed.tar")
 			if !userns {
-				r := &rootDir{dir: root}
-				if err := r.completeDev(); err != nil {
-					t.Fatal(err)
-				}
-				if err := packTo(r, out); err != nil {
+				if err := completeAndPack(dir); err != nil {
 					t.Fatal(err)
 				}
 			} else {
-				runInUserNamespace(t, dir)
+				runInUserNamespace(t, "complete", dir)
 			}
-			got, err := os.ReadFile(out)
+			got, err := os.ReadFile(filepath.Join(dir, "packed.tar"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -240,9 +264,58 @@ func TestAnEmptyDevPacksAsTheRootBuiltBase(t *testing.T) {
 	}
 }
 
-// runInUserNamespace runs completeAndPack on dir in a user namespace of its own whose root is
-// the host's uid and gid 100000, dir's owner then.
-func runInUserNamespace(t *testing.T, dir string) {
+// A Debian base that the host's mmdebstrap makes in a user namespace, where it cannot make
+// device nodes and leaves /dev out, packs into the bytes of the same base made as the host's
+// root, its /dev then mmdebstrap's own (null the character device 1:3). The base is
+// mmdebstrap's extract variant from a file:// mirror holding no package: its setup alone, in
+// about a second, with no network.
+func TestADebianBaseInAUserNamespacePacksAsTheRootBuild(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mmdebstrap as root and a user namespace's mapping need root")
+	}
+	if _, err := exec.LookPath("mmdebstrap"); err != nil {
+		t.Skip("mmdebstrap is missing: run hack/debian-deps.sh")
+	}
+	// One mirror for both: its URL is in the base's sources.list.
+	mirror := filepath.Join(namespaceDir(t), "mirror")
+	bin := filepath.Join(mirror, "dists", "bookworm", "main", "binary-"+runtime.GOARCH)
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	release := "Suite: bookworm\nCodename: bookworm\nArchitectures: " + runtime.GOARCH + "\nComponents: main\n"
+	if err := os.WriteFile(filepath.Join(mirror, "dists", "bookworm", "Release"), []byte(release), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "Packages"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var packed [2][]byte
+	for i, userns := range []bool{false, true} {
+		dir := namespaceDir(t)
+		if !userns {
+			if err := debianAndPack(dir, mirror); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			runInUserNamespace(t, "debian", dir, mirrorEnv+"="+mirror)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "packed.tar"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		packed[i] = b
+	}
+	if !strings.Contains(entries(t, packed[0]), "\ndev/null 3 0666 0:0 1,3\n") {
+		t.Fatalf("mmdebstrap as root made no dev/null node:\n%s", entries(t, packed[0]))
+	}
+	if !bytes.Equal(packed[1], packed[0]) {
+		t.Fatalf("made in a user namespace the base packs as\n%s\nmade as root as\n%s", entries(t, packed[1]), entries(t, packed[0]))
+	}
+}
+
+// runInUserNamespace runs what (TestMain) on dir, with env added, in a user namespace of its
+// own whose root is the host's uid and gid 100000, dir's owner then.
+func runInUserNamespace(t *testing.T, what, dir string, env ...string) {
 	t.Helper()
 	const users = 100000
 	self, err := os.Executable()
@@ -263,7 +336,7 @@ func runInUserNamespace(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), completeDevEnv+"="+dir)
+	cmd.Env = append(append(os.Environ(), inUserNamespaceEnv+"="+what+":"+dir), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:                 syscall.CLONE_NEWUSER,
 		UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: users, Size: 65536}},
