@@ -47,8 +47,8 @@ var mmdebstrapDev = []devEntry{
 // make device nodes, where they are missing: the directories and symbolic links as they are,
 // each device node as a stand-in (an empty file, recorded in r.devices) that the build's steps
 // see with the host's node bound over it and that the capture packs as the node. An entry
-// already there is mmdebstrap's and is kept; a directory gets mmdebstrap's mode, as mmdebstrap
-// as root gives it. The root then packs into the archive of the same base built as root.
+// already there is kept as it is. The root then packs into the archive of the same base
+// built as root.
 func (r *rootDir) completeDev() error {
 	for _, e := range mmdebstrapDev {
 		p := filepath.Join(r.dir, e.path)
@@ -67,11 +67,12 @@ func (r *rootDir) completeDev() error {
 				if err := unix.Lchown(p, 0, 0); err != nil {
 					return fmt.Errorf("build root: /%s: %w", e.path, err)
 				}
+				// Its mode set apart from mkdir's, which the umask narrows.
+				if err := unix.Chmod(p, e.mode); err != nil {
+					return fmt.Errorf("build root: /%s: %w", e.path, err)
+				}
 			} else if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 				return fmt.Errorf("build root: /%s is not a directory", e.path)
-			}
-			if err := unix.Chmod(p, e.mode); err != nil {
-				return fmt.Errorf("build root: /%s: %w", e.path, err)
 			}
 		case exists:
 			continue
@@ -91,6 +92,28 @@ func (r *rootDir) completeDev() error {
 		}
 	}
 	return nil
+}
+
+// completeDevWithoutMknod completes /dev (completeDev) when this process may not make device
+// nodes, as mmdebstrap could not either; where it may, mmdebstrap made /dev itself and what it
+// made is the root build's, kept as it is.
+func (r *rootDir) completeDevWithoutMknod(work string) error {
+	if canMknod(work) {
+		return nil
+	}
+	return r.completeDev()
+}
+
+// canMknod says whether this process may make a device node in dir, as mmdebstrap asks
+// itself before it fills /dev (its probe: a null device node in the target): root of a user
+// namespace may not. The probe is removed.
+func canMknod(dir string) bool {
+	probe := filepath.Join(dir, ".mknod-probe")
+	if err := unix.Mknod(probe, unix.S_IFCHR|0o600, int(unix.Mkdev(1, 3))); err != nil {
+		return false
+	}
+	unix.Unlink(probe)
+	return true
 }
 
 // standIn makes the empty file that stands for the device node e at p, with the node's mode

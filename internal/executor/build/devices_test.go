@@ -264,6 +264,38 @@ func TestAnEmptyDevPacksAsTheRootBuiltBase(t *testing.T) {
 	}
 }
 
+// Where this process may make device nodes, mmdebstrap made /dev itself: the build leaves it
+// as it is, even an empty one (a root build's /dev is never completed or changed), and
+// completes it only where mknod is refused (the user namespace of TestAnEmptyDev…).
+func TestADevWhereMknodWorksIsLeftAsItIs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mknod needs root")
+	}
+	dir := namespaceDir(t)
+	dev := filepath.Join(dir, "root", "dev")
+	if err := os.Mkdir(dev, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	r := &rootDir{dir: filepath.Join(dir, "root")}
+	if err := r.completeDevWithoutMknod(dir); err != nil {
+		t.Fatal(err)
+	}
+	names, err := os.ReadDir(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 0 || len(r.devices) != 0 || st.Mode().Perm() != 0o750 {
+		t.Fatalf("where mknod works /dev was changed: %d entries, %d stand-ins, mode %v", len(names), len(r.devices), st.Mode().Perm())
+	}
+	if _, err := os.Lstat(filepath.Join(dir, ".mknod-probe")); !os.IsNotExist(err) {
+		t.Fatalf("the mknod probe was left: %v", err)
+	}
+}
+
 // A Debian base that the host's mmdebstrap makes in a user namespace, where it cannot make
 // device nodes and leaves /dev out, packs into the bytes of the same base made as the host's
 // root, its /dev then mmdebstrap's own (null the character device 1:3). The base is

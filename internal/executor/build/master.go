@@ -224,8 +224,9 @@ func makeBase(ctx context.Context, m *Master, arch string, lim Limits, work stri
 			return err
 		}
 		// Where mmdebstrap could not make device nodes (root of a user namespace) it left
-		// /dev empty; completed, the root packs as the one mmdebstrap makes as root.
-		return r.completeDev()
+		// /dev out; completed, the root packs as the one mmdebstrap makes as root. Where it
+		// could, its /dev is the root build's and stays as it made it.
+		return r.completeDevWithoutMknod(work)
 	case b.Image != nil:
 		what = "image " + b.Image.Ref
 		guard = newStallGuard(nil, lim)
