@@ -220,7 +220,13 @@ func makeBase(ctx context.Context, m *Master, arch string, lim Limits, work stri
 	switch {
 	case b.Debian != nil:
 		inputs[InputBuildBase] = "debian " + b.Debian.Suite + " " + b.Debian.Mirror
-		return mmdebstrap(ctx, b.Debian, arch, root, m.SourceDateEpoch)
+		if err := mmdebstrap(ctx, b.Debian, arch, root, m.SourceDateEpoch); err != nil {
+			return err
+		}
+		// Where mmdebstrap could not make device nodes (root of a user namespace) it left
+		// /dev out; completed, the root packs as the one mmdebstrap makes as root. Where it
+		// could, its /dev is the root build's and stays as it made it.
+		return r.completeDevWithoutMknod(work)
 	case b.Image != nil:
 		what = "image " + b.Image.Ref
 		guard = newStallGuard(nil, lim)

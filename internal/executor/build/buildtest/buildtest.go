@@ -49,14 +49,7 @@ func Base(t testing.TB, dir string) (url, digest string) {
 			need(t, tool+" is missing: run hack/debian-deps.sh")
 		}
 	}
-	src := os.Getenv(BaseEnv)
-	if src == "" {
-		src = filepath.Join(repoRoot(), "bin", "debian-base.tar")
-	}
-	real, err := filepath.EvalSymlinks(src)
-	if err != nil {
-		need(t, fmt.Sprintf("no Debian base tar at %s: run hack/debian-base.sh (make deps does)", src))
-	}
+	real := BaseTar(t)
 	digestOnce.Do(func() { baseDigest, baseErr = sha256File(real) })
 	if baseErr != nil {
 		t.Fatal(baseErr)
@@ -68,6 +61,22 @@ func Base(t testing.TB, dir string) (url, digest string) {
 		}
 	}
 	return "file://" + dst, baseDigest
+}
+
+// BaseTar returns the path of the Debian base tar (hack/debian-base.sh builds it with
+// mmdebstrap as root), for a test that reads it; without it the test is skipped, or fails when
+// FLARECAST_REQUIRE_PEERS is set.
+func BaseTar(t testing.TB) string {
+	t.Helper()
+	src := os.Getenv(BaseEnv)
+	if src == "" {
+		src = filepath.Join(repoRoot(), "bin", "debian-base.tar")
+	}
+	real, err := filepath.EvalSymlinks(src)
+	if err != nil {
+		need(t, fmt.Sprintf("no Debian base tar at %s: run hack/debian-base.sh (make deps does)", src))
+	}
+	return real
 }
 
 func need(t testing.TB, msg string) {
