@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/flarecast/flarecast/internal/repository"
+	"github.com/flarecast/flarecast/internal/testsupport/logbuf"
 	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
@@ -95,8 +96,8 @@ func TestRegistryBlobVerifiedBeforeServed(t *testing.T) {
 	_, bdesc := randomBlob(t, store, 1<<20)
 	reg.corrupt(t, bdesc.Digest)
 	cache := t.TempDir()
-	logs := &logBuffer{}
-	blobs, err := NewRepositoryBlobs(store, cache, logs.logger())
+	logs := &logbuf.Buffer{Verbosity: 1}
+	blobs, err := NewRepositoryBlobs(store, cache, logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func TestRegistryBlobVerifiedBeforeServed(t *testing.T) {
 			t.Errorf("client %d: %v", i, err)
 		}
 	}
-	if n := logs.count(`"msg"="verified blob from registry into the cache"`, gdesc.Digest.String()); n != 1 {
+	if n := logs.Count(`"msg"="verified blob from registry into the cache"`, gdesc.Digest.String()); n != 1 {
 		t.Errorf("%d downloads of the blob for %d clients, want 1:\n%s", n, clients, logs)
 	}
 
@@ -135,7 +136,7 @@ func TestRegistryBlobVerifiedBeforeServed(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cache, "blobs/sha256", bdesc.Digest.Encoded())); err == nil {
 		t.Error("the corrupted blob is in the cache")
 	}
-	if hlogs.count(`"status"=502`, bdesc.Digest.String()) != 1 {
+	if hlogs.Count(`"status"=502`, bdesc.Digest.String()) != 1 {
 		t.Errorf("no log line for the refused blob:\n%s", hlogs)
 	}
 

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/internal/testsupport/logbuf"
 	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
@@ -108,21 +109,8 @@ func inNS(ns string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
 }
 
-// lockedBuffer is the install server's output, read while it writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // startCLI runs `flarecast installserver` with these flags until the test ends (SIGTERM).
-func startCLI(t *testing.T, args ...string) *lockedBuffer {
+func startCLI(t *testing.T, args ...string) *logbuf.Buffer {
 	t.Helper()
 	out, stop := startStoppableCLI(t, args...)
 	t.Cleanup(func() { stop(syscall.SIGTERM) })
@@ -132,7 +120,7 @@ func startCLI(t *testing.T, args ...string) *lockedBuffer {
 // startStoppableCLI is startCLI with the stop in the caller's hands (a restart in the middle
 // of a test): stop(SIGTERM) waits for a clean end, stop(SIGKILL) kills. Stopping twice is
 // harmless; the test's end stops it if the caller has not.
-func startStoppableCLI(t *testing.T, args ...string) (*lockedBuffer, func(syscall.Signal)) {
+func startStoppableCLI(t *testing.T, args ...string) (*logbuf.Buffer, func(syscall.Signal)) {
 	t.Helper()
 	u, err := testEnv.AddUser(envtest.User{Name: "installserver", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
@@ -148,7 +136,7 @@ func startStoppableCLI(t *testing.T, args ...string) (*lockedBuffer, func(syscal
 	}
 	cmd := exec.Command(os.Args[0], append([]string{"installserver", "--kubeconfig", kubeconfig}, args...)...)
 	cmd.Env = append(os.Environ(), asCLI+"=1")
-	out := &lockedBuffer{}
+	out := &logbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
