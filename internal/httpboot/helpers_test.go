@@ -7,9 +7,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,27 +19,6 @@ import (
 	"github.com/flarecast/flarecast/internal/repository"
 	"github.com/flarecast/flarecast/internal/testsupport/logbuf"
 )
-
-// repoBin returns bin/<name> at the module root, or skips/fails as netlab.RequireTools does.
-func repoBin(t testing.TB, name string) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		dir = filepath.Dir(dir)
-	}
-	p := filepath.Join(dir, "bin", name)
-	if _, err := os.Stat(p); err != nil {
-		msg := p + " is missing: run hack/test-peers.sh"
-		if os.Getenv("FLARECAST_REQUIRE_PEERS") != "" {
-			t.Fatal(msg + " (FLARECAST_REQUIRE_PEERS is set)")
-		}
-		t.Skip(msg + " (FLARECAST_REQUIRE_PEERS=1 makes this a failure)")
-	}
-	return p
-}
 
 // randomBlob pushes size random bytes into store and returns them with their descriptor.
 func randomBlob(t testing.TB, store repository.Store, size int) ([]byte, ocispec.Descriptor) {
