@@ -76,6 +76,41 @@ func pausedPod(t *testing.T, ns, archive, dir string) (*batchv1.Job, *corev1.Pod
 	return job, pod, proc, fa
 }
 
+// pausedJobBuild is an archive built by a job-executor manager of its own
+// (startPausingJobManager) with a pause before capture, waiting in its pod as pausedPod
+// leaves it.
+type pausedJobBuild struct {
+	ns, dir, repo string
+	work          string // the pod's work directory, as the host sees it
+	job           *batchv1.Job
+	pod           *corev1.Pod
+	proc          *podProcess
+	fa            *fcv1.FlashArchive
+	argv          []string // status.shell's command in the pod
+	root          string   // the build root status.shell names
+}
+
+// pauseJobBuild builds archive name from the base that base writes (buildtest.Base or
+// BusyboxBase), with limits (nil for none), until it awaits customization.
+func pauseJobBuild(t *testing.T, name string, base func(testing.TB, string) (string, string), limits *fcv1.BuildLimits) *pausedJobBuild {
+	t.Helper()
+	b := &pausedJobBuild{ns: newNamespace(t), dir: podDir(t)}
+	src := filepath.Join(b.dir, "sources")
+	os.Mkdir(src, 0o755)
+	url, dgst := base(t, src)
+	b.repo = filepath.Join(b.dir, "repo")
+	startPausingJobManager(t, b.ns, b.repo, src)
+	fa := buildArchive(b.ns, name, url, dgst, "", nil)
+	fa.Labels = map[string]string{jobExecutorLabel: "job"}
+	fa.Spec.Source.Build.Pause = fcv1.BuildPauseBeforeCapture
+	fa.Spec.Limits = limits
+	createAll(t, b.ns, []client.Object{fa})
+	b.job, b.pod, b.proc, b.fa = pausedPod(t, b.ns, name, b.dir)
+	b.work = filepath.Join(b.dir, "volumes", "work")
+	b.argv, b.root = shellIn(t, b.fa.Status.Shell, b.pod, b.work)
+	return b
+}
+
 // shellIn checks that a Job's status.shell is the kubectl exec line into pod, and returns its
 // command in the container and the build root it names.
 func shellIn(t *testing.T, shell string, pod *corev1.Pod, workDir string) ([]string, string) {
@@ -189,21 +224,8 @@ func archiveEntries(t *testing.T, repo, dgst string, want ...string) (map[string
 // that namespace with the same bounding set.
 func TestJobExecutorPausesABuildSourceInItsPodUntilAnnotated(t *testing.T) {
 	requireUserNamespacedPods(t, "setpriv", "nsenter")
-	ns := newNamespace(t)
-	dir := podDir(t)
-	src := filepath.Join(dir, "sources")
-	os.Mkdir(src, 0o755)
-	url, dgst := buildtest.Base(t, src)
-	repo := filepath.Join(dir, "repo")
-	startPausingJobManager(t, ns, repo, src)
-	fa := buildArchive(ns, "custom", url, dgst, "", nil)
-	fa.Labels = map[string]string{jobExecutorLabel: "job"}
-	fa.Spec.Source.Build.Pause = fcv1.BuildPauseBeforeCapture
-	createAll(t, ns, []client.Object{fa})
-
-	job, pod, proc, fa := pausedPod(t, ns, "custom", dir)
-	work := filepath.Join(dir, "volumes", "work")
-	argv, root := shellIn(t, fa.Status.Shell, pod, work)
+	b := pauseJobBuild(t, "custom", buildtest.Base, nil)
+	ns, repo, job, proc, fa := b.ns, b.repo, b.job, b.proc, b.fa
 	cond := fa.Status.Conditions[0].Message
 	if want := fmt.Sprintf("kubectl annotate -n %s flasharchive custom %s=%s --overwrite", ns, controllers.CustomizedAnnotation, job.Name); !strings.Contains(cond, want) || !strings.Contains(cond, fa.Status.Shell) {
 		t.Fatalf("the message does not give the shell and %q: %s", want, cond)
@@ -212,7 +234,7 @@ func TestJobExecutorPausesABuildSourceInItsPodUntilAnnotated(t *testing.T) {
 	// kubectl exec: the shell runs in the build root (the Debian base's os-release), where
 	// /dev/null is the pod's device node, not the base's stand-in (an empty file that
 	// `>/dev/null` would fill, and the archive keep).
-	sh := proc.exec(append(argv, "--", "/bin/sh", "-c",
+	sh := proc.exec(append(b.argv, "--", "/bin/sh", "-c",
 		`grep -q bookworm /etc/os-release && test -c /dev/null && echo gone >/dev/null && echo made-in-the-pod >/etc/flarecast-customized`)...)
 	if out, err := sh.CombinedOutput(); err != nil {
 		t.Fatalf("the shell in the pod: %v\n%s", err, out)
@@ -242,8 +264,8 @@ func TestJobExecutorPausesABuildSourceInItsPodUntilAnnotated(t *testing.T) {
 	if h := headers["dev/null"]; h == nil || h.Typeflag != tar.TypeChar || h.Devmajor != 1 || h.Devminor != 3 {
 		t.Fatalf("dev/null in the archive: %+v", h)
 	}
-	if _, err := os.Stat(root); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("the build root %s stays after the build: %v", root, err)
+	if _, err := os.Stat(b.root); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the build root %s stays after the build: %v", b.root, err)
 	}
 }
 
@@ -252,22 +274,10 @@ func TestJobExecutorPausesABuildSourceInItsPodUntilAnnotated(t *testing.T) {
 // pod's work directory, no process, and no blob in the repository.
 func TestDeletingAnArchivePausedInAJobLeavesNoRootProcessOrBlob(t *testing.T) {
 	requireUserNamespacedPods(t, "setpriv")
-	ns := newNamespace(t)
-	dir := podDir(t)
-	src := filepath.Join(dir, "sources")
-	os.Mkdir(src, 0o755)
-	url, dgst := buildtest.BusyboxBase(t, src)
-	repo := filepath.Join(dir, "repo")
-	startPausingJobManager(t, ns, repo, src)
-	fa := buildArchive(ns, "doomed", url, dgst, "", nil)
-	fa.Labels = map[string]string{jobExecutorLabel: "job"}
-	fa.Spec.Source.Build.Pause = fcv1.BuildPauseBeforeCapture
-	createAll(t, ns, []client.Object{fa})
-	job, pod, proc, fa := pausedPod(t, ns, "doomed", dir)
-	work := filepath.Join(dir, "volumes", "work")
-	_, root := shellIn(t, fa.Status.Shell, pod, work)
+	b := pauseJobBuild(t, "doomed", buildtest.BusyboxBase, nil)
+	ns, job, proc, work := b.ns, b.job, b.proc, b.work
 
-	if err := k8s.Delete(context.Background(), fa); err != nil {
+	if err := k8s.Delete(context.Background(), b.fa); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the paused build's Job and the FlashArchive are gone", func() error {
@@ -291,12 +301,12 @@ func TestDeletingAnArchivePausedInAJobLeavesNoRootProcessOrBlob(t *testing.T) {
 		t.Fatal("the stopped build pod exited 0")
 	}
 	if left, _ := os.ReadDir(work); len(left) != 0 {
-		t.Fatalf("the pod's work directory holds %v after its build stopped (its root was %s)", left, root)
+		t.Fatalf("the pod's work directory holds %v after its build stopped (its root was %s)", left, b.root)
 	}
 	if err := syscall.Kill(proc.cmd.Process.Pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Fatalf("the pod's process %d: %v", proc.cmd.Process.Pid, err)
 	}
-	if blobs := blobsIn(t, repo); len(blobs) != 0 {
+	if blobs := blobsIn(t, b.repo); len(blobs) != 0 {
 		t.Fatalf("the repository holds %v", blobs)
 	}
 }
@@ -327,22 +337,10 @@ func TestAPauseNeedsTheJobExecutorsProgressEndpoint(t *testing.T) {
 // local executor may have its slots taken by other tests' builds.)
 func TestARootGrownPastMaxSizeDuringThePauseFailsTheArchive(t *testing.T) {
 	requireUserNamespacedPods(t, "setpriv", "nsenter")
-	ns := newNamespace(t)
-	dir := podDir(t)
-	src := filepath.Join(dir, "sources")
-	os.Mkdir(src, 0o755)
-	url, dgst := buildtest.BusyboxBase(t, src)
-	repo := filepath.Join(dir, "repo")
-	startPausingJobManager(t, ns, repo, src)
-	fa := buildArchive(ns, "grown", url, dgst, "", nil)
-	fa.Labels = map[string]string{jobExecutorLabel: "job"}
-	fa.Spec.Source.Build.Pause = fcv1.BuildPauseBeforeCapture
-	fa.Spec.Limits = &fcv1.BuildLimits{MaxSize: "4Mi"} // busybox's 2 MB, not 4 MB more
-	createAll(t, ns, []client.Object{fa})
-	job, pod, proc, fa := pausedPod(t, ns, "grown", dir)
-	work := filepath.Join(dir, "volumes", "work")
-	argv, _ := shellIn(t, fa.Status.Shell, pod, work)
-	sh := proc.exec(append(argv, "--", "/bin/sh", "-c", "cat /bin/busybox /bin/busybox > /grown")...)
+	// busybox's 2 MB, not 4 MB more
+	b := pauseJobBuild(t, "grown", buildtest.BusyboxBase, &fcv1.BuildLimits{MaxSize: "4Mi"})
+	ns, repo, work, job, pod, proc := b.ns, b.repo, b.work, b.job, b.pod, b.proc
+	sh := proc.exec(append(b.argv, "--", "/bin/sh", "-c", "cat /bin/busybox /bin/busybox > /grown")...)
 	if out, err := sh.CombinedOutput(); err != nil {
 		t.Fatalf("the shell in the pod: %v\n%s", err, out)
 	}
@@ -358,7 +356,7 @@ func TestARootGrownPastMaxSizeDuringThePauseFailsTheArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 	setJobStatus(t, get(t, ns, job.Name, &batchv1.Job{}), false)
-	fa = waitArchive(t, ns, "grown", fcv1.ArchiveFailed, build.ReasonSourceTooLarge)
+	fa := waitArchive(t, ns, "grown", fcv1.ArchiveFailed, build.ReasonSourceTooLarge)
 	if m := fa.Status.Conditions[0].Message; !strings.Contains(m, "the build root grew to ") ||
 		!strings.Contains(m, " during the customization pause, more than the 4.0 MiB (4194304 bytes) maxSize allows; the build stopped and its root was removed") {
 		t.Fatalf("the condition does not name the root's size and the bound: %s", m)

@@ -1,7 +1,6 @@
 package agentapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,10 +8,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/flarecast/flarecast/internal/installplan"
+	"github.com/flarecast/flarecast/internal/testsupport/logbuf"
 )
 
 var (
@@ -26,20 +25,7 @@ var (
 
 func tokenOf(r NodeRef) string { return installplan.Token(secret, r.Namespace, r.Cluster, r.Node) }
 
-// lockedBuffer collects log output written from the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
-func newServer(t *testing.T) (*httptest.Server, *Memory, *lockedBuffer) {
+func newServer(t *testing.T) (*httptest.Server, *Memory, *logbuf.Buffer) {
 	t.Helper()
 	mem := NewMemory()
 	mem.SetPlan(n1, installplan.PlanResponse{Action: installplan.ActionInstall, Plan: installplan.Plan{Version: installplan.Version, Node: "n1"},
@@ -47,7 +33,7 @@ func newServer(t *testing.T) (*httptest.Server, *Memory, *lockedBuffer) {
 	mem.SetPlan(n2, installplan.PlanResponse{Action: installplan.ActionBootLocal, Plan: installplan.Plan{Node: "n2"}})
 	mem.SetError(waiting, fmt.Errorf("group g has no deployable archive yet: %w", ErrNotReady))
 	mem.SetError(noPlan, fmt.Errorf("archive c1-g holds no plan for node n4: %w", ErrNoPlan))
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	tokens := NewTokens(secret, append(mem.Nodes(), ghost))
 	h, err := NewHandler(Options{Secret: secret, Plans: mem, Events: mem, Holder: tokens.Holder,
 		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})

@@ -1,50 +1,17 @@
 package cli
 
 import (
-	"crypto/sha256"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
-)
 
-// repoState lists every entry under root with its mode, size, modification time and content
-// hash: equal states mean a command created, changed and removed nothing.
-func repoState(t *testing.T, root string) string {
-	t.Helper()
-	var lines []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		line := fmt.Sprintf("%s %v %d %d", rel, fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
-		if fi.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			line += fmt.Sprintf(" %x", sha256.Sum256(b))
-		}
-		lines = append(lines, line)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
+	"github.com/flarecast/flarecast/internal/testsupport/fstree"
+)
 
 // Every command that only reads the repository leaves it exactly as it was, whatever the
 // repository holds: the temp files of writers that died (reported, and removed only by gc),
@@ -86,16 +53,16 @@ func TestReadOnlyCommandsLeaveTheRepositoryUntouched(t *testing.T) {
 			}
 		}
 		for _, c := range commands {
-			before := repoState(t, s.repo)
+			before := fstree.State(t, s.repo)
 			mustRun(t, append([]string{"archive", "--repo", s.repo}, c...)...)
-			if after := repoState(t, s.repo); after != before {
+			if after := fstree.State(t, s.repo); after != before {
 				t.Fatalf("archive %s changed the repository (lock file %v):\nbefore\n%s\nafter\n%s", strings.Join(c, " "), withLock, before, after)
 			}
 		}
 		// pull reads its source the same way.
-		before := repoState(t, s.repo)
+		before := fstree.State(t, s.repo)
 		mustRun(t, "archive", "--repo", filepath.Join(out, fmt.Sprint("pulled-", withLock)), "pull", s.repo, "web-prod")
-		if after := repoState(t, s.repo); after != before {
+		if after := fstree.State(t, s.repo); after != before {
 			t.Fatalf("pull changed its source repository:\nbefore\n%s\nafter\n%s", before, after)
 		}
 	}

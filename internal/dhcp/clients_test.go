@@ -13,6 +13,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
 
+	"github.com/flarecast/flarecast/internal/testsupport/logbuf"
 	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
@@ -29,9 +30,9 @@ func clientNode(name string, mac net.HardwareAddr, addr, router string) Node {
 	return n
 }
 
-func serverFor(t *testing.T, cfg Config, tab *Table) (*Server, *logBuffer) {
+func serverFor(t *testing.T, cfg Config, tab *Table) (*Server, *logbuf.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := New(cfg, tab)
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
+
+	"github.com/flarecast/flarecast/internal/testsupport/logbuf"
 )
 
 var (
@@ -72,22 +74,10 @@ type recorder struct {
 func (r *recorder) Bound(b Binding) { r.mu.Lock(); r.bindings = append(r.bindings, b); r.mu.Unlock() }
 func (r *recorder) Leased(l Lease)  { r.mu.Lock(); r.leases = append(r.leases, l); r.mu.Unlock() }
 
-// logBuffer keeps the server's log lines so a test can check a silence was explained.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.buf.String() }
-
-func newTestServer(t testing.TB, cfg Config, tab *Table) (*Server, *logBuffer) {
+// newTestServer returns the server with its log, so that a test can check a silence was explained.
+func newTestServer(t testing.TB, cfg Config, tab *Table) (*Server, *logbuf.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	cfg.ServerAddr = serverAddr
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := New(cfg, tab)

@@ -67,7 +67,7 @@ func TestCurlFetchesScriptAndBootFiles(t *testing.T) {
 			t.Errorf("GET %s: HTTP %s, want %s", path, out, code)
 		}
 	}
-	if n := logs.count(`"msg"="served boot script"`, `"node"="n1"`); n != 1 {
+	if n := logs.Count(`"msg"="served boot script"`, `"node"="n1"`); n != 1 {
 		t.Errorf("%d log lines for the served script, want 1:\n%s", n, logs)
 	}
 	if strings.Contains(logs.String(), "tok-2f9c1e7ab0d4") {

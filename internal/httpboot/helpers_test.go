@@ -7,77 +7,18 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/flarecast/flarecast/internal/repository"
+	"github.com/flarecast/flarecast/internal/testsupport/logbuf"
 )
-
-// repoBin returns bin/<name> at the module root, or skips/fails as netlab.RequireTools does.
-func repoBin(t testing.TB, name string) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		dir = filepath.Dir(dir)
-	}
-	p := filepath.Join(dir, "bin", name)
-	if _, err := os.Stat(p); err != nil {
-		msg := p + " is missing: run hack/test-peers.sh"
-		if os.Getenv("FLARECAST_REQUIRE_PEERS") != "" {
-			t.Fatal(msg + " (FLARECAST_REQUIRE_PEERS is set)")
-		}
-		t.Skip(msg + " (FLARECAST_REQUIRE_PEERS=1 makes this a failure)")
-	}
-	return p
-}
-
-type logBuffer struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (b *logBuffer) logger() logr.Logger {
-	return funcr.New(func(_, args string) {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		b.lines = append(b.lines, args)
-	}, funcr.Options{Verbosity: 1})
-}
-
-func (b *logBuffer) count(parts ...string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := 0
-	for _, l := range b.lines {
-		ok := true
-		for _, p := range parts {
-			ok = ok && strings.Contains(l, p)
-		}
-		if ok {
-			n++
-		}
-	}
-	return n
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Join(b.lines, "\n")
-}
 
 // randomBlob pushes size random bytes into store and returns them with their descriptor.
 func randomBlob(t testing.TB, store repository.Store, size int) ([]byte, ocispec.Descriptor) {
@@ -91,10 +32,12 @@ func randomBlob(t testing.TB, store repository.Store, size int) ([]byte, ocispec
 	return b, desc
 }
 
-func startHandler(t testing.TB, o Options) (*httptest.Server, *logBuffer) {
+// startHandler serves o until the test ends; its log holds V(1) lines too (each boot file and
+// blob served), which the tests count.
+func startHandler(t testing.TB, o Options) (*httptest.Server, *logbuf.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
-	o.Log = logs.logger()
+	logs := &logbuf.Buffer{Verbosity: 1}
+	o.Log = logs.Logger()
 	h, err := New(o)
 	if err != nil {
 		t.Fatal(err)

@@ -4,71 +4,24 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/flarecast/flarecast/internal/repository"
+	"github.com/flarecast/flarecast/internal/testsupport/logbuf"
 	"github.com/flarecast/flarecast/internal/testsupport/netlab"
+	"github.com/flarecast/flarecast/internal/testsupport/peers"
 )
 
-// registry is a distribution registry (bin/registry, from hack/test-peers.sh) on 127.0.0.1.
-type registry struct {
-	addr string
-	data string // its storage root
-	cmd  *exec.Cmd
-}
-
-func startRegistry(t *testing.T) *registry {
-	t.Helper()
-	bin := repoBin(t, "registry")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	dir := t.TempDir()
-	r := &registry{addr: addr, data: filepath.Join(dir, "data")}
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n  secret: test\n", r.data, addr)
-	os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644)
-	var log bytes.Buffer
-	r.cmd = exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
-	r.cmd.Stdout, r.cmd.Stderr = &log, &log
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.stop)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
-			resp.Body.Close()
-			return r
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("registry did not start:\n%s", log.String())
-		}
-	}
-}
-
-func (r *registry) stop() {
-	if r.cmd.ProcessState == nil {
-		r.cmd.Process.Kill()
-		r.cmd.Wait()
-	}
-}
-
 // corrupt flips one byte of the registry's copy of blob d; the registry serves it as it is.
-func (r *registry) corrupt(t *testing.T, d digest.Digest) {
+func corrupt(t *testing.T, r *peers.Registry, d digest.Digest) {
 	t.Helper()
-	p := filepath.Join(r.data, "docker/registry/v2/blobs", d.Algorithm().String(), d.Encoded()[:2], d.Encoded(), "data")
+	p := filepath.Join(r.Data, "docker/registry/v2/blobs", d.Algorithm().String(), d.Encoded()[:2], d.Encoded(), "data")
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -85,18 +38,18 @@ func (r *registry) corrupt(t *testing.T, d digest.Digest) {
 // served from the cache even with the registry gone.
 func TestRegistryBlobVerifiedBeforeServed(t *testing.T) {
 	netlab.RequireTools(t, "curl")
-	reg := startRegistry(t)
+	reg := peers.StartRegistry(t, false)
 	ctx := context.Background()
-	store, err := repository.Open(ctx, repository.RemoteScheme+reg.addr+"/site/blobs", repository.Options{})
+	store, err := repository.Open(ctx, repository.RemoteScheme+reg.Addr+"/site/blobs", repository.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	good, gdesc := randomBlob(t, store, 4<<20)
 	_, bdesc := randomBlob(t, store, 1<<20)
-	reg.corrupt(t, bdesc.Digest)
+	corrupt(t, reg, bdesc.Digest)
 	cache := t.TempDir()
-	logs := &logBuffer{}
-	blobs, err := NewRepositoryBlobs(store, cache, logs.logger())
+	logs := &logbuf.Buffer{Verbosity: 1}
+	blobs, err := NewRepositoryBlobs(store, cache, logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +76,7 @@ func TestRegistryBlobVerifiedBeforeServed(t *testing.T) {
 			t.Errorf("client %d: %v", i, err)
 		}
 	}
-	if n := logs.count(`"msg"="verified blob from registry into the cache"`, gdesc.Digest.String()); n != 1 {
+	if n := logs.Count(`"msg"="verified blob from registry into the cache"`, gdesc.Digest.String()); n != 1 {
 		t.Errorf("%d downloads of the blob for %d clients, want 1:\n%s", n, clients, logs)
 	}
 
@@ -135,11 +88,11 @@ func TestRegistryBlobVerifiedBeforeServed(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cache, "blobs/sha256", bdesc.Digest.Encoded())); err == nil {
 		t.Error("the corrupted blob is in the cache")
 	}
-	if hlogs.count(`"status"=502`, bdesc.Digest.String()) != 1 {
+	if hlogs.Count(`"status"=502`, bdesc.Digest.String()) != 1 {
 		t.Errorf("no log line for the refused blob:\n%s", hlogs)
 	}
 
-	reg.stop()
+	reg.Stop()
 	code, err = curl(t, dir, "-r", "100-199", "-o", filepath.Join(dir, "again"), "-w", "%{http_code}", srv.URL+"/blobs/"+gdesc.Digest.String())
 	got, _ := os.ReadFile(filepath.Join(dir, "again"))
 	if err != nil || code != "206" || !bytes.Equal(got, good[100:200]) {
@@ -154,8 +107,8 @@ func TestRegistryBlobVerifiedBeforeServed(t *testing.T) {
 // TestRegistryUnknownBlobIs404: a digest the registry does not hold is a 404, not an error.
 func TestRegistryUnknownBlobIs404(t *testing.T) {
 	netlab.RequireTools(t, "curl")
-	reg := startRegistry(t)
-	store, err := repository.Open(context.Background(), repository.RemoteScheme+reg.addr+"/site/blobs", repository.Options{})
+	reg := peers.StartRegistry(t, false)
+	store, err := repository.Open(context.Background(), repository.RemoteScheme+reg.Addr+"/site/blobs", repository.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/flarecast/flarecast/internal/agent"
 	"github.com/flarecast/flarecast/internal/installplan"
 	"github.com/flarecast/flarecast/internal/testsupport/diskimage"
+	"github.com/flarecast/flarecast/internal/testsupport/logbuf"
 	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
@@ -117,7 +118,7 @@ func (n *simulatedDiskNode) boot(t *testing.T) string {
 // shown if the test fails).
 func (n *simulatedDiskNode) resident(t *testing.T, root string) {
 	t.Helper()
-	out := &lockedBuffer{}
+	out := &logbuf.Buffer{}
 	cmd := n.netns.Command(filepath.Join(root, agent.ResidentBinary), "resident", "--root", root, "--interval", "300ms")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -13,32 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
-
 	"github.com/flarecast/flarecast/internal/archive"
 	"github.com/flarecast/flarecast/internal/installserver"
+	"github.com/flarecast/flarecast/internal/testsupport/logbuf"
 )
-
-// logBuffer collects log lines, read while the exports write.
-type logBuffer struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (b *logBuffer) logger() logr.Logger {
-	return funcr.New(func(prefix, args string) {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		b.lines = append(b.lines, prefix+" "+args)
-	}, funcr.Options{})
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Join(b.lines, "\n")
-}
 
 // runExports runs the exports on a free loopback port until the test ends.
 func runExports(t *testing.T, x *installserver.Exports) string {
@@ -116,8 +94,8 @@ func TestDisklessExportIsTheVerifiedExtraction(t *testing.T) {
 	ctx := context.Background()
 	d := makeDeployable(t, "ns1")
 	state := t.TempDir()
-	logs := &logBuffer{}
-	x, err := installserver.NewExports(state, d.store, logs.logger())
+	logs := &logbuf.Buffer{}
+	x, err := installserver.NewExports(state, d.store, logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +135,7 @@ func TestDisklessExportIsTheVerifiedExtraction(t *testing.T) {
 
 	// A second group of the same digest, and a new Exports over the same state directory
 	// (a restart): the tree is used as it is.
-	x2, err := installserver.NewExports(state, d.store, logs.logger())
+	x2, err := installserver.NewExports(state, d.store, logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,8 +172,8 @@ func TestTamperedDeployableGetsNoExport(t *testing.T) {
 	}
 	sec := archive.Sections(a.Manifest)[0].Descriptor.Digest
 	state := t.TempDir()
-	logs := &logBuffer{}
-	x, err := installserver.NewExports(state, bad.store, logs.logger())
+	logs := &logbuf.Buffer{}
+	x, err := installserver.NewExports(state, bad.store, logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,8 +219,8 @@ func TestHalfMadeTreeDoesNotCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(half, "etc", "os-release"), []byte("ID=half"), 0o644)
-	logs := &logBuffer{}
-	x, err := installserver.NewExports(state, d.store, logs.logger())
+	logs := &logbuf.Buffer{}
+	x, err := installserver.NewExports(state, d.store, logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
+	"github.com/flarecast/flarecast/internal/testsupport/logbuf"
 	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
@@ -30,99 +31,49 @@ func needPeers(t *testing.T, tools ...string) {
 	netlab.RequirePeers(t, append(tools, "/usr/lib/ipxe/undionly.kpxe")...)
 }
 
-func run1(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 // lan is a bridge in a namespace of its own, the install server's interface (a veth in this
 // namespace, with the server's address) and client namespaces plugged into it.
 type lan struct {
 	t      *testing.T
-	tag    string
-	ns     string // holds the bridge
-	iface  string // the server's end, in this namespace
-	server string // the server's address
+	ns     *netlab.Netns // holds the bridge
+	iface  string        // the server's end, in this namespace
+	server string        // the server's address
 }
 
 func newLAN(t *testing.T) *lan {
 	t.Helper()
 	id := os.Getpid() % 100000
-	l := &lan{t: t, tag: fmt.Sprintf("fcis%d", id), server: fmt.Sprintf("198.18.250.%d", 10+id%200)}
-	l.ns, l.iface = l.tag+"-lan", l.tag
-	t.Cleanup(func() {
-		exec.Command("ip", "link", "del", l.iface).Run()
-		removeNetns(t, l.ns)
-	})
-	run1(t, "ip", "netns", "add", l.ns)
-	run1(t, "ip", "-n", l.ns, "link", "add", "br0", "type", "bridge")
-	run1(t, "ip", "-n", l.ns, "link", "set", "br0", "up")
-	run1(t, "ip", "link", "add", l.iface, "type", "veth", "peer", "name", "srv", "netns", l.ns)
-	run1(t, "ip", "-n", l.ns, "link", "set", "srv", "master", "br0", "up")
+	l := &lan{t: t, iface: fmt.Sprintf("fcis%d", id), server: fmt.Sprintf("198.18.250.%d", 10+id%200)}
+	l.ns = netlab.NewNetns(t, "is-lan")
+	t.Cleanup(func() { exec.Command("ip", "link", "del", l.iface).Run() })
+	l.ns.IP("link", "add", "br0", "type", "bridge")
+	l.ns.IP("link", "set", "br0", "up")
+	netlab.Run(t, "ip", "link", "add", l.iface, "type", "veth", "peer", "name", "srv", "netns", l.ns.Name)
+	l.ns.IP("link", "set", "srv", "master", "br0", "up")
 	// A host address and a host route to each client, no subnet route: nothing else of this
 	// machine's routing changes.
-	run1(t, "ip", "addr", "add", l.server+"/32", "dev", l.iface)
-	run1(t, "ip", "link", "set", l.iface, "up")
+	netlab.Run(t, "ip", "addr", "add", l.server+"/32", "dev", l.iface)
+	netlab.Run(t, "ip", "link", "set", l.iface, "up")
 	return l
-}
-
-// removeNetns kills what still runs in a namespace and removes it.
-func removeNetns(t *testing.T, name string) {
-	if out, _ := exec.Command("ip", "netns", "pids", name).Output(); len(out) > 0 {
-		for _, f := range strings.Fields(string(out)) {
-			var pid int
-			if _, err := fmt.Sscan(f, &pid); err == nil && pid != os.Getpid() {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil && !strings.Contains(string(out), "No such file") {
-		t.Errorf("remove namespace %s: %v: %s", name, err, out)
-	}
 }
 
 // client plugs a namespace with eth0 of that MAC into the bridge; route is the address the
 // server will reach it at (its lease), given a host route.
-func (l *lan) client(role, mac, route string) string {
+func (l *lan) client(role, mac, route string) *netlab.Netns {
 	t := l.t
 	t.Helper()
-	ns := l.tag + "-" + role
-	t.Cleanup(func() { removeNetns(t, ns) })
-	run1(t, "ip", "netns", "add", ns)
-	run1(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	run1(t, "ip", "-n", l.ns, "link", "add", role, "type", "veth", "peer", "name", "eth0", "netns", ns, "address", mac)
-	run1(t, "ip", "-n", l.ns, "link", "set", role, "master", "br0", "up")
-	run1(t, "ip", "-n", ns, "link", "set", "eth0", "up")
+	ns := netlab.NewNetns(t, "is-"+role)
+	l.ns.IP("link", "add", role, "type", "veth", "peer", "name", "eth0", "netns", ns.Name, "address", mac)
+	l.ns.IP("link", "set", role, "master", "br0", "up")
+	ns.IP("link", "set", "eth0", "up")
 	if route != "" {
-		run1(t, "ip", "route", "add", route+"/32", "dev", l.iface)
+		netlab.Run(t, "ip", "route", "add", route+"/32", "dev", l.iface)
 	}
 	return ns
 }
 
-func inNS(ns string, args ...string) *exec.Cmd {
-	return exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
-}
-
-// lockedBuffer is the install server's output, read while it writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // startCLI runs `flarecast installserver` with these flags until the test ends (SIGTERM).
-func startCLI(t *testing.T, args ...string) *lockedBuffer {
+func startCLI(t *testing.T, args ...string) *logbuf.Buffer {
 	t.Helper()
 	out, stop := startStoppableCLI(t, args...)
 	t.Cleanup(func() { stop(syscall.SIGTERM) })
@@ -132,7 +83,7 @@ func startCLI(t *testing.T, args ...string) *lockedBuffer {
 // startStoppableCLI is startCLI with the stop in the caller's hands (a restart in the middle
 // of a test): stop(SIGTERM) waits for a clean end, stop(SIGKILL) kills. Stopping twice is
 // harmless; the test's end stops it if the caller has not.
-func startStoppableCLI(t *testing.T, args ...string) (*lockedBuffer, func(syscall.Signal)) {
+func startStoppableCLI(t *testing.T, args ...string) (*logbuf.Buffer, func(syscall.Signal)) {
 	t.Helper()
 	u, err := testEnv.AddUser(envtest.User{Name: "installserver", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
@@ -148,7 +99,7 @@ func startStoppableCLI(t *testing.T, args ...string) (*lockedBuffer, func(syscal
 	}
 	cmd := exec.Command(os.Args[0], append([]string{"installserver", "--kubeconfig", kubeconfig}, args...)...)
 	cmd.Env = append(os.Environ(), asCLI+"=1")
-	out := &lockedBuffer{}
+	out := &logbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -236,7 +187,7 @@ func TestInstallServerCommandServesTheSampleSite(t *testing.T) {
 		t.Helper()
 		os.Remove(filepath.Join(udir, "bound.env"))
 		args := append([]string{"udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", udhcpcHook(t, udir), "-t", "4", "-T", "1", "-A", "1"}, extra...)
-		if b, err := inNS(m1ns, args...).CombinedOutput(); err != nil {
+		if b, err := m1ns.Command(args...).CombinedOutput(); err != nil {
 			t.Fatalf("udhcpc %v got no lease: %v\n%s", extra, err, b)
 		}
 		return netlab.ReadEnv(filepath.Join(udir, "bound.env"))
@@ -260,7 +211,7 @@ func TestInstallServerCommandServesTheSampleSite(t *testing.T) {
 	if env := udhcpc("-x", "0x4d:69505845"); env["boot_file"] != base+"/ipxe/m1" {
 		t.Errorf("iPXE client got boot file %q", env["boot_file"])
 	}
-	if b, err := inNS(strangerNS, "udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", "/bin/true", "-t", "2", "-T", "1").CombinedOutput(); err == nil {
+	if b, err := strangerNS.Command("udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", "/bin/true", "-t", "2", "-T", "1").CombinedOutput(); err == nil {
 		t.Fatalf("a stranger's MAC got a lease:\n%s", b)
 	}
 	if !strings.Contains(out.String(), "52:54:00:ee:ee:01") {
@@ -269,7 +220,7 @@ func TestInstallServerCommandServesTheSampleSite(t *testing.T) {
 
 	// TFTP: the BIOS boot loader, as Debian ships it.
 	tdir := t.TempDir()
-	get := inNS(m1ns, "tftp", "-m", "binary", l.server, "-c", "get", "undionly.kpxe")
+	get := m1ns.Command("tftp", "-m", "binary", l.server, "-c", "get", "undionly.kpxe")
 	get.Dir = tdir
 	if b, err := get.CombinedOutput(); err != nil {
 		t.Fatalf("tftp get undionly.kpxe: %v\n%s", err, b)
@@ -282,7 +233,7 @@ func TestInstallServerCommandServesTheSampleSite(t *testing.T) {
 	// HTTP from the node's address: its script, its kernel, its plan.
 	curl := func(args ...string) (string, string) {
 		t.Helper()
-		b, err := inNS(m1ns, append([]string{"curl", "-s", "-w", "\n%{http_code}"}, args...)...).Output()
+		b, err := m1ns.Command(append([]string{"curl", "-s", "-w", "\n%{http_code}"}, args...)...).Output()
 		if err != nil {
 			t.Fatalf("curl %v: %v", args, err)
 		}

@@ -36,7 +36,7 @@ func TestInstallServerCommandExportsDisklessRoots(t *testing.T) {
 
 	l := newLAN(t)
 	clientNS := l.client("c", "52:54:00:fc:00:55", "198.18.7.55")
-	run1(t, "ip", "-n", clientNS, "addr", "add", "198.18.7.55/16", "dev", "eth0")
+	clientNS.IP("addr", "add", "198.18.7.55/16", "dev", "eth0")
 
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "secret")
@@ -52,11 +52,11 @@ func TestInstallServerCommandExportsDisklessRoots(t *testing.T) {
 	var got []byte
 	eventually(t, 90*time.Second, "nfs-cat to read etc/os-release from the export", func() bool {
 		var err error
-		got, err = inNS(clientNS, "nfs-cat", url).Output()
+		got, err = clientNS.Command("nfs-cat", url).Output()
 		return err == nil && string(got) == "ID=flarecast-test\n"
 	})
 	// A path no group has is refused.
-	if out, err := inNS(clientNS, "nfs-cat", strings.Replace(url, "/diskless/", "/nobody/", 1)).CombinedOutput(); err == nil {
+	if out, err := clientNS.Command("nfs-cat", strings.Replace(url, "/diskless/", "/nobody/", 1)).CombinedOutput(); err == nil {
 		t.Errorf("nfs-cat of an export no group has: %s", out)
 	}
 
@@ -103,7 +103,7 @@ func TestInstallServerCommandExportsDisklessRoots(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 90*time.Second, "nfs-cat to read the new deployable's etc/os-release", func() bool {
-		got, err = inNS(clientNS, "nfs-cat", url).Output()
+		got, err = clientNS.Command("nfs-cat", url).Output()
 		return err == nil && string(got) == "ID=flarecast-test-2\n"
 	})
 	eventually(t, 30*time.Second, "the old digest's tree removed", func() bool {
@@ -145,7 +145,7 @@ func TestInstallServerCommandExportsDisklessRoots(t *testing.T) {
 		out, _ = exec.Command("curl", "-s", "-w", "\n%{http_code}", "-H", "Authorization: Bearer "+token(ns, "n5"), base+"/agent/v1/nodes/"+ns+"/edge/n5/plan").Output()
 		return strings.HasSuffix(string(out), "\n503") && strings.Contains(string(out), "could not be made from "+d3.digest)
 	})
-	if got, err := inNS(clientNS, "nfs-cat", url).Output(); err != nil || string(got) != "ID=flarecast-test-2\n" {
+	if got, err := clientNS.Command("nfs-cat", url).Output(); err != nil || string(got) != "ID=flarecast-test-2\n" {
 		t.Errorf("the previous tree is not served while the new one cannot be made: %q %v", got, err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	fcv1 "github.com/flarecast/flarecast/api/v1alpha1"
 	"github.com/flarecast/flarecast/internal/installplan"
 	"github.com/flarecast/flarecast/internal/installserver"
+	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
 // TestInstallServerCommandKeepsNodeWritesAndServesSharedData: the real command serves the
@@ -70,12 +71,12 @@ func TestInstallServerCommandKeepsNodeWritesAndServesSharedData(t *testing.T) {
 	}
 	clientNS := l.client("c", "52:54:00:fc:00:56", "")
 	for _, a := range addrs {
-		run1(t, "ip", "-n", clientNS, "addr", "add", a+"/16", "dev", "eth0")
-		run1(t, "ip", "route", "add", a+"/32", "dev", l.iface)
+		clientNS.IP("addr", "add", a+"/16", "dev", "eth0")
+		netlab.Run(t, "ip", "route", "add", a+"/32", "dev", l.iface)
 	}
 	as := func(who string) {
 		t.Helper()
-		run1(t, "ip", "-n", clientNS, "route", "replace", l.server+"/32", "dev", "eth0", "src", addrs[who])
+		clientNS.IP("route", "replace", l.server+"/32", "dev", "eth0", "src", addrs[who])
 	}
 
 	dir := t.TempDir()
@@ -127,7 +128,7 @@ func TestInstallServerCommandKeepsNodeWritesAndServesSharedData(t *testing.T) {
 		as(who)
 		src := filepath.Join(t.TempDir(), "f")
 		os.WriteFile(src, []byte(body), 0o644)
-		out, err := inNS(clientNS, "nfs-cp", src, to).CombinedOutput()
+		out, err := clientNS.Command("nfs-cp", src, to).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%v: %s", err, out)
 		}
@@ -136,7 +137,7 @@ func TestInstallServerCommandKeepsNodeWritesAndServesSharedData(t *testing.T) {
 	cat := func(who, from string) (string, error) {
 		t.Helper()
 		as(who)
-		out, err := inNS(clientNS, "nfs-cat", from).CombinedOutput()
+		out, err := clientNS.Command("nfs-cat", from).CombinedOutput()
 		return string(out), err
 	}
 	n5x, n6x := installserver.NodeExportPath(ns, "diskless", "n5"), installserver.NodeExportPath(ns, "diskless", "n6")

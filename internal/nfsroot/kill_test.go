@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flarecast/flarecast/internal/testsupport/fstree"
 )
 
 const killChildEnv = "FLARECAST_NFSROOT_KILL_CHILD"
@@ -56,7 +58,7 @@ func TestKillDuringChangesLeavesTheNodesDirectoryConsistent(t *testing.T) {
 	for i := range 16 {
 		os.WriteFile(filepath.Join(lower, fmt.Sprintf("small/s%d", i)), []byte("small\n"), 0o644)
 	}
-	before := snapshot(t, lower)
+	before := fstree.State(t, lower)
 	dir := t.TempDir()
 	const trials = 12
 	for trial := range trials {
@@ -91,7 +93,7 @@ func TestKillDuringChangesLeavesTheNodesDirectoryConsistent(t *testing.T) {
 		}
 		t.Logf("trial %d: killed after %d changes", trial, strings.Count(out.String(), "."))
 	}
-	if after := snapshot(t, lower); !maps(before, after) {
+	if after := fstree.State(t, lower); after != before {
 		t.Error("the tree changed")
 	}
 }

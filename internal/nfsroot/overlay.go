@@ -727,24 +727,31 @@ func (o *overlayFS) mkdir(p string, perm os.FileMode, own *owner) error {
 func (o *overlayFS) Symlink(target, link string) error { return o.symlink(target, link, nil) }
 
 func (o *overlayFS) symlink(target, link string, own *owner) error {
+	return o.newEntry("symlink", link, own, func(tmp string) error { return os.Symlink(target, tmp) })
+}
+
+// newEntry makes the entry name, which must not exist, in the upper directory: mk creates
+// it at a temporary name in work, and place moves it there with its owner (op names the
+// call in errors and the temporary name).
+func (o *overlayFS) newEntry(op, name string, own *owner, mk func(tmp string) error) error {
 	if o.readOnly {
 		return errReadOnly
 	}
-	p, _ := clean(link)
+	p, _ := clean(name)
 	if err := checkName(p); err != nil {
 		return err
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if _, err := o.resolve(p); err == nil {
-		return &fs.PathError{Op: "symlink", Path: link, Err: fs.ErrExist}
+		return &fs.PathError{Op: op, Path: name, Err: fs.ErrExist}
 	}
 	if err := o.copyUpParent(p); err != nil {
 		return err
 	}
 	up := filepath.Join(o.upper, filepath.FromSlash(p))
-	tmp := filepath.Join(o.work, "symlink-"+randomName())
-	if err := os.Symlink(target, tmp); err != nil {
+	tmp := filepath.Join(o.work, op+"-"+randomName())
+	if err := mk(tmp); err != nil {
 		return err
 	}
 	if err := place(tmp, up, own, false); err != nil {
@@ -830,32 +837,7 @@ func (o *overlayFS) Socket(name string) error {
 }
 
 func (o *overlayFS) special(name string, mode uint32, dev int, own *owner) error {
-	if o.readOnly {
-		return errReadOnly
-	}
-	p, _ := clean(name)
-	if err := checkName(p); err != nil {
-		return err
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if _, err := o.resolve(p); err == nil {
-		return &fs.PathError{Op: "mknod", Path: name, Err: fs.ErrExist}
-	}
-	if err := o.copyUpParent(p); err != nil {
-		return err
-	}
-	up := filepath.Join(o.upper, filepath.FromSlash(p))
-	tmp := filepath.Join(o.work, "mknod-"+randomName())
-	if err := unix.Mknod(tmp, mode, dev); err != nil {
-		return err
-	}
-	if err := place(tmp, up, own, false); err != nil {
-		removeAllQuiet(tmp)
-		return err
-	}
-	o.dropWhiteout(p)
-	return syncDir(filepath.Dir(up))
+	return o.newEntry("mknod", name, own, func(tmp string) error { return unix.Mknod(tmp, mode, dev) })
 }
 
 // Link makes a hard link in the upper directory (nfs.UnixChange; go-nfs decodes LINK as

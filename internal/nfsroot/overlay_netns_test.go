@@ -11,6 +11,7 @@ import (
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 	"github.com/willscott/go-nfs-client/nfs/rpc"
 
+	"github.com/flarecast/flarecast/internal/testsupport/fstree"
 	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
@@ -25,7 +26,7 @@ func TestANodesExportKeepsItsWritesAndRefusesOtherAddresses(t *testing.T) {
 	client.IP("addr", "add", "198.18.60.3/24", "dev", "eth0")
 	from := func(src string) { client.IP("route", "replace", "198.18.60.1/32", "dev", "eth0", "src", src) }
 	lower, dir := tree(t), t.TempDir()
-	before := snapshot(t, lower)
+	before := fstree.State(t, lower)
 	exports := []Export{{Path: "/flarecast/ns/g/nodes/n1", Dir: lower, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"),
 		Clients: []netip.Addr{netip.MustParseAddr("198.18.60.2")}}}
 	s := serve(t, server, exports, 0, WithHandleKey(testKey))
@@ -84,7 +85,7 @@ func TestANodesExportKeepsItsWritesAndRefusesOtherAddresses(t *testing.T) {
 	if bin := listing(t, client, url(s, "/flarecast/ns/g/nodes/n1", "/usr/bin")); bin["real"] != "-rwx------" || bin["su"] != "-rwxr-xr-x" {
 		t.Errorf("usr/bin lists %v", bin)
 	}
-	if after := snapshot(t, lower); !maps(before, after) {
+	if after := fstree.State(t, lower); after != before {
 		t.Errorf("the tree changed under the node's writes")
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "upper", "etc", "motd")); err != nil || string(b) != "written by n1\n" {

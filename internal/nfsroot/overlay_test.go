@@ -14,6 +14,8 @@ import (
 
 	billy "github.com/go-git/go-billy/v5"
 	nfsfile "github.com/willscott/go-nfs/file"
+
+	"github.com/flarecast/flarecast/internal/testsupport/fstree"
 )
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
@@ -30,34 +32,6 @@ func merged(t *testing.T, lower, dir string) (*Server, *overlayFS) {
 	}
 	t.Fatal("no merged export")
 	return nil, nil
-}
-
-// snapshot is every entry of a tree with its mode, owner, size, mtime and content.
-func snapshot(t *testing.T, root string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		st := info.Sys().(*syscall.Stat_t)
-		v := info.Mode().String() + " " + time.Unix(st.Mtim.Unix()).String()
-		if info.Mode().IsRegular() {
-			b, _ := os.ReadFile(p)
-			v += " " + string(b)
-		}
-		rel, _ := filepath.Rel(root, p)
-		out[rel] = v
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func readAll(t *testing.T, f billy.Filesystem, name string) string {
@@ -89,7 +63,7 @@ func names(t *testing.T, f billy.Filesystem, dir string) []string {
 
 func TestMergedExportWritesGoUpAndTheTreeStaysAsItWas(t *testing.T) {
 	lower := tree(t)
-	before := snapshot(t, lower)
+	before := fstree.State(t, lower)
 	_, o := merged(t, lower, t.TempDir())
 
 	// A write to a file of the tree copies it up whole, then changes the copy.
@@ -176,21 +150,9 @@ func TestMergedExportWritesGoUpAndTheTreeStaysAsItWas(t *testing.T) {
 	if _, err := o.Create("tmp/.wh.x"); !errors.Is(err, fs.ErrPermission) {
 		t.Errorf("create tmp/.wh.x: %v, want a permission error", err)
 	}
-	if after := snapshot(t, lower); !maps(before, after) {
-		t.Errorf("the lower tree changed:\nbefore %v\nafter  %v", before, after)
+	if after := fstree.State(t, lower); after != before {
+		t.Errorf("the lower tree changed:\nbefore\n%s\nafter\n%s", before, after)
 	}
-}
-
-func maps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func TestCopyUpKeepsOwnerModeTimesAndHandles(t *testing.T) {

@@ -575,17 +575,7 @@ func unixMode(fi os.FileInfo) os.FileInfo {
 
 func (u unixModeInfo) Mode() os.FileMode {
 	m := u.FileInfo.Mode()
-	out := m &^ (os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
-	if m&os.ModeSetuid != 0 {
-		out |= 0o4000
-	}
-	if m&os.ModeSetgid != 0 {
-		out |= 0o2000
-	}
-	if m&os.ModeSticky != 0 {
-		out |= 0o1000
-	}
-	return out
+	return m&^(os.ModeSetuid|os.ModeSetgid|os.ModeSticky|0o7777) | os.FileMode(unixBits(m))
 }
 
 // mergedToHandle names a merged entry by the inode it had in the lower tree when it comes

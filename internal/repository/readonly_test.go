@@ -3,51 +3,18 @@ package repository
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-)
 
-// treeState lists every file and directory under root with its type, mode, size, modification
-// time and content hash: two equal states mean nothing was created, changed or removed.
-func treeState(t testing.TB, root string) string {
-	t.Helper()
-	var lines []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		line := fmt.Sprintf("%s %v %d %d", rel, fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
-		if fi.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			line += fmt.Sprintf(" %x", sha256.Sum256(b))
-		}
-		lines = append(lines, line)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
+	"github.com/flarecast/flarecast/internal/testsupport/fstree"
+)
 
 // staleTemp leaves a temp file as a writer that died an hour and more ago would.
 func staleTemp(t testing.TB, dir string) string {
@@ -90,7 +57,7 @@ func TestReadOnlyStoreChangesNothing(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			before := treeState(t, root)
+			before := fstree.State(t, root)
 			s, err := Open(ctx, root, Options{ReadOnly: true})
 			if err != nil {
 				t.Fatal(err)
@@ -130,7 +97,7 @@ func TestReadOnlyStoreChangesNothing(t *testing.T) {
 					t.Errorf("%s on a read-only store: %v, want ErrReadOnly", op, err)
 				}
 			}
-			if after := treeState(t, root); after != before {
+			if after := fstree.State(t, root); after != before {
 				t.Fatalf("a read-only store changed the repository:\nbefore\n%s\nafter\n%s", before, after)
 			}
 		})

@@ -57,44 +57,20 @@ type streamer struct {
 }
 
 func packTarStream(ctx context.Context, r io.Reader, tw *tar.Writer, opts PackOptions, st *Stats) error {
-	tarStream, _, release, err := decompressed(r)
+	src, release, err := openTarSource(r, opts)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if opts.MaxBytes > 0 {
-		tarStream = &limitReader{r: tarStream, left: opts.MaxBytes}
-	}
 	s := &streamer{tw: tw, opts: opts, st: st, files: map[string]*tar.Header{}, links: map[string]string{}}
-	tr := tar.NewReader(tarStream)
-	var content, xattrBytes int64
-	prev := "(start of stream)"
+	var content int64
 	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		hdr, err := tr.Next()
+		hdr, err := src.next(ctx)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("read tar entry after %s: %w", prev, err)
-		}
-		prev = hdr.Name
-		switch hdr.Typeflag {
-		case tar.TypeXGlobalHeader:
-			continue
-		case tar.TypeGNUSparse:
-			hdr.Typeflag = tar.TypeReg
-		}
-		if err := Normalize(hdr, opts.SourceDateEpoch, opts.PreserveTimes); err != nil {
 			return err
-		}
-		for _, v := range hdr.PAXRecords {
-			xattrBytes += int64(len(v))
-		}
-		if xattrBytes > maxHeldXattrBytes {
-			return fmt.Errorf("%s: the entries hold more than %d MiB of xattrs in all, more than a root file system has", hdr.Name, maxHeldXattrBytes>>20)
 		}
 		if hdr.Typeflag == tar.TypeReg && opts.MaxBytes > 0 && content+hdr.Size > opts.MaxBytes {
 			return fmt.Errorf("%s: %d bytes, after %d read: %w", hdr.Name, hdr.Size, content, errTooLarge)
@@ -102,7 +78,7 @@ func packTarStream(ctx context.Context, r io.Reader, tw *tar.Writer, opts PackOp
 		if hdr.Typeflag == tar.TypeReg {
 			content += hdr.Size
 		}
-		if err := s.add(hdr, tr); err != nil {
+		if err := s.add(hdr, src.tr); err != nil {
 			return err
 		}
 	}

@@ -28,15 +28,12 @@ func packTar(ctx context.Context, r io.Reader, tw *tar.Writer, opts PackOptions,
 	defer os.Remove(spool.Name())
 	defer spool.Close()
 
-	tarStream, _, release, err := decompressed(r)
+	src, release, err := openTarSource(r, opts)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if opts.MaxBytes > 0 {
-		tarStream = &limitReader{r: tarStream, left: opts.MaxBytes}
-	}
-	entries, err := readSpooled(ctx, tarStream, spool, opts)
+	entries, err := readSpooled(ctx, src, spool)
 	if err != nil {
 		return err
 	}
@@ -64,46 +61,25 @@ func entryKey(name string) string { return strings.TrimSuffix(name, "/") }
 
 // readSpooled reads every entry of r, normalized, sorted, and with later duplicates replacing
 // earlier ones (as extraction would).
-func readSpooled(ctx context.Context, r io.Reader, spool *os.File, opts PackOptions) ([]spooled, error) {
-	tr := tar.NewReader(r)
+func readSpooled(ctx context.Context, src *tarSource, spool *os.File) ([]spooled, error) {
+	opts := src.opts
 	byName := make(map[string]int)
 	var entries []spooled
-	var off, xattrBytes int64
-	prev := "(start of stream)"
+	var off int64
 	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		hdr, err := tr.Next()
+		hdr, err := src.next(ctx)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read tar entry after %s: %w", prev, err)
-		}
-		prev = hdr.Name
-		switch hdr.Typeflag {
-		case tar.TypeXGlobalHeader:
-			continue
-		case tar.TypeGNUSparse:
-			hdr.Typeflag = tar.TypeReg // the reader fills the holes with zeros
-		}
-		if err := Normalize(hdr, opts.SourceDateEpoch, opts.PreserveTimes); err != nil {
 			return nil, err
-		}
-		// Headers stay in memory until the sort; a PAX header shrinks to a few bytes of zstd.
-		for _, v := range hdr.PAXRecords {
-			xattrBytes += int64(len(v))
-		}
-		if xattrBytes > maxHeldXattrBytes {
-			return nil, fmt.Errorf("%s: the entries hold more than %d MiB of xattrs in all, more than a root file system has", hdr.Name, maxHeldXattrBytes>>20)
 		}
 		e := spooled{hdr: hdr, off: off}
 		if opts.MaxBytes > 0 && hdr.Typeflag == tar.TypeReg && off+hdr.Size > opts.MaxBytes {
 			return nil, fmt.Errorf("%s: %d bytes, after %d spooled: %w", hdr.Name, hdr.Size, off, errTooLarge)
 		}
 		if hdr.Typeflag == tar.TypeReg && hdr.Size > 0 {
-			n, err := io.Copy(spool, tr)
+			n, err := io.Copy(spool, src.tr)
 			if err != nil {
 				return nil, fmt.Errorf("%s: spool: %w", hdr.Name, err)
 			}

@@ -10,14 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
-
+	"github.com/flarecast/flarecast/internal/testsupport/logbuf"
 	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
@@ -38,51 +34,13 @@ func requirePeers(t testing.TB, root bool, tools ...string) {
 	netlab.RequireTools(t, tools...)
 }
 
-// logBuffer collects log lines so that tests can assert what an operator would read.
-type logBuffer struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (b *logBuffer) logger() logr.Logger {
-	return funcr.New(func(prefix, args string) {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		b.lines = append(b.lines, args)
-	}, funcr.Options{})
-}
-
-// waitFor returns the first line holding every part, waiting a little: the library logs a
-// finished transfer after the client has its last block.
-func (b *logBuffer) waitFor(t *testing.T, parts ...string) string {
+// startServer serves dir on addr (host:port, port 0 for any) until the test ends. A test
+// waits for a log line (logs.WaitFor): the library logs a finished transfer after the client
+// has its last block.
+func startServer(t testing.TB, o Options, addr string) (string, *logbuf.Buffer) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b.mu.Lock()
-		for _, l := range b.lines {
-			ok := true
-			for _, p := range parts {
-				ok = ok && strings.Contains(l, p)
-			}
-			if ok {
-				b.mu.Unlock()
-				return l
-			}
-		}
-		all := strings.Join(b.lines, "\n")
-		b.mu.Unlock()
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line with %q; log:\n%s", parts, all)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// startServer serves dir on addr (host:port, port 0 for any) until the test ends.
-func startServer(t testing.TB, o Options, addr string) (string, *logBuffer) {
-	t.Helper()
-	logs := &logBuffer{}
-	o.Log = logs.logger()
+	logs := &logbuf.Buffer{}
+	o.Log = logs.Logger()
 	if o.Timeout == 0 {
 		o.Timeout = time.Second
 	}
@@ -197,10 +155,4 @@ func bootDir(t testing.TB) string {
 		}
 	}
 	return dir
-}
-
-func (b *logBuffer) all() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Join(b.lines, "\n")
 }

@@ -39,7 +39,7 @@ func TestTFTPHPAFetchesIPXEBinaries(t *testing.T) {
 			t.Errorf("%s: sha256 %s, want %s (tftp said %s)", f, got, want, out)
 		}
 		fi, _ := os.Stat(filepath.Join(ipxeDir, f))
-		logs.waitFor(t, `"msg"="sent file"`, `"file"="`+f+`"`, ns.NSIP, fmt.Sprintf(`"bytes"=%d`, fi.Size()))
+		logs.WaitFor(t, `"msg"="sent file"`, `"file"="`+f+`"`, ns.NSIP, fmt.Sprintf(`"bytes"=%d`, fi.Size()))
 	}
 }
 
@@ -68,7 +68,7 @@ func TestCurlNegotiatesBlksizeAndTsize(t *testing.T) {
 				t.Fatalf("sha256 %s, want %s", got, want)
 			}
 			fi, _ := os.Stat(filepath.Join(ipxeDir, f))
-			logs.waitFor(t, `"msg"="sent file"`, fmt.Sprintf(`"blksize"="%d"`, tc.want), fmt.Sprintf(`"tsize"="%d"`, fi.Size()))
+			logs.WaitFor(t, `"msg"="sent file"`, fmt.Sprintf(`"blksize"="%d"`, tc.want), fmt.Sprintf(`"tsize"="%d"`, fi.Size()))
 		})
 	}
 }
@@ -84,12 +84,12 @@ func TestCurlLargeBlocksOnLoopback(t *testing.T) {
 			dir := t.TempDir()
 			out, err := runIn(dir, "curl", "-sS", "--tftp-blksize", "65464", "-o", "x", "tftp://"+addr+"/ipxe.efi")
 			if err != nil {
-				t.Fatalf("curl: %v\n%s\nserver log:\n%s", err, out, logs.all())
+				t.Fatalf("curl: %v\n%s\nserver log:\n%s", err, out, logs)
 			}
 			if got, want := sha256File(t, filepath.Join(dir, "x")), sha256File(t, filepath.Join(ipxeDir, "ipxe.efi")); got != want {
 				t.Fatalf("sha256 %s, want %s", got, want)
 			}
-			logs.waitFor(t, `"msg"="sent file"`, `"blksize"="65464"`)
+			logs.WaitFor(t, `"msg"="sent file"`, `"blksize"="65464"`)
 		})
 	}
 }
@@ -144,7 +144,7 @@ func TestRefusesPathsOutsideBootDir(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.why) {
 				t.Fatalf("got %q, err %v; want an error saying %q", got.String(), err, tc.why)
 			}
-			logs.waitFor(t, `"msg"="read request `, `"file"="`+strings.ReplaceAll(tc.name, `\`, `\\`)+`"`, tc.why)
+			logs.WaitFor(t, `"msg"="read request `, `"file"="`+strings.ReplaceAll(tc.name, `\`, `\\`)+`"`, tc.why)
 		})
 	}
 }
@@ -164,7 +164,7 @@ func TestRefusesWriteRequests(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("boot directory holds %v after a refused write", ents)
 	}
-	logs.waitFor(t, `"msg"="write request refused"`, `"file"="upload"`)
+	logs.WaitFor(t, `"msg"="write request refused"`, `"file"="upload"`)
 }
 
 // TestBadPacketKeepsServing: garbage datagrams are logged and dropped; the next client is served.
@@ -175,7 +175,7 @@ func TestBadPacketKeepsServing(t *testing.T) {
 	for _, p := range [][]byte{{0, 1}, {0, 1, 'f'}, {0, 9, 'x', 0}, {0, 1, 'f', 0, 'o', 'c', 't', 'e', 't', 0, 'b', 'l', 'k', 's', 'i', 'z', 'e'}} {
 		sendRaw(t, addr, p)
 	}
-	logs.waitFor(t, `"msg"="bad request packet ignored"`)
+	logs.WaitFor(t, `"msg"="bad request packet ignored"`)
 	c, _ := ptftp.NewClient(addr)
 	wt, err := c.Receive("f", "octet")
 	if err != nil {

@@ -29,7 +29,7 @@ func TestAtftpWindowsize(t *testing.T) {
 	if got, want := sha256File(t, filepath.Join(dir, f)), sha256File(t, filepath.Join(ipxeDir, f)); got != want {
 		t.Fatalf("sha256 %s, want %s\n%s", got, want, out)
 	}
-	logs.waitFor(t, `"msg"="sent file"`, `"windowsize"="8"`, `"blksize"="1468"`)
+	logs.WaitFor(t, `"msg"="sent file"`, `"windowsize"="8"`, `"blksize"="1468"`)
 }
 
 // windowClient is a TFTP client written for this test alone, for what no packaged client
@@ -113,7 +113,7 @@ func TestLostBlocksAreSentAgainAndBlockNumbersRollOver(t *testing.T) {
 	if !bytes.Equal(got, data) {
 		t.Fatalf("got %d bytes, want the %d of the file", len(got), len(data))
 	}
-	line := logs.waitFor(t, `"msg"="sent file"`, `"windowsize"="16"`, fmt.Sprintf(`"bytes"=%d`, len(data)))
+	line := logs.WaitFor(t, `"msg"="sent file"`, `"windowsize"="16"`, fmt.Sprintf(`"bytes"=%d`, len(data)))
 	if bytes.Contains([]byte(line), []byte(`"resent"=0 `)) {
 		t.Fatalf("no block was sent again, though four were dropped: %s", line)
 	}

@@ -71,6 +71,9 @@ func FreeAddr(t testing.TB) string {
 type Registry struct {
 	// Addr is its host:port on loopback.
 	Addr string
+	// Data is its storage root, for a test that changes what the registry holds behind
+	// its back (a corrupted blob).
+	Data string
 	cmd  *exec.Cmd
 }
 
@@ -88,6 +91,7 @@ func StartRegistry(t testing.TB, auth bool) *Registry {
 	t.Helper()
 	bin := Bin(t, "registry")
 	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
 	addr := FreeAddr(t)
 	config := fmt.Sprintf(`version: 0.1
 log:
@@ -102,7 +106,7 @@ storage:
 http:
   addr: %s
   secret: flarecast-test-secret
-`, filepath.Join(dir, "data"), addr)
+`, data, addr)
 	if auth {
 		htpasswd := filepath.Join(dir, "htpasswd")
 		if err := os.WriteFile(htpasswd, []byte(User+":"+passwordHash+"\n"), 0o600); err != nil {
@@ -120,7 +124,7 @@ http:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	r := &Registry{Addr: addr, cmd: cmd}
+	r := &Registry{Addr: addr, Data: data, cmd: cmd}
 	t.Cleanup(r.Stop)
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		resp, err := http.Get("http://" + addr + "/v2/")
