@@ -2,8 +2,9 @@
 # Installs the Debian tools the tests use as real peers (GNU tar, zstd, attr/libcap tools, the
 # disk tools, iproute2, the DHCP clients, relay and server, and for the boot files the iPXE
 # binaries, tftp-hpa, tftpd-hpa, curl and nginx; for the initramfs and the qemu boots the deploy
-# kernel, busybox, GNU cpio, qemu with Debian's iPXE ROMs, SeaBIOS and OVMF, and dnsmasq),
-# when they are missing and this machine can install them; otherwise says what to install.
+# kernel, busybox, GNU cpio, qemu with Debian's iPXE ROMs, SeaBIOS and OVMF, and dnsmasq; and
+# mmdebstrap for the Debian base), when they are missing and this machine can install them;
+# otherwise says what to install.
 set -euo pipefail
 need=()
 command -v zstd >/dev/null || need+=(zstd)
@@ -42,6 +43,8 @@ command -v qemu-system-x86_64 >/dev/null || lean+=(qemu-system-x86)
 [ -e /usr/share/seabios/bios-256k.bin ] || lean+=(seabios)
 [ -e /usr/share/OVMF/OVMF_CODE_4M.fd ] || lean+=(ovmf)
 command -v dnsmasq >/dev/null || lean+=(dnsmasq-base)
+# The Debian base (hack/debian-base.sh) is built with mmdebstrap; as root it needs nothing else.
+command -v mmdebstrap >/dev/null || lean+=(mmdebstrap)
 [ ${#need[@]} -eq 0 ] && [ ${#lean[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "installing Debian packages: ${need[*]} ${lean[*]}" >&2
