@@ -473,15 +473,37 @@ func pxeReinstall(t *testing.T, fw firmware, k8s client.Client, kubeconfig, ns s
 
 	tl := &timeline{start: start, from: len(out.String()), seen: seen}
 	if fw == bios {
-		// GRUB's one-shot, seen on the disk while iPXE, the deploy kernel and the agent are
-		// still on their way (the agent lays the disk out anew, grubenv with it): once the
-		// install server has served the reinstall's boot script, GRUB has booted its network
-		// entry and its save_env has cleared next_entry, so that a network boot that fails
-		// brings the node back on its disk, not into the network boot again.
+		// GRUB's one-shot, followed on the disk from the publication until the install
+		// server has served the reinstall's boot script, while iPXE, the deploy kernel and
+		// the agent are still on their way (the agent lays the disk out anew, grubenv with
+		// it): the resident agent sets next_entry, and GRUB's save_env clears it when it
+		// boots the network entry, so that a network boot that fails brings the node back on
+		// its disk, not into the network boot again. The last look, after the script was
+		// served, is after GRUB's boot and decides; the ones before it are for the failure
+		// message (the agent's next_entry is on the disk only for the seconds between the
+		// old system's unmount and GRUB, and a look may miss it: GRUB's line for the network
+		// entry below is what shows it was set).
+		var envs []string
+		var looked time.Time
+		look := func() {
+			looked = time.Now()
+			if env := liveGRUBEnv(t, disk); len(envs) == 0 || envs[len(envs)-1] != env {
+				envs = append(envs, env)
+			}
+		}
 		nw.until(t, tl, out, p, serial, 2*bootTimeout, func(n fcv1.NodeStatus) bool {
-			return n.Phase == fcv1.NodeFailed || strings.Count(out.String(), "served boot script") > served
+			if strings.Count(out.String(), "served boot script") > served {
+				return true
+			}
+			if time.Since(looked) >= time.Second {
+				look()
+			}
+			return n.Phase == fcv1.NodeFailed
 		})
-		checkOneShotCleared(t, disk)
+		look()
+		if !oneShotCleared(envs[len(envs)-1]) {
+			t.Errorf("once the network boot's script was served, /boot/grub/grubenv is not GRUB's block with next_entry cleared by save_env; it went:\n%s", strings.Join(envs, "\n--\n"))
+		}
 	}
 	node := nw.until(t, tl, out, p, serial, 3*bootTimeout, func(n fcv1.NodeStatus) bool { // a network boot, an install of 700 MB, a boot from disk
 		return n.Phase == fcv1.NodeFailed || (n.Phase == fcv1.NodeRunning && n.InstalledDigest == d2)
@@ -553,27 +575,27 @@ func reinstallBoots(console, net, fromDisk string) string {
 	return strings.Join(words, " ")
 }
 
-// checkOneShotCleared reads /boot/grub/grubenv on the disk of a running BIOS node after GRUB
-// booted its network entry: GRUB's save_env wrote next_entry empty in the block the resident
-// agent had set it in. The disk is read through a read-only loop device and debugfs in its
-// read-only catastrophic mode, which write nothing to the guest's disk, and see what qemu
-// wrote through the host's page cache.
-func checkOneShotCleared(t *testing.T, disk string) {
+// liveGRUBEnv is /boot/grub/grubenv on the disk of a running BIOS node, its size and its
+// text without the padding. debugfs reads the image file itself at the partition's offset,
+// read-only and in its catastrophic mode (no bitmaps): it writes nothing to the guest's disk
+// and sees what qemu wrote through the host's page cache. No loop device: mount(8) reuses a
+// loop device of the same file and offset, and a read-only one left by a detach that had
+// not finished failed the disk check's mount after qemu in one run.
+func liveGRUBEnv(t *testing.T, disk string) string {
 	t.Helper()
-	first, sectors := partitionSpan(t, disk, sliceIndex(bios, "boot"))
-	dev, err := exec.Command("losetup", "--read-only", "--find", "--show", "--offset", fmt.Sprint(first*512), "--sizelimit", fmt.Sprint(sectors*512), disk).Output()
-	if err != nil {
-		t.Fatalf("losetup the live disk's /boot: %v", err)
-	}
-	loop := strings.TrimSpace(string(dev))
-	defer exec.Command("losetup", "--detach", loop).Run()
-	env, err := exec.Command("debugfs", "-c", "-R", "cat /grub/grubenv", loop).Output()
+	first, _ := partitionSpan(t, disk, sliceIndex(bios, "boot"))
+	env, err := exec.Command("debugfs", "-c", "-R", "cat /grub/grubenv", fmt.Sprintf("%s?offset=%d", disk, first*512)).Output()
 	if err != nil {
 		t.Fatalf("debugfs cat /grub/grubenv on the live disk: %v", err)
 	}
-	if len(env) != 1024 || !strings.HasPrefix(string(env), "# GRUB Environment Block\n") || !regexp.MustCompile(`(?m)^next_entry=$`).Match(env) {
-		t.Errorf("during the network boot, /boot/grub/grubenv is not GRUB's block with next_entry cleared by save_env (%d bytes):\n%s", len(env), bytes.TrimRight(env, "#"))
-	}
+	return fmt.Sprintf("%d bytes: %s", len(env), bytes.TrimRight(env, "#"))
+}
+
+// oneShotCleared says whether env (liveGRUBEnv's) is GRUB's 1024-byte block with next_entry
+// written empty: save_env's, as neither the install (no variables) nor the resident agent
+// (next_entry=flarecast-netboot) writes that line.
+func oneShotCleared(env string) bool {
+	return strings.HasPrefix(env, "1024 bytes: # GRUB Environment Block\n") && regexp.MustCompile(`(?m)^next_entry=$`).MatchString(env)
 }
 
 // checkGRUBConfig checks the installed /boot's GRUB configuration (boot is where the boot
