@@ -4,7 +4,9 @@
 # GRUB for BIOS (grub-pc-bin) and UEFI (grub-efi-amd64-bin), so that the agent can install a
 # boot loader on a node's disk from the archive itself, and efibootmgr, with which the agent
 # writes a UEFI node's NVRAM boot entry at install and the resident agent sets the next boot to
-# the network for a reinstall.
+# the network for a reinstall, and ipxe, whose /boot/ipxe.lkrn the agent gives a BIOS node's GRUB
+# as a one-shot entry: the resident agent of a BIOS node told to reinstall boots it once (GRUB's
+# next_entry), and iPXE asks the install server, with no BMC and the disk first in the boot order.
 #
 # Built with mmdebstrap into a tar under DEST (default bin/), keyed by a hash of this script: the
 # tar is rebuilt only when the recipe changes, and DEST/debian-base.tar always links to the tar of
@@ -18,7 +20,7 @@ cd "$(dirname "$0")/.."
 dest=$(mkdir -p "${1:-bin}" && cd "${1:-bin}" && pwd)
 export SOURCE_DATE_EPOCH=1700000000
 suite=bookworm
-packages=systemd-sysv,udev,kmod,linux-image-amd64,initramfs-tools,grub-pc-bin,grub-efi-amd64-bin,ifupdown,iproute2,e2fsprogs,efibootmgr
+packages=systemd-sysv,udev,kmod,linux-image-amd64,initramfs-tools,grub-pc-bin,grub-efi-amd64-bin,ifupdown,iproute2,e2fsprogs,efibootmgr,ipxe
 
 # The key covers the recipe and the mirror it names, not the mirror's state: a moved mirror needs
 # a new key (or removing the tar) to be picked up.

@@ -26,7 +26,7 @@ func agentBinary(t *testing.T) string {
 	t.Helper()
 	agentOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "fc-e2e-agent-")
-		buildDirs = append(buildDirs, dir)
+		addBuildDir(dir)
 		if err != nil {
 			agentErr = err
 			return

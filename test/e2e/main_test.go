@@ -3,6 +3,7 @@ package e2e
 import (
 	"io"
 	"os"
+	"sync"
 	"testing"
 
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -11,7 +12,17 @@ import (
 
 // buildDirs are the directories of the programs built once per test binary (testinit, the
 // agent); they outlive any one test, so they go when the binary ends, passed or failed.
-var buildDirs []string
+// Parallel subtests (the PXE installs) build them at once: addBuildDir takes the lock.
+var (
+	buildDirsMu sync.Mutex
+	buildDirs   []string
+)
+
+func addBuildDir(dir string) {
+	buildDirsMu.Lock()
+	defer buildDirsMu.Unlock()
+	buildDirs = append(buildDirs, dir)
+}
 
 func TestMain(m *testing.M) {
 	// The tests' clients and the rollout's reconcilers (pxeinstall_test.go) log nothing of

@@ -206,11 +206,13 @@ SHARED
 // the bootable Debian base (its plan in the cluster section, rendered from the model), and
 // installs GRUB; the guest reboots into its disk, runs the BeforeServices script, reboots a
 // second time, runs the AfterServices script, and the test sees n1 Running with the
-// installed digest in NodesGroup workers' status.nodes. The disk is checked afterwards. Once
-// with SeaBIOS (GRUB in the MBR and a BIOS boot partition; the group Dataless, mounting the
-// install server's shared data) and once with OVMF (GRUB for x86_64-efi on the EFI system
-// partition, booted from the NVRAM entry the agent writes, the removable-media path beside
-// it; then the node is reinstalled through the firmware's BootNext, pxeReinstall).
+// installed digest in NodesGroup workers' status.nodes. Then the node is reinstalled
+// without a BMC (pxeReinstall), and the disk is checked afterwards. Once with SeaBIOS (GRUB in
+// the MBR and a BIOS boot partition, reinstalled through GRUB's one-shot entry that loads the
+// archive's iPXE; the group Dataless, mounting the install server's shared data) and once
+// with OVMF (GRUB for x86_64-efi on the EFI system partition, booted from the NVRAM entry the
+// agent writes, the removable-media path beside it; reinstalled through the firmware's
+// BootNext), both at once.
 func TestPXEInstallFromTheInstallServer(t *testing.T) {
 	requireE2E(t)
 	base := os.Getenv("FLARECAST_DEBIAN_BASE")
@@ -220,16 +222,22 @@ func TestPXEInstallFromTheInstallServer(t *testing.T) {
 	if _, err := os.Stat(base); err != nil {
 		t.Fatalf("no bootable Debian base at %s (hack/debian-base.sh builds it): %v", base, err)
 	}
+	// The two firmwares run at once: each has its own lab (namespace, bridge, tap, the host's
+	// veth), its /24, API server, install server and state directory, and each qemu is one
+	// TCG thread, so two of them share the machine's two cores.
 	for _, fw := range []firmware{bios, uefi} {
-		t.Run(string(fw), func(t *testing.T) { pxeInstall(t, base, fw) })
+		t.Run(string(fw), func(t *testing.T) {
+			t.Parallel()
+			pxeInstall(t, base, fw)
+		})
 	}
 }
 
-// pxeInstall is one install of TestPXEInstallFromTheInstallServer on firmware fw; on UEFI,
-// the node is then reinstalled through the firmware's next boot (pxeReinstall).
+// pxeInstall is one install of TestPXEInstallFromTheInstallServer on firmware fw, then the
+// reinstall of the node without a BMC (pxeReinstall).
 func pxeInstall(t *testing.T, base string, fw firmware) {
 	start := time.Now()
-	l, host := pxeLab(t, "pxe", pxeServerIP(fw))
+	l, host := pxeLab(t, "pxe"+string(fw), pxeServerIP(fw))
 	k8s, kubeconfig := startAPIServer(t, l.dir)
 	ctx := context.Background()
 	ns := "pxe"
@@ -310,15 +318,18 @@ func pxeInstall(t *testing.T, base string, fw firmware) {
 	// Each boot of the installed kernel prints its command line once, whatever the firmware
 	// echoes of GRUB's menu on the serial port (OVMF's console is on it too).
 	console := readFile(t, serial)
-	if boots := regexp.MustCompile(`Command line: .*root=PARTUUID=`).FindAllString(console, -1); len(boots) != 2 || !strings.Contains(console, "Booting `edge-workers'") {
+	if boots := regexp.MustCompile(`Command line: .*root=PARTUUID=`).FindAllString(console, -1); len(boots) != 2 || !strings.Contains(console, grubBooting) {
 		t.Errorf("the console shows %d boots of the installed kernel with the root by PARTUUID, want 2 (the first boot and the second reboot), from GRUB's entry edge-workers:\n%s",
 			len(boots), tail(console))
+	}
+	if strings.Contains(console, grubNetboot) {
+		t.Errorf("GRUB booted its network entry before the node was told to reinstall:\n%s", tail(console))
 	}
 	t.Logf("%s: power-on to Running in %s; the whole test so far %s", fw, time.Since(qemuStart).Round(time.Second), time.Since(start).Round(time.Second))
 	if fw == uefi {
 		checkBootEntry(t, nw, console)
-		digest = pxeReinstall(t, k8s, kubeconfig, ns, in, deb, nw, out, p, serial)
 	}
+	digest = pxeReinstall(t, fw, k8s, kubeconfig, ns, in, deb, nw, out, p, serial, disk)
 
 	// The disk, read by the host once qemu is gone. The guest has no way to be shut down
 	// from here: ext4 commits its journal every 5 s, so the test waits two commits before it
@@ -327,9 +338,7 @@ func pxeInstall(t *testing.T, base string, fw firmware) {
 	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	<-p.done
 	checkBootLoader(t, disk, fw)
-	if b, err := os.ReadFile(filepath.Join(mountPartition(t, disk, sliceIndex(fw, "boot")), "grub", "grub.cfg")); err != nil || !strings.Contains(string(b), "edge-workers") || !strings.Contains(string(b), digest) {
-		t.Errorf("/boot/grub/grub.cfg does not boot edge-workers %s: %v\n%s", digest, err, b)
-	}
+	checkGRUBConfig(t, mountPartition(t, disk, sliceIndex(fw, "boot")), fw, digest)
 	root := mountPartition(t, disk, sliceIndex(fw, "root"))
 	for file, want := range map[string]string{"root/before": "before on n1\n", "root/after": "after\n"} {
 		if b, err := os.ReadFile(filepath.Join(root, file)); err != nil || string(b) != want {
@@ -422,13 +431,23 @@ func checkBootedEntry(t *testing.T, console string, boots int) {
 	}
 }
 
+// GRUB's console lines for the entries the agent writes: the node's archive, and on BIOS the
+// one-shot entry that loads the archive's iPXE (internal/agent/bootloader.go).
+const (
+	grubBooting = "Booting `edge-workers'"
+	grubNetboot = "Booting `network boot (iPXE): ask the install server'"
+)
+
 // pxeReinstall changes n1's group (one reboot instead of two: a new deployable, as the
 // FlashArchive reconciler would build it from the changed model), with the manager's
 // Cluster and NodesGroup reconcilers running so that the rollout tells n1 to reinstall. The
-// resident agent sets BootNext to the firmware's network entry and reboots; OVMF boots the
-// network once, the agent in the install server's initramfs installs the new deployable,
-// and the next boot comes from the NVRAM entry. It returns the new digest.
-func pxeReinstall(t *testing.T, k8s client.Client, kubeconfig, ns string, in model.Input, deb debianBase, nw *nodeWatch, out *lockedOutput, p *proc, serial string) string {
+// resident agent sets the next boot to the network and reboots, with no BMC: on UEFI it sets
+// BootNext to the firmware's network entry and OVMF boots the NIC's iPXE once; on BIOS it
+// sets GRUB's next_entry to flarecast-netboot, and GRUB, from the disk, clears it and loads
+// the archive's iPXE (/boot/ipxe.lkrn) with linux16. Either iPXE asks the install server, the
+// agent in its initramfs installs the new deployable, and the next boot is the disk's (the
+// NVRAM entry; GRUB's default entry). It returns the new digest.
+func pxeReinstall(t *testing.T, fw firmware, k8s client.Client, kubeconfig, ns string, in model.Input, deb debianBase, nw *nodeWatch, out *lockedOutput, p *proc, serial, disk string) string {
 	t.Helper()
 	ctx := context.Background()
 	start := time.Now()
@@ -450,13 +469,46 @@ func pxeReinstall(t *testing.T, k8s client.Client, kubeconfig, ns string, in mod
 	d2 := deb.derive(t, in, plans)
 	mark, served, seen := len(readFile(t, serial)), strings.Count(out.String(), "served boot script"), len(nw.history())
 	republishDeployable(t, k8s, ns, "workers", d2)
-	t.Logf("uefi: deployable %s published for the reinstall", d2)
+	t.Logf("%s: deployable %s published for the reinstall", fw, d2)
 
-	tl := &timeline{start: start, from: len(out.String())}
+	tl := &timeline{start: start, from: len(out.String()), seen: seen}
+	if fw == bios {
+		// GRUB's one-shot, followed on the disk from the publication until the install
+		// server has served the reinstall's boot script, while iPXE, the deploy kernel and
+		// the agent are still on their way (the agent lays the disk out anew, grubenv with
+		// it): the resident agent sets next_entry, and GRUB's save_env clears it when it
+		// boots the network entry, so that a network boot that fails brings the node back on
+		// its disk, not into the network boot again. The last look, after the script was
+		// served, is after GRUB's boot and decides; the ones before it are for the failure
+		// message (the agent's next_entry is on the disk only for the seconds between the
+		// old system's unmount and GRUB, and a look may miss it: GRUB's line for the network
+		// entry below is what shows it was set).
+		var envs []string
+		var looked time.Time
+		look := func() {
+			looked = time.Now()
+			if env := liveGRUBEnv(t, disk); len(envs) == 0 || envs[len(envs)-1] != env {
+				envs = append(envs, env)
+			}
+		}
+		nw.until(t, tl, out, p, serial, 2*bootTimeout, func(n fcv1.NodeStatus) bool {
+			if strings.Count(out.String(), "served boot script") > served {
+				return true
+			}
+			if time.Since(looked) >= time.Second {
+				look()
+			}
+			return n.Phase == fcv1.NodeFailed
+		})
+		look()
+		if !oneShotCleared(envs[len(envs)-1]) {
+			t.Errorf("once the network boot's script was served, /boot/grub/grubenv is not GRUB's block with next_entry cleared by save_env; it went:\n%s", strings.Join(envs, "\n--\n"))
+		}
+	}
 	node := nw.until(t, tl, out, p, serial, 3*bootTimeout, func(n fcv1.NodeStatus) bool { // a network boot, an install of 700 MB, a boot from disk
 		return n.Phase == fcv1.NodeFailed || (n.Phase == fcv1.NodeRunning && n.InstalledDigest == d2)
 	})
-	t.Logf("uefi: n1 went, from the new deployable's publication:\n%s", tl)
+	t.Logf("%s: n1 went, from the new deployable's publication:\n%s", fw, tl)
 	if node.Phase != fcv1.NodeRunning {
 		t.Fatalf("n1 is %s (%s), want Running with %s\nserial console:\n%s", node.Phase, node.Message, d2, tail(readFile(t, serial)))
 	}
@@ -472,23 +524,97 @@ func pxeReinstall(t *testing.T, k8s client.Client, kubeconfig, ns string, in mod
 		t.Errorf("the reinstall's phases: %s, want %s", strings.Join(phases, " "), want)
 	}
 	waitLogin(t, serial, mark)
-	// One network boot (BootNext: iPXE's banner), then the boot from the NVRAM entry the
-	// reinstall wrote, and nothing from the network after it.
 	console := readFile(t, serial)[mark:]
-	checkBootedEntry(t, console, 1)
-	const banner = "Press Ctrl-B for the iPXE command line"
-	if ipxe, disk := strings.LastIndex(console, banner), strings.LastIndex(console, "BdsDxe: starting"); strings.Count(console, banner) != 1 || ipxe > disk {
-		t.Errorf("after the reinstall was told, the console shows %d iPXE banners, the last at byte %d, the boot from disk at %d: want one network boot, then the disk's",
-			strings.Count(console, banner), ipxe, disk)
+	// One network boot, then the boot from the disk, and nothing from the network after it.
+	// On BIOS both are GRUB's lines for its entries (iPXE from the disk writes to the VGA
+	// console only). On UEFI the network boot is iPXE's banner, the boot from disk OVMF's
+	// line for the NVRAM entry (OVMF names no boot option for the network, and GRUB's lines
+	// show twice per boot there: OVMF copies GRUB's console to the serial port too).
+	net := map[firmware]string{bios: grubNetboot, uefi: "Press Ctrl-B for the iPXE command line"}[fw]
+	fromDisk := map[firmware]string{bios: grubBooting, uefi: "BdsDxe: starting Boot"}[fw]
+	if got, want := reinstallBoots(console, net, fromDisk), "network deploy-kernel disk installed-kernel"; got != want {
+		t.Errorf("after the reinstall was told, the console shows the boots %q, want %q (network %q, disk %q; reboots: Once)\n%s", got, want, net, fromDisk, tail(console))
 	}
-	if n := strings.Count(out.String(), "served boot script") - served; n != 1 {
-		t.Errorf("the install server served %d boot scripts for the reinstall, want 1: the boot after it is the disk's", n)
+	if fw == uefi {
+		checkBootedEntry(t, console, 1)
 	}
-	if boots := regexp.MustCompile(`Command line: .*root=PARTUUID=`).FindAllString(console, -1); len(boots) != 1 {
-		t.Errorf("the console shows %d boots of the installed kernel after the reinstall, want 1 (reboots: Once)", len(boots))
+	scripts := regexp.MustCompile(`served boot script[^\n]*`).FindAllString(out.String()[tl.from:], -1)
+	if len(scripts) != 1 || strings.Count(out.String(), "served boot script")-served != 1 || !strings.Contains(scripts[0], fmt.Sprintf(`"uefi": %t`, fw == uefi)) {
+		t.Errorf("the install server served the reinstall the boot scripts %q, want one, to a %s iPXE: the boot after it is the disk's", scripts, fw)
 	}
-	t.Logf("uefi: reinstalled through the firmware's next boot in %s", time.Since(start).Round(time.Second))
+	t.Logf("%s: reinstalled through the node's one network boot in %s", fw, time.Since(start).Round(time.Second))
 	return d2
+}
+
+// reinstallBoots is the order of the boots on a part of the console, one word each: network
+// (the text net), deploy-kernel (a kernel's command line without the installed root), disk
+// (the text fromDisk) and installed-kernel (root=PARTUUID).
+func reinstallBoots(console, net, fromDisk string) string {
+	type boot struct {
+		at   int
+		what string
+	}
+	var boots []boot
+	for _, m := range regexp.MustCompile(regexp.QuoteMeta(net)+"|"+regexp.QuoteMeta(fromDisk)+"|Command line: [^\r\n]*").FindAllStringIndex(console, -1) {
+		line := console[m[0]:m[1]]
+		what := "network"
+		switch {
+		case line == fromDisk:
+			what = "disk"
+		case strings.HasPrefix(line, "Command line: ") && strings.Contains(line, "root=PARTUUID="):
+			what = "installed-kernel"
+		case strings.HasPrefix(line, "Command line: "):
+			what = "deploy-kernel"
+		}
+		boots = append(boots, boot{m[0], what})
+	}
+	words := make([]string, len(boots))
+	for i, b := range boots {
+		words[i] = b.what
+	}
+	return strings.Join(words, " ")
+}
+
+// liveGRUBEnv is /boot/grub/grubenv on the disk of a running BIOS node, its size and its
+// text without the padding. debugfs reads the image file itself at the partition's offset,
+// read-only and in its catastrophic mode (no bitmaps): it writes nothing to the guest's disk
+// and sees what qemu wrote through the host's page cache. No loop device: mount(8) reuses a
+// loop device of the same file and offset, and a read-only one left by a detach that had
+// not finished failed the disk check's mount after qemu in one run.
+func liveGRUBEnv(t *testing.T, disk string) string {
+	t.Helper()
+	first, _ := partitionSpan(t, disk, sliceIndex(bios, "boot"))
+	env, err := exec.Command("debugfs", "-c", "-R", "cat /grub/grubenv", fmt.Sprintf("%s?offset=%d", disk, first*512)).Output()
+	if err != nil {
+		t.Fatalf("debugfs cat /grub/grubenv on the live disk: %v", err)
+	}
+	return fmt.Sprintf("%d bytes: %s", len(env), bytes.TrimRight(env, "#"))
+}
+
+// oneShotCleared says whether env (liveGRUBEnv's) is GRUB's 1024-byte block with next_entry
+// written empty: save_env's, as neither the install (no variables) nor the resident agent
+// (next_entry=flarecast-netboot) writes that line.
+func oneShotCleared(env string) bool {
+	return strings.HasPrefix(env, "1024 bytes: # GRUB Environment Block\n") && regexp.MustCompile(`(?m)^next_entry=$`).MatchString(env)
+}
+
+// checkGRUBConfig checks the installed /boot's GRUB configuration (boot is where the boot
+// slice is mounted): grub.cfg boots the deployable's entry, on BIOS also has the one-shot
+// network entry with the archive's iPXE beside it, and grubenv selects no entry.
+func checkGRUBConfig(t *testing.T, boot string, fw firmware, digest string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(boot, "grub", "grub.cfg"))
+	if err != nil || !strings.Contains(string(b), "edge-workers") || !strings.Contains(string(b), digest) {
+		t.Errorf("/boot/grub/grub.cfg does not boot edge-workers %s: %v\n%s", digest, err, b)
+	}
+	netboot := regexp.MustCompile(`(?s)menuentry '[^']*' --id flarecast-netboot \{[^}]*\blinux16 /ipxe\.lkrn\n`).Match(b)
+	if _, err := os.Stat(filepath.Join(boot, "ipxe.lkrn")); netboot != (fw == bios) || (fw == bios && err != nil) {
+		t.Errorf("/boot/grub/grub.cfg has a flarecast-netboot entry with linux16 /ipxe.lkrn: %t, want it on BIOS only (%s; /boot/ipxe.lkrn: %v)\n%s", netboot, fw, err, b)
+	}
+	env, err := os.ReadFile(filepath.Join(boot, "grub", "grubenv"))
+	if err != nil || len(env) != 1024 || !strings.HasPrefix(string(env), "# GRUB Environment Block\n") || regexp.MustCompile(`(?m)^next_entry=.`).Match(env) {
+		t.Errorf("/boot/grub/grubenv is not GRUB's environment block selecting no entry (%v, %d bytes):\n%s", err, len(env), bytes.TrimRight(env, "#"))
+	}
 }
 
 // republishDeployable moves the group's deployable FlashArchive to another build, as the
@@ -620,13 +746,12 @@ func (nw *nodeWatch) history() []fcv1.NodeStatus {
 func (nw *nodeWatch) until(t *testing.T, tl *timeline, out *lockedOutput, p *proc, serial string, limit time.Duration, done func(fcv1.NodeStatus) bool) fcv1.NodeStatus {
 	t.Helper()
 	deadline := time.Now().Add(limit)
-	seen := len(nw.history())
 	for {
 		h := nw.history()
-		for _, n := range h[seen:] {
+		for _, n := range h[tl.seen:] {
 			tl.node(n)
 		}
-		seen = len(h)
+		tl.seen = len(h)
 		tl.server(out.String()[tl.from:])
 		if len(h) > 0 && done(h[len(h)-1]) {
 			return h[len(h)-1]
@@ -726,7 +851,10 @@ type timeline struct {
 	start time.Time
 	// from is where the install server's log starts for this timeline (a reinstall's follows
 	// the first install's).
-	from   int
+	from int
+	// seen is how many of the node's states it has followed (a reinstall's follow the first
+	// install's; until goes on from there when called again).
+	seen   int
 	lines  []string
 	last   time.Duration
 	served int
@@ -886,7 +1014,7 @@ func flarecastBinary(t *testing.T) string {
 			flarecastErr = err
 			return
 		}
-		buildDirs = append(buildDirs, dir)
+		addBuildDir(dir)
 		flarecastPath = filepath.Join(dir, "flarecast")
 		cmd := exec.Command("go", "build", "-trimpath", "-o", flarecastPath, "../..")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

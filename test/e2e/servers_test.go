@@ -50,7 +50,7 @@ func testInit(t *testing.T) string {
 	t.Helper()
 	initOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "fc-e2e-init-")
-		buildDirs = append(buildDirs, dir)
+		addBuildDir(dir)
 		if err != nil {
 			initErr = err
 			return
