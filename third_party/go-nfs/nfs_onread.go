@@ -56,15 +56,17 @@ func onRead(ctx context.Context, w *response, userHandle Handler) error {
 	if err != nil {
 		return &NFSStatusError{NFSStatusAccess, err}
 	}
+	// The count is cut to MaxRead before end of file is decided: a READ of more than
+	// MaxRead near the end would otherwise be answered MaxRead bytes and EOF.
+	if obj.Count > MaxRead {
+		obj.Count = MaxRead
+	}
 	if int64(obj.Offset) >= info.Size() {
 		obj.Count = 0
 		setEOF = true
 	} else if info.Size()-int64(obj.Offset) <= int64(obj.Count) {
 		obj.Count = uint32(uint64(info.Size()) - obj.Offset)
 		setEOF = true
-	}
-	if obj.Count > MaxRead {
-		obj.Count = MaxRead
 	}
 	resp.Data = make([]byte, obj.Count)
 	// todo: multiple reads if size isn't full

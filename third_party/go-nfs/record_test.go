@@ -420,3 +420,37 @@ func TestAnUnknownProcedureIsProcUnavail(t *testing.T) {
 		t.Errorf("MOUNT's EXPORT: accept_stat %d, %v; want %d (PROC_UNAVAIL)", stat, err, acceptProcUnavail)
 	}
 }
+
+// A READ that asks for more than MaxRead gets MaxRead bytes, and end of file only if they
+// reach it: a client told EOF early would take a longer file for a shorter one.
+func TestAReadLargerThanMaxReadIsNotEndOfFile(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	mem := memfs.New()
+	f, err := mem.Create("/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := nfs.MaxRead + nfs.MaxRead/2
+	f.Write(bytes.Repeat([]byte{'x'}, size))
+	f.Close()
+	go nfs.Serve(ln, helpers.NewCachingHandler(helpers.NewNullAuthHandler(mem), 1024))
+	c := dial(t, ln.Addr().String())
+	_, file := c.mount()
+	for _, read := range []struct {
+		offset     uint64
+		count, eof uint32
+	}{{0, nfs.MaxRead, 0}, {nfs.MaxRead, uint32(size - nfs.MaxRead), 1}} {
+		res := c.ok(nfsProg, 6, new(xdrBytes).opaque(file).u64(read.offset).u32(2*nfs.MaxRead).Bytes())
+		if binary.BigEndian.Uint32(res) != 1 {
+			t.Fatalf("READ results %x have no attributes", res[:8])
+		}
+		res = res[4+84:]
+		if count, eof := binary.BigEndian.Uint32(res), binary.BigEndian.Uint32(res[4:]); count != read.count || eof != read.eof {
+			t.Errorf("READ of %d bytes at %d of a file of %d: count %d, eof %d; want count %d, eof %d", 2*nfs.MaxRead, read.offset, size, count, eof, read.count, read.eof)
+		}
+	}
+}
