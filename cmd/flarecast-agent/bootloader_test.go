@@ -10,13 +10,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/flarecast/flarecast/internal/archive"
 	"github.com/flarecast/flarecast/internal/installplan"
 	"github.com/flarecast/flarecast/internal/tarball"
+	"github.com/flarecast/flarecast/internal/testsupport/logbuf"
 )
 
 // debianBase is the small bootable Debian the build recipe makes (hack/debian-base.sh: a
@@ -156,7 +156,7 @@ func bootWithQEMU(t *testing.T, image, server string, limit time.Duration, done 
 		// connection the guest opens (busybox nc relays it to the server).
 		"-nic", "user,model=virtio-net-pci,mac=02:00:00:00:00:01,restrict=on,net=198.18.0.0/24,guestfwd=tcp:"+serverIP+":8080-cmd:busybox nc "+
 			strings.ReplaceAll(server, ":", " "))
-	var out lockedOutput
+	var out logbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// FLARECAST_QEMU_CONSOLE names a file that gets the console too, to follow a slow boot.
 	if p := os.Getenv("FLARECAST_QEMU_CONSOLE"); p != "" {
@@ -188,15 +188,3 @@ func bootWithQEMU(t *testing.T, image, server string, limit time.Duration, done 
 		t.Errorf("ifupdown did not raise the node's interfaces")
 	}
 }
-
-type lockedOutput struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedOutput) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedOutput) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flarecast/flarecast/internal/testsupport/logbuf"
 	"github.com/flarecast/flarecast/internal/testsupport/netlab"
 )
 
@@ -113,7 +114,7 @@ func TestDemoBootsNodesToRunningAndDownLeavesNothing(t *testing.T) {
 	up.Dir = root
 	up.Env = append(os.Environ(), "DEMO_STAY=1")
 	up.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := &lockedOutput{}
+	out := &logbuf.Buffer{}
 	up.Stdout, up.Stderr = out, out
 	start := time.Now()
 	if err := up.Start(); err != nil {

@@ -43,6 +43,7 @@ import (
 	"github.com/flarecast/flarecast/internal/model/manifest"
 	"github.com/flarecast/flarecast/internal/modelsource"
 	"github.com/flarecast/flarecast/internal/render"
+	"github.com/flarecast/flarecast/internal/testsupport/logbuf"
 )
 
 // The PXE install's network: the install server runs on this machine (as an operator runs
@@ -447,7 +448,7 @@ const (
 // the archive's iPXE (/boot/ipxe.lkrn) with linux16. Either iPXE asks the install server, the
 // agent in its initramfs installs the new deployable, and the next boot is the disk's (the
 // NVRAM entry; GRUB's default entry). It returns the new digest.
-func pxeReinstall(t *testing.T, fw firmware, k8s client.Client, kubeconfig, ns string, in model.Input, deb debianBase, nw *nodeWatch, out *lockedOutput, p *proc, serial, disk string) string {
+func pxeReinstall(t *testing.T, fw firmware, k8s client.Client, kubeconfig, ns string, in model.Input, deb debianBase, nw *nodeWatch, out *logbuf.Buffer, p *proc, serial, disk string) string {
 	t.Helper()
 	ctx := context.Background()
 	start := time.Now()
@@ -743,7 +744,7 @@ func (nw *nodeWatch) history() []fcv1.NodeStatus {
 
 // until follows the node into the timeline until done says so of its latest state, and
 // fails the test when qemu ends or limit passes first.
-func (nw *nodeWatch) until(t *testing.T, tl *timeline, out *lockedOutput, p *proc, serial string, limit time.Duration, done func(fcv1.NodeStatus) bool) fcv1.NodeStatus {
+func (nw *nodeWatch) until(t *testing.T, tl *timeline, out *logbuf.Buffer, p *proc, serial string, limit time.Duration, done func(fcv1.NodeStatus) bool) fcv1.NodeStatus {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
@@ -1030,10 +1031,10 @@ func flarecastBinary(t *testing.T) string {
 
 // startInstallServer runs `flarecast installserver` on this machine's side of the lab until
 // the test ends (SIGTERM, then SIGKILL), its output kept for failure messages.
-func startInstallServer(t *testing.T, dir string, args ...string) *lockedOutput {
+func startInstallServer(t *testing.T, dir string, args ...string) *logbuf.Buffer {
 	t.Helper()
 	cmd := exec.Command(flarecastBinary(t), append([]string{"installserver"}, args...)...)
-	out := &lockedOutput{}
+	out := &logbuf.Buffer{}
 	logf, err := os.Create(filepath.Join(dir, "installserver.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -1065,20 +1066,8 @@ func startInstallServer(t *testing.T, dir string, args ...string) *lockedOutput 
 	return out
 }
 
-type lockedOutput struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedOutput) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedOutput) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 type multi struct {
-	a *lockedOutput
+	a *logbuf.Buffer
 	b *os.File
 }
 
