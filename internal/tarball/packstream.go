@@ -2,7 +2,6 @@ package tarball
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -192,29 +191,37 @@ func (s *streamer) write(hdr *tar.Header, r io.Reader, data []byte) error {
 		return fmt.Errorf("%s: %w", hdr.Name, err)
 	}
 	if hdr.Typeflag == tar.TypeReg && hdr.Size > 0 {
-		if r == nil {
-			r = bytes.NewReader(data)
-		} else if s.opts.Progress != nil {
-			r = &progressReader{r: r, report: s.opts.Progress}
-		}
-		// One buffer for every entry: io.CopyN would allocate 32 KiB for each (the tar
-		// writer and reader are neither a ReaderFrom nor a WriterTo).
-		if s.buf == nil {
-			s.buf = make([]byte, 256<<10)
-		}
-		n, err := io.CopyBuffer(s.tw, io.LimitReader(r, hdr.Size), s.buf)
-		if err == nil && n < hdr.Size {
-			err = io.ErrUnexpectedEOF
-		}
-		if err != nil {
+		if err := s.writeContent(hdr, r, data); err != nil {
 			return fmt.Errorf("%s: %w", hdr.Name, err)
-		}
-		if data != nil {
-			s.bufs.put(data) // written: nothing holds it any more
 		}
 	}
 	s.last, s.started = key, true
 	return nil
+}
+
+// writeContent writes a regular file's content: held data in one write (copying it through a
+// read buffer first was another pass over every held byte), or streamed from r.
+func (s *streamer) writeContent(hdr *tar.Header, r io.Reader, data []byte) error {
+	if r == nil {
+		if _, err := s.tw.Write(data); err != nil {
+			return err
+		}
+		s.bufs.put(data) // written: nothing holds it any more
+		return nil
+	}
+	if s.opts.Progress != nil {
+		r = &progressReader{r: r, report: s.opts.Progress}
+	}
+	// One buffer for every entry: io.CopyN would allocate 32 KiB for each (the tar writer and
+	// reader are neither a ReaderFrom nor a WriterTo).
+	if s.buf == nil {
+		s.buf = make([]byte, 256<<10)
+	}
+	n, err := io.CopyBuffer(s.tw, io.LimitReader(r, hdr.Size), s.buf)
+	if err == nil && n < hdr.Size {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // resolve follows hard links from key to the name of the file they reach.
