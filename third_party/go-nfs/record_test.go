@@ -454,3 +454,21 @@ func TestAReadLargerThanMaxReadIsNotEndOfFile(t *testing.T) {
 		}
 	}
 }
+
+// A WRITE's count is the number of bytes of its data (RFC 1813 3.3.7): one whose count is
+// more or less than its data is GARBAGE_ARGS, as Linux nfsd answers it, and writes nothing
+// (upstream wrote the shorter of the two); the connection serves the next call.
+func TestAWriteWhoseCountIsNotItsDataIsGarbage(t *testing.T) {
+	c := dial(t, startServer(t))
+	_, file := c.mount()
+	for _, count := range []uint32{2, 8, 0} {
+		stat, _, err := c.call(nfsProg, 7, nil, new(xdrBytes).opaque(file).u64(0).u32(count).u32(2).opaque([]byte("WXYZ")).Bytes())
+		if err != nil || stat != acceptGarbageArgs {
+			t.Errorf("a WRITE of count %d with 4 bytes of data: accept_stat %d, %v; want %d (GARBAGE_ARGS)", count, stat, err, acceptGarbageArgs)
+		}
+		res := c.ok(nfsProg, 6, new(xdrBytes).opaque(file).u64(0).u32(16).Bytes())
+		if !bytes.HasSuffix(res, new(xdrBytes).u32(4).u32(1).opaque([]byte("data")).Bytes()) {
+			t.Fatalf("READ of /f after a WRITE of count %d: %x, want its 4 bytes \"data\" unchanged", count, res)
+		}
+	}
+}
