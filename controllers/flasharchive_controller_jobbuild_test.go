@@ -75,8 +75,9 @@ type podProcess struct {
 	bin string
 }
 
-// startPod starts what runPod runs and returns at once.
-func startPod(t *testing.T, job *batchv1.Job, dir string) *podProcess {
+// startPod starts what runPod runs and returns at once; env is added to the container's
+// environment (the test's own settings of the test binary the pod runs).
+func startPod(t *testing.T, job *batchv1.Job, dir string, env ...string) *podProcess {
 	t.Helper()
 	pod := job.Spec.Template.Spec
 	c := pod.Containers[0]
@@ -131,7 +132,7 @@ func startPod(t *testing.T, job *batchv1.Job, dir string) *podProcess {
 	if err := copyExecutable(self, bin); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", asCLI + "=1"}
+	env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", asCLI + "=1"}, env...)
 	if d, ok := local["/tmp"]; ok {
 		env = append(env, "TMPDIR="+d)
 	}

@@ -51,8 +51,8 @@ func startPausingJobManager(t *testing.T, ns, repo, src string) {
 
 // pausedPod plays the Job controller and the kubelet for the build Job of archive: the
 // Job active, its Pod object Running, the container started; it returns them once the archive
-// awaits customization.
-func pausedPod(t *testing.T, ns, archive, dir string) (*batchv1.Job, *corev1.Pod, *podProcess, *fcv1.FlashArchive) {
+// awaits customization. env is added to the pod's environment.
+func pausedPod(t *testing.T, ns, archive, dir string, env ...string) (*batchv1.Job, *corev1.Pod, *podProcess, *fcv1.FlashArchive) {
 	t.Helper()
 	job := buildJob(t, ns, archive)
 	job.Status = batchv1.JobStatus{Active: 1, StartTime: ptrTo(metav1.Now())}
@@ -71,7 +71,7 @@ func pausedPod(t *testing.T, ns, archive, dir string) (*batchv1.Job, *corev1.Pod
 	if err := k8s.Status().Update(context.Background(), pod); err != nil {
 		t.Fatal(err)
 	}
-	proc := startPod(t, job, dir)
+	proc := startPod(t, job, dir, env...)
 	fa := waitArchive(t, ns, archive, fcv1.ArchiveAwaitingCustomization, "AwaitingCustomization")
 	return job, pod, proc, fa
 }
@@ -91,8 +91,9 @@ type pausedJobBuild struct {
 }
 
 // pauseJobBuild builds archive name from the base that base writes (buildtest.Base or
-// BusyboxBase), with limits (nil for none), until it awaits customization.
-func pauseJobBuild(t *testing.T, name string, base func(testing.TB, string) (string, string), limits *fcv1.BuildLimits) *pausedJobBuild {
+// BusyboxBase), with limits (nil for none), until it awaits customization; env is added to
+// the pod's environment.
+func pauseJobBuild(t *testing.T, name string, base func(testing.TB, string) (string, string), limits *fcv1.BuildLimits, env ...string) *pausedJobBuild {
 	t.Helper()
 	b := &pausedJobBuild{ns: newNamespace(t), dir: podDir(t)}
 	src := filepath.Join(b.dir, "sources")
@@ -105,7 +106,7 @@ func pauseJobBuild(t *testing.T, name string, base func(testing.TB, string) (str
 	fa.Spec.Source.Build.Pause = fcv1.BuildPauseBeforeCapture
 	fa.Spec.Limits = limits
 	createAll(t, b.ns, []client.Object{fa})
-	b.job, b.pod, b.proc, b.fa = pausedPod(t, b.ns, name, b.dir)
+	b.job, b.pod, b.proc, b.fa = pausedPod(t, b.ns, name, b.dir, env...)
 	b.work = filepath.Join(b.dir, "volumes", "work")
 	b.argv, b.root = shellIn(t, b.fa.Status.Shell, b.pod, b.work)
 	return b
@@ -357,6 +358,48 @@ func TestARootGrownPastMaxSizeDuringThePauseFailsTheArchive(t *testing.T) {
 	}
 	setJobStatus(t, get(t, ns, job.Name, &batchv1.Job{}), false)
 	fa := waitArchive(t, ns, "grown", fcv1.ArchiveFailed, build.ReasonSourceTooLarge)
+	if m := fa.Status.Conditions[0].Message; !strings.Contains(m, "the build root grew to ") ||
+		!strings.Contains(m, " during the customization pause, more than the 4.0 MiB (4194304 bytes) maxSize allows; the build stopped and its root was removed") {
+		t.Fatalf("the condition does not name the root's size and the bound: %s", m)
+	}
+	if left, _ := os.ReadDir(work); len(left) != 0 {
+		t.Fatalf("the pod's work directory holds %v after its build failed", left)
+	}
+	if blobs := blobsIn(t, repo); len(blobs) != 0 {
+		t.Fatalf("the repository holds %v", blobs)
+	}
+}
+
+// A root grown past maxSize in the pod's shell and resumed at once (the annotation, heard by
+// the pod through the progress endpoint) fails at the resume rather than being captured: the
+// archive is Failed SourceTooLarge naming the root's size and the bound, with no build root in
+// the pod's work directory and no blob. The pod's paused root is measured only at the resume
+// here (pauseCheckEveryEnv past the test's length): what the test checks is the resume's
+// measure, not a watcher that might have noticed first.
+func TestARootGrownPastMaxSizeDuringThePauseAndResumedFailsAtTheResume(t *testing.T) {
+	requireUserNamespacedPods(t, "setpriv", "nsenter")
+	// busybox's 2 MB, not 4 MB more
+	b := pauseJobBuild(t, "resumed", buildtest.BusyboxBase, &fcv1.BuildLimits{MaxSize: "4Mi"}, pauseCheckEveryEnv+"=1h")
+	ns, repo, work, job, pod, proc := b.ns, b.repo, b.work, b.job, b.pod, b.proc
+	sh := proc.exec(append(b.argv, "--", "/bin/sh", "-c", "cat /bin/busybox /bin/busybox > /grown")...)
+	if out, err := sh.CombinedOutput(); err != nil {
+		t.Fatalf("the shell in the pod: %v\n%s", err, out)
+	}
+	update(t, &fcv1.FlashArchive{ObjectMeta: objMeta(ns, "resumed")}, func(o client.Object) {
+		o.SetAnnotations(map[string]string{controllers.CustomizedAnnotation: job.Name})
+	})
+	code, msg := waitPod(t, proc, buildTimeout, "the annotation")
+	if code == 0 {
+		t.Fatal("the build resumed with its root past maxSize succeeded")
+	}
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "build", Image: pod.Spec.Containers[0].Image,
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: "Error", Message: string(msg)}}}}
+	pod.Status.Phase = corev1.PodFailed
+	if err := k8s.Status().Update(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	setJobStatus(t, get(t, ns, job.Name, &batchv1.Job{}), false)
+	fa := waitArchive(t, ns, "resumed", fcv1.ArchiveFailed, build.ReasonSourceTooLarge)
 	if m := fa.Status.Conditions[0].Message; !strings.Contains(m, "the build root grew to ") ||
 		!strings.Contains(m, " during the customization pause, more than the 4.0 MiB (4194304 bytes) maxSize allows; the build stopped and its root was removed") {
 		t.Fatalf("the condition does not name the root's size and the bound: %s", m)

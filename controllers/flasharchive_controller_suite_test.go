@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
+	_ "unsafe" // go:linkname, for pauseCheckEvery
 
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -19,6 +21,17 @@ import (
 // asCLI makes the test binary run as the flarecast command (see TestMain): the local
 // executor's builds run the real `archive build` without a separately built binary.
 const asCLI = "FLARECAST_TEST_AS_CLI"
+
+// pauseCheckEveryEnv, in the environment of the test binary run as flarecast, sets how often
+// its paused builds measure their root: a test that resumes a grown root sets it past the
+// test's length, so that the only measure is the resume's (a pod is another process, which
+// the test cannot reach but through its environment).
+const pauseCheckEveryEnv = "FLARECAST_TEST_PAUSE_CHECK_EVERY"
+
+// pauseCheckEvery is the build package's own (unexported: no flag of flarecast sets it).
+//
+//go:linkname pauseCheckEvery github.com/flarecast/flarecast/internal/executor/build.pauseCheckEvery
+var pauseCheckEvery time.Duration
 
 // repoDir is the archive repository of the suite's manager; buildsDir its local executor's
 // state; both are under archivesBase.
@@ -37,6 +50,14 @@ func mainCache() cache.Options {
 }
 
 func runCLI(args []string) int {
+	if v := os.Getenv(pauseCheckEveryEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			fmt.Fprintf(os.Stderr, "flarecast (test): %s=%q is no positive duration\n", pauseCheckEveryEnv, v)
+			return 2
+		}
+		pauseCheckEvery = d
+	}
 	root := cli.NewRootCommand()
 	root.SetArgs(args)
 	err := root.Execute()

@@ -212,26 +212,35 @@ func (w *response) writeHeader(code ResponseCode) error {
 		return err
 	}
 
-	status := rpc.MsgAccepted
 	if code == ResponseCodeAuthError || code == ResponseCodeRPCMismatch {
-		status = rpc.MsgDenied
-	}
-
-	err := xdr.Write(w.writer, &status)
-	if err != nil {
-		return err
-	}
-
-	if status == rpc.MsgAccepted {
-		// Write opaque_auth header.
-		err = xdr.Write(w.writer, &rpc.AuthNull)
-		if err != nil {
+		// A rejected_reply (RFC 5531 9): reject_stat, then the error's mismatch_info or
+		// auth_stat. Upstream sent the ResponseCode (6 or 7) as reject_stat.
+		reject := rejectRPCMismatch
+		if code == ResponseCodeAuthError {
+			reject = rejectAuthError
+		}
+		denied := uint32(rpc.MsgDenied)
+		if err := xdr.Write(w.writer, &denied); err != nil {
 			return err
 		}
+		return xdr.Write(w.writer, &reject)
 	}
-
+	status := uint32(rpc.MsgAccepted)
+	if err := xdr.Write(w.writer, &status); err != nil {
+		return err
+	}
+	// Write opaque_auth header.
+	if err := xdr.Write(w.writer, &rpc.AuthNull); err != nil {
+		return err
+	}
 	return xdr.Write(w.writer, &code)
 }
+
+// reject_stat (RFC 5531 9).
+const (
+	rejectRPCMismatch uint32 = 0
+	rejectAuthError   uint32 = 1
+)
 
 // Write a response to an xdr message
 func (w *response) Write(dat []byte) error {

@@ -89,10 +89,11 @@ func (a *AuthError) Error() string {
 	return "Auth Status: Unknown"
 }
 
-// MarshalBinary sends the specific auth status
+// MarshalBinary sends the specific auth status, in XDR's byte order (upstream's was little
+// endian).
 func (a *AuthError) MarshalBinary() (data []byte, err error) {
 	var resp [4]byte
-	binary.LittleEndian.PutUint32(resp[:], uint32(a.AuthStat))
+	binary.BigEndian.PutUint32(resp[:], uint32(a.AuthStat))
 	return resp[:], nil
 }
 
@@ -111,11 +112,12 @@ func (r *RPCMismatchError) Error() string {
 	return fmt.Sprintf("RPC Mismatch: Expected version between %d and %d.", r.Low, r.High)
 }
 
-// MarshalBinary sends the specific rpc mismatch range
+// MarshalBinary sends the specific rpc mismatch range, in XDR's byte order (upstream's was
+// little endian).
 func (r *RPCMismatchError) MarshalBinary() (data []byte, err error) {
 	var resp [8]byte
-	binary.LittleEndian.PutUint32(resp[0:4], uint32(r.Low))
-	binary.LittleEndian.PutUint32(resp[4:8], uint32(r.High))
+	binary.BigEndian.PutUint32(resp[0:4], uint32(r.Low))
+	binary.BigEndian.PutUint32(resp[4:8], uint32(r.High))
 	return resp[:], nil
 }
 

@@ -3,6 +3,7 @@ package nfs
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -33,6 +34,13 @@ func onWrite(ctx context.Context, w *response, userHandle Handler) error {
 	var req writeArgs
 	if err := readArgs(w.req.Body, &req); err != nil {
 		return &NFSStatusError{NFSStatusInval, err}
+	}
+	if uint64(req.Count) != uint64(len(req.Data)) {
+		// count is the number of bytes of data (RFC 1813 3.3.7): a call that says otherwise is
+		// malformed, as Linux nfsd has it (GARBAGE_ARGS), and upstream wrote the shorter of
+		// the two.
+		w.req.Body.garbage = true
+		return fmt.Errorf("%w: WRITE's count is %d and its data %d bytes", errGarbageArgs, req.Count, len(req.Data))
 	}
 
 	fs, path, err := userHandle.FromHandle(req.Handle)
@@ -73,11 +81,7 @@ func onWrite(ctx context.Context, w *response, userHandle Handler) error {
 			return &NFSStatusError{NFSStatusIO, err}
 		}
 	}
-	end := req.Count
-	if len(req.Data) < int(end) {
-		end = uint32(len(req.Data))
-	}
-	writtenCount, err := file.Write(req.Data[:end])
+	writtenCount, err := file.Write(req.Data)
 	if err != nil {
 		Log.Errorf("Error writing: %v", err)
 		return &NFSStatusError{statusFromWriteError(err), err}

@@ -454,3 +454,84 @@ func TestAReadLargerThanMaxReadIsNotEndOfFile(t *testing.T) {
 		}
 	}
 }
+
+// A WRITE's count is the number of bytes of its data (RFC 1813 3.3.7): one whose count is
+// more or less than its data is GARBAGE_ARGS, as Linux nfsd answers it, and writes nothing
+// (upstream wrote the shorter of the two); the connection serves the next call.
+func TestAWriteWhoseCountIsNotItsDataIsGarbage(t *testing.T) {
+	c := dial(t, startServer(t))
+	_, file := c.mount()
+	for _, count := range []uint32{2, 8, 0} {
+		stat, _, err := c.call(nfsProg, 7, nil, new(xdrBytes).opaque(file).u64(0).u32(count).u32(2).opaque([]byte("WXYZ")).Bytes())
+		if err != nil || stat != acceptGarbageArgs {
+			t.Errorf("a WRITE of count %d with 4 bytes of data: accept_stat %d, %v; want %d (GARBAGE_ARGS)", count, stat, err, acceptGarbageArgs)
+		}
+		res := c.ok(nfsProg, 6, new(xdrBytes).opaque(file).u64(0).u32(16).Bytes())
+		if !bytes.HasSuffix(res, new(xdrBytes).u32(4).u32(1).opaque([]byte("data")).Bytes()) {
+			t.Fatalf("READ of /f after a WRITE of count %d: %x, want its 4 bytes \"data\" unchanged", count, res)
+		}
+	}
+}
+
+// refusingChange is a file system's Change whose Chmod fails with err.
+type refusingChange struct {
+	billy.Change
+	err error
+}
+
+func (c refusingChange) Chmod(string, os.FileMode) error { return c.err }
+
+// refusingHandler hands out refusingChange.
+type refusingHandler struct {
+	nfs.Handler
+	err error
+}
+
+func (h refusingHandler) Change(fs billy.Filesystem) billy.Change {
+	return refusingChange{h.Handler.Change(fs), h.err}
+}
+
+// Nothing in go-nfs makes an AuthError or RPCMismatchError, but a handler's file system may
+// refuse a call with one (a SETATTR's chmod here: SETATTR passes its file system's errors on
+// as they are): the reply is MSG_DENIED's
+// rejected_reply as RFC 5531 9 has it, reject_stat (AUTH_ERROR 1, RPC_MISMATCH 0) and then the
+// auth_stat or the mismatch_info, each in XDR's byte order, and nothing more. Upstream sent
+// the ResponseCode (7, 6) as reject_stat and the rest little endian.
+func TestDeniedRepliesAreRejectedReplies(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want []uint32 // after xid: REPLY, MSG_DENIED, reject_stat, its body
+	}{
+		{"AUTH_ERROR", &nfs.AuthError{AuthStat: nfs.AuthStatTooWeak}, []uint32{1, 1, 1, 5}},
+		{"RPC_MISMATCH", &nfs.RPCMismatchError{Low: 2, High: 2}, []uint32{1, 1, 0, 2, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, startServerWith(t, func(h nfs.Handler) nfs.Handler { return refusingHandler{h, tc.err} }))
+			_, file := c.mount()
+			// SETATTR: mode 04711 (set_mode true), nothing else set, no guard.
+			args := new(xdrBytes).opaque(file).u32(1).u32(0o4711).u32(0).u32(0).u32(0).u32(0).u32(0).u32(0)
+			c.xid++
+			if _, err := c.c.Write(rpcCall(c.xid, nfsProg, 2, nil, args.Bytes())); err != nil {
+				t.Fatal(err)
+			}
+			var marker [4]byte
+			if _, err := io.ReadFull(c.c, marker[:]); err != nil {
+				t.Fatal(err)
+			}
+			rec := make([]byte, binary.BigEndian.Uint32(marker[:])&^(1<<31))
+			if _, err := io.ReadFull(c.c, rec); err != nil {
+				t.Fatal(err)
+			}
+			want := new(xdrBytes).u32(c.xid)
+			for _, v := range tc.want {
+				want.u32(v)
+			}
+			if !bytes.Equal(rec, want.Bytes()) {
+				t.Errorf("the reply %x, want %x", rec, want.Bytes())
+			}
+			// The connection serves the next call.
+			c.ok(nfsProg, 1, new(xdrBytes).opaque(file).Bytes())
+		})
+	}
+}
