@@ -66,11 +66,12 @@ lint-api: ## kube-api-linter on api/ (.golangci-kal.yml: the rules cluster-api e
 	$(KAL) run -c .golangci-kal.yml ./api/...
 
 .PHONY: deps
-deps: ## Install the test peers: envtest binaries, OCI registry and crane, Debian tools, the Debian base.
+deps: ## Install the test peers: envtest binaries, OCI registry and crane, Debian tools, the Debian base and mirror.
 	hack/envtest-assets.sh $(ENVTEST_ASSETS) $(K8S_VERSION) $(ETCD_VERSION) >/dev/null
 	hack/test-peers.sh bin
 	hack/debian-deps.sh
 	hack/debian-base.sh bin >/dev/null
+	hack/debian-mirror.sh bin >/dev/null
 
 .PHONY: test
 test: deps verify-generated lint ## Run every test against real peers (API server, registry, tar, zstd).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -73,10 +74,33 @@ func setConditions(rec recorder.EventRecorder, obj client.Object, current []meta
 			if c.Status == metav1.ConditionFalse && c.Type != fcv1.ConditionInUse {
 				typ = "Warning"
 			}
-			rec.Eventf(obj, nil, typ, c.Reason, "Set"+c.Type, "%s=%s: %s", c.Type, c.Status, c.Message)
+			rec.Eventf(obj, nil, typ, c.Reason, "Set"+c.Type, "%s", eventNote(fmt.Sprintf("%s=%s: %s", c.Type, c.Status, c.Message)))
 		}
 	}
 	return out
+}
+
+// eventNoteLimit is the API server's bound, in bytes, on an event's note: a longer one is
+// refused, and the event lost (a build's failure ends with its tool's last words, often more).
+const eventNoteLimit = 1024
+
+// eventNote bounds note to eventNoteLimit, keeping its start (what failed) and its end (a
+// tool's last words), cut between characters.
+func eventNote(note string) string {
+	if len(note) <= eventNoteLimit {
+		return note
+	}
+	const cut = " … "
+	half := (eventNoteLimit - len(cut)) / 2
+	head := half
+	for head > 0 && !utf8.RuneStart(note[head]) {
+		head--
+	}
+	tail := len(note) - half
+	for tail < len(note) && !utf8.RuneStart(note[tail]) {
+		tail++
+	}
+	return note[:head] + cut + note[tail:]
 }
 
 // summarize turns problems into a condition message: the first few in full, then a count,

@@ -1,6 +1,7 @@
 // Package buildtest gives the tests of build sources their real peers: the cached Debian base
-// tar (hack/debian-base.sh), placed where a test's manager allows file:// sources, and an apt
-// repository on a loopback httptest server holding a package that dpkg-deb builds. It is for
+// tar (hack/debian-base.sh), placed where a test's manager allows file:// sources, an apt
+// repository on a loopback httptest server holding a package that dpkg-deb builds, and the
+// cached local Debian mirror (hack/debian-mirror.sh) on such a server. It is for
 // tests only and holds no logic of the build.
 package buildtest
 
@@ -229,4 +230,41 @@ func BusyboxBase(t testing.TB, dir string) (url, digest string) {
 	}
 	sum := sha256.Sum256(b.Bytes())
 	return "file://" + p, "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// MirrorEnv names the local Debian mirror directory a test uses instead of the repository's
+// bin/debian-mirror.
+const MirrorEnv = "FLARECAST_DEBIAN_MIRROR"
+
+// MirrorSuite is the one suite the local mirror holds, for amd64 and main only.
+const MirrorSuite = "bookworm"
+
+// Mirror serves the local Debian mirror (hack/debian-mirror.sh: bookworm's signed InRelease,
+// its Packages index and the .debs of mmdebstrap's minbase) on a loopback httptest server and
+// returns its URL, a debian base's mirror. apt checks the InRelease against the host's
+// debian-archive-keyring, as it does deb.debian.org's. Without the mirror, mmdebstrap or the
+// keyring the test is skipped, or fails when FLARECAST_REQUIRE_PEERS is set.
+func Mirror(t testing.TB) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		need(t, "a debian base needs root (mmdebstrap, chroot)")
+	}
+	for _, tool := range []string{"mmdebstrap", "unshare", "chroot"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			need(t, tool+" is missing: run hack/debian-deps.sh")
+		}
+	}
+	if _, err := os.Stat("/usr/share/keyrings/debian-archive-keyring.gpg"); err != nil {
+		need(t, "no debian-archive-keyring: apt cannot check the mirror's InRelease")
+	}
+	src := os.Getenv(MirrorEnv)
+	if src == "" {
+		src = filepath.Join(repoRoot(), "bin", "debian-mirror")
+	}
+	if _, err := os.Stat(filepath.Join(src, "dists", MirrorSuite, "InRelease")); err != nil {
+		need(t, fmt.Sprintf("no local Debian mirror at %s: run hack/debian-mirror.sh (make deps does)", src))
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(src)))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
