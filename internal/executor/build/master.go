@@ -156,6 +156,9 @@ func buildRoot(ctx context.Context, m *Master, arch string, lim Limits, work str
 	if !lim.AllowBuildSources {
 		return nil, failure(ReasonSourceNotAllowed, 0, "build sources are not run by this manager: their packages' scripts run as root on the build host (start it with --allow-build-sources to allow them)")
 	}
+	if err := checkAptSources(m, lim); err != nil {
+		return nil, err
+	}
 	r := &rootDir{dir: filepath.Join(work, "root")}
 	root := r.dir
 	if err := os.Mkdir(root, 0o755); err != nil {
