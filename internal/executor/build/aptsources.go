@@ -3,7 +3,6 @@ package build
 import (
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"strings"
 )
 
@@ -78,10 +77,7 @@ func checkAptURL(what, raw string, lim Limits, onHost bool) error {
 		if len(p) > 1 {
 			p = strings.TrimRight(p, "/") // a mirror's URL often ends in one
 		}
-		if u.Host != "" && u.Host != "localhost" || !filepath.IsAbs(p) || filepath.Clean(p) != p || !underAny(p, lim.AllowFileSources, false) {
-			return refused
-		}
-		if real, err := filepath.EvalSymlinks(p); err != nil || !underAny(real, lim.AllowFileSources, true) {
+		if _, ok := allowedPath(p, lim.AllowFileSources); !ok || u.Host != "" && u.Host != "localhost" {
 			return refused
 		}
 		return nil

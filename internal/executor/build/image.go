@@ -94,10 +94,7 @@ func imageAllowed(ref string, lim Limits) error {
 			p = p[:i]
 		}
 		refused := failure(ReasonSourceNotAllowed, 0, "image %s: not under the directories this manager allows local sources from (--allow-file-source)", ref)
-		if !filepath.IsAbs(p) || filepath.Clean(p) != p || !underAny(p, lim.AllowFileSources, false) {
-			return refused
-		}
-		if real, err := filepath.EvalSymlinks(p); err != nil || !underAny(real, lim.AllowFileSources, true) {
+		if _, ok := allowedPath(p, lim.AllowFileSources); !ok {
 			return refused
 		}
 		return nil

@@ -62,12 +62,8 @@ func openFileSource(u *url.URL, raw string, lim Limits) (*os.File, error) {
 	if u.Host != "" && u.Host != "localhost" {
 		return nil, fmt.Errorf("rootfs URL %s: a file:// URL names a local path (file:///path)", raw)
 	}
-	p := u.Path
-	if !filepath.IsAbs(p) || filepath.Clean(p) != p || !underAny(p, lim.AllowFileSources, false) {
-		return nil, refused
-	}
-	real, err := filepath.EvalSymlinks(p)
-	if err != nil || !underAny(real, lim.AllowFileSources, true) {
+	real, ok := allowedPath(u.Path, lim.AllowFileSources)
+	if !ok {
 		return nil, refused
 	}
 	// O_NONBLOCK: a FIFO must not hold the build; O_NOFOLLOW: the path was resolved above.
@@ -80,6 +76,19 @@ func openFileSource(u *url.URL, raw string, lim Limits) (*os.File, error) {
 		return nil, refused
 	}
 	return f, nil
+}
+
+// allowedPath is p, symbolic links resolved, when p is a clean absolute path under one of
+// dirs both as written and as resolved; ok is false otherwise (p missing included).
+func allowedPath(p string, dirs []string) (real string, ok bool) {
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p || !underAny(p, dirs, false) {
+		return "", false
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil || !underAny(real, dirs, true) {
+		return "", false
+	}
+	return real, true
 }
 
 // underAny reports whether p is one of dirs or below one; resolve compares with the
