@@ -243,6 +243,25 @@ func chownTree(dir string, uid int) error {
 	})
 }
 
+// buildAsHostRoot builds req again as the host's root does (what the local executor runs),
+// into a repository of its own, and returns its result.
+func buildAsHostRoot(t *testing.T, req build.Request) build.Result {
+	t.Helper()
+	req.Repository = filepath.Join(t.TempDir(), "repo")
+	reqFile := filepath.Join(t.TempDir(), "request.json")
+	b, _ := json.Marshal(req)
+	os.WriteFile(reqFile, b, 0o600)
+	resultFile := filepath.Join(t.TempDir(), "result.json")
+	if code := runCLI([]string{"archive", "build", "--request", reqFile, "--result", resultFile, "--work-dir", t.TempDir()}); code != 0 {
+		t.Fatalf("archive build as the host's root exited %d", code)
+	}
+	var res build.Result
+	if b, err := os.ReadFile(resultFile); err != nil || json.Unmarshal(b, &res) != nil {
+		t.Fatalf("result: %s %v", b, err)
+	}
+	return res
+}
+
 // requireUserNamespacedPods skips a test that plays a user-namespaced pod where it cannot:
 // mapping the pod's users needs root, and the tools (util-linux's setpriv, nsenter) must be there.
 func requireUserNamespacedPods(t *testing.T, tools ...string) {
@@ -306,20 +325,7 @@ func TestJobExecutorBuildsABuildSourceInAUserNamespacedPod(t *testing.T) {
 	}
 	setJobStatus(t, get(t, ns, job.Name, &batchv1.Job{}), true)
 	fa = archiveState(t, ns, "master", fcv1.ArchiveReady, metav1.ConditionTrue, "Built", "")
-	// The request again, built by the host's root (what the local executor does).
-	req.Repository = filepath.Join(t.TempDir(), "repo")
-	reqFile := filepath.Join(t.TempDir(), "request.json")
-	b, _ := json.Marshal(req)
-	os.WriteFile(reqFile, b, 0o600)
-	resultFile := filepath.Join(t.TempDir(), "result.json")
-	if code := runCLI([]string{"archive", "build", "--request", reqFile, "--result", resultFile, "--work-dir", t.TempDir()}); code != 0 {
-		t.Fatalf("archive build as the host's root exited %d", code)
-	}
-	var res build.Result
-	if b, err := os.ReadFile(resultFile); err != nil || json.Unmarshal(b, &res) != nil {
-		t.Fatalf("result: %s %v", b, err)
-	}
-	if string(res.Digest) != fa.Status.Digest {
+	if res := buildAsHostRoot(t, req); string(res.Digest) != fa.Status.Digest {
 		t.Fatalf("built in a user-namespaced pod: %s; as the host's root: %s", fa.Status.Digest, res.Digest)
 	}
 	a := loadArchiveFrom(t, repo, fa.Status.Digest)

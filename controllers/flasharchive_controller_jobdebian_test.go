@@ -121,20 +121,7 @@ func TestJobExecutorBuildsADebianBaseInAUserNamespacedPod(t *testing.T) {
 		}
 	}
 
-	// The request again, built by the host's root (what the local executor does).
-	req.Repository = filepath.Join(t.TempDir(), "repo")
-	reqFile := filepath.Join(t.TempDir(), "request.json")
-	b, _ := json.Marshal(req)
-	os.WriteFile(reqFile, b, 0o600)
-	resultFile := filepath.Join(t.TempDir(), "result.json")
-	if code := runCLI([]string{"archive", "build", "--request", reqFile, "--result", resultFile, "--work-dir", t.TempDir()}); code != 0 {
-		t.Fatalf("archive build as the host's root exited %d", code)
-	}
-	var res build.Result
-	if b, err := os.ReadFile(resultFile); err != nil || json.Unmarshal(b, &res) != nil {
-		t.Fatalf("result: %s %v", b, err)
-	}
-	if string(res.Digest) != fa.Status.Digest {
+	if res := buildAsHostRoot(t, req); string(res.Digest) != fa.Status.Digest {
 		t.Fatalf("built in a user-namespaced pod: %s; as the host's root: %s", fa.Status.Digest, res.Digest)
 	}
 }
@@ -161,20 +148,7 @@ func TestJobExecutorFailsADebianBaseWhoseSuiteTheMirrorLacks(t *testing.T) {
 		t.Fatal("the build of a suite the mirror lacks succeeded")
 	}
 	// The kubelet: the termination message into the pod's status, then the Job controller.
-	c := job.Spec.Template.Spec.Containers[0]
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: job.Name + "-n5s8d",
-		Labels:          map[string]string{batchv1.JobNameLabel: job.Name},
-		OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID}}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: c.Name, Image: c.Image}}}}
-	if err := k8s.Create(context.Background(), pod); err != nil {
-		t.Fatal(err)
-	}
-	pod.Status.Phase = corev1.PodFailed
-	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: c.Name, Image: c.Image,
-		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: "Error", Message: string(msg)}}}}
-	if err := k8s.Status().Update(context.Background(), pod); err != nil {
-		t.Fatal(err)
-	}
+	podFailed(t, createJobPod(t, job, "n5s8d"), code, msg)
 	setJobStatus(t, get(t, ns, job.Name, &batchv1.Job{}), false)
 	fa := archiveState(t, ns, "nosuite", fcv1.ArchiveFailed, metav1.ConditionFalse, build.ReasonInstallFailed,
 		"mmdebstrap trixie from "+mirror+" failed")

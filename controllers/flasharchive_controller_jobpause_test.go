@@ -49,6 +49,34 @@ func startPausingJobManager(t *testing.T, ns, repo, src string) {
 		Limits:          build.Limits{AllowFileSources: []string{src}, AllowBuildSources: true}})
 }
 
+// createJobPod plays the Job controller: the Pod object of job's one pod, named with suffix,
+// labelled and owned as the Job controller makes it.
+func createJobPod(t *testing.T, job *batchv1.Job, suffix string) *corev1.Pod {
+	t.Helper()
+	c := job.Spec.Template.Spec.Containers[0]
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: job.Namespace, Name: job.Name + "-" + suffix,
+		Labels:          map[string]string{batchv1.JobNameLabel: job.Name},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID}}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: c.Name, Image: c.Image}}}}
+	if err := k8s.Create(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	return pod
+}
+
+// podFailed plays the kubelet once the pod's process has exited code with its termination
+// message msg: the pod Failed, its container terminated with both.
+func podFailed(t *testing.T, pod *corev1.Pod, code int, msg []byte) {
+	t.Helper()
+	c := pod.Spec.Containers[0]
+	pod.Status.Phase = corev1.PodFailed
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: c.Name, Image: c.Image,
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: "Error", Message: string(msg)}}}}
+	if err := k8s.Status().Update(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // pausedPod plays the Job controller and the kubelet for the build Job of archive: the
 // Job active, its Pod object Running, the container started; it returns them once the archive
 // awaits customization. env is added to the pod's environment.
@@ -59,14 +87,7 @@ func pausedPod(t *testing.T, ns, archive, dir string, env ...string) (*batchv1.J
 	if err := k8s.Status().Update(context.Background(), job); err != nil {
 		t.Fatal(err)
 	}
-	c := job.Spec.Template.Spec.Containers[0]
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: job.Name + "-q4m7x",
-		Labels:          map[string]string{batchv1.JobNameLabel: job.Name},
-		OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID}}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: c.Name, Image: c.Image}}}}
-	if err := k8s.Create(context.Background(), pod); err != nil {
-		t.Fatal(err)
-	}
+	pod := createJobPod(t, job, "q4m7x")
 	pod.Status.Phase = corev1.PodRunning
 	if err := k8s.Status().Update(context.Background(), pod); err != nil {
 		t.Fatal(err)
@@ -337,37 +358,7 @@ func TestAPauseNeedsTheJobExecutorsProgressEndpoint(t *testing.T) {
 // in the pod's work directory and no blob. (A job-executor manager of its own: the suite's
 // local executor may have its slots taken by other tests' builds.)
 func TestARootGrownPastMaxSizeDuringThePauseFailsTheArchive(t *testing.T) {
-	requireUserNamespacedPods(t, "setpriv", "nsenter")
-	// busybox's 2 MB, not 4 MB more
-	b := pauseJobBuild(t, "grown", buildtest.BusyboxBase, &fcv1.BuildLimits{MaxSize: "4Mi"})
-	ns, repo, work, job, pod, proc := b.ns, b.repo, b.work, b.job, b.pod, b.proc
-	sh := proc.exec(append(b.argv, "--", "/bin/sh", "-c", "cat /bin/busybox /bin/busybox > /grown")...)
-	if out, err := sh.CombinedOutput(); err != nil {
-		t.Fatalf("the shell in the pod: %v\n%s", err, out)
-	}
-	code, msg := waitPod(t, proc, 2*time.Minute, "the root grown past maxSize (no resume)")
-	if code == 0 {
-		t.Fatal("the build whose root grew past maxSize succeeded")
-	}
-	// The kubelet: the termination message into the pod's status, then the Job controller.
-	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "build", Image: pod.Spec.Containers[0].Image,
-		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: "Error", Message: string(msg)}}}}
-	pod.Status.Phase = corev1.PodFailed
-	if err := k8s.Status().Update(context.Background(), pod); err != nil {
-		t.Fatal(err)
-	}
-	setJobStatus(t, get(t, ns, job.Name, &batchv1.Job{}), false)
-	fa := waitArchive(t, ns, "grown", fcv1.ArchiveFailed, build.ReasonSourceTooLarge)
-	if m := fa.Status.Conditions[0].Message; !strings.Contains(m, "the build root grew to ") ||
-		!strings.Contains(m, " during the customization pause, more than the 4.0 MiB (4194304 bytes) maxSize allows; the build stopped and its root was removed") {
-		t.Fatalf("the condition does not name the root's size and the bound: %s", m)
-	}
-	if left, _ := os.ReadDir(work); len(left) != 0 {
-		t.Fatalf("the pod's work directory holds %v after its build failed", left)
-	}
-	if blobs := blobsIn(t, repo); len(blobs) != 0 {
-		t.Fatalf("the repository holds %v", blobs)
-	}
+	rootGrownPastMaxSize(t, "grown", false)
 }
 
 // A root grown past maxSize in the pod's shell and resumed at once (the annotation, heard by
@@ -377,29 +368,43 @@ func TestARootGrownPastMaxSizeDuringThePauseFailsTheArchive(t *testing.T) {
 // here (pauseCheckEveryEnv past the test's length): what the test checks is the resume's
 // measure, not a watcher that might have noticed first.
 func TestARootGrownPastMaxSizeDuringThePauseAndResumedFailsAtTheResume(t *testing.T) {
+	rootGrownPastMaxSize(t, "resumed", true)
+}
+
+// rootGrownPastMaxSize grows the paused root of archive name past its maxSize in the pod's
+// shell, resumes it at once when resume says so, and checks that the build fails and leaves
+// nothing: the archive Failed SourceTooLarge naming the root's size and the bound, no build
+// root in the pod's work directory, no blob.
+func rootGrownPastMaxSize(t *testing.T, name string, resume bool) {
+	t.Helper()
 	requireUserNamespacedPods(t, "setpriv", "nsenter")
+	var env []string
+	if resume {
+		env = []string{pauseCheckEveryEnv + "=1h"}
+	}
 	// busybox's 2 MB, not 4 MB more
-	b := pauseJobBuild(t, "resumed", buildtest.BusyboxBase, &fcv1.BuildLimits{MaxSize: "4Mi"}, pauseCheckEveryEnv+"=1h")
+	b := pauseJobBuild(t, name, buildtest.BusyboxBase, &fcv1.BuildLimits{MaxSize: "4Mi"}, env...)
 	ns, repo, work, job, pod, proc := b.ns, b.repo, b.work, b.job, b.pod, b.proc
 	sh := proc.exec(append(b.argv, "--", "/bin/sh", "-c", "cat /bin/busybox /bin/busybox > /grown")...)
 	if out, err := sh.CombinedOutput(); err != nil {
 		t.Fatalf("the shell in the pod: %v\n%s", err, out)
 	}
-	update(t, &fcv1.FlashArchive{ObjectMeta: objMeta(ns, "resumed")}, func(o client.Object) {
-		o.SetAnnotations(map[string]string{controllers.CustomizedAnnotation: job.Name})
-	})
-	code, msg := waitPod(t, proc, buildTimeout, "the annotation")
-	if code == 0 {
-		t.Fatal("the build resumed with its root past maxSize succeeded")
+	var code int
+	var msg []byte
+	if resume {
+		update(t, &fcv1.FlashArchive{ObjectMeta: objMeta(ns, name)}, func(o client.Object) {
+			o.SetAnnotations(map[string]string{controllers.CustomizedAnnotation: job.Name})
+		})
+		if code, msg = waitPod(t, proc, buildTimeout, "the annotation"); code == 0 {
+			t.Fatal("the build resumed with its root past maxSize succeeded")
+		}
+	} else if code, msg = waitPod(t, proc, 2*time.Minute, "the root grown past maxSize (no resume)"); code == 0 {
+		t.Fatal("the build whose root grew past maxSize succeeded")
 	}
-	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "build", Image: pod.Spec.Containers[0].Image,
-		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: "Error", Message: string(msg)}}}}
-	pod.Status.Phase = corev1.PodFailed
-	if err := k8s.Status().Update(context.Background(), pod); err != nil {
-		t.Fatal(err)
-	}
+	// The kubelet: the termination message into the pod's status, then the Job controller.
+	podFailed(t, pod, code, msg)
 	setJobStatus(t, get(t, ns, job.Name, &batchv1.Job{}), false)
-	fa := waitArchive(t, ns, "resumed", fcv1.ArchiveFailed, build.ReasonSourceTooLarge)
+	fa := waitArchive(t, ns, name, fcv1.ArchiveFailed, build.ReasonSourceTooLarge)
 	if m := fa.Status.Conditions[0].Message; !strings.Contains(m, "the build root grew to ") ||
 		!strings.Contains(m, " during the customization pause, more than the 4.0 MiB (4194304 bytes) maxSize allows; the build stopped and its root was removed") {
 		t.Fatalf("the condition does not name the root's size and the bound: %s", m)

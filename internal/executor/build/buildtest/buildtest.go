@@ -37,19 +37,26 @@ var (
 	baseErr    error
 )
 
+// needRootAnd skips (or fails, see need) a test not run as root, saying why root is needed, or
+// run where one of tools is missing.
+func needRootAnd(t testing.TB, why string, tools ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		need(t, why)
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			need(t, tool+" is missing: run hack/debian-deps.sh")
+		}
+	}
+}
+
 // Base returns a file:// URL of the Debian base tar, linked (or copied) into dir, and its
 // sha256 digest. Without the tar (run hack/debian-base.sh, which `make deps` does) the test is
 // skipped, or fails when FLARECAST_REQUIRE_PEERS is set. Build sources need root (chroot).
 func Base(t testing.TB, dir string) (url, digest string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		need(t, "build sources need root (chroot, device nodes)")
-	}
-	for _, tool := range []string{"unshare", "chroot", "dpkg-deb"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			need(t, tool+" is missing: run hack/debian-deps.sh")
-		}
-	}
+	needRootAnd(t, "build sources need root (chroot, device nodes)", "unshare", "chroot", "dpkg-deb")
 	real := BaseTar(t)
 	digestOnce.Do(func() { baseDigest, baseErr = sha256File(real) })
 	if baseErr != nil {
@@ -246,14 +253,7 @@ const MirrorSuite = "bookworm"
 // keyring the test is skipped, or fails when FLARECAST_REQUIRE_PEERS is set.
 func Mirror(t testing.TB) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		need(t, "a debian base needs root (mmdebstrap, chroot)")
-	}
-	for _, tool := range []string{"mmdebstrap", "unshare", "chroot"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			need(t, tool+" is missing: run hack/debian-deps.sh")
-		}
-	}
+	needRootAnd(t, "a debian base needs root (mmdebstrap, chroot)", "mmdebstrap", "unshare", "chroot")
 	if _, err := os.Stat("/usr/share/keyrings/debian-archive-keyring.gpg"); err != nil {
 		need(t, "no debian-archive-keyring: apt cannot check the mirror's InRelease")
 	}
